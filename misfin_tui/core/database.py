@@ -1,0 +1,264 @@
+"""The one SQLite database: connections, durability settings and schema migrations.
+
+Every store (mail, trust, outbox) shares this file so a letter, its outbox items and the trust
+evidence behind them can change in one transaction. WAL with synchronous=FULL: a commit that
+returned has survived a killed process or a power cut.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+FOLDERS = ("Inbox", "Sent", "Drafts", "Outbox", "Quarantine", "Archive", "Trash")
+
+# Each entry upgrades the schema by one version; PRAGMA user_version records how far we got.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
+    CREATE TABLE folders (
+        name     TEXT PRIMARY KEY,
+        position INTEGER NOT NULL
+    );
+
+    -- Every letter: received, sent, draft, queued. `raw` is kept exactly as stored on receipt
+    -- (with the metadata the receiver prepended); the parsed fields sit beside it.
+    CREATE TABLE letters (
+        id            INTEGER PRIMARY KEY,
+        folder        TEXT NOT NULL REFERENCES folders(name),
+        raw           BLOB NOT NULL,
+        version       TEXT NOT NULL DEFAULT 'C',      -- 'B' | 'C': how it travelled
+        sender        TEXT NOT NULL DEFAULT '',       -- authenticated sender (received) or our identity (sent/draft)
+        sender_blurb  TEXT NOT NULL DEFAULT '',
+        recipients    TEXT NOT NULL DEFAULT '',       -- comma-separated addresses
+        subject       TEXT NOT NULL DEFAULT '',
+        body          TEXT NOT NULL DEFAULT '',       -- gemtext after the metadata lines
+        received_at   TEXT NOT NULL,                  -- ISO-8601 UTC; for drafts/sent: last change/sent time
+        mailbox       TEXT NOT NULL DEFAULT '',       -- our mailbox it was addressed to (received)
+        unread        INTEGER NOT NULL DEFAULT 0,
+        flagged       INTEGER NOT NULL DEFAULT 0,
+        trust         TEXT NOT NULL DEFAULT 'none',   -- none|verified|pending|quarantined|rotated|unverified
+        trust_reason  TEXT NOT NULL DEFAULT '',
+        sender_cert   BLOB,                           -- DER of the sender's certificate (received)
+        fingerprint   TEXT NOT NULL DEFAULT '',       -- received: sender cert SHA-256; sent: what the server returned
+        in_reply_to   INTEGER,                        -- letters.id this one answers (drafts, sent)
+        identity      TEXT NOT NULL DEFAULT ''        -- our identity that sends it (drafts, outbox, sent)
+    );
+    CREATE INDEX letters_by_folder_date ON letters(folder, received_at DESC, id DESC);
+    CREATE INDEX letters_by_trust ON letters(trust);
+
+    CREATE VIRTUAL TABLE letters_fts USING fts5(
+        subject, body, sender, recipients,
+        content='letters', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER letters_ai AFTER INSERT ON letters BEGIN
+        INSERT INTO letters_fts(rowid, subject, body, sender, recipients)
+        VALUES (new.id, new.subject, new.body, new.sender, new.recipients);
+    END;
+    CREATE TRIGGER letters_ad AFTER DELETE ON letters BEGIN
+        INSERT INTO letters_fts(letters_fts, rowid, subject, body, sender, recipients)
+        VALUES ('delete', old.id, old.subject, old.body, old.sender, old.recipients);
+    END;
+    CREATE TRIGGER letters_au AFTER UPDATE OF subject, body, sender, recipients ON letters BEGIN
+        INSERT INTO letters_fts(letters_fts, rowid, subject, body, sender, recipients)
+        VALUES ('delete', old.id, old.subject, old.body, old.sender, old.recipients);
+        INSERT INTO letters_fts(rowid, subject, body, sender, recipients)
+        VALUES (new.id, new.subject, new.body, new.sender, new.recipients);
+    END;
+
+    -- One delivery per recipient of a queued letter. The letter sits in the Outbox folder until
+    -- every item is delivered, then moves to Sent.
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        letter_id       INTEGER NOT NULL REFERENCES letters(id) ON DELETE CASCADE,
+        recipient       TEXT NOT NULL,          -- address as the person wrote it (may carry :port)
+        identity        TEXT NOT NULL,          -- our sending address
+        state           TEXT NOT NULL,          -- queued|sending|delivered|decision|held|deferred|redirected|failed
+        reason          TEXT NOT NULL DEFAULT '',
+        evidence        TEXT NOT NULL DEFAULT '{}',  -- JSON: fingerprints, expiry, network, event
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        hops            INTEGER NOT NULL DEFAULT 0,
+        connect         TEXT NOT NULL DEFAULT '',    -- host:port override for this send only
+        fingerprint     TEXT NOT NULL DEFAULT '',    -- what the server answered with its 20
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    );
+    CREATE INDEX outbox_by_state ON outbox(state);
+
+    -- Servers we have connected to (or verified a sender against), keyed "host:port".
+    CREATE TABLE hosts (
+        hostport        TEXT PRIMARY KEY,
+        spki            TEXT NOT NULL,          -- the pin: SHA-256 of SubjectPublicKeyInfo, hex
+        fingerprint     TEXT NOT NULL,          -- SHA-256 of the certificate DER, hex
+        not_after       TEXT NOT NULL,
+        cert_der        BLOB,
+        state           TEXT NOT NULL,          -- pinned|verified|rejected
+        protocol        TEXT NOT NULL DEFAULT 'C',  -- 'B' once a server proved B-only
+        first_seen      TEXT NOT NULL,
+        first_network   TEXT NOT NULL DEFAULT '',
+        last_seen       TEXT NOT NULL,
+        last_network    TEXT NOT NULL DEFAULT '',
+        note            TEXT NOT NULL DEFAULT ''
+    );
+
+    -- Mailboxes (ours to send to, and senders we received from): the address book too.
+    CREATE TABLE mailboxes (
+        address         TEXT PRIMARY KEY,
+        fingerprint     TEXT NOT NULL,          -- SHA-256 of the mailbox certificate DER
+        issuer_spki     TEXT NOT NULL DEFAULT '',   -- SPKI of the host CA it chains to, when known
+        state           TEXT NOT NULL,          -- pinned|verified|rejected|alarm
+        blurb           TEXT NOT NULL DEFAULT '',
+        nickname        TEXT NOT NULL DEFAULT '',
+        first_seen      TEXT NOT NULL,
+        last_seen       TEXT NOT NULL,
+        verified_at     TEXT,                   -- pasted-fingerprint verification
+        checked_at      TEXT,                   -- receiver: last successful sender verification
+        check_result    TEXT NOT NULL DEFAULT ''    -- receiver: cached verification outcome
+    );
+
+    CREATE TABLE networks (
+        id              TEXT PRIMARY KEY,
+        label           TEXT NOT NULL DEFAULT '',
+        trusted         INTEGER NOT NULL DEFAULT 0,
+        strength        TEXT NOT NULL DEFAULT 'strong',  -- strong|weak
+        hints           TEXT NOT NULL DEFAULT '',
+        first_seen      TEXT NOT NULL,
+        last_seen       TEXT NOT NULL
+    );
+
+    -- Append-only: every trust event, for the History tab and for "I accepted that by mistake".
+    CREATE TABLE trust_history (
+        id              INTEGER PRIMARY KEY,
+        at              TEXT NOT NULL,
+        kind            TEXT NOT NULL,          -- host|mailbox|network
+        subject         TEXT NOT NULL,          -- host:port, address or network id
+        event           TEXT NOT NULL,          -- first-seen|accepted|verified|replaced|forgotten|rejected|rotated|alarm|...
+        detail          TEXT NOT NULL DEFAULT '',
+        network         TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TRIGGER trust_history_no_update BEFORE UPDATE ON trust_history BEGIN
+        SELECT RAISE(ABORT, 'trust history is append-only');
+    END;
+    CREATE TRIGGER trust_history_no_delete BEFORE DELETE ON trust_history BEGIN
+        SELECT RAISE(ABORT, 'trust history is append-only');
+    END;
+
+    -- Small settings the program keeps for itself (the network salt, ...).
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class DatabaseError(Exception):
+    """The database cannot be used: newer schema, corrupt file, unwritable disk."""
+
+
+def utc_now() -> str:
+    """The current time as the ISO-8601 UTC text every table stores."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Database:
+    """A SQLite file shared by threads: one connection per thread, migrations on first open."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._migrate_lock = threading.Lock()
+        self._migrated = False
+        self.connect()
+
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection (made on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.DatabaseError as exc:
+                raise DatabaseError(f"cannot open the database {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._migrate_lock:
+                if not self._migrated:
+                    self._migrate(conn)
+                    self._migrated = True
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception. Nests as a no-op."""
+        conn = self.connect()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads close theirs on exit)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"{self.path} was written by a newer misfin-tui (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}); upgrade misfin-tui"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _split_sql(MIGRATIONS[number]):
+                    conn.execute(statement)
+                if number == 0:
+                    conn.executemany(
+                        "INSERT INTO folders(name, position) VALUES (?, ?)",
+                        [(name, i) for i, name in enumerate(FOLDERS)],
+                    )
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise DatabaseError(f"cannot use the database {self.path}: {exc}") from exc
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        current.append(line)
+        text = "\n".join(current)
+        if stripped.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            current = []
+    if current:
+        statements.append("\n".join(current))
+    return statements

@@ -1,0 +1,1 @@
+"""The Textual app. Holds no protocol logic: it calls misfin_tui.core."""
