@@ -1,0 +1,97 @@
+"""Misfin addresses: `mailbox@host[:port]`, validated and normalised once.
+
+The host is lower-case ASCII (IDNA), because certificates carry it that way and servers compare
+it literally. The port is only for connecting: it never appears in a request line (A15).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from misfin_tui.core.wire import ProtocolError, Status
+
+DEFAULT_PORT = 1958
+
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+_LABEL_RE = re.compile(r"[a-z0-9_-]+")
+_FORBIDDEN = frozenset(" \t\r\n,@")
+
+
+class AddressError(ProtocolError):
+    """An address that cannot be used; the message says what is wrong with it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, Status.BAD_REQUEST)
+
+
+def _check_mailbox(mailbox: str) -> None:
+    if not mailbox:
+        raise AddressError("the mailbox part before @ is empty")
+    for char in mailbox:
+        if char in _FORBIDDEN or char.isspace():
+            raise AddressError(f"the mailbox may not contain {char!r}")
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
+            raise AddressError(f"the mailbox may not contain the control character {char!r}")
+
+
+def _ascii_host(host: str) -> str:
+    """Lower-case ASCII form of a host name; IDNA for non-ASCII labels."""
+    if not host:
+        raise AddressError("the host part after @ is empty")
+    try:
+        encoded = host.encode("idna").decode("ascii").lower()
+        encoded.encode("ascii").decode("idna")  # a bad xn-- label must fail here, not later
+    except Exception:  # the idna codec raises several kinds of error for odd input
+        raise AddressError(f"{host!r} is not a valid host name") from None
+    labels = encoded.split(".")
+    if len(encoded) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels):
+        raise AddressError(f"{host!r} is not a valid host name")
+    return encoded
+
+
+@dataclass(frozen=True)
+class Address:
+    mailbox: str
+    host: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Accepts `mailbox@host[:port]`, optionally behind misfin:// or misfin:."""
+        lowered = text[:9].lower()
+        if lowered.startswith("misfin://"):
+            text = text[9:]
+        elif lowered.startswith("misfin:"):
+            text = text[7:]
+        if text.count("@") != 1:
+            raise AddressError("an address needs exactly one @, as in mailbox@host")
+        mailbox, _, host = text.partition("@")
+        _check_mailbox(mailbox)
+        port: int | None = None
+        if ":" in host:
+            host, _, port_text = host.rpartition(":")
+            if not _PORT_RE.fullmatch(port_text) or not 0 < int(port_text) < 65536:
+                raise AddressError(f"{port_text!r} is not a port number (1-65535)")
+            port = int(port_text)
+        for char in host:
+            if char in _FORBIDDEN or char.isspace() or unicodedata.category(char)[0] == "C":
+                raise AddressError(f"the host may not contain {char!r}")
+        return cls(mailbox, _ascii_host(host), port)
+
+    def __str__(self) -> str:
+        return f"{self.mailbox}@{self.host}"
+
+    @property
+    def display(self) -> str:
+        return f"{self}:{self.port}" if self.port is not None else str(self)
+
+    @property
+    def connect_port(self) -> int:
+        return self.port if self.port is not None else DEFAULT_PORT
+
+    @property
+    def key(self) -> str:
+        """What two addresses share when they name the same mailbox (mailboxes ignore case)."""
+        return f"{self.mailbox.lower()}@{self.host}"

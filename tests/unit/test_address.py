@@ -1,0 +1,115 @@
+"""Addresses: what we accept, how we normalise it, and that bad input is always an AddressError."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError
+from misfin_tui.core.wire import ProtocolError, Status
+
+
+def test_plain_address() -> None:
+    address = Address.parse("bob@example.org")
+    assert (address.mailbox, address.host, address.port) == ("bob", "example.org", None)
+    assert str(address) == "bob@example.org"
+    assert address.connect_port == DEFAULT_PORT == 1958
+
+
+@pytest.mark.parametrize("prefix", ["", "misfin://", "misfin:", "MISFIN://"])
+def test_prefixes_are_accepted(prefix: str) -> None:
+    assert Address.parse(prefix + "bob@example.org") == Address("bob", "example.org")
+
+
+def test_port_is_for_connecting_only() -> None:
+    address = Address.parse("bob@example.org:1959")
+    assert address.port == 1959 and address.connect_port == 1959
+    assert str(address) == "bob@example.org"  # the wire form never carries the port
+    assert address.display == "bob@example.org:1959"
+
+
+def test_host_is_lower_case_mailbox_kept() -> None:
+    address = Address.parse("Bob@Example.ORG")
+    assert address.host == "example.org" and address.mailbox == "Bob"
+    assert address.key == Address.parse("bob@example.org").key
+
+
+def test_idna_host() -> None:
+    assert Address.parse("anna@Bücher.de").host == "xn--bcher-kva.de"
+    assert Address.parse("anna@xn--bcher-kva.de").host == "xn--bcher-kva.de"
+
+
+def test_ip_literal_host() -> None:
+    assert Address.parse("bob@127.0.0.1:19580").host == "127.0.0.1"
+
+
+def test_unicode_mailbox_is_allowed() -> None:
+    assert Address.parse("åsa@example.org").mailbox == "åsa"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "bob",
+        "@example.org",
+        "bob@",
+        "bob@evil@example.org",  # vector 21
+        "b ob@example.org",
+        "bob@exa mple.org",
+        "bob\t@example.org",
+        "bob\r@example.org",
+        "bob@example.org\n",
+        "bob,carol@example.org",
+        "bob@example.org,",
+        "bob\x00@example.org",
+        "bob\x7f@example.org",
+        "bob@example.org:",
+        "bob@example.org:0",
+        "bob@example.org:65536",
+        "bob@example.org:+5",
+        "bob@example.org:1958:1958",
+        "bob@a..b",
+        "bob@example.org/path",
+        "bob@xn--zz.de",
+        "bob@" + "a" * 64 + ".org",
+        "misfin://",
+    ],
+)
+def test_rejects(text: str) -> None:
+    with pytest.raises(AddressError) as caught:
+        Address.parse(text)
+    assert caught.value.status == Status.BAD_REQUEST
+    assert isinstance(caught.value, ProtocolError)
+    assert caught.value.message
+
+
+mailboxes = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp"), blacklist_characters=",@:"),
+    min_size=1,
+    max_size=20,
+).filter(lambda s: not any(c.isspace() for c in s))
+labels = st.from_regex(r"[a-z0-9][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True).filter(
+    lambda s: s[2:4] != "--"
+)
+hosts = st.lists(labels, min_size=1, max_size=4).map(".".join)
+addresses = st.builds(Address, mailboxes, hosts, st.none() | st.integers(1, 65535))
+
+
+@settings(max_examples=200)
+@given(addresses)
+def test_display_round_trip(address: Address) -> None:
+    assert Address.parse(address.display) == address
+    assert Address.parse("misfin://" + address.display) == address
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=40))
+def test_arbitrary_text_is_an_address_or_an_address_error(text: str) -> None:
+    try:
+        address = Address.parse(text)
+    except AddressError:
+        return
+    assert str(address).count("@") == 1
+    assert address.host == address.host.lower() and address.host.isascii()
