@@ -1,0 +1,421 @@
+"""Where a person's things live: config.toml, the database and identities.
+
+`--profile DIR` (or $MISFIN_TUI_PROFILE) puts everything under one folder, which tests, demos and
+several people on one machine rely on; otherwise platformdirs picks the usual places. Nothing is
+created until something is written. config.toml goes through tomlkit so a person's comments and
+layout survive when the app changes a setting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.identity import (
+    Created,
+    Identity,
+    IdentityError,
+    create_identity,
+    host_ca_paths,
+    import_identity,
+    load_identities,
+)
+
+if TYPE_CHECKING:
+    import tomlkit.toml_document
+
+    from misfin_tui.core.database import Database
+
+APP_NAME = "misfin-tui"
+ENV_PROFILE = "MISFIN_TUI_PROFILE"
+DB_FILE = "misfin.db"
+
+FIRST_CONTACT = ("ask", "accept-new", "strict")
+UNVERIFIED = ("quarantine", "reject")
+
+DEFAULT_CONFIG = """\
+# misfin-tui configuration. Edit freely: comments and layout you add here are kept when the
+# app changes a setting. Delete a line to get its default back.
+
+# The identity (mailbox@host) that sends when you don't pick one.
+# default_identity = "alice@example.org"
+
+[trust]
+# First contact with a mail server whose key you have never seen:
+#   "ask"        show its fingerprint and ask (default)
+#   "accept-new" trust it silently, like ssh's StrictHostKeyChecking=accept-new
+#   "strict"     refuse until you verify the fingerprint yourself
+first_contact = "ask"
+
+[receiver]
+# Run the built-in receiver while the app is open, so mail arrives without another server.
+enabled = false
+listen = "0.0.0.0:1958"
+# Letters whose sender could not be verified: "quarantine" (keep them aside) or "reject".
+unverified = "quarantine"
+# Check a known sender's server again after this many days.
+revalidate_days = 30
+
+[hosts]
+# Connect to a host somewhere else, like curl's --connect-to:
+# "example.org" = "127.0.0.1:19580"
+
+[ui]
+# Command for composing in your own editor (empty: $VISUAL, then $EDITOR).
+editor = ""
+theme = "textual-dark"
+
+[keys]
+# Override a key binding: action = "key", e.g. compose = "ctrl+n"
+"""
+
+
+class ConfigError(Exception):
+    """config.toml is unreadable or has a wrong value; str() = "<path> line N: what is wrong"."""
+
+
+# dotted key -> (table, key): where each typed setting lives in config.toml
+_KEYS: dict[str, tuple[str | None, str]] = {
+    "default_identity": (None, "default_identity"),
+    "trust.first_contact": ("trust", "first_contact"),
+    "receiver.enabled": ("receiver", "enabled"),
+    "receiver.listen": ("receiver", "listen"),
+    "receiver.unverified": ("receiver", "unverified"),
+    "receiver.revalidate_days": ("receiver", "revalidate_days"),
+    "ui.editor": ("ui", "editor"),
+    "ui.theme": ("ui", "theme"),
+}
+_MAP_TABLES = ("hosts", "keys")
+
+
+class Config:
+    """A typed view over the tomlkit document, with defaults for absent keys.
+
+    Settings and their keys in config.toml: default_identity; trust.first_contact;
+    receiver.enabled / .listen / .unverified / .revalidate_days; [hosts] "name" = "host:port";
+    ui.editor / ui.theme; [keys] action = "key".
+    """
+
+    def __init__(self, document: tomlkit.toml_document.TOMLDocument, path: Path, text: str) -> None:
+        self._doc = document
+        self._path = path
+        self._text = text
+        self.validate()
+
+    @property
+    def document(self) -> tomlkit.toml_document.TOMLDocument:
+        return self._doc
+
+    # -- typed settings --
+    @property
+    def default_identity(self) -> str | None:
+        value = self._get(None, "default_identity", None)
+        if value is None:
+            return None
+        return self._check(str, value, None, "default_identity", "an address in quotes") or None
+
+    @property
+    def first_contact(self) -> str:
+        return self._choice("trust", "first_contact", "ask", FIRST_CONTACT)
+
+    @property
+    def receiver_enabled(self) -> bool:
+        value = self._get("receiver", "enabled", False)
+        return self._check(bool, value, "receiver", "enabled", "true or false")
+
+    @property
+    def receiver_listen(self) -> tuple[str, int]:
+        value = self._get("receiver", "listen", "0.0.0.0:1958")
+        text = self._check(str, value, "receiver", "listen", '"address:port"')
+        return self._hostport(text, "receiver", "listen")
+
+    @property
+    def unverified(self) -> str:
+        return self._choice("receiver", "unverified", "quarantine", UNVERIFIED)
+
+    @property
+    def revalidate_days(self) -> int:
+        value = self._get("receiver", "revalidate_days", 30)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self._fail(
+                "receiver", "revalidate_days", f"must be a whole number of days >= 1, not {value!r}"
+            )
+        return int(value)
+
+    @property
+    def hosts(self) -> dict[str, tuple[str, int]]:
+        result = {}
+        for name, value in self._table("hosts").items():
+            text = self._check(str, value, "hosts", name, '"address:port"')
+            result[str(name).lower()] = self._hostport(text, "hosts", name)
+        return result
+
+    @property
+    def editor(self) -> str:
+        return self._check(
+            str, self._get("ui", "editor", ""), "ui", "editor", "a command in quotes"
+        )
+
+    @property
+    def theme(self) -> str:
+        return self._check(
+            str, self._get("ui", "theme", "textual-dark"), "ui", "theme", "a theme name in quotes"
+        )
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return {
+            str(action): self._check(str, key, "keys", action, "a key in quotes")
+            for action, key in self._table("keys").items()
+        }
+
+    def validate(self) -> None:
+        """Read every setting once so a wrong value is reported when the file is loaded."""
+        for name in (
+            "default_identity", "first_contact", "receiver_enabled", "receiver_listen",
+            "unverified", "revalidate_days", "hosts", "editor", "theme", "keys",
+        ):  # fmt: skip
+            getattr(self, name)
+
+    def set(self, dotted_key: str, value: Any) -> None:
+        """Change one setting, e.g. set("receiver.enabled", True) or set("hosts.example.org",
+        ("127.0.0.1", 19580)). None removes the key (its default applies). Call
+        Profile.save_config() to write it."""
+        import tomlkit
+
+        if dotted_key in _KEYS:
+            table, key = _KEYS[dotted_key]
+        else:
+            table, _, key = dotted_key.partition(".")
+            if table not in _MAP_TABLES or not key:
+                raise ConfigError(f"{self._path}: unknown setting {dotted_key!r}")
+        if isinstance(value, tuple):
+            value = _format_hostport(*value)
+        container: Any = self._doc
+        if table is not None:
+            if table not in self._doc:
+                self._doc[table] = tomlkit.table()
+            container = self._doc[table]
+        old = container.get(key)
+        if value is None:
+            container.pop(key, None)
+        else:
+            container[key] = value
+        try:
+            self.validate()
+        except ConfigError:
+            if old is None:
+                container.pop(key, None)
+            else:
+                container[key] = old
+            raise
+
+    # -- helpers --
+    def _table(self, table: str) -> dict[str, Any]:
+        value = self._doc.get(table, {})
+        if not isinstance(value, dict):
+            self._fail(None, table, "must be a table like [" + table + "]")
+        return value.unwrap() if hasattr(value, "unwrap") else value
+
+    def _get(self, table: str | None, key: str, default: Any) -> Any:
+        container = self._doc if table is None else self._table(table)
+        value = container.get(key, default)
+        return value.unwrap() if hasattr(value, "unwrap") else value
+
+    def _check(self, kind: type, value: Any, table: str | None, key: str, wanted: str) -> Any:
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            self._fail(table, key, f"must be {wanted}, not {_toml_repr(value)}")
+        return value.unwrap() if hasattr(value, "unwrap") else value
+
+    def _choice(self, table: str, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._get(table, key, default)
+        if value not in choices:
+            options = ", ".join(f'"{c}"' for c in choices)
+            self._fail(table, key, f"must be one of {options}, not {_toml_repr(value)}")
+        return value
+
+    def _hostport(self, text: str, table: str, key: str) -> tuple[str, int]:
+        parsed = _parse_hostport(text)
+        if parsed is None:
+            self._fail(table, key, f'must be "address:port" (e.g. "127.0.0.1:1958"), not "{text}"')
+        return parsed
+
+    def _fail(self, table: str | None, key: str, problem: str) -> None:
+        dotted = key if table is None else f"{table}.{_key_repr(key)}"
+        line = _line_of(self._text, table, str(key))
+        where = f"{self._path} line {line}" if line else str(self._path)
+        raise ConfigError(f"{where}: {dotted} {problem}")
+
+
+def _parse_hostport(text: str) -> tuple[str, int] | None:
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^\s:\[\]]+):(\d{1,5})", text.strip())
+    if match is None:
+        return None
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    return (host.lower(), port) if 0 < port < 65536 else None
+
+
+def _format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _toml_repr(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def _key_repr(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'"{key}"'
+
+
+def _line_of(text: str, table: str | None, key: str) -> int | None:
+    """The line where `key` is set in `[table]` (or the top level); tomlkit keeps no positions."""
+    current: str | None = None
+    key_pattern = re.compile(
+        r"\s*(?:" + re.escape(key) + r"|\"" + re.escape(key) + r"\"|'" + re.escape(key) + r"')\s*="
+    )
+    header = re.compile(r"\s*\[\s*([^\]]+?)\s*\]")
+    for number, line in enumerate(text.splitlines(), 1):
+        found = header.match(line)
+        if found:
+            current = found.group(1).strip("\"'")
+            if table is None and current == key:
+                return number
+            continue
+        if current == table and key_pattern.match(line):
+            return number
+    return None
+
+
+class Profile:
+    """One person's configuration, database and identities."""
+
+    def __init__(self, config_dir: Path, data_dir: Path) -> None:
+        self.config_dir = config_dir
+        self.data_dir = data_dir
+        self.config_path = config_dir / "config.toml"
+        self.db_path = data_dir / DB_FILE
+        self.identities_dir = data_dir / "identities"
+        self._config: Config | None = None
+        self._database: Database | None = None
+
+    @classmethod
+    def open(cls, directory: str | Path | None = None) -> Profile:
+        """directory > $MISFIN_TUI_PROFILE > platformdirs. A directory holds config and data."""
+        if directory is None:
+            directory = os.environ.get(ENV_PROFILE) or None
+        if directory is not None:
+            folder = Path(directory).expanduser().absolute()
+            return cls(folder, folder)
+        import platformdirs
+
+        return cls(
+            platformdirs.user_config_path(APP_NAME, appauthor=False),
+            platformdirs.user_data_path(APP_NAME, appauthor=False),
+        )
+
+    # -- configuration --
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = self._load_config()
+        return self._config
+
+    def _load_config(self) -> Config:
+        import tomlkit
+        from tomlkit.exceptions import ParseError
+
+        path = self.config_path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = DEFAULT_CONFIG
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        try:
+            document = tomlkit.parse(text)
+        except ParseError as exc:
+            problem = str(exc).split(" at line ")[0]
+            raise ConfigError(f"{path} line {exc.line}: {problem} (column {exc.col})") from None
+        return Config(document, path, text)
+
+    def save_config(self) -> None:
+        """Write config.toml (the commented default the first time), keeping comments."""
+        import tomlkit
+
+        text = tomlkit.dumps(self.config.document)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.config_path.with_name(self.config_path.name + ".tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, self.config_path)
+        self.config._text = text
+
+    # -- identities --
+    def identities(self) -> list[Identity]:
+        return load_identities(self.identities_dir)
+
+    def identity(self, address: str | None = None) -> Identity:
+        """The identity for `address`; None -> the configured default, else the first one."""
+        identities = self.identities()
+        if not identities:
+            raise IdentityError("no identity yet: make one with `misfin-tui identity new ADDRESS`")
+        if address is None:
+            address = self.config.default_identity
+            if address is None:
+                return identities[0]
+        try:
+            wanted = str(Address.parse(address)).lower()
+        except AddressError as exc:
+            raise IdentityError(f"{address!r} is not an address: {exc}") from None
+        for identity in identities:
+            if str(identity.address).lower() == wanted:
+                return identity
+        known = ", ".join(str(i.address) for i in identities)
+        raise IdentityError(f"no identity {address} in this profile (have: {known})")
+
+    def host_ca(self, host: str) -> tuple[Path, Path] | None:
+        return host_ca_paths(self.identities_dir, host)
+
+    def create_identity(
+        self, address: Address, blurb: str = "", key_type: str | None = None, *, ca: bool = False
+    ) -> Created:
+        """Make an identity (see identity.create_identity); the first becomes the default."""
+        from misfin_tui.core.identity import DEFAULT_KEY_TYPE
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        created = create_identity(
+            self.identities_dir, address, blurb, key_type or DEFAULT_KEY_TYPE, ca=ca
+        )
+        self._adopt_default(created.identity)
+        return created
+
+    def import_identity(
+        self, cert_path: Path, key_path: Path | None = None, passphrase: bytes | None = None
+    ) -> Identity:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        identity = import_identity(self.identities_dir, cert_path, key_path, passphrase)
+        self._adopt_default(identity)
+        return identity
+
+    def _adopt_default(self, identity: Identity) -> None:
+        if self.config.default_identity is None:
+            self.config.set("default_identity", str(identity.address))
+            self.save_config()
+
+    # -- database --
+    def database(self) -> Database:
+        if self._database is None:
+            from misfin_tui.core.database import Database
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._database = Database(self.db_path)
+        return self._database
