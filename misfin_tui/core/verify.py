@@ -1,0 +1,458 @@
+"""Sender verification: is the certificate a letter came with really that address's?
+
+The receiver takes the sender's address from the client certificate (UID @ first DNS SAN), but
+anyone can make such a certificate. So, after the letter is stored and acknowledged, we ask the
+sender's own server: a blank request to the sender's address (§7.2, §8). The server's TLS
+certificate is pinned (hosts table) and must be the sender's certificate or have signed it, and
+the fingerprint it answers with must be the sender's. Results are cached on the mailbox pin
+(checked_at / check_result) and re-checked after `revalidate_days`, so a stolen certificate stops
+working once its owner's server issues a new one.
+
+Failures put the letter in Quarantine with the reason in plain words; nothing is dropped. A
+network failure is not a verdict: the letter stays "pending" and is retried with backoff.
+Probes are always blank, and blank requests are never verified: two servers cannot loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from misfin_tui.core.database import utc_now
+
+if TYPE_CHECKING:
+    from misfin_tui.core.identity import CertInfo, Identity
+    from misfin_tui.core.profile import Profile
+    from misfin_tui.core.trust import PresentedCert
+
+log = logging.getLogger("misfin_tui.verify")
+
+RETRY_DELAYS = (
+    30.0,
+    120.0,
+    600.0,
+    1800.0,
+    3600.0,
+)  # after network failures, then stop until restart
+NEGATIVE_TTL = 600.0  # seconds a failed check is remembered, so forged senders cannot make us probe
+PROBE_PORT = 1958  # a certificate names only a hostname: verifiers dial the Misfin port (§7.3)
+
+EventCallback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A verdict on one sender certificate.
+
+    trust: "verified" | "rotated" (verified, with a new certificate under the same host key) |
+    "quarantined" (failed; `reason` says why) | "pending" (could not check now; retry).
+    status: what a receiver with `unverified = "reject"` answers: 20, 61, 62 or 63 (40 pending).
+    """
+
+    trust: str
+    reason: str
+    status: int = 20
+
+    @property
+    def ok(self) -> bool:
+        return self.trust in ("verified", "rotated")
+
+
+def _failed(reason: str, status: int = 62) -> Outcome:
+    return Outcome("quarantined", reason, status)
+
+
+def _short(fp: str) -> str:
+    return " ".join(fp[i : i + 4] for i in range(0, 16, 4)) + " …"
+
+
+class Verifier:
+    """A bounded pool of threads verifying received letters, with retries and a cache."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        on_event: EventCallback | None = None,
+        probe_timeout: float = 10.0,
+        max_probes: int = 4,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+    ) -> None:
+        from misfin_tui.core.store import MailStore
+        from misfin_tui.core.trust import TrustStore
+
+        self.profile = profile
+        self.on_event = on_event
+        self.probe_timeout = probe_timeout
+        self.max_probes = max_probes
+        self.retry_delays = retry_delays
+        db = profile.database()
+        self.db = db
+        self.store = MailStore(db)
+        self.trust = TrustStore(db)
+        self._queue: list[tuple[float, int, int, int]] = []  # (due, seq, letter id, attempt)
+        self._queued: set[int] = set()
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._active = 0
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+        self._sender_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._negative: dict[tuple[str, str], tuple[float, Outcome]] = {}
+        self._probe_slots = threading.BoundedSemaphore(max_probes)  # also caps reject-mode checks
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker threads and pick up letters left pending by an earlier run."""
+        if self._threads:
+            return
+        self._stopping = False
+        for n in range(self.max_probes):
+            thread = threading.Thread(target=self._work, name=f"misfin-verify-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.resume()
+
+    def stop(self) -> None:
+        """Stop the workers; queued letters stay 'pending' in the store for the next start."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=self.probe_timeout + 5)
+        self._threads = []
+        with self._cond:
+            self._queue.clear()
+            self._queued.clear()
+
+    def resume(self) -> int:
+        """Queue every letter still 'pending' (e.g. after a restart); returns how many."""
+        rows = self.db.connect().execute(
+            "SELECT id FROM letters WHERE trust = 'pending' ORDER BY id"
+        )
+        ids = [row["id"] for row in rows]
+        for letter_id in ids:
+            self.submit(letter_id)
+        return len(ids)
+
+    def submit(self, letter_id: int, delay: float = 0.0, attempt: int = 0) -> None:
+        """Queue a stored letter for verification (no-op if it is already queued)."""
+        with self._cond:
+            if letter_id in self._queued:
+                return
+            self._queued.add(letter_id)
+            heapq.heappush(
+                self._queue, (time.monotonic() + delay, next(self._seq), letter_id, attempt)
+            )
+            self._cond.notify()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until nothing is due or running (retries scheduled later don't count)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                due = any(item[0] <= now for item in self._queue)
+                if not due and self._active == 0:
+                    return True
+                if now >= deadline:
+                    return False
+                self._cond.wait(timeout=min(0.1, deadline - now))
+
+    # -- the queue --------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    now = time.monotonic()
+                    if self._queue and self._queue[0][0] <= now:
+                        break
+                    wait = self._queue[0][0] - now if self._queue else 1.0
+                    self._cond.wait(timeout=min(wait, 1.0))
+                if self._stopping:
+                    return
+                _, _, letter_id, attempt = heapq.heappop(self._queue)
+                self._queued.discard(letter_id)
+                self._active += 1
+            try:
+                self._verify_letter(letter_id, attempt)
+            except Exception:  # one letter's trouble must not stop the others
+                log.exception("verifying letter %s failed", letter_id)
+            finally:
+                with self._cond:
+                    self._active -= 1
+                    self._cond.notify_all()
+
+    def _verify_letter(self, letter_id: int, attempt: int) -> None:
+        letter = self.store.get(letter_id)
+        if letter is None or letter.trust != "pending":
+            return
+        if not letter.sender_cert:
+            self._quarantine(
+                letter_id, letter.sender, "the letter came without a sender certificate"
+            )
+            return
+        outcome = self.check(letter.sender_cert, letter.mailbox)
+        info = {
+            "id": letter_id,
+            "sender": letter.sender,
+            "trust": outcome.trust,
+            "reason": outcome.reason,
+        }
+        if outcome.trust == "pending":
+            self.store.set_trust(letter_id, "pending", outcome.reason)
+            if attempt < len(self.retry_delays) and not self._stopping:
+                self.submit(letter_id, delay=self.retry_delays[attempt], attempt=attempt + 1)
+            log.info(
+                "letter %s from %s: still pending (%s)", letter_id, letter.sender, outcome.reason
+            )
+            return
+        if outcome.trust == "quarantined":
+            self._quarantine(letter_id, letter.sender, outcome.reason)
+            return
+        self.store.set_trust(letter_id, outcome.trust, outcome.reason)
+        log.info("letter %s from %s: %s", letter_id, letter.sender, outcome.reason)
+        self._emit("verified", info)
+
+    def _quarantine(self, letter_id: int, sender: str, reason: str) -> None:
+        self.store.move([letter_id], "Quarantine")
+        self.store.set_trust(letter_id, "quarantined", reason)
+        log.info("letter %s from %s: quarantined (%s)", letter_id, sender, reason)
+        self._emit(
+            "quarantined",
+            {"id": letter_id, "sender": sender, "trust": "quarantined", "reason": reason},
+        )
+
+    def _emit(self, kind: str, info: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(kind, info)
+        except Exception:
+            log.exception("on_event(%s) failed", kind)
+
+    # -- the check --------------------------------------------------------------------------
+
+    def check(self, cert_der: bytes, mailbox: str = "") -> Outcome:
+        """Verify one sender certificate (blocking; any thread without a running event loop).
+
+        `mailbox` is our mailbox the letter was for: its identity is presented in the probe.
+        """
+        from misfin_tui.core.identity import IdentityError, cert_info, fingerprint
+
+        try:
+            info = cert_info(cert_der)
+        except IdentityError as exc:
+            return _failed(f"the sender's certificate is not a Misfin identity: {exc}")
+        except Exception:
+            return _failed("the sender's certificate cannot be read")
+        address = f"{info.mailbox}@{info.host}".lower()
+        fp = fingerprint(cert_der)
+        with self._lock_for(address):
+            remembered = self._negative.get((address, fp))
+            if remembered is not None and remembered[0] > time.monotonic():
+                return remembered[1]
+            outcome = self._check(address, info, cert_der, fp, mailbox)
+            if outcome.trust == "quarantined":
+                self._negative[(address, fp)] = (time.monotonic() + NEGATIVE_TTL, outcome)
+                self._record_result(address, "failed")
+            return outcome
+
+    def _check(self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str) -> Outcome:
+        pin = self.trust.mailbox(address)
+        if pin is not None and pin.state == "rejected":
+            return _failed(f"You rejected {address}; its letters are kept in Quarantine.", 61)
+        if (
+            pin is not None
+            and pin.fingerprint == fp
+            and pin.check_result == "verified"
+            and pin.state != "alarm"
+            and self._fresh(pin.checked_at)
+        ):
+            return Outcome(
+                "verified",
+                f"{address}'s certificate matches the one its server confirmed on "
+                f"{pin.checked_at[:10]}",
+            )
+        return self._probe(address, info, der, fp, mailbox, pinned=pin is not None)
+
+    def _fresh(self, checked_at: str | None) -> bool:
+        from misfin_tui.core.trust import parse_time
+
+        when = parse_time(checked_at) if checked_at else None
+        if when is None:
+            return False
+        days = self.profile.config.revalidate_days
+        return datetime.now(UTC) - when < timedelta(days=days)
+
+    def _probe(
+        self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str, *, pinned: bool
+    ) -> Outcome:
+        """Ask the sender's server (a blank request) and judge its certificate and answer."""
+        from misfin_tui.core.address import Address
+        from misfin_tui.core.client import DeliveryError, blank_request
+        from misfin_tui.core.wire import ProtocolError, normalise_fingerprint
+
+        host = info.host
+        try:
+            target = Address.parse(f"{info.mailbox}@{host}")
+        except ProtocolError as exc:
+            return _failed(
+                f"the sender's certificate names {address}, which is not a usable address: "
+                f"{exc.message}"
+            )
+        identity = self._probe_identity(mailbox)
+        if identity is None:
+            return Outcome(
+                "pending", "no identity of ours to present when asking the sender's server", 40
+            )
+        try:
+            with self._probe_slots:
+                presented, response = asyncio.run(
+                    blank_request(
+                        target,
+                        identity,
+                        hosts=self.profile.config.hosts,
+                        timeout=self.probe_timeout,
+                    )
+                )
+        except (DeliveryError, ProtocolError, OSError, TimeoutError) as exc:
+            return Outcome(
+                "pending", f"could not reach {host} to verify {address}: {exc}; will retry", 40
+            )
+        status, meta = response.status, response.meta
+        if status // 10 == 3:
+            return _failed(
+                f"{host} redirected the check for {address} elsewhere ({status} {meta}); "
+                "a real mailbox answers for itself, so this sender is not verified"
+            )
+        if status in (51, 52, 53):
+            return _failed(
+                f"{host} says {address} does not exist ({status} {meta}): "
+                "the sender's identity is not real"
+            )
+        if status // 10 == 4:
+            return Outcome(
+                "pending",
+                f"{host} answered {status} {meta} when asked about {address}; will retry",
+                40,
+            )
+        if status // 10 != 2:
+            return _failed(f"{host} would not confirm {address}: it answered {status} {meta}")
+        try:
+            vouched = normalise_fingerprint(meta)
+        except ProtocolError:
+            return _failed(f"{host} answered without a valid fingerprint for {address}")
+        problem = self._pin_host(host, presented)
+        if problem:
+            return _failed(problem)
+        from misfin_tui.core.identity import is_signed_by
+
+        signed = der == presented.der or is_signed_by(der, presented.der)
+        if vouched != fp:
+            if signed or pinned:
+                return _failed(
+                    f"{host} vouches for a different certificate for {address} "
+                    f"({_short(vouched)}) than the one this letter came with ({_short(fp)}): "
+                    "it may be an old or stolen one",
+                    63,
+                )
+            return _failed(
+                f"the certificate this letter came with is not {address}'s: {host} vouches for "
+                f"another ({_short(vouched)}), and {host}'s server did not sign this one; "
+                "it may be forged"
+            )
+        if not signed:
+            return _failed(
+                f"the certificate this letter came with is not signed by {host}'s server, "
+                f"so it cannot be {address}'s; it may be forged"
+            )
+        return self._record(address, info, fp, presented)
+
+    def _record(self, address: str, info: CertInfo, fp: str, presented: PresentedCert) -> Outcome:
+        from misfin_tui.core.trust import MailboxEvent
+
+        event = self.trust.record_mailbox(address, fp, issuer_spki=presented.spki, blurb=info.blurb)
+        if event is MailboxEvent.ALARM:
+            return _failed(
+                f"{address} now has a different certificate than the one you trusted, "
+                "and it is not issued by the same server key; review it in Trust",
+                63,
+            )
+        self._record_result(address, "verified", checked=True)
+        if event is MailboxEvent.ROTATION:
+            return Outcome(
+                "rotated",
+                f"{address} has a new certificate ({_short(fp)}); {info.host} vouches for it and "
+                "it is issued by the same server key as before",
+            )
+        return Outcome("verified", f"{info.host} confirms this certificate is {address}'s")
+
+    def _pin_host(self, host: str, presented: PresentedCert) -> str:
+        """Pin the sender's server on first contact; a problem in plain words, or ""."""
+        from misfin_tui.core.network import Networks
+        from misfin_tui.core.trust import TrustError
+
+        hostport = f"{host}:{PROBE_PORT}"
+        pin = self.trust.host(hostport)
+        try:
+            network = Networks(self.db).current()
+            if pin is None:
+                self.trust.pin_host(hostport, presented, network)
+            elif pin.state == "rejected":
+                return f"you rejected the server {hostport}, so its senders cannot be verified"
+            elif pin.spki != presented.spki:
+                return (
+                    f"{hostport} presented a different key from the one pinned on "
+                    f"{pin.first_seen[:10]}; its senders cannot be verified until you review "
+                    "it in Trust"
+                )
+            else:
+                self.trust.touch_host(hostport, presented, network)
+        except TrustError as exc:
+            return str(exc)
+        return ""
+
+    def _record_result(self, address: str, result: str, *, checked: bool = False) -> None:
+        """Cache the outcome on the mailbox pin (checked_at = last successful check)."""
+        with self.db.transaction() as conn:
+            if checked:
+                conn.execute(
+                    "UPDATE mailboxes SET checked_at = ?, check_result = ? WHERE address = ?",
+                    (utc_now(), result, address),
+                )
+            else:
+                conn.execute(
+                    "UPDATE mailboxes SET check_result = ? WHERE address = ?", (result, address)
+                )
+
+    def _probe_identity(self, mailbox: str) -> Identity | None:
+        from misfin_tui.core.identity import IdentityError
+
+        for wanted in (mailbox or None, None):
+            try:
+                return self.profile.identity(wanted)
+            except IdentityError:
+                continue
+        return None
+
+    def _lock_for(self, address: str) -> threading.Lock:
+        """One check per sender at a time: a burst of letters probes once, then hits the cache."""
+        with self._locks_guard:
+            lock = self._sender_locks.get(address)
+            if lock is None:
+                if len(self._sender_locks) > 10_000:
+                    self._sender_locks.clear()
+                lock = self._sender_locks[address] = threading.Lock()
+            return lock
