@@ -1,0 +1,326 @@
+"""Sending side of Misfin: probe a server's key, then deliver only to that key.
+
+A first-contact decision can only stop a letter between the TLS handshake and the request, so
+sending is split in two connections: `probe()` reads the server certificate and closes without
+writing a byte; `deliver()` connects again and writes the request only if the server presents the
+key the person (or the pin) approved. Stdlib `ssl` with CERT_NONE: no CA validation, trust comes
+from the TOFU store. Every step (connect, handshake, write, read) has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from misfin_tui.core.address import DEFAULT_PORT, Address
+from misfin_tui.core.wire import (
+    ProtocolError,
+    Response,
+    ResponseParser,
+    b_fits,
+    build_b_request,
+    build_c_request,
+)
+
+if TYPE_CHECKING:
+    from misfin_tui.core.identity import Identity
+    from misfin_tui.core.trust import PresentedCert
+
+READ_CHUNK = 4096
+CLOSE_TIMEOUT = 2.0
+FALLBACK_STATUSES = (59, 40)  # what C-unaware servers answer a C request (§3.2, A1)
+
+
+class DeliveryError(Exception):
+    """The network, TLS or the server's answer failed us: the outcome is unknown, try later."""
+
+
+class KeyMismatch(DeliveryError):
+    """deliver() met a key other than the approved one; not one byte of the letter was sent."""
+
+    def __init__(self, message: str, presented: PresentedCert) -> None:
+        super().__init__(message)
+        self.presented = presented
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    response: Response
+    version: Literal["B", "C"]
+    fell_back: bool  # C was refused with 59/40 and the letter went again as B
+    presented: PresentedCert
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """ "host:port" or "[v6]:port" -> (host, port); raises ValueError in plain words."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":") if sep else ""
+    else:
+        host, _, port_text = text.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:1958)")
+    return host, int(port_text)
+
+
+def resolve(
+    address: Address, hosts: Mapping[str, tuple[str, int]], connect: str | None
+) -> tuple[str, int]:
+    """Where to connect: --connect for this send, else config [hosts], else the address itself.
+
+    [hosts] works like curl's --connect-to: the letter still names the hostname (request line,
+    SNI, trust pin); only the TCP destination changes.
+    """
+    if connect:
+        return parse_hostport(connect)
+    mapped = hosts.get(address.host)
+    if mapped is not None:
+        return mapped[0], int(mapped[1])
+    return address.host, address.port or DEFAULT_PORT
+
+
+def hostport(address: Address) -> str:
+    """The trust store's key for the recipient's server: hostname and Misfin port."""
+    return f"{address.host}:{address.connect_port}"
+
+
+def presented_cert(der: bytes) -> PresentedCert:
+    """Describe the server certificate the way the trust store compares it (SPKI pin)."""
+    from misfin_tui.core.identity import IdentityError, server_cert_summary
+    from misfin_tui.core.trust import PresentedCert
+
+    try:
+        info = server_cert_summary(der)
+    except (IdentityError, ValueError) as exc:
+        raise DeliveryError(f"the server sent a certificate that cannot be read: {exc}") from None
+    return PresentedCert(
+        der=der,
+        spki=info.spki,
+        fingerprint=info.fingerprint,
+        not_after=_iso(info.not_after),
+        not_before=_iso(info.not_before),
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def client_context(identity: Identity) -> ssl.SSLContext:
+    """TLS >= 1.2, no CA validation (TOFU decides), our certificate (and host CA) presented."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(identity.chain_path, identity.key_path)
+    except (OSError, ssl.SSLError) as exc:
+        raise DeliveryError(
+            f"cannot use the identity {identity.address} ({identity.cert_path}): {exc}"
+        ) from None
+    return context
+
+
+def _sni(host: str) -> str | None:
+    """SNI carries a hostname, never an IP literal (RFC 6066)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    return None
+
+
+class _Connection:
+    """One TLS connection with a deadline on every step; closes with close_notify."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(
+        cls, address: Address, identity: Identity, target: tuple[str, int], timeout: float
+    ) -> tuple[_Connection, PresentedCert]:
+        host, port = target
+        where = f"{address.host} ({host}:{port})" if host != address.host else f"{host}:{port}"
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    host,
+                    port,
+                    ssl=client_context(identity),
+                    server_hostname=_sni(address.host),
+                    ssl_handshake_timeout=timeout,
+                ),
+                timeout,
+            )
+        except TimeoutError:
+            raise DeliveryError(f"{where} did not answer within {timeout:g} s") from None
+        except ssl.SSLError as exc:
+            raise DeliveryError(f"the secure connection to {where} failed: {exc}") from None
+        except OSError as exc:
+            raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        connection = cls(reader, writer)
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            await connection.close()
+            raise DeliveryError(f"{where} presented no certificate")
+        try:
+            presented = presented_cert(der)
+        except DeliveryError:
+            await connection.close()
+            raise
+        return connection, presented
+
+    async def exchange(self, request: bytes, timeout: float) -> Response:
+        """Write the whole request, read one response line (<= 2048 bytes)."""
+        try:
+            self.writer.write(request)
+            await asyncio.wait_for(self.writer.drain(), timeout)
+        except TimeoutError:
+            raise DeliveryError(f"sending the letter took longer than {timeout:g} s") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"the connection broke while sending: {exc}") from None
+        parser = ResponseParser()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise DeliveryError(
+                    f"the server did not answer within {timeout:g} s; "
+                    "the letter may or may not have arrived"
+                )
+            try:
+                data = await asyncio.wait_for(self.reader.read(READ_CHUNK), remaining)
+            except TimeoutError:
+                continue
+            except (OSError, ssl.SSLError) as exc:
+                raise DeliveryError(
+                    f"the connection broke before the server answered ({exc}); "
+                    "the letter may or may not have arrived"
+                ) from None
+            if not data:
+                raise DeliveryError(
+                    "the server closed the connection without a complete answer; "
+                    "the letter may or may not have arrived"
+                )
+            try:
+                response = parser.feed(data)
+            except ProtocolError as exc:
+                raise DeliveryError(
+                    f"the server's answer was not understood ({exc.message}); "
+                    "the letter may or may not have arrived"
+                ) from None
+            if response is not None:
+                return response
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
+            await asyncio.wait_for(self.writer.wait_closed(), CLOSE_TIMEOUT)
+
+
+async def probe(
+    address: Address,
+    identity: Identity,
+    *,
+    hosts: Mapping[str, tuple[str, int]] | None = None,
+    connect: str | None = None,
+    timeout: float = 10.0,
+) -> PresentedCert:
+    """Handshake, read the server certificate, close: nothing of the letter is sent."""
+    target = resolve(address, hosts or {}, connect)
+    connection, presented = await _Connection.open(address, identity, target, timeout)
+    await connection.close()
+    return presented
+
+
+async def _send_once(
+    address: Address,
+    identity: Identity,
+    request: bytes,
+    approved_spki: str,
+    target: tuple[str, int],
+    timeout: float,
+) -> tuple[Response, PresentedCert]:
+    connection, presented = await _Connection.open(address, identity, target, timeout)
+    try:
+        if presented.spki != approved_spki:
+            raise KeyMismatch(
+                f"{address.host} presented a different key than the one approved; nothing was sent",
+                presented,
+            )
+        response = await connection.exchange(request, timeout)
+    finally:
+        await connection.close()
+    return response, presented
+
+
+async def deliver(
+    address: Address,
+    identity: Identity,
+    message: bytes,
+    *,
+    approved_spki: str,
+    prefer_b: bool = False,
+    hosts: Mapping[str, tuple[str, int]] | None = None,
+    connect: str | None = None,
+    timeout: float = 20.0,
+) -> DeliveryResult:
+    """Send a C gemmail (`message`, metadata lines included) to the approved key only.
+
+    C first; on 59 or 40 one resend as B when the body fits (C metadata dropped, line feeds
+    kept) and `fell_back` tells the caller to remember the host as B-only. `prefer_b` (a host
+    known to be B-only) sends B directly when it fits. Raises ProtocolError (before connecting)
+    when the letter fits neither form, KeyMismatch when the key is not the approved one, and
+    DeliveryError when the outcome is unknown.
+    """
+    from misfin_tui.core.letter import c_to_b
+
+    target = resolve(address, hosts or {}, connect)
+    b_message = c_to_b(message)
+    fits_b = b_fits(address, b_message)
+    if prefer_b and fits_b:
+        request = build_b_request(address, b_message)
+        response, presented = await _send_once(
+            address, identity, request, approved_spki, target, timeout
+        )
+        return DeliveryResult(response, "B", False, presented)
+    request = build_c_request(address, message)
+    response, presented = await _send_once(
+        address, identity, request, approved_spki, target, timeout
+    )
+    if response.status in FALLBACK_STATUSES and fits_b:
+        request = build_b_request(address, b_message)
+        response, presented = await _send_once(
+            address, identity, request, approved_spki, target, timeout
+        )
+        return DeliveryResult(response, "B", True, presented)
+    return DeliveryResult(response, "C", False, presented)
+
+
+async def blank_request(
+    address: Address,
+    identity: Identity,
+    *,
+    hosts: Mapping[str, tuple[str, int]] | None = None,
+    connect: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[PresentedCert, Response]:
+    """A C blank request (length 0): the mailbox fingerprint without delivering anything."""
+    target = resolve(address, hosts or {}, connect)
+    connection, presented = await _Connection.open(address, identity, target, timeout)
+    try:
+        response = await connection.exchange(build_c_request(address, b""), timeout)
+    finally:
+        await connection.close()
+    return presented, response

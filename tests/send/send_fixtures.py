@@ -1,0 +1,305 @@
+"""Fixture receivers and profiles for the send tests: real TLS on 127.0.0.1, real certificates.
+
+A FixtureReceiver is a deliberately small, independent Misfin server (pyOpenSSL, one thread per
+connection) so the client is tested against code that does not share its parser. It requests a
+client certificate without validating it, records every connection (request bytes, client
+certificate, SNI) and answers from a script. Mode "C" understands B and C requests; mode "B"
+answers a C request 40, like the reference B server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
+
+from misfin_tui.core.address import Address
+from misfin_tui.core.identity import fingerprint
+from misfin_tui.core.profile import Profile
+
+IO_TIMEOUT = 10.0
+NETWORK = "test-net"
+
+
+# -- certificates ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ServerCert:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.der)
+
+    @property
+    def spki(self) -> str:
+        from misfin_tui.core.identity import spki_sha256
+
+        return spki_sha256(self.cert)
+
+
+def make_server_cert(
+    host: str,
+    *,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    days: float = 3650,
+    start: datetime | None = None,
+) -> ServerCert:
+    """A self-signed host CA certificate (as Misfin servers present), dates under our control."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    now = start or datetime.now(UTC) - timedelta(hours=1)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return ServerCert(cert, key)
+
+
+# -- the receiver ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Arrival:
+    """One connection: what the client sent (b"" for a probe) and what it showed."""
+
+    data: bytes = b""
+    client_cert: bytes | None = None
+    client_chain: int = 0
+    sni: str | None = None
+    answered: bytes | None = None
+
+
+Answer = Callable[[bytes, str], str]
+
+
+@dataclass
+class FixtureReceiver:
+    server_cert: ServerCert
+    mode: str = "C"  # "C" (takes B and C) | "B" (B only: a C request gets 40)
+    answers: list[str | bytes] = field(default_factory=list)  # scripted, then the default 20
+    mailbox_fp: str = "ab" * 32
+    silent: bool = False  # accept TLS, read the request, never answer
+    arrivals: list[Arrival] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._context = self._make_context(self.server_cert)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    # public helpers
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[bytes]:
+        """Non-empty requests that reached the server (probes excluded)."""
+        with self._lock:
+            return [a.data for a in self.arrivals if a.data]
+
+    @property
+    def bytes_received(self) -> int:
+        with self._lock:
+            return sum(len(a.data) for a in self.arrivals)
+
+    def swap_cert(self, server_cert: ServerCert) -> None:
+        """Present another certificate from the next connection on (a key change)."""
+        self.server_cert = server_cert
+        self._context = self._make_context(server_cert)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    # internals
+    def _make_context(self, server_cert: ServerCert) -> SSL.Context:
+        context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        context.use_certificate(server_cert.cert)
+        context.use_privatekey(server_cert.key)
+        context.set_verify(SSL.VERIFY_PEER, lambda *args: True)
+        return context
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _answer(self, data: bytes, version: str) -> str | bytes:
+        if self.mode == "B" and version == "C":
+            return "40 temporary error"
+        with self._lock:
+            if self.answers:
+                return self.answers.pop(0)
+        return f"20 {self.mailbox_fp}"
+
+    def _handle(self, sock: socket.socket) -> None:
+        arrival = Arrival()
+        with self._lock:
+            self.arrivals.append(arrival)
+        sock.setblocking(False)
+        tls = SSL.Connection(self._context, sock)
+        tls.set_accept_state()
+        deadline = time.monotonic() + IO_TIMEOUT
+        try:
+            _retry(tls, sock, tls.do_handshake, deadline)
+            arrival.sni = tls.get_servername().decode() if tls.get_servername() else None
+            peer = tls.get_peer_certificate(as_cryptography=True)
+            if peer is not None:
+                arrival.client_cert = peer.public_bytes(serialization.Encoding.DER)
+            arrival.client_chain = len(tls.get_peer_cert_chain() or [])
+            version = self._read_request(tls, sock, arrival, deadline)
+            if version is None:
+                return
+            if self.silent:
+                self._wait_for_close(tls, sock, deadline)
+                return
+            answer = self._answer(arrival.data, version)
+            # bytes are sent as they are (e.g. an answer cut off before its CRLF)
+            line = answer if isinstance(answer, bytes) else (answer + "\r\n").encode()
+            arrival.answered = line
+            _retry(tls, sock, lambda: tls.sendall(line), deadline)
+            with contextlib.suppress(SSL.Error):
+                tls.shutdown()
+        except (SSL.Error, OSError, TimeoutError):
+            pass
+        finally:
+            sock.close()
+
+    def _wait_for_close(self, tls: SSL.Connection, sock: socket.socket, deadline: float) -> None:
+        """Hold the connection open, answering nothing, until the client gives up."""
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                if not _retry(tls, sock, lambda: tls.recv(4096), time.monotonic() + 0.2):
+                    return
+            except TimeoutError:
+                continue
+
+    def _read_request(
+        self, tls: SSL.Connection, sock: socket.socket, arrival: Arrival, deadline: float
+    ) -> str | None:
+        """Read one B or C request into arrival.data; None when the client closed first."""
+        buffer = b""
+        while True:
+            header_end = buffer.find(b"\r\n")
+            if header_end >= 0:
+                header = buffer[:header_end]
+                space, tab = header.find(b" "), header.find(b"\t")
+                if tab >= 0 and (space < 0 or tab < space):
+                    length = int(header[tab + 1 :] or b"0")
+                    if len(buffer) >= header_end + 2 + length:
+                        arrival.data = buffer
+                        return "C"
+                else:
+                    arrival.data = buffer
+                    return "B"
+            chunk = _retry(tls, sock, lambda: tls.recv(4096), deadline)
+            if not chunk:
+                arrival.data = buffer
+                return None
+            buffer += chunk
+
+
+def _retry(tls: SSL.Connection, sock: socket.socket, operation, deadline: float):
+    """Run a pyOpenSSL call on a non-blocking socket until it completes or the deadline passes."""
+    while True:
+        try:
+            return operation()
+        except SSL.WantReadError:
+            wait = ([sock], [])
+        except SSL.WantWriteError:
+            wait = ([], [sock])
+        except SSL.ZeroReturnError:
+            return b""
+        except SSL.SysCallError:
+            return b""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        select.select(*wait, [], min(remaining, 0.2))
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Callable[..., FixtureReceiver]]:
+    started: list[FixtureReceiver] = []
+
+    def start(host: str = "example.org", **kwargs) -> FixtureReceiver:
+        kwargs.setdefault("server_cert", make_server_cert(host))
+        server = FixtureReceiver(**kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# -- profiles -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def network_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Pin the network id for detection (MISFIN_TUI_NETWORK); trusted only when a test says so."""
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", NETWORK)
+    return NETWORK
+
+
+@pytest.fixture
+def sender(tmp_path: Path, network_env: str) -> Profile:
+    """A profile with the identity alice@sender.test, its config written."""
+    profile = Profile.open(tmp_path / "alice")
+    profile.create_identity(Address.parse("alice@sender.test"), "Alice")
+    return profile
+
+
+def route(profile: Profile, host: str, server: FixtureReceiver) -> None:
+    """Map `host` to the fixture's port in config [hosts] (like curl --connect-to)."""
+    profile.config.set(f"hosts.{host}", server.hostport)
+    profile.save_config()
+
+
+def env_for(profile: Profile, network: str = NETWORK) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MISFIN_TUI_PROFILE"] = str(profile.config_dir)
+    env["MISFIN_TUI_NETWORK"] = network
+    return env
