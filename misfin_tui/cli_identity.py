@@ -1,0 +1,199 @@
+"""`misfin-tui identity new|import|list|show`: make, bring in and inspect your identities."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from misfin_tui.cli import EXIT_OK, UsageError
+from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.identity import (
+    DEFAULT_KEY_TYPE,
+    KEY_TYPES,
+    Identity,
+    IdentityError,
+    PassphraseRequired,
+)
+from misfin_tui.core.profile import Profile
+
+KEY_TYPE_NAMES = {"p256": "ECDSA P-256", "ed25519": "Ed25519", "rsa2048": "RSA 2048"}
+
+
+def register(subparsers: Any) -> None:
+    identity = subparsers.add_parser(
+        "identity",
+        help="make, import and show your identities (mailbox certificates)",
+        description="Your Misfin identities: a TLS client certificate per mailbox address.",
+    )
+    actions = identity.add_subparsers(
+        title="actions", metavar="ACTION", dest="identity_action", required=True
+    )
+
+    new = actions.add_parser(
+        "new",
+        help="make a new identity certificate",
+        description="Make a certificate for ADDRESS (mailbox@host). It is self-signed, unless the"
+        " profile holds a host CA for that host (then the CA signs it) or --ca is given.",
+    )
+    new.add_argument("address", metavar="ADDRESS", help="mailbox@host, e.g. alice@example.org")
+    new.add_argument("--blurb", default="", help="your name as correspondents see it")
+    new.add_argument(
+        "--ca",
+        action="store_true",
+        help="also make a host CA for the host; it signs this and later mailboxes of that host",
+    )
+    new.add_argument(
+        "--key-type",
+        choices=KEY_TYPES,
+        default=DEFAULT_KEY_TYPE,
+        help=f"key algorithm (default: {DEFAULT_KEY_TYPE})",
+    )
+    new.set_defaults(func=cmd_new)
+
+    imp = actions.add_parser(
+        "import",
+        help="bring in an existing certificate and key (PEM)",
+        description="Copy an existing identity into the profile. CERT may hold the key too."
+        " An encrypted key is decrypted now and stored unencrypted, readable by you only.",
+    )
+    imp.add_argument("cert", metavar="CERT", type=Path, help="PEM certificate (and key)")
+    imp.add_argument("--key", metavar="KEY", type=Path, help="PEM private key, if not in CERT")
+    imp.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="read the key's passphrase from environment variable VAR"
+        " (otherwise a terminal asks when the key is encrypted)",
+    )
+    imp.set_defaults(func=cmd_import)
+
+    lst = actions.add_parser(
+        "list", help="list your identities", description="List the profile's identities."
+    )
+    lst.add_argument("--json", action="store_true", help="print a JSON list")
+    lst.set_defaults(func=cmd_list)
+
+    show = actions.add_parser(
+        "show",
+        help="show one identity and its fingerprint",
+        description="Show an identity (default: the default identity) and its fingerprint.",
+    )
+    show.add_argument("address", metavar="ADDRESS", nargs="?", help="which identity")
+    show.add_argument("--json", action="store_true", help="print a JSON object")
+    show.set_defaults(func=cmd_show)
+
+
+def cmd_new(args: argparse.Namespace, profile: Profile) -> int:
+    try:
+        address = Address.parse(args.address)
+    except AddressError as exc:
+        raise UsageError(f"{args.address!r} is not an address: {exc}") from None
+    if address.port is not None:
+        raise UsageError(f"an identity address has no port: use {address}")
+    had_ca = profile.host_ca(address.host) is not None
+    created = profile.create_identity(address, args.blurb, args.key_type, ca=args.ca)
+    identity = created.identity
+    if created.signer == "new-ca":
+        how = f"signed by a new host CA for {address.host}"
+    elif created.signer == "ca":
+        how = f"signed by the profile's host CA for {address.host}"
+    else:
+        how = "self-signed"
+    print(f"Made identity {identity.address} ({how}, {KEY_TYPE_NAMES[args.key_type]}).")
+    if args.ca and had_ca:
+        print(f"The profile already had a host CA for {address.host}; it was used, not replaced.")
+    _print_details(identity, profile)
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, profile: Profile) -> int:
+    passphrase: bytes | None = None
+    if args.passphrase_env:
+        value = os.environ.get(args.passphrase_env)
+        if value is None:
+            raise UsageError(f"environment variable {args.passphrase_env} is not set")
+        passphrase = value.encode()
+    try:
+        identity = profile.import_identity(args.cert, args.key, passphrase)
+    except PassphraseRequired as exc:
+        if passphrase is not None or not sys.stdin.isatty():
+            raise PassphraseRequired(f"{exc}: give it with --passphrase-env VAR") from None
+        import getpass
+
+        typed = getpass.getpass(f"Passphrase for {args.key or args.cert}: ")
+        identity = profile.import_identity(args.cert, args.key, typed.encode())
+    print(f"Imported identity {identity.address}.")
+    _print_details(identity, profile)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace, profile: Profile) -> int:
+    identities = profile.identities()
+    if args.json:
+        print(json.dumps([as_json(i, profile) for i in identities], indent=2))
+        return EXIT_OK
+    if not identities:
+        print("No identities yet. Make one with: misfin-tui identity new mailbox@host")
+        return EXIT_OK
+    default = _default_address(profile)
+    width = max(len(str(i.address)) for i in identities)
+    for identity in identities:
+        marker = "*" if str(identity.address).lower() == default else " "
+        signed = "CA-signed" if identity.issuer_fingerprint else "self-signed"
+        print(
+            f"{marker} {str(identity.address):<{width}}  {signed:<11}  {identity.key_type:<8}"
+            f"  until {identity.not_after:%Y-%m-%d}  {identity.blurb}"
+        )
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, profile: Profile) -> int:
+    if args.address is not None:
+        try:
+            Address.parse(args.address)
+        except AddressError as exc:
+            raise UsageError(f"{args.address!r} is not an address: {exc}") from None
+    identity = profile.identity(args.address)
+    if args.json:
+        print(json.dumps(as_json(identity, profile), indent=2))
+        return EXIT_OK
+    print(f"{identity.blurb} ({identity.address})")
+    _print_details(identity, profile)
+    return EXIT_OK
+
+
+def as_json(identity: Identity, profile: Profile) -> dict[str, Any]:
+    return {
+        "address": str(identity.address),
+        "blurb": identity.blurb,
+        "fingerprint": identity.fingerprint,
+        "issuer_fingerprint": identity.issuer_fingerprint,
+        "not_after": identity.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "key_type": identity.key_type,
+        "cert_path": str(identity.cert_path),
+        "key_path": str(identity.key_path),
+        "chain_path": str(identity.chain_path),
+        "default": str(identity.address).lower() == _default_address(profile),
+    }
+
+
+def _default_address(profile: Profile) -> str:
+    try:
+        return str(profile.identity().address).lower()
+    except IdentityError:  # no identity, or the configured default is gone: nothing is marked
+        return ""
+
+
+def _print_details(identity: Identity, profile: Profile) -> None:
+    print(f"  fingerprint  SHA-256 {identity.fingerprint}")
+    if identity.issuer_fingerprint:
+        print(f"  host CA      SHA-256 {identity.issuer_fingerprint}")
+    print(f"  key          {identity.key_type}")
+    print(f"  valid until  {identity.not_after:%Y-%m-%d}")
+    print(f"  certificate  {identity.cert_path}")
+    print(f"  private key  {identity.key_path}")
+    if str(identity.address).lower() == _default_address(profile):
+        print("  (the default identity)")
