@@ -108,12 +108,16 @@ def server_cert_summary(der: Any) -> CertInfo:
 
     cert = _cert(der)
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        extensions = cert.extensions
+    except ValueError as exc:  # e.g. a duplicated or malformed extension from a stranger
+        raise IdentityError(f"unreadable certificate extensions ({exc})") from None
+    try:
+        san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = san.get_values_for_type(x509.DNSName)
     except x509.ExtensionNotFound:
         dns_names = []
     try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
     return CertInfo(
@@ -134,7 +138,7 @@ def is_signed_by(cert: Any, issuer: Any) -> bool:
 
     A raw signature check, not path building: Misfin hosts are their own CAs.
     """
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
     cert, issuer = _cert(cert), _cert(issuer)
@@ -153,8 +157,8 @@ def is_signed_by(cert: Any, issuer: Any) -> bool:
             key.verify(cert.signature, cert.tbs_certificate_bytes)
         else:
             return False
-    except (InvalidSignature, TypeError, ValueError):
-        # TypeError/ValueError: the signature was made with another kind of key.
+    except (InvalidSignature, UnsupportedAlgorithm, TypeError, ValueError):
+        # The others: the signature was made with another kind of key or an unknown algorithm.
         return False
     return True
 

@@ -368,10 +368,12 @@ class Profile:
         identities = self.identities()
         if not identities:
             raise IdentityError("no identity yet: make one with `misfin-tui identity new ADDRESS`")
+        source = ""
         if address is None:
             address = self.config.default_identity
             if address is None:
                 return identities[0]
+            source = f" (default_identity in {self.config_path})"
         try:
             wanted = str(Address.parse(address)).lower()
         except AddressError as exc:
@@ -380,7 +382,7 @@ class Profile:
             if str(identity.address).lower() == wanted:
                 return identity
         known = ", ".join(str(i.address) for i in identities)
-        raise IdentityError(f"no identity {address} in this profile (have: {known})")
+        raise IdentityError(f"no identity {address}{source} in this profile (have: {known})")
 
     def host_ca(self, host: str) -> tuple[Path, Path] | None:
         return host_ca_paths(self.identities_dir, host)

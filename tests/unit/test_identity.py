@@ -445,3 +445,24 @@ def test_import_a_certificate_made_by_the_reference_openssl_recipe(tmp_path: Pat
     assert identity.key_type == "rsa2048"
     cert = x509.load_pem_x509_certificate((tmp_path / "cert.pem").read_bytes())
     assert identity.fingerprint == fingerprint(der(cert))
+
+
+def test_a_key_kind_we_do_not_issue_is_never_taken_as_a_signer() -> None:
+    from cryptography.hazmat.primitives.asymmetric import dsa
+
+    key = dsa.generate_private_key(key_size=2048)
+    name = x509.Name([UID, CN])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    assert not is_signed_by(cert, cert)
+    summary = server_cert_summary(der(cert))
+    assert summary.mailbox == "alice" and summary.host == "" and not summary.issuer_is_self

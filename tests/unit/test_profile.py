@@ -235,3 +235,11 @@ def test_database_is_cached_per_profile(tmp_path: Path) -> None:
     assert profile.database() is db
     db.connect().execute("SELECT count(*) FROM letters").fetchone()
     assert profile.db_path.is_file()
+
+
+def test_a_default_identity_that_is_gone_is_named(tmp_path: Path) -> None:
+    profile = profile_with(tmp_path, 'default_identity = "gone@example.org"\n')
+    profile.create_identity(Address.parse("alice@example.org"))
+    with pytest.raises(IdentityError, match="no identity gone@example.org .default_identity in"):
+        profile.identity()
+    assert profile.identity("alice@example.org").blurb == "alice"
