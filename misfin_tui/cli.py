@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -115,5 +116,8 @@ def _user_error(exc: Exception) -> str | None:
         return str(exc) or type(exc).__name__
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror or exc}"
+        hint = " (a folder was expected there)" if isinstance(exc, NotADirectoryError) else ""
+        if isinstance(exc, FileExistsError) and exc.filename and not os.path.isdir(exc.filename):
+            hint = " (a folder was expected there)"
+        return f"{where}{exc.strerror or exc}{hint}"
     return None
