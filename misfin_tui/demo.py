@@ -1,0 +1,195 @@
+"""`misfin-tui --demo`: a throwaway Misfin world on 127.0.0.1, so a newcomer can try everything.
+
+Three profiles live in one temporary folder: yours (you@home.demo) and two correspondents,
+Ada (ada@lovelace.demo, who answers every letter) and Bob (bob@bobs.demo, who wrote the
+welcome letter). Each runs a real
+receiver on a loopback port and `[hosts]` maps the demo hostnames there, so sending, the
+first-contact prompt, sender verification and the trust manager all work for real, and
+nothing is written outside that folder. It is deleted on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from misfin_tui.core.address import Address
+from misfin_tui.core.profile import Profile
+
+log = logging.getLogger(__name__)
+
+DEMO_NETWORK = "demo-home-network"
+YOU = ("you@home.demo", "You")
+ADA = ("ada@lovelace.demo", "Ada Lovelace")
+BOB = ("bob@bobs.demo", "Bob")
+
+WELCOME = """# Welcome to misfin_tui
+Hello! I'm Bob, a demo correspondent running on this machine. Everything here is real Misfin:
+this letter came to your own receiver over TLS, and misfin_tui asked my server whether I am
+who my certificate says (see the ✓ next to my letter).
+
+## Things to try
+* Press c and write to ada@lovelace.demo. She answers every letter she gets.
+* You have never written to Ada's server, so misfin_tui shows you its key and asks whether
+to trust it. Choose "Trust & send".
+* Press T to open the trust manager, and o for the outbox.
+* Press ? on any screen for help, ctrl+p for every command, ctrl+q to quit.
+
+=> misfin://ada@lovelace.demo Ada, who answers
+=> gemini://geminiprotocol.net/ Gemini, the small web Misfin belongs to
+"""
+
+
+@dataclass
+class DemoWorld:
+    """The demo's profiles and running receivers; `close()` stops them and deletes the folder."""
+
+    root: Path
+    you: Profile
+    correspondents: dict[str, Profile]
+    receivers: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for receiver in self.receivers:
+            receiver.stop()
+        self.receivers.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _make_profile(root: Path, who: tuple[str, str]) -> Profile:
+    address, blurb = who
+    profile = Profile.open(root / address.split("@")[0])
+    profile.create_identity(Address.parse(address), blurb)
+    return profile
+
+
+def _configure(profile: Profile, listen: int, hosts: dict[str, int], policy: str) -> None:
+    config = profile.config
+    config.set("receiver.enabled", True)
+    config.set("receiver.listen", f"127.0.0.1:{listen}")
+    config.set("trust.first_contact", policy)
+    for host, port in hosts.items():
+        config.set(f"hosts.{host}", f"127.0.0.1:{port}")
+    profile.save_config()
+
+
+def _trust_demo_network(profile: Profile) -> None:
+    from misfin_tui.core.network import Networks
+
+    networks = Networks(profile.database())
+    networks.current()
+    networks.trust(DEMO_NETWORK, "Demo home network")
+
+
+def build_world(root: Path) -> DemoWorld:
+    """Make the three profiles, start every receiver and send Bob's welcome letter.
+
+    Your own receiver is started too (the app is told not to start another), so the welcome
+    letter arrives for real before the inbox opens.
+    """
+    from misfin_tui.core.receiver import Receiver
+
+    os.environ["MISFIN_TUI_NETWORK"] = DEMO_NETWORK
+    you, ada, bob = (_make_profile(root, who) for who in (YOU, ADA, BOB))
+    ports = {name: free_port() for name in ("you", "ada", "bob")}
+    _configure(
+        you,
+        ports["you"],
+        {"lovelace.demo": ports["ada"], "bobs.demo": ports["bob"]},
+        "ask",
+    )
+    for profile, name in ((ada, "ada"), (bob, "bob")):
+        _configure(profile, ports[name], {"home.demo": ports["you"]}, "accept-new")
+    for profile in (you, ada, bob):
+        _trust_demo_network(profile)
+
+    world = DemoWorld(root, you, {"ada": ada, "bob": bob})
+    try:
+        for profile, name in ((you, "you"), (bob, "bob")):
+            receiver = Receiver(profile, ("127.0.0.1", ports[name]))
+            receiver.start()
+            world.receivers.append(receiver)
+        answering = AnsweringMachine(ada)
+        ada_receiver = Receiver(ada, ("127.0.0.1", ports["ada"]), on_event=answering.on_event)
+        ada_receiver.start()
+        world.receivers.append(ada_receiver)
+        send_as(bob, [YOU[0]], "", WELCOME)
+    except BaseException:
+        world.close()
+        raise
+    return world
+
+
+def send_as(profile: Profile, recipients: list[str], subject: str, body: str, **kw: Any) -> None:
+    """Queue and deliver a letter from a demo correspondent (its policy accepts new servers)."""
+    from misfin_tui.core.outbox import Outbox
+
+    outbox = Outbox(profile)
+    letter_id = outbox.enqueue(body, recipients, subject=subject, **kw)
+    ids = [item.id for item in outbox.items(letter_id)]
+    asyncio.run(outbox.process(ids))
+
+
+class AnsweringMachine:
+    """Ada answers every letter she receives, quoting it, from a thread of her own."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self._lock = threading.Lock()
+
+    def on_event(self, kind: str, info: dict[str, Any]) -> None:
+        if kind == "stored":
+            threading.Thread(target=self._answer, args=(info["id"],), daemon=True).start()
+
+    def _answer(self, letter_id: int) -> None:
+        from misfin_tui.core.letter import quote, reply_subject
+        from misfin_tui.core.store import MailStore
+
+        letter = MailStore(self.profile.database()).get(letter_id)
+        if letter is None:
+            return
+        body = (
+            f"Thank you for your letter, {letter.sender}! Here is what you wrote:\n\n"
+            f"{quote(letter.body)}\n\n"
+            "Now open the trust manager (T): my server and my mailbox are in it."
+        )
+        with self._lock:
+            try:
+                send_as(
+                    self.profile,
+                    [letter.sender],
+                    reply_subject(letter.subject or "your letter"),
+                    body,
+                    in_reply_to=letter_id,
+                )
+            except Exception:  # the demo must never take the app down
+                log.exception("Ada could not answer letter %s", letter_id)
+
+
+def run_demo() -> int:
+    """Build the world in a temporary folder, open the app on your profile, clean up."""
+    from misfin_tui.ui.app import make_app
+
+    root = Path(tempfile.mkdtemp(prefix="misfin-tui-demo-"))
+    world = build_world(root)
+    try:
+        app = make_app(world.you, start_receiver=False)
+        result = app.run()
+        return int(result or 0)
+    finally:
+        world.close()
