@@ -15,7 +15,7 @@ from misfin_tui.core.wire import ProtocolError, Status
 DEFAULT_PORT = 1958
 
 _PORT_RE = re.compile(r"[0-9]{1,5}")
-_LABEL_RE = re.compile(r"[a-z0-9_-]+")
+_LABEL_RE = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")  # no hyphen at either end
 _FORBIDDEN = frozenset(" \t\r\n,@")
 
 

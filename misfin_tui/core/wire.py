@@ -297,7 +297,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def build_response(status: int, meta: str) -> bytes:
-    """ "NN meta\\r\\n" with control characters flattened and the whole kept <= RESPONSE_MAX."""
+    """The response line: control characters in META flattened, the whole <= RESPONSE_MAX.
+
+    An empty META is replaced by the status description (A19: always send a short text).
+    """
     code = Status.for_code(int(status))  # refuses codes outside the Misfin categories
     text = _CONTROL_RE.sub(" ", meta).strip() or code.description
     encoded = text.encode("utf-8", errors="replace")[: RESPONSE_MAX - 5]
