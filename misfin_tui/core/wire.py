@@ -117,7 +117,10 @@ def _decode(data: bytes, what: str) -> str:
 def _parse_address(text: bytes) -> Address:
     from misfin_tui.core.address import Address
 
-    address = Address.parse(_decode(text, "the address"))
+    decoded = _decode(text, "the address")
+    if decoded[:7].lower() == "misfin:":  # Address.parse accepts a prefix; the wire has just one
+        raise ProtocolError("the address repeats the misfin: scheme")
+    address = Address.parse(decoded)
     return dataclasses.replace(address, port=None)  # A15: the port is never part of the request
 
 

@@ -158,6 +158,8 @@ def test_vector_21_two_ats() -> None:
         b"misfin://@example.org Hi\r\n",
         b"misfin:// Hi\r\n",
         b"misfin://\r\n",
+        b"misfin://misfin://bob@example.org Hi\r\n",
+        b"misfin://MISFIN:bob@example.org Hi\r\n",
     ],
 )
 def test_malformed_b(data: bytes) -> None:
