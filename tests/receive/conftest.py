@@ -199,11 +199,13 @@ class Running:
 
 
 @contextmanager
-def running(profile: Profile, limits: Limits | None = None, **kwargs: Any) -> Iterator[Running]:
+def running(
+    profile: Profile, limits: Limits | None = None, listen_port: int = 0, **kwargs: Any
+) -> Iterator[Running]:
     events: list[tuple[str, dict]] = []
     receiver = Receiver(
         profile,
-        ("127.0.0.1", 0),
+        ("127.0.0.1", listen_port),
         on_event=lambda k, i: events.append((k, i)),
         limits=limits,
         **kwargs,

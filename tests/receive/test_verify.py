@@ -1,0 +1,251 @@
+"""Sender verification between two real receivers on 127.0.0.1.
+
+"home" serves example.net (a host CA signs alice@example.net); "bob" serves example.org and maps
+example.net to home's port in its [hosts], so its verifier asks home about senders from there.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from misfin_tui.core.identity import cert_pem, key_pem, make_signed
+from misfin_tui.core.store import MailStore
+from misfin_tui.core.trust import TrustStore
+
+from .conftest import (
+    ca_of,
+    exchange,
+    forged,
+    identity_creds,
+    make_profile,
+    running,
+    signed_by,
+    status_of,
+)
+
+BODY = b"\n\n\n# Hello\nFrom alice.\n"
+LETTER = b"misfin://bob@example.org\t%d\r\n%s" % (len(BODY), BODY)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bob(tmp_path: Path, home_port: int, unverified: str = "quarantine"):
+    return make_profile(
+        tmp_path,
+        f"bob-{unverified}",
+        ["bob@example.org"],
+        hosts={"example.net": ("127.0.0.1", home_port)},
+        unverified=unverified,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    profile = make_profile(tmp_path, "home", ["alice@example.net", "carol@example.net"], ca=True)
+    with running(profile) as r:
+        yield r
+
+
+def _letter(r, letter_id: int):
+    return MailStore(r.profile.database()).get(letter_id)
+
+
+def test_letter_from_a_mailbox_homed_on_the_first_is_verified_by_the_second(
+    home, tmp_path: Path
+) -> None:
+    alice = identity_creds(home.profile, "alice@example.net")
+    bob_profile = make_profile(
+        tmp_path, "bob", ["bob@example.org"], hosts={"example.net": ("127.0.0.1", home.port)}
+    )
+    with running(bob_profile) as bob:
+        out = exchange(bob.port, LETTER, alice)
+        assert status_of(out.response) == 20
+        (stored,) = bob.wait_for("stored")
+        (verified,) = bob.wait_for("verified")
+        assert verified["id"] == stored["id"]
+        letter = _letter(bob, stored["id"])
+        assert (letter.folder, letter.trust, letter.sender) == (
+            "Inbox",
+            "verified",
+            "alice@example.net",
+        )
+        assert "example.net" in letter.trust_reason
+        trust = TrustStore(bob_profile.database())
+        host_pin = trust.host("example.net:1958")
+        ca_pem = home.profile.host_ca("example.net")[0].read_bytes()
+        assert (
+            host_pin is not None and host_pin.cert_der and cert_pem_of(host_pin.cert_der) == ca_pem
+        )
+        pin = trust.mailbox("alice@example.net")
+        assert pin is not None and pin.fingerprint == alice.fingerprint and pin.checked_at
+        assert MailStore(home.profile.database()).latest_id() == 0  # the probe stored nothing
+
+        # The second letter is verified from the cache, even with alice's home unreachable.
+        home.receiver.stop()
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        second = bob.wait_for("verified", 2)[1]
+        assert _letter(bob, second["id"]).trust == "verified"
+
+
+def cert_pem_of(der: bytes) -> bytes:
+    from cryptography import x509
+
+    return cert_pem(x509.load_der_x509_certificate(der))
+
+
+def test_both_directions_with_different_hosts_mappings(home, tmp_path: Path) -> None:
+    """Each receiver maps the other's hostname to its port: letters verify both ways."""
+    bob_profile = _bob(tmp_path, home.port)
+    with running(bob_profile) as bob:
+        home.profile.config.set("hosts.example.org", ("127.0.0.1", bob.port))
+        home.profile.save_config()
+        bob_creds = identity_creds(bob_profile, "bob@example.org")
+        to_alice = b"misfin://alice@example.net\t11\r\n\n\n\nHi alice"
+        assert status_of(exchange(home.port, to_alice, bob_creds, sni="example.net").response) == 20
+        (verified,) = home.wait_for("verified")
+        assert _letter(home, verified["id"]).sender == "bob@example.org"
+        alice = identity_creds(home.profile, "alice@example.net")
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        bob.wait_for("verified")
+
+
+def test_forged_sender_goes_to_quarantine_with_the_reason(home, tmp_path: Path) -> None:
+    fake = forged(tmp_path / "certs", "alice", "example.net")
+    with running(_bob(tmp_path, home.port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, fake).response) == 20  # nothing is dropped
+        (q,) = bob.wait_for("quarantined")
+        letter = _letter(bob, q["id"])
+        assert letter.folder == "Quarantine" and letter.trust == "quarantined"
+        assert "forged" in letter.trust_reason and "example.net" in letter.trust_reason
+        assert q["reason"] == letter.trust_reason
+        assert not bob.events or all(k != "verified" for k, _ in bob.events)
+
+
+def test_changed_fingerprint_is_quarantined(home, tmp_path: Path) -> None:
+    """Signed by the right CA, but home vouches for another certificate (e.g. a stolen old one)."""
+    other = signed_by(tmp_path / "certs", home.profile, "alice", "example.net", "alice-old")
+    with running(_bob(tmp_path, home.port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, other).response) == 20
+        (q,) = bob.wait_for("quarantined")
+        letter = _letter(bob, q["id"])
+        assert letter.folder == "Quarantine"
+        assert "different certificate" in letter.trust_reason
+
+
+def test_unknown_mailbox_at_the_claimed_home_is_not_real(home, tmp_path: Path) -> None:
+    ghost = signed_by(tmp_path / "certs", home.profile, "ghost", "example.net", "ghost")
+    with running(_bob(tmp_path, home.port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, ghost).response) == 20
+        (q,) = bob.wait_for("quarantined")
+        assert "does not exist" in _letter(bob, q["id"]).trust_reason
+
+
+def test_rotated_certificate_under_the_same_host_ca(home, tmp_path: Path) -> None:
+    alice = identity_creds(home.profile, "alice@example.net")
+    with running(_bob(tmp_path, home.port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        bob.wait_for("verified")
+        # alice's server issues her a new certificate under the same CA and serves it.
+        port = home.port
+        home.receiver.stop()
+        ca_cert, ca_key = ca_of(home.profile, "example.net")
+        cert, key = make_signed("alice", "example.net", "Alice", ca_cert, ca_key)
+        folder = home.profile.identity("alice@example.net").cert_path.parent
+        (folder / "cert.pem").write_bytes(cert_pem(cert))
+        (folder / "key.pem").write_bytes(key_pem(key))
+        (folder / "chain.pem").write_bytes(cert_pem(cert) + cert_pem(ca_cert))
+        with running(home.profile, listen_port=port):
+            new = identity_creds(home.profile, "alice@example.net")
+            assert new.fingerprint != alice.fingerprint
+            assert status_of(exchange(bob.port, LETTER, new).response) == 20
+            second = bob.wait_for("verified", 2)[1]
+            letter = _letter(bob, second["id"])
+            assert (letter.folder, letter.trust) == ("Inbox", "rotated")
+            assert "new certificate" in letter.trust_reason
+        pin = TrustStore(bob.profile.database()).mailbox("alice@example.net")
+        assert pin.fingerprint == new.fingerprint
+
+
+def test_unreachable_home_stays_pending_and_resumes_after_restart(tmp_path: Path) -> None:
+    home_port = _free_port()  # nothing listens here yet
+    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    bob_profile = _bob(tmp_path, home_port)
+    with running(bob_profile) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        (stored,) = bob.wait_for("stored")
+        bob.idle()
+        letter = _letter(bob, stored["id"])
+        assert (letter.folder, letter.trust) == ("Inbox", "pending")
+        assert "could not reach example.net" in letter.trust_reason
+        assert not [k for k, _ in bob.events if k == "quarantined"]
+    with running(home_profile, listen_port=home_port), running(bob_profile) as bob2:
+        (verified,) = bob2.wait_for("verified")
+        assert verified["id"] == stored["id"]
+        assert _letter(bob2, stored["id"]).trust == "verified"
+
+
+def test_blank_requests_never_start_a_verification(home, tmp_path: Path) -> None:
+    fake = forged(tmp_path / "certs", "alice", "example.net")
+    bob_profile = _bob(tmp_path, home.port)
+    with running(bob_profile) as bob:
+        for payload in (b"misfin://bob@example.org \r\n", b"misfin://bob@example.org\t0\r\n"):
+            assert status_of(exchange(bob.port, payload, fake).response) == 20
+        bob.idle()
+        assert bob.events == []
+        assert TrustStore(bob_profile.database()).hosts() == []  # nobody was asked
+        assert MailStore(bob_profile.database()).latest_id() == 0
+
+
+@pytest.fixture
+def rejecting(home, tmp_path: Path):
+    with running(_bob(tmp_path, home.port, "reject")) as bob:
+        yield bob
+
+
+def test_reject_mode_answers_62_for_a_forged_sender(rejecting, tmp_path: Path) -> None:
+    fake = forged(tmp_path / "certs", "alice", "example.net")
+    assert status_of(exchange(rejecting.port, LETTER, fake).response) == 62
+    assert MailStore(rejecting.profile.database()).latest_id() == 0
+
+
+def test_reject_mode_answers_63_for_a_changed_fingerprint(rejecting, home, tmp_path: Path) -> None:
+    other = signed_by(tmp_path / "certs", home.profile, "alice", "example.net", "alice-old")
+    out = exchange(rejecting.port, LETTER, other)
+    assert status_of(out.response) == 63
+    assert MailStore(rejecting.profile.database()).latest_id() == 0
+
+
+def test_reject_mode_stores_a_verified_letter(rejecting, home) -> None:
+    alice = identity_creds(home.profile, "alice@example.net")
+    assert status_of(exchange(rejecting.port, LETTER, alice).response) == 20
+    (verified,) = rejecting.wait_for("verified")
+    assert _letter(rejecting, verified["id"]).trust == "verified"
+
+
+def test_reject_mode_answers_40_when_the_home_cannot_be_reached(tmp_path: Path) -> None:
+    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    with running(_bob(tmp_path, _free_port(), "reject")) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 40
+        assert MailStore(bob.profile.database()).latest_id() == 0
+
+
+def test_self_signed_sender_is_verified_against_its_own_certificate(tmp_path: Path) -> None:
+    solo = make_profile(tmp_path, "solo", ["dave@solo.example"])
+    with running(solo) as solo_r:
+        bob_profile = make_profile(
+            tmp_path, "bob", ["bob@example.org"], hosts={"solo.example": ("127.0.0.1", solo_r.port)}
+        )
+        with running(bob_profile) as bob:
+            dave = identity_creds(solo, "dave@solo.example")
+            assert status_of(exchange(bob.port, LETTER, dave).response) == 20
+            (verified,) = bob.wait_for("verified")
+            assert _letter(bob, verified["id"]).trust == "verified"
