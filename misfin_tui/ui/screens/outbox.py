@@ -1,0 +1,214 @@
+"""The Outbox: every letter not yet delivered, with its state and the reason in plain words.
+
+A letter leaves the outbox only when the recipient's server answered 20, so nothing is ever
+silently lost: what waits for a person says so ("waiting for your decision"), what waits for the
+network says when it is tried again. The list is re-read from the core every few seconds in a
+thread worker.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from misfin_tui.ui.screens.prompts import ConfirmScreen
+
+REFRESH_SECONDS = 2.0
+ASKS_A_PERSON = ("decision", "held", "redirected")
+
+
+def local_hhmm(iso: str | None) -> str:
+    """hh:mm in the local time zone for an ISO-8601 UTC time ('' when unreadable)."""
+    if not iso:
+        return ""
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone().strftime("%H:%M")
+
+
+def state_text(item: Any) -> str:
+    """The state of an outbox item as a person reads it."""
+    state = item.state
+    if state == "queued":
+        return "queued"
+    if state == "sending":
+        return "sending…"
+    if state == "delivered":
+        return "delivered"
+    if state == "decision":
+        return "waiting for your decision"
+    if state == "held":
+        return "held until a trusted network"
+    if state == "deferred":
+        at = local_hhmm(getattr(item, "next_attempt_at", None))
+        return f"deferred until {at}" if at else "deferred"
+    if state == "redirected":
+        return "redirected: confirm to resend"
+    if state == "failed":
+        return "failed"
+    return state
+
+
+class OutboxScreen(Screen[None]):
+    """Every outbox item: state, reason; retry, drop, decide."""
+
+    HELP = """\
+Outbox: letters that have not been delivered yet. A letter leaves it only when the
+recipient's server confirms delivery.
+r  retry now (a deferred or failed letter, or re-check a held one)
+d  drop - delete the letter from the Outbox (asks first)
+enter  decide - for a letter waiting for you (first contact, changed key, held, redirect)
+Esc  close
+"""
+
+    DEFAULT_CSS = """
+    OutboxScreen #outbox-title { height: 1; padding: 0 1; text-style: bold; }
+    OutboxScreen DataTable { height: 1fr; }
+    OutboxScreen #outbox-detail {
+        height: 8;
+        border-top: tall $primary;
+        padding: 0 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("r", "retry", "Retry"),
+        Binding("d", "drop", "Drop…"),
+        Binding("enter", "decide", "Decide"),
+    ]
+
+    def __init__(self, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
+        super().__init__()
+        self.refresh_seconds = refresh_seconds
+        self.items: list[Any] = []
+        self.subjects: dict[int, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Outbox", id="outbox-title")
+        yield DataTable(id="outbox-table", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="outbox-detail"):
+            yield Static("", id="outbox-reason")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("#", "To", "Subject", "State", "Reason")
+        self.reload()
+        if self.refresh_seconds > 0:
+            self.set_interval(self.refresh_seconds, self.reload)
+
+    @work(thread=True, exclusive=True, group="outbox-load")
+    def reload(self) -> None:
+        """Read the outbox (and the subjects of its letters) off the UI thread."""
+        app: Any = self.app
+        items = [item for item in app.outbox.items() if item.state != "delivered"]
+        subjects = dict(self.subjects)
+        for item in items:
+            if item.letter_id not in subjects:
+                letter = app.store.get(item.letter_id)
+                subjects[item.letter_id] = letter.subject if letter else ""
+        app.call_from_thread(self.show, items, subjects)
+
+    def show(self, items: list[Any], subjects: dict[int, str]) -> None:
+        self.items, self.subjects = items, subjects
+        table = self.query_one(DataTable)
+        selected = self.selected()
+        table.clear()
+        for item in items:
+            table.add_row(
+                Content(str(item.id)),
+                Content(item.recipient),
+                Content(subjects.get(item.letter_id, "") or "(no subject)"),
+                Content(state_text(item)),
+                Content(item.reason.splitlines()[0] if item.reason else ""),
+                key=str(item.id),
+            )
+        if selected is not None and any(i.id == selected.id for i in items):
+            table.move_cursor(row=table.get_row_index(str(selected.id)))
+        count = len(items)
+        self.query_one("#outbox-title", Static).update(
+            Content(f"Outbox · {count} letter{'s' if count != 1 else ''} waiting")
+            if count
+            else Content("Outbox · empty: every letter has been delivered")
+        )
+        self.show_reason()
+
+    def selected(self) -> Any | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((item for item in self.items if str(item.id) == key), None)
+
+    @on(DataTable.RowHighlighted)
+    def show_reason(self) -> None:
+        item = self.selected()
+        text = ""
+        if item is not None:
+            text = f"#{item.id} to {item.recipient}: {state_text(item)}\n{item.reason}"
+            if item.state in ASKS_A_PERSON:
+                text += "\nPress enter to decide."
+        self.query_one("#outbox-reason", Static).update(Content(text))
+
+    def action_close(self) -> None:
+        """Back to where you were."""
+        self.dismiss(None)
+
+    def action_retry(self) -> None:
+        """Try the selected letter again now."""
+        item = self.selected()
+        if item is not None:
+            self.app.sending.retry(item.id)  # type: ignore[attr-defined]
+
+    def action_drop(self) -> None:
+        """Delete the selected letter from the Outbox, after asking."""
+        item = self.selected()
+        if item is None:
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Drop the letter to {item.recipient}?",
+                "It will not be sent, and it is removed from the Outbox.",
+                yes="Drop",
+            ),
+            lambda yes: self.drop(item.id) if yes else None,
+        )
+
+    @work(thread=True, group="outbox-action")
+    def drop(self, item_id: int) -> None:
+        app: Any = self.app
+        try:
+            app.outbox.drop(item_id)
+            message, severity = f"Dropped letter #{item_id}; it will not be sent.", "information"
+        except Exception as exc:  # the core's errors are plain words for the person
+            message, severity = str(exc), "error"
+        app.call_from_thread(self.notify, message, severity=severity, markup=False)
+        app.call_from_thread(self.reload)
+
+    def action_decide(self) -> None:
+        """Open the question for a letter that waits for you."""
+        item = self.selected()
+        if item is None:
+            return
+        if item.state in ASKS_A_PERSON:
+            self.app.sending.decide(item.id)  # type: ignore[attr-defined]
+        else:
+            self.notify(
+                f"Letter #{item.id} is {state_text(item)}; nothing to decide.", markup=False
+            )
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_decide()

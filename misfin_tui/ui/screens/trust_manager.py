@@ -1,0 +1,563 @@
+"""The trust manager (trust-and-mail-ux.md b.7): servers, mailboxes, networks, pending, history.
+
+The trust store doubles as the address book, and this is where "I accepted that by mistake"
+is undone: every pin can be verified by pasting, forgotten (back to first contact) or rejected,
+and every change lands in the append-only history. The screen reads the core in a thread
+worker and calls it back for each action; it never decides anything itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from misfin_tui.ui.screens.prompts import ConfirmScreen, PasteFingerprintScreen, TextInputScreen
+from misfin_tui.ui.widgets.fingerprint import fingerprint_rows, short_fingerprint
+
+if TYPE_CHECKING:
+    from misfin_tui.core.network import Network
+    from misfin_tui.core.trust import HistoryEntry, HostPin, MailboxPin
+
+STATE_MARKS = {
+    "verified": "✓ verified",
+    "pinned": "• pinned",
+    "alarm": "⚠ changed",
+    "changed": "⚠ changed",
+    "rejected": "⛔ rejected",
+}
+TABS = ("servers", "mailboxes", "networks", "pending", "history")
+
+
+def state_mark(state: str) -> str:
+    return STATE_MARKS.get(state, state)
+
+
+def short_time(iso: str | None) -> str:
+    """'2026-05-30 14:02' from ISO-8601 UTC text (blank when absent)."""
+    return (iso or "")[:16].replace("T", " ")
+
+
+def days_until(iso: str, now: datetime) -> str:
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return "?"
+    days = (when - now).days
+    return f"{days} d" if days >= 0 else "expired"
+
+
+def grouped(label: str, hex64: str) -> str:
+    if not hex64:
+        return ""
+    rows = fingerprint_rows(hex64)
+    return f"{label} (SHA-256):\n" + "\n".join("  " + row for row in rows)
+
+
+@dataclass
+class Snapshot:
+    """Everything the screen shows, read in one go off the UI thread."""
+
+    hosts: list[HostPin] = field(default_factory=list)
+    mailboxes: list[MailboxPin] = field(default_factory=list)
+    networks: list[Network] = field(default_factory=list)
+    current: Network | None = None
+    pending: list[Any] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+class TrustManagerScreen(Screen[None]):
+    """Servers · Mailboxes · Networks · Pending · History, with a detail pane."""
+
+    HELP = """\
+Trust manager: every server key and mailbox key you trust, the networks you marked, letters
+waiting for a decision, and the history of every trust change.
+Tab / 1-5  switch tab;  arrows  move
+v  verify - paste the fingerprint you were given; misfin_tui compares it (server or mailbox)
+x  forget - back to first contact (asks first; logged)
+b  reject - never send to this server or mailbox again (asks first)
+n  nickname for a mailbox (the address book)
+m  mark the selected network (or the current one) trusted, with a name; again to unmark
+enter  on Pending: decide - open the prompt for that letter again
+Esc  close
+"""
+
+    DEFAULT_CSS = """
+    TrustManagerScreen #trust-title { height: 1; padding: 0 1; text-style: bold; }
+    TrustManagerScreen #trust-body { height: 1fr; }
+    TrustManagerScreen TabbedContent { width: 1fr; }
+    TrustManagerScreen DataTable { height: 1fr; }
+    TrustManagerScreen #detail {
+        width: 48;
+        border-left: tall $primary;
+        padding: 0 1;
+    }
+    TrustManagerScreen #detail-text { width: 100%; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("v", "verify", "Verify…"),
+        Binding("x", "forget", "Forget…"),
+        Binding("b", "reject", "Reject…"),
+        Binding("n", "nickname", "Nickname…"),
+        Binding("m", "mark_network", "Mark network"),
+        Binding("enter", "decide", "Decide"),
+        Binding("1", "tab('servers')", "Servers", show=False),
+        Binding("2", "tab('mailboxes')", "Mailboxes", show=False),
+        Binding("3", "tab('networks')", "Networks", show=False),
+        Binding("4", "tab('pending')", "Pending", show=False),
+        Binding("5", "tab('history')", "History", show=False),
+    ]
+
+    def __init__(self, select: tuple[str, str] | None = None, *, now: datetime | None = None):
+        """`select`: ("mailboxes" | "servers", name) to open with that entry selected."""
+        super().__init__()
+        self.select = select
+        self.now = now
+        self.snapshot = Snapshot()
+
+    def compose(self) -> ComposeResult:
+        yield Static("Trust", id="trust-title")
+        with Horizontal(id="trust-body"):
+            with TabbedContent(id="tabs", initial=self.select[0] if self.select else "servers"):
+                with TabPane("Servers", id="servers"):
+                    yield DataTable(id="servers-table", cursor_type="row", zebra_stripes=True)
+                with TabPane("Mailboxes", id="mailboxes"):
+                    yield DataTable(id="mailboxes-table", cursor_type="row", zebra_stripes=True)
+                with TabPane("Networks", id="networks"):
+                    yield DataTable(id="networks-table", cursor_type="row", zebra_stripes=True)
+                with TabPane("Pending", id="pending"):
+                    yield DataTable(id="pending-table", cursor_type="row", zebra_stripes=True)
+                with TabPane("History", id="history"):
+                    yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="detail"):
+                yield Static("", id="detail-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        columns = {
+            "servers": ("Host:port", "State", "Key", "First seen", "Last seen", "Expires"),
+            "mailboxes": ("Address", "Nickname", "State", "Key", "Issuer", "Last seen"),
+            "networks": ("Label", "Trusted", "ID", "Strength", "Hints", "Last seen"),
+            "pending": ("#", "To", "State", "Reason"),
+            "history": ("When", "Kind", "Subject", "Event", "Network"),
+        }
+        for name, cols in columns.items():
+            self.table(name).add_columns(*cols)
+        self.refresh_data()
+
+    # ----- data -------------------------------------------------------------------------------
+
+    def table(self, name: str) -> DataTable:
+        return self.query_one(f"#{name}-table", DataTable)
+
+    @property
+    def current_tab(self) -> str:
+        return self.query_one(TabbedContent).active or "servers"
+
+    @work(thread=True, exclusive=True, group="trust-manager-load")
+    def refresh_data(self) -> None:
+        """Read the trust store, networks and outbox off the UI thread."""
+        app: Any = self.app
+        snap = Snapshot(
+            hosts=app.trust.hosts(),
+            mailboxes=app.trust.mailboxes(),
+            networks=app.networks.list(),
+            current=app.networks.current(),
+            pending=app.sending.pending_items(),
+            history=app.trust.history(limit=500),
+        )
+        self.app.call_from_thread(self.show_snapshot, snap)
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        now = self.now or datetime.now(UTC)
+        host_spkis = {h.hostport.rsplit(":", 1)[0]: h.spki for h in snap.hosts}
+        current = snap.current
+        title = "Trust"
+        if current is not None:
+            state = "trusted" if current.trusted else "not trusted"
+            title += f" · current network: {current.label} ({state})"
+        self.query_one("#trust-title", Static).update(Content(title))
+        rows: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+            "servers": [
+                (
+                    h.hostport,
+                    (
+                        h.hostport,
+                        state_mark(h.state),
+                        short_fingerprint(h.fingerprint),
+                        short_time(h.first_seen)[:10],
+                        short_time(h.last_seen)[:10],
+                        days_until(h.not_after, now),
+                    ),
+                )
+                for h in snap.hosts
+            ],
+            "mailboxes": [
+                (
+                    m.address,
+                    (
+                        m.address,
+                        m.nickname,
+                        state_mark(m.state),
+                        short_fingerprint(m.fingerprint),
+                        issuer_mark(m, host_spkis),
+                        short_time(m.last_seen)[:10],
+                    ),
+                )
+                for m in snap.mailboxes
+            ],
+            "networks": [
+                (
+                    n.id,
+                    (
+                        n.label + (" (current)" if current and n.id == current.id else ""),
+                        "✓ yes" if n.trusted else "no",
+                        n.id[:12],
+                        n.strength,
+                        n.hints,
+                        short_time(n.last_seen),
+                    ),
+                )
+                for n in snap.networks
+            ],
+            "pending": [
+                (str(item.id), (str(item.id), item.recipient, item_state(item), item.reason))
+                for item in snap.pending
+            ],
+            "history": [
+                (
+                    str(e.id),
+                    (short_time(e.at), e.kind, e.subject, e.event, e.network[:12]),
+                )
+                for e in snap.history
+            ],
+        }
+        for name, entries in rows.items():
+            table = self.table(name)
+            selected = self.row_key(name)
+            table.clear()
+            for key, cells in entries:
+                table.add_row(*(Content(cell) for cell in cells), key=key)
+            if self.select and self.select[0] == name:
+                selected = self.select[1].lower()
+            if selected is not None and selected in {k for k, _ in entries}:
+                table.move_cursor(row=table.get_row_index(selected))
+        self.select = None
+        self.show_detail()
+
+    def row_key(self, name: str | None = None) -> str | None:
+        """The key of the highlighted row in a tab (the current tab by default)."""
+        table = self.table(name or self.current_tab)
+        if table.row_count == 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    # ----- detail pane --------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted)
+    @on(TabbedContent.TabActivated)
+    def show_detail(self) -> None:
+        key = self.row_key()
+        text = "Nothing selected."
+        snap, tab = self.snapshot, self.current_tab
+        if key is not None:
+            if tab == "servers":
+                text = host_detail(next(h for h in snap.hosts if h.hostport == key))
+            elif tab == "mailboxes":
+                text = mailbox_detail(next(m for m in snap.mailboxes if m.address == key))
+            elif tab == "networks":
+                text = network_detail(next(n for n in snap.networks if n.id == key))
+            elif tab == "pending":
+                text = pending_detail(next(i for i in snap.pending if str(i.id) == key))
+            elif tab == "history":
+                text = history_detail(next(e for e in snap.history if str(e.id) == key))
+        self.query_one("#detail-text", Static).update(Content(text))
+
+    # ----- actions --------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        tab = self.current_tab if self.is_mounted else "servers"
+        if action in ("verify", "forget", "reject"):
+            return tab in ("servers", "mailboxes")
+        if action == "nickname":
+            return tab == "mailboxes"
+        if action == "decide":
+            return tab == "pending"
+        return True
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.refresh_bindings()
+
+    def action_close(self) -> None:
+        """Back to where you were."""
+        self.dismiss(None)
+
+    def action_tab(self, name: str) -> None:
+        """Switch to a tab."""
+        self.query_one(TabbedContent).active = name
+
+    def action_verify(self) -> None:
+        """Paste a fingerprint you were given; the core compares it with the pinned one."""
+        key, tab = self.row_key(), self.current_tab
+        if key is None:
+            return
+        if tab == "servers":
+            actual = next(h for h in self.snapshot.hosts if h.hostport == key).fingerprint
+        else:
+            pin = next(m for m in self.snapshot.mailboxes if m.address == key)
+            actual = pin.alarm_fingerprint or pin.fingerprint
+
+        def done(pasted: str | None) -> None:
+            if pasted:
+                self.run_trust(tab, "verify", key, pasted)
+
+        self.app.push_screen(
+            PasteFingerprintScreen(
+                actual,
+                title=f"Verify {key}",
+                intro=f"Paste the fingerprint of {key} that you got by another channel "
+                "(from the person or the server's operator). misfin_tui compares it for you.",
+                refuse_note="Nothing was changed.",
+            ),
+            done,
+        )
+
+    def action_forget(self) -> None:
+        """Forget this entry: the next letter is a first contact again."""
+        key, tab = self.row_key(), self.current_tab
+        if key is None:
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Forget {key}?",
+                f"misfin_tui will forget the key it trusts for {key}. The next letter will "
+                "be a first contact again and ask you. The history keeps a record.",
+                yes="Forget",
+            ),
+            lambda yes: self.run_trust(tab, "forget", key) if yes else None,
+        )
+
+    def action_reject(self) -> None:
+        """Never send to this server or mailbox again (until forgotten)."""
+        key, tab = self.row_key(), self.current_tab
+        if key is None:
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Reject {key}?",
+                f"No letter will be sent to {key} until you forget this entry.",
+                yes="Reject",
+            ),
+            lambda yes: self.run_trust(tab, "reject", key) if yes else None,
+        )
+
+    def action_nickname(self) -> None:
+        """Give a mailbox a name you recognise (the address book)."""
+        key = self.row_key("mailboxes")
+        if key is None:
+            return
+        pin = next(m for m in self.snapshot.mailboxes if m.address == key)
+        self.app.push_screen(
+            TextInputScreen(
+                f"Nickname for {key}", "Shown instead of the address:", value=pin.nickname
+            ),
+            lambda name: (
+                self.run_trust("mailboxes", "nickname", key, name) if name is not None else None
+            ),
+        )
+
+    def action_mark_network(self) -> None:
+        """Mark the selected (or current) network trusted with a name, or unmark it."""
+        network = None
+        if self.current_tab == "networks":
+            key = self.row_key("networks")
+            network = next((n for n in self.snapshot.networks if n.id == key), None)
+        network = network or self.snapshot.current
+        if network is None:
+            return
+        if network.trusted:
+            self.run_trust("networks", "untrust", network.id)
+            return
+        self.app.push_screen(
+            TextInputScreen(
+                "Mark this network as trusted",
+                "Only mark a network you control, such as your home or office. Letters held "
+                "for a trusted network are then tried again. Give it a name:",
+                placeholder="Home",
+                value="" if network.label.startswith("network ") else network.label,
+            ),
+            lambda label: (
+                self.run_trust("networks", "trust", network.id, label)
+                if label is not None
+                else None
+            ),
+        )
+
+    def action_decide(self) -> None:
+        """Open the prompt for the selected letter waiting for a decision."""
+        key = self.row_key("pending")
+        if key is not None:
+            self.app.sending.decide(int(key))  # type: ignore[attr-defined]
+
+    @on(DataTable.RowSelected, "#pending-table")
+    def _pending_selected(self) -> None:
+        self.action_decide()
+
+    @work(thread=True, group="trust-manager-action")
+    def run_trust(self, tab: str, what: str, key: str, text: str = "") -> None:
+        """Call the core off the UI thread, then say what happened and reload."""
+        app: Any = self.app
+        trust, networks = app.trust, app.networks
+        message, severity = "", "information"
+        try:
+            if what == "verify":
+                ok = (
+                    trust.verify_host(key, text)
+                    if tab == "servers"
+                    else trust.verify_mailbox(key, text)
+                )
+                message = f"{key} is now verified." if ok else f"{key}: fingerprint did not match."
+                severity = "information" if ok else "error"
+            elif what == "forget":
+                (trust.forget_host if tab == "servers" else trust.forget_mailbox)(key)
+                message = f"Forgot {key}; the next letter to it is a first contact."
+            elif what == "reject":
+                (trust.reject_host if tab == "servers" else trust.reject_mailbox)(key)
+                message = f"Rejected {key}; nothing will be sent to it."
+            elif what == "nickname":
+                trust.set_nickname(key, text)
+                message = (
+                    f"{key} is now called {text!r}." if text else f"Nickname of {key} removed."
+                )
+            elif what == "trust":
+                network = networks.trust(key, text)
+                message = f"Network {network.label} is now trusted."
+                app.call_from_thread(app.sending.process_pending)
+            elif what == "untrust":
+                network = networks.untrust(key)
+                message = f"Network {network.label} is no longer trusted."
+        except Exception as exc:  # the core's errors are plain words meant for the person
+            message, severity = str(exc), "error"
+        app.call_from_thread(self.notify, message, severity=severity, markup=False)
+        app.call_from_thread(self.refresh_data)
+
+
+def issuer_mark(pin: MailboxPin, host_spkis: dict[str, str]) -> str:
+    """✓ issued by the pinned server key / ? unknown / ✖ a different one."""
+    if not pin.issuer_spki:
+        return "? unknown"
+    host = pin.address.rsplit("@", 1)[-1]
+    pinned = host_spkis.get(host)
+    if pinned is None:
+        return "? unknown"
+    return "✓ pinned host" if pinned == pin.issuer_spki else "✖ different"
+
+
+def item_state(item: Any) -> str:
+    from misfin_tui.ui.screens.outbox import state_text
+
+    return state_text(item)
+
+
+def host_detail(h: HostPin) -> str:
+    parts = [
+        h.hostport,
+        f"State: {state_mark(h.state)}",
+        f"Protocol: Misfin {h.protocol}",
+        f"Valid until: {h.not_after[:10]}",
+        f"First seen: {short_time(h.first_seen)}"
+        + (f" on {h.first_network[:12]}" if h.first_network else ""),
+        f"Last seen: {short_time(h.last_seen)}"
+        + (f" on {h.last_network[:12]}" if h.last_network else ""),
+        "",
+        grouped("Certificate", h.fingerprint),
+        "",
+        grouped("Public key (the pin)", h.spki),
+    ]
+    if h.note:
+        parts += ["", f"Note: {h.note}"]
+    return "\n".join(parts)
+
+
+def mailbox_detail(m: MailboxPin) -> str:
+    parts = [
+        m.address + (f" ({m.nickname})" if m.nickname else ""),
+        f"State: {state_mark(m.state)}",
+    ]
+    if m.blurb:
+        parts.append(f"Blurb: {m.blurb}")
+    parts += [
+        f"First seen: {short_time(m.first_seen)}",
+        f"Last seen: {short_time(m.last_seen)}",
+    ]
+    if m.verified_at:
+        parts.append(f"Verified on: {short_time(m.verified_at)}")
+    parts += ["", grouped("Trusted key", m.fingerprint)]
+    if m.alarm_fingerprint:
+        parts += [
+            "",
+            grouped("Reported instead", m.alarm_fingerprint),
+            "",
+            "Letters to this address are paused. Ask the person for their fingerprint "
+            "and press v to paste it, or x to forget the old key.",
+        ]
+    if m.issuer_spki:
+        parts += ["", grouped("Issued by server key", m.issuer_spki)]
+    return "\n".join(parts)
+
+
+def network_detail(n: Network) -> str:
+    return "\n".join(
+        [
+            n.label,
+            f"Trusted: {'yes' if n.trusted else 'no'}",
+            f"ID: {n.id}",
+            f"Strength: {n.strength}",
+            f"Hints: {n.hints or '-'}",
+            f"First seen: {short_time(n.first_seen)}",
+            f"Last seen: {short_time(n.last_seen)}",
+            "",
+            "A network is trusted only when you mark it (m). It only changes what happens "
+            "at a first contact; pinned servers are protected on any network.",
+        ]
+    )
+
+
+def pending_detail(item: Any) -> str:
+    return "\n".join(
+        [
+            f"Letter #{item.id} to {item.recipient}",
+            f"State: {item_state(item)}",
+            "",
+            item.reason,
+            "",
+            "Press enter to decide.",
+        ]
+    )
+
+
+def history_detail(e: HistoryEntry) -> str:
+    return "\n".join(
+        [
+            f"{short_time(e.at)} UTC",
+            f"{e.kind}: {e.subject}",
+            f"Event: {e.event}",
+            f"Network: {e.network or '-'}",
+            "",
+            e.detail,
+        ]
+    )
