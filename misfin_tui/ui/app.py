@@ -1,0 +1,328 @@
+"""The Textual application: owns the stores, the embedded receiver and the status line.
+
+Screens do the showing; the app holds what they share (profile, stores, outbox, sending) and
+watches for new mail. Every blocking call (SQLite, certificates, network detection, starting
+the receiver) runs in a thread worker, never on the UI thread.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from misfin_tui.core.network import Networks
+from misfin_tui.core.profile import Profile
+from misfin_tui.core.store import MailStore, Summary
+from misfin_tui.core.trust import TrustStore
+from misfin_tui.ui.commands import MailCommands
+from misfin_tui.ui.widgets.visible import one_line
+
+if TYPE_CHECKING:
+    from misfin_tui.core.outbox import Outbox
+    from misfin_tui.core.receiver import Receiver
+    from misfin_tui.ui.sending import Sending
+
+POLL_SECONDS = 2.0
+# Folders whose new letters deserve a toast (our own drafts and sends do not).
+INCOMING = ("Inbox", "Quarantine")
+
+
+class NewMail(Message, bubble=False):
+    """Letters stored since the last poll (newest first), and the folder counts now."""
+
+    def __init__(self, letters: list[Summary], counts: dict[str, tuple[int, int]]) -> None:
+        super().__init__()
+        self.letters = letters
+        self.counts = counts
+
+
+class CountsChanged(Message, bubble=False):
+    """Folder (total, unread) counts changed (a move, a send, a flag)."""
+
+    def __init__(self, counts: dict[str, tuple[int, int]]) -> None:
+        super().__init__()
+        self.counts = counts
+
+
+class LetterChanged(Message, bubble=False):
+    """One letter's flags or trust changed: redraw its row and the reader if it is open."""
+
+    def __init__(self, letter_id: int) -> None:
+        super().__init__()
+        self.letter_id = letter_id
+
+
+class MailStored(Message):
+    """The embedded receiver stored a letter: poll now rather than at the next tick."""
+
+
+class MisfinApp(App[int]):
+    """misfin-tui: read, write and trust Misfin mail."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "misfin-tui"
+    COMMANDS = App.COMMANDS | {MailCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help"),
+    ]
+
+    def __init__(self, profile: Profile, *, start_receiver: bool | None = None) -> None:
+        super().__init__()
+        self.profile = profile
+        config = profile.config
+        db = profile.database()
+        self.store = MailStore(db)
+        self.trust = TrustStore(db)
+        self.networks = Networks(db)
+        self.start_receiver = config.receiver_enabled if start_receiver is None else start_receiver
+        self.receiver: Receiver | None = None
+        self.identity_address = ""  # the default identity, once loaded
+        self.identity_addresses: list[str] = []
+        self.network_text = "network …"
+        self.receiver_text = "receiver off"
+        self._latest_id: int | None = None
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._theme_wanted = config.theme
+        self._keymap_wanted = dict(config.keys)
+
+    # -- shared objects written by other parts of the app, made on first use -------------------
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        from misfin_tui.core.outbox import Outbox
+
+        return Outbox(self.profile)
+
+    @cached_property
+    def sending(self) -> Sending:
+        from misfin_tui.ui.sending import Sending
+
+        return Sending(self)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from misfin_tui.ui.screens.main import MainScreen
+
+        if self._theme_wanted in self.available_themes:
+            self.theme = self._theme_wanted
+        else:
+            self.notify(
+                f"Unknown theme {self._theme_wanted!r} in config.toml; using {self.theme}.",
+                severity="warning",
+                markup=False,
+            )
+        if self._keymap_wanted:
+            self.set_keymap(self._keymap_wanted)
+        self.push_screen(MainScreen())
+        self._update_status()
+        self._start_up()
+        self.set_interval(POLL_SECONDS, self.poll_mail)
+
+    @work(thread=True, exit_on_error=False, group="start-up")
+    def _start_up(self) -> None:
+        """Identities, network and receiver: all blocking, none needed for the first paint."""
+        self._latest_id = self.store.latest_id()
+        try:
+            identities = self.profile.identities()
+        except Exception as exc:  # unreadable identity files: say so, keep the mail readable
+            self.call_from_thread(
+                self.notify, f"Cannot load identities: {exc}", severity="error", markup=False
+            )
+            identities = []
+        addresses = [str(identity.address) for identity in identities]
+        default = ""
+        if identities:
+            try:
+                default = str(self.profile.identity().address)
+            except Exception:  # a stale default in config: fall back to the first
+                default = addresses[0]
+        self.call_from_thread(self._identities_loaded, default, addresses)
+        try:
+            network = self.networks.current()
+            mark = "trusted" if network.trusted else "untrusted"
+            label = network.label or network.id
+            self.network_text = f"{'●' if network.trusted else '○'} {label} ({mark})"
+        except Exception as exc:  # detection must never stop the app
+            self.network_text = f"network unknown ({exc})"
+        self.call_from_thread(self._update_status)
+        if self.start_receiver and identities:
+            self._run_receiver()
+
+    def _identities_loaded(self, default: str, addresses: list[str]) -> None:
+        self.identity_address = default
+        self.identity_addresses = addresses
+        self._update_status()
+        if not addresses:
+            self.action_first_run()
+            return
+        try:
+            sending = self.sending
+        except ImportError as exc:
+            self.notify(f"Sending is not available: {exc}", severity="error", markup=False)
+            return
+        sending.process_pending()  # held and deferred letters from an earlier session
+
+    def _run_receiver(self) -> None:
+        from misfin_tui.core.receiver import Receiver
+
+        receiver = Receiver(self.profile, on_event=self._receiver_event)
+        try:
+            host, port = receiver.start()
+        except Exception as exc:
+            self.receiver_text = "receiver failed"
+            self.call_from_thread(
+                self.notify,
+                f"The receiver could not start: {exc}",
+                severity="error",
+                markup=False,
+            )
+        else:
+            self.receiver = receiver
+            self.receiver_text = f"receiving on {host}:{port}"
+        self.call_from_thread(self._update_status)
+
+    def _receiver_event(self, kind: str, info: dict[str, Any]) -> None:
+        """Called on the receiver's threads: hand over to the UI thread as a message."""
+        letter_id = info.get("id")
+        if kind in ("verified", "quarantined") and isinstance(letter_id, int):
+            self.post_message(LetterChanged(letter_id))
+        if kind == "stored":
+            self.post_message(MailStored())
+
+    def on_unmount(self) -> None:
+        self.stop_receiver()
+
+    def stop_receiver(self) -> None:
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            receiver.stop()
+
+    async def action_quit(self) -> None:
+        self.stop_receiver()
+        self.exit(0)
+
+    # -- status line --------------------------------------------------------------------------
+
+    def _update_status(self) -> None:
+        who = self.identity_address or "no identity"
+        self.sub_title = f"{who} · {self.network_text} · {self.receiver_text}"
+
+    # -- new mail -----------------------------------------------------------------------------
+
+    def poll_mail(self) -> None:
+        """Timer: look for new letters and changed counts off the UI thread."""
+        self._poll()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
+    def _poll(self) -> None:
+        latest = self.store.latest_id()
+        counts = self.store.counts()
+        previous = self._latest_id
+        if previous is None:
+            self._latest_id = latest
+        elif latest > previous:
+            letters = self.store.newer_than(previous)
+            self._latest_id = latest
+            self._counts = counts
+            self.post_message(NewMail(letters, counts))
+            return
+        if counts != self._counts:
+            self._counts = counts
+            self.post_message(CountsChanged(counts))
+
+    @on(MailStored)
+    def _mail_stored(self) -> None:
+        self.poll_mail()
+
+    @on(NewMail)
+    def _toast_new_mail(self, message: NewMail) -> None:
+        incoming = [letter for letter in message.letters if letter.folder in INCOMING]
+        if len(incoming) == 1:
+            letter = incoming[0]
+            subject = one_line(letter.subject) or "(no subject)"
+            where = " (quarantined)" if letter.folder == "Quarantine" else ""
+            self.notify(
+                f"{one_line(letter.sender)}: {subject}{where}",
+                title="New letter",
+                markup=False,
+            )
+        elif incoming:
+            self.notify(f"{len(incoming)} new letters", title="New mail", markup=False)
+        for screen in self.screen_stack:  # the main screen refreshes its lists
+            screen.post_message(NewMail(message.letters, message.counts))
+
+    @on(CountsChanged)
+    @on(LetterChanged)
+    def _forward_to_screens(self, message: Message) -> None:
+        """Changes found by the app reach every screen on the stack (the main one may be under)."""
+        for screen in self.screen_stack:
+            if isinstance(message, CountsChanged):
+                screen.post_message(CountsChanged(message.counts))
+            elif isinstance(message, LetterChanged):
+                screen.post_message(LetterChanged(message.letter_id))
+
+    # -- screens owned by others, imported lazily so a missing one never breaks start-up -------
+
+    def action_trust_manager(self) -> None:
+        try:
+            from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+        except ImportError as exc:
+            self.notify(
+                f"The trust manager is not available: {exc}", severity="error", markup=False
+            )
+            return
+        self.push_screen(TrustManagerScreen())
+
+    def action_outbox(self) -> None:
+        try:
+            from misfin_tui.ui.screens.outbox import OutboxScreen
+        except ImportError as exc:
+            self.notify(f"The outbox is not available: {exc}", severity="error", markup=False)
+            return
+        self.push_screen(OutboxScreen())
+
+    def action_first_run(self) -> None:
+        try:
+            from misfin_tui.ui.screens.first_run import FirstRunScreen
+        except ImportError:
+            self.notify(
+                "No identity yet: make one with `misfin-tui identity new ADDRESS`.",
+                severity="warning",
+                markup=False,
+                timeout=15,
+            )
+            return
+        self.push_screen(FirstRunScreen(), callback=lambda _result: self._start_up())
+
+    def action_compose(self) -> None:
+        from misfin_tui.ui.screens.compose import ComposeScreen
+
+        self.push_screen(ComposeScreen())
+
+    def action_help(self) -> None:
+        from misfin_tui.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+
+def make_app(profile: Profile, **kwargs: Any) -> MisfinApp:
+    """Build the app the same way for the CLI, the tests and the screenshot script."""
+    return MisfinApp(profile, **kwargs)
+
+
+def run_app(profile: Profile) -> int:
+    """Run the TUI until the person quits; the receiver is stopped whatever happens."""
+    app = make_app(profile)
+    try:
+        result = app.run()
+    finally:
+        app.stop_receiver()
+    return 0 if result is None else result

@@ -1,0 +1,57 @@
+"""Command palette: every action the current screen has a key for, plus the app-wide ones.
+
+Built from the live bindings, so a key, its footer entry and its palette entry are one
+definition, and a key override from config shows up here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+# Always offered, whatever screen is showing: (name, help, app action).
+APP_COMMANDS = (
+    ("Compose a new letter", "Write a letter", "compose"),
+    ("Trust manager", "Servers, mailboxes, networks, pending decisions, history", "trust_manager"),
+    ("Outbox", "Letters waiting to go, and why", "outbox"),
+    ("Help", "Keys and hints for this screen", "help"),
+    ("Quit", "Stop the receiver and leave", "quit"),
+)
+
+
+class MailCommands(Provider):
+    """The actions of the screen the palette was opened on."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app = self.app
+        seen: set[str] = set()
+        commands: list[tuple[str, str, Callable[[], Any]]] = []
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or not active.enabled or binding.action in seen:
+                continue
+            if binding.action.startswith(("app.", "screen.", "focus")):
+                continue
+            seen.add(binding.action)
+            key = app.get_key_display(binding)
+            help_text = f"{binding.tooltip or binding.description} ({key})"
+            run = partial(app.run_action, binding.action, active.node)
+            commands.append((binding.description, help_text, run))
+        for name, help_text, action in APP_COMMANDS:
+            if action not in seen:
+                commands.append((name, help_text, partial(app.run_action, action, app)))
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, help_text, run in self._commands():
+            yield DiscoveryHit(name, run, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, run in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), run, help=help_text)

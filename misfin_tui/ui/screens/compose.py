@@ -1,0 +1,458 @@
+"""Compose: To (with completion from contacts), subject, body, live size, drafts, $EDITOR.
+
+Nothing typed is ever lost: the draft is saved a second after each change (in a thread) and
+again when the screen closes. Sending hands the letter to the app's Sending, which queues it in
+the outbox and delivers it with every trust prompt; this screen just closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import shlex
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.suggester import Suggester
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
+
+from misfin_tui.core.compose import letter_text, measure, split_body
+from misfin_tui.core.store import StoredLetter
+from misfin_tui.ui.widgets.confirm import Confirm
+from misfin_tui.ui.widgets.letter_list import short_date
+from misfin_tui.ui.widgets.visible import one_line
+
+AUTOSAVE_SECONDS = 1.0
+B_LIMIT = 2048
+
+
+# -- pure helpers (tested without a terminal) ---------------------------------------------------
+
+
+def split_recipients(text: str) -> list[str]:
+    """ "a@x, b@y c@z" -> ["a@x", "b@y", "c@z"]: commas or spaces separate addresses."""
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def _our_address(letter: StoredLetter, identities: Sequence[str]) -> str:
+    """Which of our identities a letter concerns: the mailbox it came to, else the first."""
+    for candidate in (letter.mailbox, letter.identity):
+        if candidate and any(candidate.lower() == i.lower() for i in identities):
+            return candidate
+    return identities[0] if identities else (letter.mailbox or letter.identity)
+
+
+def response_fields(letter: StoredLetter, how: str, identities: Sequence[str]) -> dict[str, Any]:
+    """ComposeScreen arguments to reply, reply to all, or forward `letter`.
+
+    Recipients follow core.letter (first sender; + everyone else, minus us), the subject gets
+    "Re: "/"Fwd: ", and the original is quoted with "> ".
+    """
+    from misfin_tui.core.letter import (
+        forward_subject,
+        parse_stored,
+        quote,
+        reply_all_recipients,
+        reply_recipients,
+        reply_subject,
+    )
+
+    gemmail = parse_stored(letter.raw, letter.version)
+    me = _our_address(letter, identities)
+    subject = gemmail.subject or letter.subject
+    who = letter.sender or "someone"
+    when = short_date(letter.received_at)
+    quoted = quote(gemmail.body)
+    if not quoted.endswith("\n"):
+        quoted += "\n"
+    if how == "forward":
+        return {
+            "identity": me,
+            "to": [],
+            "subject": forward_subject(subject),
+            "body": f"Forwarded letter from {who}, {when} UTC:\n\n{quoted}",
+        }
+    if how == "reply":
+        to = reply_recipients(gemmail, me)
+    elif how == "reply_all":
+        to = reply_all_recipients(gemmail, me)
+    else:
+        raise ValueError(f"unknown response {how!r}")
+    if not to:  # a letter we sent ourselves: answer its recipients
+        to = [r for r in letter.recipients if r.lower() != me.lower()]
+    return {
+        "identity": me,
+        "to": to,
+        "subject": reply_subject(subject),
+        "body": f"{who} wrote on {when} UTC:\n{quoted}\n",
+        "in_reply_to": letter.id,
+    }
+
+
+def draft_fields(letter: StoredLetter) -> dict[str, Any]:
+    """ComposeScreen arguments to go on with a saved draft."""
+    return {
+        "identity": letter.identity or None,
+        "to": list(letter.recipients),
+        "subject": letter.subject,
+        "body": letter.body,
+        "draft_id": letter.id,
+        "in_reply_to": letter.in_reply_to,
+    }
+
+
+def editor_command(configured: str = "") -> list[str] | None:
+    """The editor to run: config `editor`, else $VISUAL, else $EDITOR; None when none is set."""
+    for text in (configured, os.environ.get("VISUAL", ""), os.environ.get("EDITOR", "")):
+        if text.strip():
+            return shlex.split(text)
+    return None
+
+
+def run_editor(app: App, argv: list[str], path: str) -> int:
+    """Run the editor on `path` with the terminal handed over (tests replace this function).
+
+    The embedded receiver runs on its own threads, so it keeps answering meanwhile.
+    """
+    with app.suspend():
+        return subprocess.call([*argv, path])
+
+
+def edit_in_editor(app: App, argv: list[str], text: str) -> str | None:
+    """Write `text` to a private temporary file, edit it, read it back, delete the file."""
+    fd, path = tempfile.mkstemp(prefix="misfin-draft-", suffix=".gmi")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if run_editor(app, argv, path) != 0:
+            return None
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    finally:
+        os.unlink(path)
+
+
+class ContactSuggester(Suggester):
+    """Completes the address being typed (after the last comma) from the contact list."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.addresses: list[str] = []
+
+    async def get_suggestion(self, value: str) -> str | None:
+        token = value.replace(",", " ").split(" ")[-1]
+        if not token:
+            return None
+        lead = value[: len(value) - len(token)]
+        for address in self.addresses:
+            if address.lower().startswith(token.lower()) and len(address) > len(token):
+                return lead + token + address[len(token) :]
+        return None
+
+
+# -- the screen ---------------------------------------------------------------------------------
+
+
+class ComposeScreen(Screen[str | None]):
+    """Write a letter. Dismisses with "queued", "draft" or None."""
+
+    HELP_TITLE = "Compose"
+    HELP = (
+        "Separate several recipients with commas; Tab accepts the suggested contact. A Misfin "
+        "subject is the first heading of the letter: the Subject field becomes that heading. "
+        "The meter counts the whole Misfin(C) message against its 16,384-byte limit and says "
+        "whether it would also fit the older Misfin(B) 2,048-byte request. A longer letter can "
+        "be split into numbered parts when you send it. The draft is saved as you type; Esc "
+        "closes and keeps it in Drafts."
+    )
+    BINDINGS = [
+        Binding("ctrl+s", "send", "Send", id="compose.send", priority=True),
+        Binding("ctrl+e", "editor", "Edit in $EDITOR", id="compose.editor", priority=True),
+        Binding("escape", "close", "Close (keep draft)", id="compose.close"),
+        Binding("f1", "app.help", "Help", id="compose.help"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        identity: str | None = None,
+        to: Sequence[str] = (),
+        subject: str = "",
+        body: str = "",
+        draft_id: int | None = None,
+        in_reply_to: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.identity = identity
+        self.initial = (", ".join(to), subject, body)
+        self.draft_id = draft_id
+        self.in_reply_to = in_reply_to
+        self.suggester = ContactSuggester()
+        self._save_timer: Timer | None = None
+        self._save_lock = threading.Lock()
+        self._version = 0  # bumped on every change; a save only writes newer text
+        self._saved_version = 0 if draft_id is not None else -1
+        self._closing = False
+        self._sent = False  # handed to Sending: the draft is no longer ours to write
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        to, subject, body = self.initial
+        identities = list(self.app.identity_addresses)
+        if self.identity and not any(self.identity.lower() == i.lower() for i in identities):
+            identities.insert(0, self.identity)
+        chosen = self.identity or (
+            self.app.identity_address or (identities[0] if identities else "")
+        )
+        self.identity = chosen or None
+        yield Header()
+        with Vertical(id="compose-form"):
+            with Horizontal(classes="field"):
+                yield Label("From", classes="field-label")
+                if len(identities) > 1:
+                    yield Select(
+                        [(address, address) for address in identities],
+                        value=chosen,
+                        allow_blank=False,
+                        id="from",
+                    )
+                else:
+                    yield Static(Content(chosen or "no identity yet"), id="from-static")
+            with Horizontal(classes="field"):
+                yield Label("To", classes="field-label")
+                yield Input(
+                    to,
+                    placeholder="mailbox@host, …",
+                    suggester=self.suggester,
+                    id="to",
+                )
+            with Horizontal(classes="field"):
+                yield Label("Subject", classes="field-label")
+                yield Input(
+                    subject, placeholder="Subject (the letter's first heading)", id="subject"
+                )
+            yield TextArea(body, id="body", soft_wrap=True, tab_behavior="focus")
+            yield Static(id="meter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        to, _, body = self.initial
+        if not to:
+            self.query_one("#to", Input).focus()
+        else:
+            area = self.query_one("#body", TextArea)
+            area.focus()
+            if body:
+                area.move_cursor(area.document.end)
+        self._update_meter()
+        self._load_contacts()
+
+    @work(thread=True, exit_on_error=False, group="contacts")
+    def _load_contacts(self) -> None:
+        try:
+            contacts = self.app.trust.contacts()
+        except Exception:  # no address book yet: completion just stays quiet
+            contacts = []
+        self.suggester.addresses = [address for address, _nick, _blurb in contacts]
+
+    # -- reading the form ---------------------------------------------------------------------
+
+    @property
+    def recipients(self) -> list[str]:
+        return split_recipients(self.query_one("#to", Input).value)
+
+    @property
+    def subject(self) -> str:
+        return self.query_one("#subject", Input).value
+
+    @property
+    def body(self) -> str:
+        return self.query_one("#body", TextArea).text
+
+    def _identity(self) -> str:
+        chooser = self.query("#from")
+        if chooser:
+            value = chooser.first(Select).value
+            if isinstance(value, str):
+                return value
+        return self.identity or ""
+
+    def _snapshot(self) -> tuple[str, list[str], str, str]:
+        return (self._identity(), self.recipients, self.subject, self.body)
+
+    # -- changes: meter and autosave ----------------------------------------------------------
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        self._version += 1
+        self._update_meter()
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(AUTOSAVE_SECONDS, self._autosave)
+
+    def _update_meter(self) -> None:
+        meter = self.query_one("#meter", Static)
+        text = letter_text(self.subject, self.body)
+        recipients = self.recipients
+        size = measure(text, recipients)
+        words = f"{size.message_bytes:,} / {size.limit:,} bytes"
+        if not size.fits_c:
+            parts = len(split_body(text, size.body_limit)) if size.body_limit > 200 else 0
+            words += f" · {size.message_bytes - size.limit:,} bytes too long"
+            if parts:
+                words += f": Ctrl+S offers to split it into {parts} numbered letters"
+        elif recipients:
+            words += (
+                f" · also fits Misfin(B)'s {B_LIMIT:,}"
+                if size.fits_b
+                else f" · too big for Misfin(B)'s {B_LIMIT:,}: needs Misfin(C)"
+            )
+        meter.update(Content(words))
+        meter.set_class(not size.fits_c, "-over")
+
+    def _autosave(self) -> None:
+        self._save_timer = None
+        if not self._closing and self._version != self._saved_version:
+            self._save_in_thread(self._version, self._snapshot())
+
+    @work(thread=True, exit_on_error=False, group="draft")
+    def _save_in_thread(self, version: int, snapshot: tuple[str, list[str], str, str]) -> None:
+        self.save_draft(version, snapshot)
+
+    def save_draft(self, version: int, snapshot: tuple[str, list[str], str, str]) -> int | None:
+        """Write the draft (blocking; call from a thread). Older snapshots never overwrite newer."""
+        identity, recipients, subject, body = snapshot
+        with self._save_lock:
+            if self._sent or version <= self._saved_version:
+                return self.draft_id
+            if self.draft_id is None and not (recipients or subject.strip() or body.strip()):
+                return None  # nothing typed yet: no empty draft
+            self.draft_id = self.app.store.save_draft(
+                self.draft_id,
+                identity=identity,
+                recipients=recipients,
+                subject=subject,
+                body=body,
+                in_reply_to=self.in_reply_to,
+            )
+            self._saved_version = version
+            return self.draft_id
+
+    # -- closing ------------------------------------------------------------------------------
+
+    @work(exit_on_error=False, group="close")
+    async def action_close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        draft_id = await asyncio.to_thread(self.save_draft, self._version, self._snapshot())
+        if draft_id is not None:
+            self.app.notify("Draft kept in Drafts.", markup=False)
+        self.dismiss("draft" if draft_id is not None else None)
+
+    # -- $EDITOR ------------------------------------------------------------------------------
+
+    def action_editor(self) -> None:
+        argv = editor_command(self.app.profile.config.editor)
+        if argv is None:
+            self.notify(
+                "No editor set: set $VISUAL or $EDITOR, or editor in config.toml.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        area = self.query_one("#body", TextArea)
+        try:
+            edited = edit_in_editor(self.app, argv, area.text)
+        except Exception as exc:  # editor missing, terminal cannot be handed over, ...
+            self.notify(f"Could not run the editor: {exc}", severity="error", markup=False)
+            return
+        self.app.refresh(layout=True)
+        if edited is None:
+            self.notify("The editor failed; the letter is unchanged.", severity="warning")
+            return
+        area.text = edited
+        area.focus()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="send")
+    async def action_send(self) -> None:
+        from misfin_tui.core.address import Address, AddressError
+
+        recipients = self.recipients
+        if not recipients:
+            self.notify("Add a recipient first.", severity="warning", markup=False)
+            self.query_one("#to", Input).focus()
+            return
+        for recipient in recipients:
+            try:
+                Address.parse(recipient)
+            except AddressError as exc:
+                self.notify(f"{one_line(recipient)}: {exc}", severity="error", markup=False)
+                self.query_one("#to", Input).focus()
+                return
+        identity = self._identity()
+        if not identity:
+            self.notify("Make an identity first (misfin-tui identity new).", severity="error")
+            return
+        text = letter_text(self.subject, self.body)
+        if not text.strip():
+            self.notify("The letter is empty.", severity="warning", markup=False)
+            return
+        size = measure(text, recipients)
+        parts = [text]
+        if not size.fits_c:
+            parts = split_body(text, size.body_limit)
+            question = (
+                f"This letter is {size.message_bytes:,} bytes; a Misfin letter carries at most "
+                f"{size.limit:,}. Send it as {len(parts)} numbered letters, each with the subject "
+                "and its number (1/…)?"
+            )
+            split = f"Split into {len(parts)} and send"
+            if not await self.app.push_screen_wait(Confirm(question, yes=split, no="Keep editing")):
+                return
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        draft_id = await asyncio.to_thread(self.save_draft, self._version, self._snapshot())
+        with self._save_lock:
+            self._sent = True
+        try:
+            for index, part in enumerate(parts):
+                result = self.app.sending.submit(
+                    identity=identity,
+                    recipients=recipients,
+                    subject="",  # already the first heading of `part` (see letter_text)
+                    body=part,
+                    draft_id=draft_id if index == 0 else None,
+                    in_reply_to=self.in_reply_to,
+                )
+                if inspect.isawaitable(result):
+                    await result
+        except Exception as exc:
+            with self._save_lock:
+                self._sent = False
+            self.notify(f"Not queued: {exc}", severity="error", markup=False)
+            return
+        self._closing = True
+        count = f"{len(parts)} letters" if len(parts) > 1 else "Letter"
+        self.app.notify(
+            f"{count} queued for {', '.join(recipients)} — see the Outbox.", markup=False
+        )
+        self.dismiss("queued")

@@ -1,0 +1,73 @@
+"""Help: the keys of the screen underneath and a few words about it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+GENERAL = (
+    "ctrl+p opens the command palette: every action is there by name. "
+    'Keys can be changed in config.toml under [keys] (binding id = "key").'
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the bindings active on `target` (the screen help was asked for)."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),
+    ]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 80; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    HelpScreen #help-title { text-style: bold; color: $accent; margin-bottom: 1; }
+    HelpScreen #help-text { margin-bottom: 1; }
+    HelpScreen VerticalScroll { height: auto; max-height: 24; }
+    HelpScreen #help-general { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(self, target: Screen) -> None:
+        super().__init__()
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        title = getattr(self.target, "HELP_TITLE", None) or type(self.target).__name__
+        text = getattr(self.target, "HELP", None) or ""
+        with Vertical():
+            yield Static(Content(f"Help: {title}"), id="help-title")
+            if text:
+                yield Static(Content(text), id="help-text")
+            with VerticalScroll():
+                yield Static(self._keys(), id="help-keys")
+            yield Static(Content(GENERAL), id="help-general")
+
+    def _keys(self) -> Content:
+        rows: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for active in self.target.active_bindings.values():
+            binding = active.binding
+            if not binding.description:
+                continue
+            key = self.app.get_key_display(binding)
+            description = binding.tooltip or binding.description
+            if (key, description) in seen:
+                continue
+            seen.add((key, description))
+            rows.append((key, description))
+        if not rows:
+            return Content("No keys on this screen.")
+        width = max(len(key) for key, _ in rows) + 2
+        parts: list[Content | str | tuple[str, str]] = []
+        for index, (key, description) in enumerate(rows):
+            if index:
+                parts.append("\n")
+            parts.append((key.ljust(width), "bold"))
+            parts.append(description)
+        return Content.assemble(*parts)

@@ -1,0 +1,471 @@
+"""The main screen: folders, the letter list and the reader, with search and undo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from misfin_tui.core.database import FOLDERS
+from misfin_tui.core.store import StoredLetter, Summary
+from misfin_tui.ui.app import CountsChanged, LetterChanged, NewMail
+from misfin_tui.ui.widgets.confirm import Confirm
+from misfin_tui.ui.widgets.gemtext_view import GemtextView
+from misfin_tui.ui.widgets.letter_list import LetterList
+from misfin_tui.ui.widgets.reader import Reader
+from misfin_tui.ui.widgets.visible import one_line
+
+# A letter shown this long in the reader counts as read.
+READ_AFTER_SECONDS = 1.5
+
+
+@dataclass(frozen=True)
+class Undo:
+    """One move that can be taken back: what it was, and where each letter came from."""
+
+    label: str
+    previous: dict[int, str]
+
+
+def folder_prompt(folder: str, total: int, unread: int) -> Content:
+    count = f"{unread:>6}" if unread else f"{'':>6}"
+    content = Content(f"{folder:<11}{count}")
+    return content.stylize("bold", 0, len(content)) if unread else content
+
+
+class MainScreen(Screen[None]):
+    """Folders on the left, letters above, the open letter below."""
+
+    HELP_TITLE = "Mail"
+    HELP = (
+        "Choose a folder on the left; letters are newest first. The mark before each letter says "
+        "how far its sender is verified: ✓ verified by their server, … being checked, "
+        "⚠ quarantined (could not be verified; the reason is shown above the letter), "
+        "ⓘ the sender's certificate was rotated under the same server. "
+        "Archive and delete can be undone with u or ctrl+z. Search looks in every folder."
+    )
+    BINDINGS = [
+        Binding("c", "compose", "Compose", id="mail.compose"),
+        Binding("r", "reply", "Reply", id="mail.reply"),
+        Binding("R", "reply_all", "Reply all", id="mail.reply_all", show=False),
+        Binding("f", "forward", "Forward", id="mail.forward"),
+        Binding("a", "archive", "Archive", id="mail.archive"),
+        Binding("d,delete", "delete", "Delete", id="mail.delete"),
+        Binding("u,ctrl+z", "undo", "Undo", id="mail.undo"),
+        Binding("m", "toggle_read", "Read/unread", id="mail.toggle_read", show=False),
+        Binding("i", "to_inbox", "Move to Inbox", id="mail.to_inbox", show=False),
+        Binding("slash", "search", "Search", id="mail.search"),
+        Binding("T", "app.trust_manager", "Trust", id="mail.trust_manager"),
+        Binding("o", "app.outbox", "Outbox", id="mail.outbox"),
+        Binding("question_mark", "app.help", "Help", id="mail.help"),
+        Binding("escape", "close_search", "Close search", id="mail.close_search", show=False),
+        *[
+            Binding(str(n), f"folder('{name}')", f"Go to {name}", id=f"mail.folder{n}", show=False)
+            for n, name in enumerate(FOLDERS, 1)
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = "Inbox"
+        self.searching: str | None = None  # the query while search results are shown
+        self.undo_stack: list[Undo] = []
+        self.counts: dict[str, tuple[int, int]] = {}
+        self._read_timer: Timer | None = None
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="panes"):
+            yield OptionList(*[Option(folder_prompt(f, 0, 0), id=f) for f in FOLDERS], id="folders")
+            with Vertical(id="mail"):
+                yield Input(placeholder="Search every folder…", id="search")
+                yield Static(id="list-title")
+                yield LetterList(id="letters", empty_text="Loading…")
+                yield Reader(id="reader")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#search", Input).display = False
+        self.letters.focus()
+        self.load_folder("Inbox")
+
+    @property
+    def letters(self) -> LetterList:
+        return self.query_one("#letters", LetterList)
+
+    @property
+    def reader(self) -> Reader:
+        return self.query_one("#reader", Reader)
+
+    # -- folders and loading ------------------------------------------------------------------
+
+    def load_folder(self, folder: str, keep: int | None = None) -> None:
+        self.folder = folder
+        self.searching = None
+        self._set_title()
+        self._load(folder, keep)
+        self._refresh_counts()
+
+    @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
+    def _load(self, folder: str, keep: int | None) -> None:
+        """Read the summaries off the UI thread (100,000 of them take a moment)."""
+        letters = self.app.store.summaries(folder)
+        self.app.call_from_thread(self._loaded, folder, letters, keep)
+
+    def _loaded(self, folder: str, letters: list[Summary], keep: int | None) -> None:
+        if folder != self.folder or self.searching is not None:
+            return  # the person moved on meanwhile
+        self.letters.empty_text = f"No letters in {folder}"
+        self.letters.set_letters(letters, keep=keep)
+        self._set_title()
+        if not letters:
+            self.reader.show(None)
+
+    @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
+    def _refresh_counts(self) -> None:
+        counts = self.app.store.counts()
+        self.app.call_from_thread(self._show_counts, counts)
+
+    def _show_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        self.counts = counts
+        folders = self.query_one("#folders", OptionList)
+        for index, folder in enumerate(FOLDERS):
+            total, unread = counts.get(folder, (0, 0))
+            folders.replace_option_prompt_at_index(index, folder_prompt(folder, total, unread))
+        self._set_title()
+
+    def _set_title(self) -> None:
+        title = self.query_one("#list-title", Static)
+        if self.searching is not None:
+            count = len(self.letters.letters)
+            title.update(
+                Content(f" Search “{one_line(self.searching)}”: {count} found · Esc closes")
+            )
+            return
+        total, unread = self.counts.get(self.folder, (0, 0))
+        text = f" {self.folder} · {total} letters"
+        if unread:
+            text += f" · {unread} unread"
+        title.update(Content(text))
+
+    @on(OptionList.OptionSelected, "#folders")
+    def _folder_chosen(self, event: OptionList.OptionSelected) -> None:
+        folder = event.option.id or "Inbox"
+        self._close_search_input()
+        self.load_folder(folder)
+        if folder == "Outbox":
+            self.notify("Press o for the outbox: every letter's state and reason.", markup=False)
+        self.letters.focus()
+
+    def action_folder(self, folder: str) -> None:
+        folders = self.query_one("#folders", OptionList)
+        folders.highlighted = FOLDERS.index(folder)
+        self._close_search_input()
+        self.load_folder(folder)
+
+    # -- app-wide changes ---------------------------------------------------------------------
+
+    @on(NewMail)
+    def _new_mail(self, message: NewMail) -> None:
+        self._show_counts(message.counts)
+        if self.searching is None and any(s.folder == self.folder for s in message.letters):
+            current = self.letters.current
+            self._load(self.folder, current.id if current else None)
+
+    @on(CountsChanged)
+    def _counts_changed(self, message: CountsChanged) -> None:
+        before = self.counts.get(self.folder)
+        self._show_counts(message.counts)
+        if self.searching is None and message.counts.get(self.folder) != before:
+            current = self.letters.current
+            self._load(self.folder, current.id if current else None)
+
+    @on(LetterChanged)
+    def _letter_changed(self, message: LetterChanged) -> None:
+        self._reload_letter(message.letter_id)
+
+    @work(thread=True, exit_on_error=False, group="row")
+    def _reload_letter(self, letter_id: int) -> None:
+        summary = self.app.store.summary(letter_id)
+        letter = self.app.store.get(letter_id) if self._is_open(letter_id) else None
+        self.app.call_from_thread(self._letter_reloaded, summary, letter)
+
+    def _is_open(self, letter_id: int) -> bool:
+        return self.reader.letter is not None and self.reader.letter.id == letter_id
+
+    def _letter_reloaded(self, summary: Summary | None, letter: StoredLetter | None) -> None:
+        if summary is not None:
+            self.letters.update_letter(summary)
+        if letter is not None and self._is_open(letter.id):
+            self.reader.show(letter)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @on(LetterList.Highlighted)
+    def _highlighted(self, event: LetterList.Highlighted) -> None:
+        if self._read_timer is not None:
+            self._read_timer.stop()
+            self._read_timer = None
+        if event.letter_id is None:
+            self.reader.show(None)
+            return
+        self._open(event.letter_id, mark_read=False)
+
+    @on(LetterList.Selected)
+    def _selected(self, event: LetterList.Selected) -> None:
+        summary = self.letters.current
+        if summary is not None and summary.folder == "Drafts":
+            self._edit_draft(event.letter_id)
+            return
+        if summary is not None and summary.folder == "Outbox":
+            self.app.action_outbox()
+            return
+        self._open(event.letter_id, mark_read=True)
+        self.reader.query_one(GemtextView).focus()
+
+    @work(thread=True, exclusive=True, group="reader", exit_on_error=False)
+    def _open(self, letter_id: int, mark_read: bool) -> None:
+        letter = self.app.store.get(letter_id)
+        if letter is not None and letter.unread and mark_read:
+            self.app.store.set_unread([letter_id], False)
+            letter = replace(letter, unread=False)
+            self.app.call_from_thread(self._marked, letter_id, False)
+        self.app.call_from_thread(self._show_letter, letter)
+
+    def _show_letter(self, letter: StoredLetter | None) -> None:
+        current = self.letters.current
+        if letter is not None and (current is None or current.id != letter.id):
+            return  # the cursor moved on while it loaded
+        self.reader.show(letter)
+        if letter is not None and letter.unread:
+            self._read_timer = self.set_timer(
+                READ_AFTER_SECONDS, lambda: self._mark_read_later(letter.id)
+            )
+
+    def _mark_read_later(self, letter_id: int) -> None:
+        current = self.letters.current
+        if current is not None and current.id == letter_id and current.unread:
+            self._set_unread([letter_id], False)
+
+    @work(thread=True, exit_on_error=False, group="flags")
+    def _set_unread(self, ids: list[int], unread: bool) -> None:
+        self.app.store.set_unread(ids, unread)
+        for letter_id in ids:
+            self.app.call_from_thread(self._marked, letter_id, unread)
+
+    def _marked(self, letter_id: int, unread: bool) -> None:
+        for summary in self.letters.letters:
+            if summary.id == letter_id:
+                self.letters.update_letter(replace(summary, unread=unread))
+                break
+        self._refresh_counts()
+
+    def action_toggle_read(self) -> None:
+        current = self.letters.current
+        if current is not None:
+            if self._read_timer is not None:
+                self._read_timer.stop()
+            self._set_unread([current.id], not current.unread)
+
+    @on(GemtextView.LinkActivated)
+    def _link(self, event: GemtextView.LinkActivated) -> None:
+        from misfin_tui.core.address import Address, AddressError
+
+        url = event.url
+        if url.lower().startswith(("misfin://", "misfin:")):
+            target = url.split("?", 1)[0]
+            try:
+                address = Address.parse(target)
+            except AddressError as exc:
+                self.notify(f"Not a Misfin address: {exc}", severity="warning", markup=False)
+                return
+            from misfin_tui.ui.screens.compose import ComposeScreen
+
+            self._push_compose(ComposeScreen(to=[address.display]))
+            return
+        self.app.copy_to_clipboard(url)
+        self.notify(f"Link copied: {one_line(url)}", markup=False)
+
+    # -- moving and undo ----------------------------------------------------------------------
+
+    def action_archive(self) -> None:
+        self._move("Archive", "Archived")
+
+    def action_to_inbox(self) -> None:
+        self._move("Inbox", "Moved to Inbox")
+
+    def action_delete(self) -> None:
+        current = self.letters.current
+        if current is None:
+            return
+        if current.folder == "Trash":
+            self._delete_for_good(current)
+            return
+        self._move("Trash", "Moved to Trash")
+
+    def _move(self, folder: str, label: str) -> None:
+        current = self.letters.current
+        if current is None or current.folder == folder:
+            return
+        self._do_move([current.id], folder, label)
+
+    @work(thread=True, exit_on_error=False, group="move")
+    def _do_move(self, ids: list[int], folder: str, label: str) -> None:
+        previous = self.app.store.move(ids, folder)
+        self.app.call_from_thread(self._moved, Undo(label, previous))
+
+    def _moved(self, undo: Undo) -> None:
+        self.undo_stack.append(undo)
+        self.letters.remove_letters(undo.previous)
+        if not self.letters.letters:
+            self.reader.show(None)
+        self._refresh_counts()
+        self.notify(f"{undo.label} — u to undo", markup=False)
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("Nothing to undo.", markup=False)
+            return
+        self._do_undo(self.undo_stack.pop())
+
+    @work(thread=True, exit_on_error=False, group="move")
+    def _do_undo(self, undo: Undo) -> None:
+        self.app.store.restore(undo.previous)
+        self.app.call_from_thread(self._undone, undo)
+
+    def _undone(self, undo: Undo) -> None:
+        self.notify(f"Undone: {undo.label.lower()}", markup=False)
+        if self.searching is None:
+            self.load_folder(self.folder, keep=next(iter(undo.previous), None))
+        else:
+            self._refresh_counts()
+
+    @work(exit_on_error=False, group="move")
+    async def _delete_for_good(self, summary: Summary) -> None:
+        question = (
+            f"Delete “{one_line(summary.subject) or '(no subject)'}” for good? "
+            "Letters deleted from the Trash cannot be brought back."
+        )
+        if await self.app.push_screen_wait(Confirm(question, yes="Delete for good")):
+            await self._delete_ids([summary.id])
+
+    async def _delete_ids(self, ids: list[int]) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.app.store.delete, ids)
+        self.letters.remove_letters(ids)
+        if not self.letters.letters:
+            self.reader.show(None)
+        self._refresh_counts()
+
+    # -- search -------------------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.focus()
+
+    def action_close_search(self) -> None:
+        if self.searching is None and not self.query_one("#search", Input).display:
+            return
+        self._close_search_input()
+        self.load_folder(self.folder)
+        self.letters.focus()
+
+    def _close_search_input(self) -> None:
+        search = self.query_one("#search", Input)
+        search.value = ""
+        search.display = False
+        self.searching = None
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        query = event.value
+        if not query.strip():
+            if self.searching is not None:
+                self.searching = None
+                self.load_folder(self.folder)
+            return
+        self.searching = query
+        self._search(query)
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.letters.focus()
+
+    @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
+    def _search(self, query: str) -> None:
+        results = self.app.store.search(query)
+        self.app.call_from_thread(self._found, query, results)
+
+    def _found(self, query: str, results: list[Summary]) -> None:
+        if self.searching != query:
+            return
+        self.letters.empty_text = "Nothing found"
+        self.letters.set_letters(results, show_folder=True)
+        self._set_title()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def action_compose(self) -> None:
+        from misfin_tui.ui.screens.compose import ComposeScreen
+
+        self._push_compose(ComposeScreen())
+
+    def action_reply(self) -> None:
+        self._respond("reply")
+
+    def action_reply_all(self) -> None:
+        self._respond("reply_all")
+
+    def action_forward(self) -> None:
+        self._respond("forward")
+
+    def _respond(self, how: str) -> None:
+        current = self.letters.current
+        if current is None:
+            self.notify("Choose a letter first.", markup=False)
+            return
+        self._load_response(current.id, how)
+
+    @work(thread=True, exit_on_error=False, group="respond")
+    def _load_response(self, letter_id: int, how: str) -> None:
+        letter = self.app.store.get(letter_id)
+        if letter is None:
+            return
+        from misfin_tui.ui.screens.compose import response_fields
+
+        fields = response_fields(letter, how, self.app.identity_addresses)
+        self.app.call_from_thread(self._open_response, fields)
+
+    def _open_response(self, fields: dict) -> None:
+        from misfin_tui.ui.screens.compose import ComposeScreen
+
+        self._push_compose(ComposeScreen(**fields))
+
+    @work(thread=True, exit_on_error=False, group="respond")
+    def _edit_draft(self, letter_id: int) -> None:
+        letter = self.app.store.get(letter_id)
+        if letter is None:
+            return
+        from misfin_tui.ui.screens.compose import draft_fields
+
+        self.app.call_from_thread(self._open_response, draft_fields(letter))
+
+    def _push_compose(self, screen: Screen) -> None:
+        self.app.push_screen(screen, callback=self._compose_closed)
+
+    def _compose_closed(self, _result: object) -> None:
+        if self.searching is None:
+            current = self.letters.current
+            self.load_folder(self.folder, keep=current.id if current else None)

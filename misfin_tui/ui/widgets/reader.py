@@ -1,0 +1,96 @@
+"""The reading pane: who, when, how far the sender is verified, then the gemtext body."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from misfin_tui.core import gemtext
+from misfin_tui.core.store import StoredLetter
+from misfin_tui.ui.widgets.gemtext_view import GemtextView
+from misfin_tui.ui.widgets.letter_list import OUTGOING, TRUST_MARKS, short_date
+from misfin_tui.ui.widgets.visible import one_line
+
+# Plain words for each verification state; the reason from the store follows when there is one.
+TRUST_WORDS = {
+    "verified": "Sender verified: their server vouches for this certificate.",
+    "pending": "Checking the sender with their server…",
+    "quarantined": "Quarantined: the sender could not be verified.",
+    "rotated": "The sender's certificate changed; their server vouches for the new one.",
+    "unverified": "Sender not verified.",
+}
+
+
+def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
+    """(text, css class) for the banner above a letter, or None when there is nothing to say."""
+    words = TRUST_WORDS.get(letter.trust)
+    if words is None or letter.folder in OUTGOING:
+        return None
+    text = f"{TRUST_MARKS[letter.trust]} {words}"
+    if letter.trust_reason:
+        text += f" {one_line(letter.trust_reason)}"
+    return text, f"trust-{letter.trust}"
+
+
+class Reader(Vertical):
+    """Shows one stored letter, or a hint when none is open."""
+
+    DEFAULT_CSS = """
+    Reader { height: 1fr; }
+    Reader > #reader-head { height: auto; padding: 0 1; background: $boost; }
+    Reader > #reader-banner { height: auto; padding: 0 1; display: none; }
+    Reader > #reader-banner.trust-verified { display: block; color: $success; }
+    Reader > #reader-banner.trust-pending { display: block; color: $text-muted; }
+    Reader > #reader-banner.trust-rotated { display: block; color: $text-accent; }
+    Reader > #reader-banner.trust-unverified { display: block; color: $warning; }
+    Reader > #reader-banner.trust-quarantined {
+        display: block; color: $text-error; background: $error-muted; text-style: bold;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.letter: StoredLetter | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content("Select a letter to read it."), id="reader-head")
+        yield Static(id="reader-banner")
+        yield GemtextView(id="reader-body")
+
+    def show(self, letter: StoredLetter | None) -> None:
+        self.letter = letter
+        head = self.query_one("#reader-head", Static)
+        banner = self.query_one("#reader-banner", Static)
+        body = self.query_one(GemtextView)
+        banner.set_classes("")
+        if letter is None:
+            head.update(Content("Select a letter to read it."))
+            body.show([])
+            return
+        head.update(_head(letter))
+        found = trust_banner(letter)
+        if found is not None:
+            banner.update(Content(found[0]))
+            banner.set_classes(found[1])
+        body.show(gemtext.parse(letter.body))
+
+
+def _head(letter: StoredLetter) -> Content:
+    sender = one_line(letter.sender) or "(unknown)"
+    if letter.sender_blurb:
+        sender += f"  “{one_line(letter.sender_blurb)}”"
+    rows = [
+        ("From", sender),
+        ("To", one_line(", ".join(letter.recipients) or letter.mailbox) or "—"),
+        ("Date", f"{short_date(letter.received_at)} UTC"),
+        ("Subject", one_line(letter.subject) or "(no subject)"),
+    ]
+    parts: list[Content | str | tuple[str, str]] = []
+    for index, (label, value) in enumerate(rows):
+        if index:
+            parts.append("\n")
+        parts.append((f"{label:>8}: ", "bold"))
+        parts.append(value)
+    return Content.assemble(*parts)
