@@ -1,0 +1,202 @@
+"""`misfin-tui send|outbox|trust|network` run as scripts run them: subprocess, real TLS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from send_fixtures import FixtureReceiver, env_for, make_server_cert, route
+
+from misfin_tui.core.network import Networks
+from misfin_tui.core.profile import Profile
+
+BOB = "bob@example.org"
+
+
+def run(profile: Profile, *args: str, body: str = "Hello Bob\n", network: str = "test-net"):
+    return subprocess.run(
+        [sys.executable, "-m", "misfin_tui", *args],
+        input=body.encode(),
+        capture_output=True,
+        env=env_for(profile, network),
+        timeout=60,
+    )
+
+
+def send(profile: Profile, *args: str, **kwargs):
+    return run(profile, "send", "--to", BOB, "--no-input", *args, **kwargs)
+
+
+def outbox_json(profile: Profile) -> list[dict]:
+    result = run(profile, "outbox", "list", "--all", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def bob(sender: Profile, receiver_factory) -> FixtureReceiver:
+    server = receiver_factory("example.org")
+    route(sender, "example.org", server)
+    return server
+
+
+def trust_network(profile: Profile) -> None:
+    Networks(profile.database()).trust(None, "Home")
+
+
+def test_help_lists_exit_codes(sender: Profile) -> None:
+    result = run(sender, "send", "--help")
+    assert result.returncode == 0
+    for line in ("0  delivered", "3  held", "4  deferred", "5  failed", "2  usage"):
+        assert line in result.stdout.decode()
+
+
+def test_trusted_network_trust_new_delivers(sender: Profile, bob: FixtureReceiver) -> None:
+    trust_network(sender)
+    result = send(sender, "--trust-new", "--subject", "Lunch?")
+    assert result.returncode == 0, result.stderr
+    assert b"delivered" in result.stdout
+    [request] = bob.requests
+    assert request.endswith(b"\n\n\n# Lunch?\nHello Bob\n")
+    listed = run(sender, "trust", "list", "--json")
+    entries = {e["kind"]: e for e in json.loads(listed.stdout)}
+    assert entries["host"]["name"] == "example.org:1958"
+    assert entries["host"]["fingerprint"] == bob.server_cert.fingerprint
+    assert entries["mailbox"]["name"] == BOB
+    assert entries["mailbox"]["fingerprint"] == bob.mailbox_fp
+    for entry in entries.values():
+        assert {"kind", "name", "fingerprint", "state", "first_seen", "last_seen"} <= set(entry)
+    shown = run(sender, "trust", "show", "example.org", "--json")
+    assert json.loads(shown.stdout)["state"] == "pinned"
+
+
+def test_unknown_network_first_contact_exits_3_sending_nothing(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    result = send(sender, network="unknown")
+    assert result.returncode == 3, result.stderr
+    assert bob.bytes_received == 0 and len(bob.arrivals) == 1  # a handshake, no request
+    [item] = outbox_json(sender)
+    assert item["state"] == "held"
+    assert item["evidence"]["event"] == "first-contact-untrusted-network"
+    assert item["evidence"]["presented"]["fingerprint"] == bob.server_cert.fingerprint
+
+
+def test_trust_new_does_not_send_on_an_untrusted_network(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    result = send(sender, "--trust-new")  # test-net, never marked trusted
+    assert result.returncode == 3
+    assert bob.bytes_received == 0
+
+
+def test_network_trust_sends_held_letters(sender: Profile, bob: FixtureReceiver) -> None:
+    sender.config.set("trust.first_contact", "accept-new")
+    sender.save_config()
+    assert send(sender).returncode == 3
+    assert bob.requests == []
+    result = run(sender, "network", "trust", "Home", "--no-input")
+    assert result.returncode == 0, result.stderr
+    assert b"delivered" in result.stdout
+    assert len(bob.requests) == 1
+    status = json.loads(run(sender, "network", "status", "--json").stdout)
+    assert status["current"] == {
+        "id": "test-net",
+        "label": "Home",
+        "trusted": True,
+        "strength": status["current"]["strength"],
+        "current": True,
+    }
+
+
+def test_changed_key_exits_3_sending_nothing(sender: Profile, bob: FixtureReceiver) -> None:
+    trust_network(sender)
+    assert send(sender, "--trust-new").returncode == 0
+    bob.swap_cert(make_server_cert("example.org"))
+    result = send(sender, "--trust-new", body="second letter\n")
+    assert result.returncode == 3, result.stderr
+    assert len(bob.requests) == 1  # only the first letter
+    waiting = [i for i in outbox_json(sender) if i["state"] == "decision"]
+    assert waiting[0]["evidence"]["event"] == "changed"
+    assert "trust" not in waiting[0]["choices"]
+
+
+@pytest.mark.parametrize(("answer", "code"), [("41 busy", 4), ("51 nobody here", 5)])
+def test_deferred_and_failed_exit_codes(
+    sender: Profile, bob: FixtureReceiver, answer: str, code: int
+) -> None:
+    trust_network(sender)
+    bob.answers.append(answer)
+    result = send(sender, "--trust-new")
+    assert result.returncode == code, result.stderr
+    assert answer[3:].encode() in result.stdout
+
+
+def test_retry_and_drop(sender: Profile, bob: FixtureReceiver) -> None:
+    trust_network(sender)
+    bob.answers.append("41 busy")
+    assert send(sender, "--trust-new").returncode == 4
+    [item] = outbox_json(sender)
+    retried = run(sender, "outbox", "retry", str(item["id"]), "--no-input")
+    assert retried.returncode == 0, retried.stderr
+    assert len(bob.requests) == 2
+    bob.answers.append("51 gone")
+    assert send(sender).returncode == 5
+    failed = [i for i in outbox_json(sender) if i["state"] == "failed"]
+    assert run(sender, "outbox", "drop", str(failed[0]["id"])).returncode == 0
+    assert all(i["state"] == "delivered" for i in outbox_json(sender))
+
+
+def test_trust_verify_forget_reject(sender: Profile, bob: FixtureReceiver) -> None:
+    trust_network(sender)
+    assert send(sender, "--trust-new").returncode == 0
+    assert run(sender, "trust", "verify", "example.org", "00" * 32).returncode == 1
+    fp = ":".join(bob.server_cert.fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
+    assert run(sender, "trust", "verify", "example.org:1958", fp).returncode == 0
+    assert run(sender, "trust", "verify", BOB, bob.mailbox_fp[:16]).returncode == 0
+    entries = json.loads(run(sender, "trust", "list", "--json").stdout)
+    assert {e["state"] for e in entries} == {"verified"}
+    assert run(sender, "trust", "reject", "example.org").returncode == 0
+    assert send(sender).returncode == 5
+    assert run(sender, "trust", "forget", "example.org").returncode == 0
+    assert run(sender, "trust", "forget", "example.org").returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("send", "--to", "not an address", "--no-input"),
+        ("send", "--to", BOB, "--connect", "nowhere", "--no-input"),
+        ("send", "--no-input"),
+    ],
+)
+def test_usage_errors_exit_2(sender: Profile, args: tuple[str, ...]) -> None:
+    result = run(sender, *args)
+    assert result.returncode == 2
+    assert b"Traceback" not in result.stderr
+
+
+def test_too_big_is_a_usage_error(sender: Profile) -> None:
+    result = send(sender, body="x" * 17000)
+    assert result.returncode == 2 and b"split" in result.stderr
+    assert outbox_json(sender) == []
+
+
+def test_connect_override_for_one_send(sender: Profile, receiver_factory) -> None:
+    server = receiver_factory("example.org")
+    trust_network(sender)
+    result = send(sender, "--trust-new", "--connect", server.hostport)
+    assert result.returncode == 0, result.stderr
+    assert len(server.requests) == 1
+
+
+def test_headless_commands_never_import_textual(sender: Profile) -> None:
+    code = (
+        "import sys; from misfin_tui import cli; cli.build_parser();"
+        "import misfin_tui.cli_send, misfin_tui.core.outbox;"
+        "assert 'textual' not in sys.modules, 'textual imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
