@@ -167,12 +167,19 @@ def new_message_c(body: str, recipients: Sequence[str]) -> bytes:
 
 
 def c_to_b(message: bytes) -> bytes:
-    """The B fallback: C metadata lines dropped, body kept with its LFs (A18), no CR left."""
+    """The B fallback: C metadata lines dropped, body kept with its LFs (A18), no CR left.
+
+    A recipients line (several recipients) becomes B's `: a b` line, so a reply-all from the
+    B copy still reaches everyone.
+    """
     text = _text(message)
     split = _c_lines(text)
-    if split is not None and _c_metadata(split[1]) is not None:
+    if split is not None and (metadata := _c_metadata(split[1])) is not None:
         ends = split[0]
         text = text[ends[2] + 1 :] if ends[2] >= 0 else ""
+        recipients = metadata[1]
+        if recipients:
+            text = f": {' '.join(recipients)}\n{text}"
     return _lf(text).encode()
 
 

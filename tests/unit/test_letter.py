@@ -355,3 +355,12 @@ def test_stamp_prepends_to_whatever_came(s: list[Sender], body: str, by: Sender,
     assert letter.senders == (by, *s)
     assert letter.timestamps == (when,)
     assert letter.body == body
+
+
+def test_c_to_b_keeps_several_recipients_as_a_b_recipients_line() -> None:
+    message = new_message_c("# Hi\nBoth of you\n", ["bob@example.org", "carol@example.net"])
+    as_b = c_to_b(message)
+    assert as_b == b": bob@example.org carol@example.net\n# Hi\nBoth of you\n"
+    parsed = parse_b(as_b)
+    assert parsed.recipients == ("bob@example.org", "carol@example.net")
+    assert parsed.body == "# Hi\nBoth of you\n"
