@@ -193,9 +193,11 @@ class Receiver:
     # -- set-up -----------------------------------------------------------------------------
 
     def _load_mailboxes(self) -> None:
+        from misfin_tui.core.identity import IdentityError
+
         identities = self.profile.identities()
         if not identities:
-            raise RuntimeError(
+            raise IdentityError(
                 "no identity to receive for: make one with `misfin-tui identity new`"
             )
         self._mailboxes = {}
