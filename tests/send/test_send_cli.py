@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from send_fixtures import FixtureReceiver, env_for, make_server_cert, route
@@ -200,3 +201,62 @@ def test_headless_commands_never_import_textual(sender: Profile) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def run_on_terminal(profile: Profile, args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Run misfin-tui with a pseudo-terminal as its controlling terminal and answer prompts."""
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is now its /dev/tty
+        os.execve(sys.executable, [sys.executable, "-m", "misfin_tui", *args], env_for(profile))
+    output = b""
+    answered_at = 0  # answer each prompt once: only text after the last answer counts
+    pending = list(answers)
+    prompts = (b"Your choice:", b"Paste the fingerprint:")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child exited and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        if pending and output[answered_at:].rstrip().endswith(prompts):
+            os.write(fd, pending.pop(0).encode() + b"\n")
+            answered_at = len(output)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_terminal_asks_and_trust_sends(
+    sender: Profile, bob: FixtureReceiver, tmp_path: Path
+) -> None:
+    trust_network(sender)
+    body = tmp_path / "body.gmi"
+    body.write_text("Hello Bob\n")
+    code, output = run_on_terminal(sender, ["send", "--to", BOB, "--body-file", str(body)], ["t"])
+    assert code == 0, output
+    assert "Server key (SHA-256)" in output and "[t] trust this server and send" in output
+    assert len(bob.requests) == 1
+
+
+def test_terminal_verify_by_pasting(sender: Profile, bob: FixtureReceiver, tmp_path: Path) -> None:
+    trust_network(sender)
+    body = tmp_path / "body.gmi"
+    body.write_text("Hello Bob\n")
+    code, output = run_on_terminal(
+        sender,
+        ["send", "--to", BOB, "--body-file", str(body)],
+        ["v", "00" * 32, "v", bob.server_cert.fingerprint.upper()],
+    )
+    assert code == 0, output
+    assert "does not match" in output
+    assert len(bob.requests) == 1
