@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -106,12 +107,12 @@ def cmd_receive(args: argparse.Namespace, profile: Profile) -> int:
 
 
 def _listen(text: str) -> tuple[str, int]:
-    from misfin_tui.core.client import parse_hostport
-
-    try:
-        return parse_hostport(text)
-    except ValueError as exc:
-        raise UsageError(f"--listen: {exc}") from None
+    """HOST:PORT or [V6]:PORT; port 0 lets the system pick one (printed at start)."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^\s:\[\]]+):(\d{1,5})", text.strip())
+    port = int(match.group(2) or match.group(4)) if match else -1
+    if match is None or port > 65535:
+        raise UsageError(f"--listen: {text!r} is not HOST:PORT (for example 127.0.0.1:1958)")
+    return match.group(1) or match.group(3), port
 
 
 class _LineWriter:

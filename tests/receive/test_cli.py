@@ -1,0 +1,202 @@
+"""`misfin-tui receive` as a real process, and `mail list|show` on what it stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from misfin_tui.cli import main
+from misfin_tui.core.profile import Profile
+from misfin_tui.core.store import MailStore
+
+from .conftest import exchange, forged, make_profile, running, status_of
+
+UNREACHABLE = {"example.net": ("127.0.0.1", 9)}  # verification stays pending, and offline
+
+
+def _start(profile_dir: Path) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "misfin_tui",
+            "--profile",
+            str(profile_dir),
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.match(r"receiving on 127\.0\.0\.1:(\d+) for bob@example\.org$", line.strip())
+    if match is None:
+        proc.kill()
+        raise AssertionError(f"unexpected first line {line!r}; stderr: {proc.stderr.read()}")
+    return proc, int(match.group(1))
+
+
+def test_acknowledged_letter_survives_sigkill(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path, "bob", ["bob@example.org"], hosts=UNREACHABLE)
+    alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
+    proc, port = _start(profile.config_dir)
+    try:
+        body = b"\n\n\n# Durable\nkept\n"
+        out = exchange(port, b"misfin://bob@example.org\t%d\r\n%s" % (len(body), body), alice)
+        assert status_of(out.response) == 20
+        os.kill(proc.pid, signal.SIGKILL)  # right after the 20: no clean shutdown at all
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = MailStore(Profile.open(profile.config_dir).database())
+    letter = store.get(store.latest_id())
+    assert letter is not None and letter.sender == "alice@example.net"
+    assert letter.raw.endswith(b"\n# Durable\nkept\n") and letter.subject == "Durable"
+
+
+def test_receive_logs_each_transaction_and_stops_on_sigterm(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path, "bob", ["bob@example.org"], hosts=UNREACHABLE)
+    alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
+    proc, port = _start(profile.config_dir)
+    try:
+        assert status_of(exchange(port, b"misfin://bob@example.org Hi\r\n", alice).response) == 20
+        assert status_of(exchange(port, b"misfin://carol@example.org Hi\r\n", alice).response) == 51
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=15)
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    lines = stdout.splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert any(
+        re.fullmatch(
+            stamp
+            + r" peer=127\.0\.0\.1:\d+ sender=alice@example\.net"
+            + r" mailbox=bob@example\.org status=20",
+            ln,
+        )
+        for ln in lines
+    ), stdout
+    assert any(
+        re.fullmatch(stamp + r" peer=127\.0\.0\.1:\d+ sender=- mailbox=- status=51", ln)
+        for ln in lines
+    ), stdout
+
+
+def test_receive_without_identity_is_one_line_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "misfin_tui",
+            "--profile",
+            str(tmp_path / "empty"),
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.startswith("misfin-tui: error: no identity")
+        and result.stderr.count("\n") == 1
+    )
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path):
+    """bob's profile with three letters: two in the Inbox, one quarantined by hand."""
+    profile = make_profile(tmp_path, "bob", ["bob@example.org"], hosts=UNREACHABLE)
+    alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
+    with running(profile) as r:
+        for body in (
+            b"\n\n\n# First\none\n",
+            b"\n\n\n# Evil \x1b[31mred\x1b[0m\nbody \x1b]0;x\x07 here\n",
+        ):
+            assert (
+                status_of(
+                    exchange(
+                        r.port, b"misfin://bob@example.org\t%d\r\n%s" % (len(body), body), alice
+                    ).response
+                )
+                == 20
+            )
+        assert (
+            status_of(exchange(r.port, b"misfin://bob@example.org Third\r\n", alice).response) == 20
+        )
+    store = MailStore(profile.database())
+    store.move([3], "Quarantine")
+    store.set_trust(3, "quarantined", "example.net vouches for another certificate")
+    return profile
+
+
+def test_mail_list_json(mailbox: Profile, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--profile", str(mailbox.config_dir), "mail", "list", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["id"] for e in entries] == [2, 1]
+    first = entries[1]
+    assert first["from"] == "alice@example.net" and first["folder"] == "Inbox"
+    assert first["subject"] == "First" and first["trust"] == "pending"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first["received_at"])
+    assert {
+        "id",
+        "folder",
+        "from",
+        "subject",
+        "received_at",
+        "trust",
+        "trust_reason",
+    } <= first.keys()
+    assert (
+        main(["--profile", str(mailbox.config_dir), "mail", "list", "--folder", "all", "--json"])
+        == 0
+    )
+    everything = json.loads(capsys.readouterr().out)
+    quarantined = [e for e in everything if e["folder"] == "Quarantine"]
+    assert [e["id"] for e in quarantined] == [3]
+    assert quarantined[0]["trust_reason"] == "example.net vouches for another certificate"
+
+
+def test_mail_list_text_never_passes_escapes_through(
+    mailbox: Profile, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["--profile", str(mailbox.config_dir), "mail", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31m" in out and "First" in out
+
+
+def test_mail_show_and_raw(mailbox: Profile, capsysbinary: pytest.CaptureFixture) -> None:
+    store = MailStore(mailbox.database())
+    assert main(["--profile", str(mailbox.config_dir), "mail", "show", "2"]) == 0
+    out = capsysbinary.readouterr().out.decode()
+    assert "From:     alice@example.net (Alice)" in out and "Trust:    pending" in out
+    assert "\x1b" not in out and "\x07" not in out and "body \\x1b]0;x\\x07 here" in out
+    assert not store.get(2).unread  # reading it marks it read
+    assert main(["--profile", str(mailbox.config_dir), "mail", "show", "3", "--raw"]) == 0
+    assert capsysbinary.readouterr().out == store.get(3).raw
+
+
+def test_mail_errors(mailbox: Profile, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--profile", str(mailbox.config_dir), "mail", "show", "99"]) == 1
+    assert "no letter 99" in capsys.readouterr().err
+    assert main(["--profile", str(mailbox.config_dir), "mail", "list", "--folder", "Nope"]) == 2
+    assert "no folder" in capsys.readouterr().err
