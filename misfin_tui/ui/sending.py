@@ -183,7 +183,7 @@ class Sending:
     async def _process_pending(self) -> None:
         held = await self._process(None, held=True)
         due = await self._process(None)
-        await self._report_all(held + due)
+        await self._deliver(await self._report_all(held + due))
         waiting = await asyncio.to_thread(self.pending_items)
         asked = {item.id for item in held + due}
         left = [item for item in waiting if item.id not in asked and item.state == "decision"]
@@ -252,6 +252,8 @@ class Sending:
             return False
         if item.state in ("decision", "redirected"):
             return await self._ask(item)
+        if item.state == "held" and question_for(item) is not None:
+            return await self._ask(item)  # prompt 2: first contact on an unfamiliar network
         if item.state == "held":
             self.say(f"The letter to {who} is held until you are on a trusted network.")
         elif item.state == "deferred":
@@ -315,10 +317,7 @@ class Sending:
             return
         self.say(f"Network {network.label} is now trusted.")
         held = await self._process(None, held=True)
-        await self._report_all(held)
-        again = [item.id for item in held if item.state == "queued"]
-        if again:
-            await self._deliver(again)
+        await self._deliver(await self._report_all(held))
 
     async def _mailbox_alarm(self, item: OutboxItem) -> None:
         """Delivered, but the mailbox key differs: say so loudly, offer the trust manager."""

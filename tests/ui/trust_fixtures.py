@@ -216,7 +216,7 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 1
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the UI")
+            raise AssertionError(f"timed out waiting for the UI (screen {pilot.app.screen!r})")
         await pilot.pause(0.05)
 
 

@@ -122,6 +122,11 @@ def day(iso: str) -> str:
     return iso[:10] if iso else "an unknown date"
 
 
+def is_default_label(label: str) -> bool:
+    """The core's stand-in labels ("network 3fa2…", "unknown network"), not a person's name."""
+    return not label or label == "unknown network" or label.startswith("network ")
+
+
 def hex_count(text: str) -> int:
     return sum(ch in "0123456789abcdefABCDEF" for ch in text.removeprefix("sha256:"))
 
@@ -209,11 +214,11 @@ class QuestionScreen(ModalScreen[Answer | None]):
         self.query_one(self.DEFAULT_BUTTON, Button).focus()
 
     @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
+    async def _button(self, event: Button.Pressed) -> None:
         action = (event.button.id or "").removeprefix("do-")
         if action:
             event.stop()
-            self.run_action(action.replace("-", "_"))
+            await self.run_action(action.replace("-", "_"))
 
     def action_verify(self) -> None:
         """Paste the fingerprint you were given; a match pins the key as verified and sends."""
@@ -345,9 +350,9 @@ Esc  keep the letter in the Outbox and decide later
                 "Only mark a network you control, such as your home or office. "
                 "Give it a name you will recognise:",
                 placeholder="Home",
-                value=self.question.network_label
-                if self.question.network_label not in ("", "unknown network")
-                else "",
+                value=""
+                if is_default_label(self.question.network_label)
+                else (self.question.network_label),
             ),
             done,
         )
@@ -522,10 +527,10 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
         self.query_one("#keep", Button).focus()
 
     @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
+    async def _button(self, event: Button.Pressed) -> None:
         event.stop()
         action = {"keep": "keep", "details-button": "details", "replace": "replace"}
-        self.run_action(action[event.button.id or "keep"])
+        await self.run_action(action[event.button.id or "keep"])
 
     def action_keep(self) -> None:
         """Leave the letter waiting; nothing is sent."""

@@ -20,7 +20,12 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from misfin_tui.ui.screens.prompts import ConfirmScreen, PasteFingerprintScreen, TextInputScreen
+from misfin_tui.ui.screens.prompts import (
+    ConfirmScreen,
+    PasteFingerprintScreen,
+    TextInputScreen,
+    is_default_label,
+)
 from misfin_tui.ui.widgets.fingerprint import fingerprint_rows, short_fingerprint
 
 if TYPE_CHECKING:
@@ -398,7 +403,7 @@ Esc  close
                 "Only mark a network you control, such as your home or office. Letters held "
                 "for a trusted network are then tried again. Give it a name:",
                 placeholder="Home",
-                value="" if network.label.startswith("network ") else network.label,
+                value="" if is_default_label(network.label) else network.label,
             ),
             lambda label: (
                 self.run_trust("networks", "trust", network.id, label)

@@ -1,0 +1,230 @@
+"""Pilot tests of the trust flows against a real receiver: first contact, changed key, hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from textual.widgets import Input, Static
+from trust_fixtures import (
+    CAFE,
+    RECIPIENT,
+    SENDER,
+    TrustHost,
+    fixed_cert,
+    network,
+    peer,
+    sender,
+    trust_network,
+    type_text,
+    wait_for,
+    wait_screen,
+)
+
+from misfin_tui.core.trust import group_fingerprint
+from misfin_tui.ui.screens.prompts import (
+    ChangedKeyScreen,
+    FirstContactScreen,
+    MailboxAlarmScreen,
+    MailboxChangedScreen,
+    PasteFingerprintScreen,
+    RenewalScreen,
+    TextInputScreen,
+    UnfamiliarNetworkScreen,
+)
+from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+
+__all__ = ["network", "peer", "sender"]
+
+
+def send(app: TrustHost, subject: str = "Hello") -> None:
+    app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject=subject, body="Hi Bob.\n")
+
+
+def states(app: TrustHost) -> list[str]:
+    return [item.state for item in app.outbox.items()]
+
+
+async def test_first_contact_trust_and_send(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        screen = await wait_screen(pilot, FirstContactScreen)
+        assert screen.question.presented == peer.cert.fingerprint
+        assert peer.received() == 0  # asked before a byte of the letter went out
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        assert peer.received() == 1
+        pin = app.trust.host("example.org:1958")
+        assert pin is not None and pin.state == "pinned"
+
+
+async def test_first_contact_verified_by_paste(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("v")
+        paste = await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, "00" * 32)
+        await pilot.press("enter")
+        assert app.screen is paste  # a wrong fingerprint is refused, with the reason
+        assert "does NOT match" in str(paste.query_one("#result", Static).content)
+        paste.query_one(Input).value = ""
+        await type_text(pilot, group_fingerprint(peer.cert.fingerprint).lower())
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        assert app.trust.host("example.org:1958").state == "verified"
+        assert peer.received() == 1
+
+
+async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app, "One")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        assert peer.received() == 1
+
+        new = fixed_cert(3, RECIPIENT, blurb="Bob rebuilt")
+        peer.swap_cert(new)
+        send(app, "Two")
+        alarm = await wait_screen(pilot, ChangedKeyScreen)
+        assert alarm.question.pinned == fixed_cert(2, RECIPIENT, blurb="Bob").fingerprint
+        assert alarm.question.presented == new.fingerprint
+        assert peer.received() == 1  # nothing reached the server
+        await pilot.press("t", "a", "y", "o", "s")  # no one-key accept exists
+        assert app.screen is alarm
+        await pilot.press("r")
+        paste = await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, "1234")
+        await pilot.press("enter")
+        assert "Too short" in str(paste.query_one("#result", Static).content)
+        assert "NOT replaced" in str(paste.query_one("#result", Static).content)
+        paste.query_one(Input).value = ""
+        await type_text(pilot, new.fingerprint[:16])
+        await pilot.press("enter")
+        # The server's key is replaced and the letter goes; the 20 then carries a mailbox key
+        # that no trusted server issued: delivered, but further letters are paused.
+        mailbox_alarm = await wait_screen(pilot, MailboxAlarmScreen)
+        assert peer.received() == 2
+        assert app.trust.host("example.org:1958").spki == new.spki
+        assert mailbox_alarm.question.presented == new.fingerprint
+        await pilot.press("t")
+        manager = await wait_screen(pilot, TrustManagerScreen)
+        await wait_for(pilot, lambda: manager.row_key("mailboxes") == RECIPIENT)
+        assert manager.current_tab == "mailboxes"
+        await pilot.press("escape")
+
+        send(app, "Three")
+        paused = await wait_screen(pilot, MailboxChangedScreen)
+        assert peer.received() == 2
+        await pilot.press("v")
+        await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, new.fingerprint)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: peer.received() == 3)
+        assert paused is not app.screen
+        assert app.trust.mailbox(RECIPIENT).state == "verified"
+
+
+async def test_unfamiliar_network_holds_until_network_trusted(sender, peer, network) -> None:
+    network(CAFE)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        screen = await wait_screen(pilot, UnfamiliarNetworkScreen)
+        assert screen.focused.id == "do-hold"  # the safe choice is the default
+        await pilot.press("t", "o")  # no trust-and-send shortcut on an unfamiliar network
+        assert app.screen is screen
+        await pilot.press("h")
+        await wait_for(pilot, lambda: states(app) == ["held"])
+        assert peer.received() == 0
+
+        app.push_screen(TrustManagerScreen())
+        manager = await wait_screen(pilot, TrustManagerScreen)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: manager.row_key("networks") == CAFE)
+        await pilot.press("m")
+        label = await wait_screen(pilot, TextInputScreen)
+        await type_text(pilot, "Cafe I own")
+        await pilot.press("enter")
+        # Trusting the network re-probes the held letter: now an ordinary first contact.
+        await wait_screen(pilot, FirstContactScreen)
+        assert label is not app.screen
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        assert peer.received() == 1
+        assert app.networks.get(CAFE).trusted
+
+
+async def test_unfamiliar_network_mark_trusted_from_the_prompt(sender, peer, network) -> None:
+    network(CAFE)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        await wait_screen(pilot, UnfamiliarNetworkScreen)
+        await pilot.press("m")
+        await wait_screen(pilot, TextInputScreen)
+        await type_text(pilot, "Office")
+        await pilot.press("enter")
+        prompt = await wait_screen(pilot, FirstContactScreen)
+        assert prompt.question.network_trusted
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        assert app.networks.get(CAFE).label == "Office"
+
+
+async def test_unfamiliar_network_send_anyway_pins_nothing(sender, peer, network) -> None:
+    network(CAFE)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        await wait_screen(pilot, UnfamiliarNetworkScreen)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        assert peer.received() == 1
+        assert app.trust.host("example.org:1958") is None
+
+
+async def test_likely_renewal_is_calm_and_accepts(sender, peer) -> None:
+    trust_network(sender)
+    soon = datetime.now(UTC) + timedelta(days=10)
+    peer.swap_cert(fixed_cert(4, RECIPIENT, blurb="Bob", not_after=soon))
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app, "One")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        renewed = fixed_cert(5, RECIPIENT, blurb="Bob")
+        peer.swap_cert(renewed)
+        send(app, "Two")
+        screen = await wait_screen(pilot, RenewalScreen)
+        assert screen.focused.id == "do-keep"
+        await pilot.press("a")
+        await wait_for(pilot, lambda: peer.received() == 2)
+        assert app.trust.host("example.org:1958").spki == renewed.spki
+
+
+async def test_escape_keeps_the_letter_waiting_and_decide_reopens(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: states(app) == ["decision"])
+        assert peer.received() == 0
+        app.push_screen(TrustManagerScreen())
+        manager = await wait_screen(pilot, TrustManagerScreen)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: manager.row_key("pending") is not None)
+        await pilot.press("enter")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        assert app.trust.host("example.org:1958") is None  # "send once" remembers nothing
