@@ -93,7 +93,7 @@ class Arrival:
 
     data: bytes = b""
     client_cert: bytes | None = None
-    client_chain: int = 0
+    client_chain: list[bytes] = field(default_factory=list)  # DER of what came with the leaf
     sni: str | None = None
     answered: bytes | None = None
 
@@ -187,7 +187,10 @@ class FixtureReceiver:
             peer = tls.get_peer_certificate(as_cryptography=True)
             if peer is not None:
                 arrival.client_cert = peer.public_bytes(serialization.Encoding.DER)
-            arrival.client_chain = len(tls.get_peer_cert_chain() or [])
+            arrival.client_chain = [
+                c.public_bytes(serialization.Encoding.DER)
+                for c in tls.get_peer_cert_chain(as_cryptography=True) or []
+            ]
             version = self._read_request(tls, sock, arrival, deadline)
             if version is None:
                 return

@@ -47,6 +47,8 @@ async def test_probe_reads_the_key_and_sends_nothing(sender: Profile, receiver_f
     assert arrival.sni == "example.org"  # SNI is the hostname, even when connecting to an IP
     assert arrival.client_cert is not None
     assert fingerprint(arrival.client_cert) == identity.fingerprint
+    assert identity.issuer_fingerprint is None
+    assert all(fingerprint(der) == identity.fingerprint for der in arrival.client_chain)
 
 
 async def test_deliver_c_request_exactly(sender: Profile, receiver_factory) -> None:
@@ -189,3 +191,44 @@ def test_resolve_precedence() -> None:
     assert parse_hostport("[::1]:1958") == ("::1", 1958)
     with pytest.raises(ValueError):
         parse_hostport("example.org")
+
+
+@pytest.mark.parametrize(("size", "falls_back"), [(2021, True), (2022, False)])
+async def test_b_fallback_byte_limit(
+    sender: Profile, receiver_factory, size: int, falls_back: bool
+) -> None:
+    """B carries at most 2048 bytes with CRLF: 25 for "misfin://bob@example.org " + body + 2."""
+    server = receiver_factory(mode="B")
+    result = await deliver(
+        BOB,
+        sender.identity(),
+        message("x" * size),
+        approved_spki=server.server_cert.spki,
+        connect=connect_to(server),
+    )
+    assert result.fell_back is falls_back
+    if falls_back:
+        assert len(server.requests[-1]) == 2048
+    else:
+        assert len(server.requests) == 1 and result.response.status == 40
+
+
+async def test_ca_signed_identity_presents_its_chain(tmp_path, receiver_factory) -> None:
+    profile = Profile.open(tmp_path / "carol")
+    profile.create_identity(Address.parse("carol@ca.test"), "Carol", ca=True)
+    identity = profile.identity()
+    assert identity.chain_path != identity.cert_path
+    server = receiver_factory()
+    await probe(BOB, identity, connect=connect_to(server))
+    await asyncio.sleep(0.1)
+    [arrival] = server.arrivals
+    assert fingerprint(arrival.client_cert) == identity.fingerprint
+    chain = [fingerprint(der) for der in arrival.client_chain]
+    assert identity.issuer_fingerprint in chain  # the host CA travels with the leaf
+
+
+async def test_ip_literal_address_sends_no_sni(sender: Profile, receiver_factory) -> None:
+    server = receiver_factory()
+    await probe(Address.parse(f"bob@127.0.0.1:{server.port}"), sender.identity())
+    await asyncio.sleep(0.1)
+    assert server.arrivals[0].sni is None
