@@ -67,6 +67,7 @@ MAX_HOPS = 5
 BACKOFF_BASE = 60  # seconds before the first retry; doubles each attempt
 BACKOFF_MAX = 6 * 3600
 CONCURRENCY = 4
+STALE_SENDING = timedelta(minutes=5)  # far longer than one attempt (probe + C + B) can take
 MAILBOX_EVENT = "mailbox"
 REDIRECT_EVENT = "redirect"
 
@@ -463,11 +464,13 @@ class Outbox:
         `policy` overrides config first_contact for this run (e.g. "accept-new" for
         `send --trust-new`). Returns the items as they ended up.
         """
+        self._recover()
         if ids is None:
             batch = self.due()
         else:
             wanted = set(ids)
             batch = [i for i in self.items(states=("queued", "deferred")) if i.id in wanted]
+        batch = [item for item in batch if self._claim(item.id)]
         if not batch:
             return []
         policy = policy or self.profile.config.first_contact
@@ -515,8 +518,7 @@ class Outbox:
         letter = self.store.get(item.letter_id)
         if letter is None:
             return _Outcome("failed", "the letter is gone from the store")
-        self._update(item.id, state="sending", attempts=item.attempts + 1)
-        attempts = item.attempts + 1
+        attempts = item.attempts + 1  # _claim() counted this attempt
         approved = item.evidence.get("approved") or {}
 
         blocked = self.trust.mailbox_blocked(str(address))
@@ -755,15 +757,28 @@ class Outbox:
             if other.id != exclude and other.evidence.get("hostport") == hp:
                 self._update(other.id, state="queued", next_attempt_at=None)
 
-    def _recover(self) -> None:
-        """After a crash, an item caught in "sending" goes back to the queue.
+    def _claim(self, item_id: int) -> bool:
+        """Mark one item "sending" unless another run (or process) took it first."""
+        cursor = self.db.connect().execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ? AND state IN ('queued', 'deferred')",
+            (utc_now(), item_id),
+        )
+        return cursor.rowcount == 1
 
-        Its outcome is unknown (the server may have it); resending is the Misfin way, since a
-        letter leaves the outbox only on a 20.
+    def _recover(self) -> None:
+        """After a crash, an item left in "sending" goes back to the queue.
+
+        Only when it is older than any attempt can take (STALE_SENDING), so another open outbox
+        (the app while a script sends) never requeues a delivery that is still running. Its
+        outcome is unknown (the server may have it); resending is the Misfin way, since a letter
+        leaves the outbox only on a 20.
         """
+        stale = _iso(datetime.now(UTC) - STALE_SENDING)
         self.db.connect().execute(
-            "UPDATE outbox SET state = 'queued', updated_at = ? WHERE state = 'sending'",
-            (utc_now(),),
+            "UPDATE outbox SET state = 'queued', updated_at = ?"
+            " WHERE state = 'sending' AND updated_at < ?",
+            (utc_now(), stale),
         )
 
 

@@ -416,9 +416,12 @@ async def test_outbox_survives_a_restart(sender: Profile, bob: FixtureReceiver) 
     outbox = outbox_for(sender)
     letter = outbox.enqueue("hi\n", [BOB])
     [queued] = outbox.items(letter)
-    sender.database().connect().execute(
-        "UPDATE outbox SET state = 'sending' WHERE id = ?", (queued.id,)
-    )
+    db = sender.database().connect()
+    db.execute("UPDATE outbox SET state = 'sending' WHERE id = ?", (queued.id,))
+    assert outbox_for(Profile.open(sender.config_dir)).items(letter)[0].state == "sending"
+    assert await outbox.process() == []  # a running attempt is never taken twice
+    # the process died mid-send ten minutes ago: the next open puts it back in the queue
+    db.execute("UPDATE outbox SET updated_at = '2020-01-01T00:00:00Z' WHERE id = ?", (queued.id,))
     again = Profile.open(sender.config_dir)
     reopened = outbox_for(again)
     [item] = reopened.items(letter)
@@ -438,3 +441,17 @@ def test_limits_are_checked_before_queueing(sender: Profile) -> None:
     assert MailStore(sender.database()).counts()["Outbox"] == (0, 0)
     outbox.enqueue("x" * 16000, [BOB])  # fits C (16384 with metadata)
     assert len(outbox.items()) == 1
+
+
+async def test_two_outboxes_never_send_one_item_twice(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    trust_network(sender)
+    first, second = outbox_for(sender), outbox_for(Profile.open(sender.config_dir))
+    letter = first.enqueue("once only\n", [BOB])
+    results = await asyncio.gather(
+        first.process(policy="accept-new"), second.process(policy="accept-new")
+    )
+    assert sorted(len(r) for r in results) == [0, 1]
+    assert first.items(letter)[0].state == "delivered"
+    assert len(bob.requests) == 1
