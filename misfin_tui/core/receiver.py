@@ -414,7 +414,11 @@ class Receiver:
             if outcome.trust == "quarantined":
                 return outcome.status, outcome.reason
             trust, reason = outcome.trust, outcome.reason
-        letter_id = self._store_letter(request, box, der, info, trust, reason)
+        try:
+            letter_id = self._store_letter(request, box, der, info, trust, reason)
+        except Exception:  # disk full, database locked too long, ...: the sender must retry
+            log.exception("could not store a letter from %s", sender_address)
+            return 40, "cannot store the letter right now; try again later"
         record["letter"] = letter_id
         self._emit("stored", {"id": letter_id, "sender": sender_address, "mailbox": box.address})
         if trust == "pending":

@@ -128,8 +128,11 @@ class Verifier:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        # A probe in flight may take probe_timeout; don't wait for it (daemon threads). Its
+        # letter stays 'pending' unless it finishes, and resumes at the next start().
+        deadline = time.monotonic() + 1.5
         for thread in self._threads:
-            thread.join(timeout=self.probe_timeout + 5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._threads = []
         with self._cond:
             self._queue.clear()

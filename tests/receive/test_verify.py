@@ -7,6 +7,7 @@ example.net to home's port in its [hosts], so its verifier asks home about sende
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,20 @@ def test_self_signed_sender_is_verified_against_its_own_certificate(tmp_path: Pa
             assert status_of(exchange(bob.port, LETTER, dave).response) == 20
             (verified,) = bob.wait_for("verified")
             assert _letter(bob, verified["id"]).trust == "verified"
+
+
+def test_stop_does_not_wait_for_a_probe_in_flight(tmp_path: Path) -> None:
+    """The sender's server accepts TCP but never speaks TLS: the probe hangs until its timeout."""
+    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(8)
+        with running(_bob(tmp_path, black_hole.getsockname()[1])) as bob:
+            assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+            (stored,) = bob.wait_for("stored")
+            time.sleep(0.5)  # the probe is now waiting on the handshake
+            started = time.monotonic()
+            bob.receiver.stop()
+            assert time.monotonic() - started < 4
+            assert _letter(bob, stored["id"]).trust == "pending"
