@@ -1,0 +1,154 @@
+"""Pilot tests of the trust manager's actions against a real delivery's pins."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+from trust_fixtures import (
+    CAFE,
+    RECIPIENT,
+    SENDER,
+    TrustHost,
+    network,
+    peer,
+    sender,
+    trust_network,
+    type_text,
+    wait_for,
+    wait_screen,
+)
+
+from misfin_tui.ui.screens.prompts import (
+    ConfirmScreen,
+    FirstContactScreen,
+    PasteFingerprintScreen,
+    TextInputScreen,
+)
+from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+
+__all__ = ["network", "peer", "sender"]
+HOSTPORT = "example.org:1958"
+
+
+async def delivered_once(app: TrustHost, pilot) -> None:
+    """One letter to bob, first contact trusted: a host pin and a mailbox pin exist."""
+    app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Hi", body="Hello\n")
+    await wait_screen(pilot, FirstContactScreen)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: [i.state for i in app.outbox.items()] == ["delivered"])
+
+
+async def open_manager(app: TrustHost, pilot) -> TrustManagerScreen:
+    app.push_screen(TrustManagerScreen())
+    manager = await wait_screen(pilot, TrustManagerScreen)
+    await wait_for(pilot, lambda: manager.row_key("servers") == HOSTPORT)
+    return manager
+
+
+def detail(manager: TrustManagerScreen) -> str:
+    return str(manager.query_one("#detail-text", Static).content)
+
+
+async def test_servers_tab_shows_pin_and_verifies_by_paste(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        manager = await open_manager(app, pilot)
+        text = detail(manager)
+        assert "Certificate (SHA-256):" in text
+        grouped = peer.cert.fingerprint.upper()
+        assert f"{grouped[:4]} {grouped[4:8]}" in text
+        await pilot.press("v")
+        paste = await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, "ff" * 32)
+        await pilot.press("enter")
+        assert app.screen is paste
+        paste.query_one("Input").value = ""
+        await type_text(pilot, peer.cert.fingerprint)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.trust.host(HOSTPORT).state == "verified")
+        await wait_for(pilot, lambda: "✓ verified" in detail(manager))
+
+
+async def test_forget_and_reject_ask_first(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        await open_manager(app, pilot)
+        await pilot.press("x")
+        await wait_screen(pilot, ConfirmScreen)
+        await pilot.press("n")  # no is the default and changes nothing
+        await wait_screen(pilot, TrustManagerScreen)
+        assert app.trust.host(HOSTPORT) is not None
+        await pilot.press("b")
+        await wait_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.trust.host(HOSTPORT).state == "rejected")
+        await pilot.press("x")
+        await wait_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.trust.host(HOSTPORT) is None)
+        events = [e.event for e in app.trust.history(subject=HOSTPORT)]
+        assert events[:2] == ["forgotten", "rejected"]
+
+
+async def test_mailbox_nickname_verify_and_reject(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        manager = await open_manager(app, pilot)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: manager.row_key("mailboxes") == RECIPIENT)
+        await pilot.press("n")
+        await wait_screen(pilot, TextInputScreen)
+        await type_text(pilot, "Bob B.")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).nickname == "Bob B.")
+        await pilot.press("v")
+        await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, peer.cert.fingerprint[:20])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).state == "verified")
+        await pilot.press("b")
+        await wait_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).state == "rejected")
+        assert "⛔ rejected" in detail(manager) or manager.current_tab == "mailboxes"
+
+
+async def test_networks_mark_and_unmark(sender, peer, network) -> None:
+    network(CAFE)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.push_screen(TrustManagerScreen())
+        manager = await wait_screen(pilot, TrustManagerScreen)
+        await wait_for(pilot, lambda: manager.snapshot.current is not None)
+        title = str(manager.query_one("#trust-title", Static).content)
+        assert "current network: network cafe-net (not trusted)" in title
+        await pilot.press("m")  # from any tab: the current network
+        await wait_screen(pilot, TextInputScreen)
+        await type_text(pilot, "Home")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.networks.get(CAFE).trusted)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: manager.row_key("networks") == CAFE)
+        await wait_for(pilot, lambda: "Trusted: yes" in detail(manager))
+        await pilot.press("m")
+        await wait_for(pilot, lambda: not app.networks.get(CAFE).trusted)
+        history = [e.event for e in app.trust.history(subject=CAFE)]
+        assert history[:2] == ["network-untrusted", "network-trusted"]
+
+
+async def test_history_lists_every_trust_event(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        manager = await open_manager(app, pilot)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: manager.table("history").row_count >= 3)
+        subjects = {e.subject for e in manager.snapshot.history}
+        assert {HOSTPORT, RECIPIENT} <= subjects
+        assert "Event:" in detail(manager)

@@ -1,0 +1,88 @@
+"""Pilot tests of the Outbox view: states and reasons, retry, drop, decide."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Static
+from trust_fixtures import (
+    RECIPIENT,
+    SENDER,
+    TrustHost,
+    network,
+    peer,
+    sender,
+    trust_network,
+    wait_for,
+    wait_screen,
+)
+
+from misfin_tui.ui.screens.outbox import OutboxScreen
+from misfin_tui.ui.screens.prompts import ConfirmScreen, FirstContactScreen
+
+__all__ = ["network", "peer", "sender"]
+
+
+def cells(screen: OutboxScreen) -> list[list[str]]:
+    table = screen.query_one(DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_deferred_letter_is_shown_and_retried(sender, peer) -> None:
+    trust_network(sender)
+    peer.stop()  # the server is down: the letter waits, it is not lost
+    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await wait_screen(pilot, OutboxScreen)
+        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Lunch?", body="x\n")
+        await wait_for(pilot, lambda: any("deferred until" in row[3] for row in cells(screen)))
+        row = cells(screen)[0]
+        assert row[1:3] == [RECIPIENT, "Lunch?"]
+        reason = str(screen.query_one("#outbox-reason", Static).content)
+        assert "next try at" in reason
+
+        peer.start()
+        await pilot.press("r")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
+        await wait_screen(pilot, OutboxScreen)
+        await wait_for(pilot, lambda: cells(screen) == [])
+        assert "empty" in str(screen.query_one("#outbox-title", Static).content)
+
+
+async def test_drop_asks_and_returns_the_letter_to_drafts(sender, peer) -> None:
+    trust_network(sender)
+    peer.stop()
+    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await wait_screen(pilot, OutboxScreen)
+        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Drop me", body="x\n")
+        await wait_for(pilot, lambda: len(cells(screen)) == 1 and "deferred" in cells(screen)[0][3])
+        await pilot.press("d")
+        await wait_screen(pilot, ConfirmScreen)
+        await pilot.press("escape")
+        await wait_screen(pilot, OutboxScreen)
+        assert len(app.outbox.items()) == 1
+        await pilot.press("d")
+        await wait_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.outbox.items() == [] and cells(screen) == [])
+        assert [s.subject for s in app.store.summaries("Drafts")] == ["Drop me"]
+
+
+async def test_enter_decides_an_item_waiting_for_a_person(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await wait_screen(pilot, OutboxScreen)
+        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Ask", body="x\n")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("escape")
+        await wait_screen(pilot, OutboxScreen)
+        await wait_for(
+            pilot, lambda: [r[3] for r in cells(screen)] == ["waiting for your decision"]
+        )
+        assert peer.received() == 0
+        await pilot.press("enter")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
