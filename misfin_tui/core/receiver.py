@@ -171,7 +171,7 @@ class Receiver:
                 self._wake_w.send(b"x")
         self._thread.join(timeout=5)
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=True)  # queued ones see _stopping and close
         for s in (self._sock, self._wake_r, self._wake_w):
             if s is not None:
                 s.close()

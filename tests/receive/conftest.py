@@ -220,3 +220,43 @@ def running(
 @pytest.fixture
 def run() -> Callable[..., Any]:
     return running
+
+
+@contextmanager
+def stub_server(cert: Path, key: Path, response: bytes) -> Iterator[int]:
+    """A minimal TLS server (stdlib ssl) that answers every request with the same bytes."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                conn.settimeout(5)
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    data = b""
+                    while b"\r\n" not in data:
+                        chunk = tls.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    tls.sendall(response)
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        listener.close()

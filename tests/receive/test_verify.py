@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from misfin_tui.core.identity import cert_pem, key_pem, make_signed
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
+from misfin_tui.core.verify import Verifier
 
 from .conftest import (
     ca_of,
@@ -25,6 +27,7 @@ from .conftest import (
     running,
     signed_by,
     status_of,
+    stub_server,
 )
 
 BODY = b"\n\n\n# Hello\nFrom alice.\n"
@@ -267,3 +270,79 @@ def test_stop_does_not_wait_for_a_probe_in_flight(tmp_path: Path) -> None:
             bob.receiver.stop()
             assert time.monotonic() - started < 4
             assert _letter(bob, stored["id"]).trust == "pending"
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (b"31 alice@elsewhere.example\r\n", "redirected"),
+        (b"30 alice@elsewhere.example\r\n", "redirected"),
+        (b"20 not-a-fingerprint\r\n", "without a valid fingerprint"),
+        (b"61 go away\r\n", "would not confirm"),
+    ],
+)
+def test_sender_server_answers_that_fail_verification(
+    tmp_path: Path, answer: bytes, words: str
+) -> None:
+    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    ca_cert, ca_key = home_profile.host_ca("example.net")
+    with stub_server(ca_cert, ca_key, answer) as port, running(_bob(tmp_path, port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        (q,) = bob.wait_for("quarantined")
+        assert words in _letter(bob, q["id"]).trust_reason
+
+
+def test_slow_down_from_the_sender_server_leaves_the_letter_pending(tmp_path: Path) -> None:
+    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    ca_cert, ca_key = home_profile.host_ca("example.net")
+    with stub_server(ca_cert, ca_key, b"44 30\r\n") as port, running(_bob(tmp_path, port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        (stored,) = bob.wait_for("stored")
+        bob.idle()
+        letter = _letter(bob, stored["id"])
+        assert (letter.folder, letter.trust) == ("Inbox", "pending")
+        assert "44" in letter.trust_reason
+
+
+def test_cached_verification_expires_after_revalidate_days(home, tmp_path: Path) -> None:
+    alice = identity_creds(home.profile, "alice@example.net")
+    with running(_bob(tmp_path, home.port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        bob.wait_for("verified")
+        with bob.profile.database().transaction() as conn:  # 31 days pass (revalidate_days = 30)
+            old = (datetime.now(UTC) - timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            conn.execute("UPDATE mailboxes SET checked_at = ?", (old,))
+        home.receiver.stop()  # so a re-check cannot succeed: the cache alone must not do
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        second = bob.wait_for("stored", 2)[1]
+        bob.idle()
+        letter = _letter(bob, second["id"])
+        assert letter.trust == "pending" and "could not reach" in letter.trust_reason
+
+
+def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Path) -> None:
+    home_port = _free_port()
+    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    bob_profile = _bob(tmp_path, home_port)
+    verdicts: list[tuple[str, dict]] = []
+    verifier = Verifier(
+        bob_profile, on_event=lambda k, i: verdicts.append((k, i)), retry_delays=(0.3,) * 20
+    )
+    verifier.start()
+    try:
+        with running(bob_profile, verifier=verifier) as bob:
+            assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+            (stored,) = bob.wait_for("stored")
+            time.sleep(0.5)
+            assert _letter(bob, stored["id"]).trust == "pending"
+            with running(home_profile, listen_port=home_port):
+                deadline = time.monotonic() + 20
+                while not verdicts and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            assert [k for k, _ in verdicts] == ["verified"]
+            assert _letter(bob, stored["id"]).trust == "verified"
+    finally:
+        verifier.stop()
