@@ -485,15 +485,17 @@ class Outbox:
         return [self.item(item.id) for item in batch]
 
     async def process_held(self) -> list[OutboxItem]:
-        """On a trusted network, probe again what waited for one (held first contacts)."""
+        """On a trusted network, probe again what waited for one (untrusted first contacts).
+
+        Letters a person held for another reason (a changed key, say) stay held until retried.
+        """
         network = self.networks.current()
         if not network.trusted:
             return []
         waiting = [
             item
             for item in self.items(states=("held", "decision"))
-            if item.state == "held"
-            or item.evidence.get("event") == HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
+            if item.evidence.get("event") == HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
         ]
         for item in waiting:
             self._update(item.id, state="queued", next_attempt_at=None)

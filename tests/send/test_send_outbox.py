@@ -455,3 +455,16 @@ async def test_two_outboxes_never_send_one_item_twice(
     assert sorted(len(r) for r in results) == [0, 1]
     assert first.items(letter)[0].state == "delivered"
     assert len(bob.requests) == 1
+
+
+async def test_letters_held_by_choice_stay_held(sender: Profile, bob: FixtureReceiver) -> None:
+    trust_network(sender)
+    outbox = outbox_for(sender)
+    [item] = await send(outbox)
+    assert outbox.decide(item.id, "hold").state == "held"
+    assert await outbox.process_held() == []  # not waiting for a network: not asked again
+    assert await outbox.process() == []
+    assert outbox.item(item.id).state == "held" and bob.requests == []
+    outbox.retry(item.id)
+    [item] = await outbox.process()
+    assert item.state == "decision"
