@@ -71,7 +71,8 @@ def _failed(reason: str, status: int = 62) -> Outcome:
 
 
 def _short(fp: str) -> str:
-    return " ".join(fp[i : i + 4] for i in range(0, 16, 4)) + " …"
+    """The start of a fingerprint in 4-character groups, algorithm named (enough to tell apart)."""
+    return "SHA-256 " + " ".join(fp[i : i + 4] for i in range(0, 16, 4)) + " …"
 
 
 class Verifier:
@@ -397,8 +398,8 @@ class Verifier:
         if event is MailboxEvent.ROTATION:
             return Outcome(
                 "rotated",
-                f"{address} has a new certificate ({_short(fp)}); {info.host} vouches for it and "
-                "it is issued by the same server key as before",
+                f"{address}'s certificate changed since their last letter (new: {_short(fp)}); "
+                f"it is issued by the same server key as before and {info.host} vouches for it",
             )
         return Outcome("verified", f"{info.host} confirms this certificate is {address}'s")
 

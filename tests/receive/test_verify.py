@@ -172,7 +172,7 @@ def test_rotated_certificate_under_the_same_host_ca(home, tmp_path: Path) -> Non
             second = bob.wait_for("verified", 2)[1]
             letter = _letter(bob, second["id"])
             assert (letter.folder, letter.trust) == ("Inbox", "rotated")
-            assert "new certificate" in letter.trust_reason
+            assert "certificate changed" in letter.trust_reason
         pin = TrustStore(bob.profile.database()).mailbox("alice@example.net")
         assert pin.fingerprint == new.fingerprint
 
