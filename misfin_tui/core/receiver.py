@@ -65,7 +65,7 @@ class _Stopped(Exception):
     """The receiver is shutting down."""
 
 
-class _RateLimiter:
+class RateLimiter:
     """A sliding window per peer address: at most `limit` events per `window` seconds."""
 
     def __init__(self, limit: int, window: float) -> None:
@@ -118,7 +118,7 @@ class Receiver:
         self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)
         self._stopping = threading.Event()
-        self._blank_limiter = _RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
+        self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
         self._store = None
         self._unverified = "quarantine"
 

@@ -86,7 +86,9 @@ class Verifier:
         probe_timeout: float = 10.0,
         max_probes: int = 4,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        probes_per_host: tuple[int, float] = (20, 60.0),
     ) -> None:
+        from misfin_tui.core.receiver import RateLimiter
         from misfin_tui.core.store import MailStore
         from misfin_tui.core.trust import TrustStore
 
@@ -110,6 +112,8 @@ class Verifier:
         self._locks_guard = threading.Lock()
         self._negative: dict[tuple[str, str], tuple[float, Outcome]] = {}
         self._probe_slots = threading.BoundedSemaphore(max_probes)  # also caps reject-mode checks
+        # Forged senders can name any domain: don't let them aim our probes at one (§7.3).
+        self._host_limiter = RateLimiter(*probes_per_host)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -315,6 +319,11 @@ class Verifier:
             return _failed(
                 f"the sender's certificate names {address}, which is not a usable address: "
                 f"{exc.message}"
+            )
+        wait = self._host_limiter.wait_needed(host)
+        if wait:
+            return Outcome(
+                "pending", f"too many checks sent to {host} recently; will retry in {wait} s", 40
             )
         identity = self._probe_identity(mailbox)
         if identity is None:

@@ -346,3 +346,12 @@ def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Pa
             assert _letter(bob, stored["id"]).trust == "verified"
     finally:
         verifier.stop()
+
+
+def test_probes_per_host_are_limited_so_forgeries_cannot_aim_us(home, tmp_path: Path) -> None:
+    verifier = Verifier(_bob(tmp_path, home.port), probes_per_host=(1, 60.0))
+    first = forged(tmp_path / "certs", "mallory", "example.net", "m1")
+    second = forged(tmp_path / "certs", "eve", "example.net", "m2")
+    assert verifier.check(first.der, "bob@example.org").trust == "quarantined"
+    outcome = verifier.check(second.der, "bob@example.org")
+    assert outcome.trust == "pending" and "too many checks sent to example.net" in outcome.reason
