@@ -17,6 +17,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,11 +97,12 @@ def _trust_demo_network(profile: Profile) -> None:
     networks.trust(DEMO_NETWORK, "Demo home network")
 
 
-def build_world(root: Path) -> DemoWorld:
+def build_world(root: Path, *, receive_for_you: bool = True) -> DemoWorld:
     """Make the three profiles, start every receiver and send Bob's welcome letter.
 
-    Your own receiver is started too (the app is told not to start another), so the welcome
-    letter arrives for real before the inbox opens.
+    With `receive_for_you` your own receiver runs here too and the welcome letter has arrived
+    when this returns; without it the app runs your receiver and `deliver_welcome` sends the
+    letter once it listens, so the newcomer sees it arrive.
     """
     from misfin_tui.core.receiver import Receiver
 
@@ -120,7 +122,8 @@ def build_world(root: Path) -> DemoWorld:
 
     world = DemoWorld(root, you, {"ada": ada, "bob": bob})
     try:
-        for profile, name in ((you, "you"), (bob, "bob")):
+        mine = [(you, "you")] if receive_for_you else []
+        for profile, name in [*mine, (bob, "bob")]:
             receiver = Receiver(profile, ("127.0.0.1", ports[name]))
             receiver.start()
             world.receivers.append(receiver)
@@ -128,21 +131,58 @@ def build_world(root: Path) -> DemoWorld:
         ada_receiver = Receiver(ada, ("127.0.0.1", ports["ada"]), on_event=answering.on_event)
         ada_receiver.start()
         world.receivers.append(ada_receiver)
-        send_as(bob, [YOU[0]], "", WELCOME)
+        if receive_for_you:
+            send_as(bob, [YOU[0]], "", WELCOME)
     except BaseException:
         world.close()
         raise
     return world
 
 
-def send_as(profile: Profile, recipients: list[str], subject: str, body: str, **kw: Any) -> None:
-    """Queue and deliver a letter from a demo correspondent (its policy accepts new servers)."""
+def send_as(
+    profile: Profile,
+    recipients: list[str],
+    subject: str,
+    body: str,
+    *,
+    attempts: int = 1,
+    **kw: Any,
+) -> bool:
+    """Queue and deliver a letter from a demo correspondent (its policy accepts new servers).
+
+    With several `attempts`, a deferred delivery (the receiver not listening yet) is retried
+    every quarter second. Returns whether every recipient has it.
+    """
     from misfin_tui.core.outbox import Outbox
 
     outbox = Outbox(profile)
     letter_id = outbox.enqueue(body, recipients, subject=subject, **kw)
     ids = [item.id for item in outbox.items(letter_id)]
-    asyncio.run(outbox.process(ids))
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.25)
+            for item_id in ids:
+                if outbox.item(item_id).state == "deferred":
+                    outbox.retry(item_id)
+        items = asyncio.run(outbox.process(ids))
+        if all(item.state == "delivered" for item in items):
+            return True
+    return False
+
+
+def deliver_welcome(world: DemoWorld) -> threading.Thread:
+    """Bob's welcome letter, sent from a thread as soon as your receiver (the app's) listens."""
+
+    def send() -> None:
+        try:
+            if not send_as(world.correspondents["bob"], [YOU[0]], "", WELCOME, attempts=60):
+                log.warning("Bob's welcome letter could not be delivered")
+        except Exception:
+            log.exception("Bob's welcome letter failed")
+
+    thread = threading.Thread(target=send, name="demo-welcome", daemon=True)
+    thread.start()
+    return thread
 
 
 class AnsweringMachine:
@@ -186,9 +226,10 @@ def run_demo() -> int:
     from misfin_tui.ui.app import make_app
 
     root = Path(tempfile.mkdtemp(prefix="misfin-tui-demo-"))
-    world = build_world(root)
+    world = build_world(root, receive_for_you=False)
     try:
-        app = make_app(world.you, start_receiver=False)
+        app = make_app(world.you)
+        deliver_welcome(world)
         result = app.run()
         return int(result or 0)
     finally:

@@ -63,3 +63,25 @@ def test_close_removes_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     built = build_world(tmp_path / "demo")
     built.close()
     assert not (tmp_path / "demo").exists()
+
+
+def test_welcome_waits_for_a_receiver_that_starts_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in `--demo`: the app starts your receiver after the world exists."""
+    from misfin_tui.core.receiver import Receiver
+    from misfin_tui.demo import deliver_welcome
+
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "demo-home-network")
+    built = build_world(tmp_path / "demo", receive_for_you=False)
+    try:
+        sending = deliver_welcome(built)
+        time.sleep(0.6)  # the first attempts find nobody listening
+        receiver = Receiver(built.you)
+        receiver.start()
+        built.receivers.append(receiver)
+        sending.join(timeout=20)
+        store = MailStore(built.you.database())
+        assert [s.sender for s in store.summaries("Inbox")] == ["bob@bobs.demo"]
+    finally:
+        built.close()
