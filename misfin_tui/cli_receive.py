@@ -70,14 +70,15 @@ def cmd_receive(args: argparse.Namespace, profile: Profile) -> int:
     out = _LineWriter()
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    receiver_log = logging.getLogger("misfin_tui.receiver")
-    receiver_log.addHandler(handler)
-    receiver_log.setLevel(logging.INFO)
-    receiver_log.propagate = False
-    for name in ("misfin_tui.verify",):
-        other = logging.getLogger(name)
-        other.addHandler(handler)
-        other.setLevel(logging.WARNING)
+    loggers = {
+        logging.getLogger("misfin_tui.receiver"): logging.INFO,  # one line per transaction
+        logging.getLogger("misfin_tui.verify"): logging.WARNING,  # verdicts come as events
+    }
+    saved = {lg: (lg.level, lg.propagate) for lg in loggers}
+    for lg, level in loggers.items():
+        lg.addHandler(handler)
+        lg.setLevel(level)
+        lg.propagate = False
 
     def on_event(kind: str, info: dict[str, Any]) -> None:
         if kind in ("verified", "quarantined"):
@@ -101,8 +102,10 @@ def cmd_receive(args: argparse.Namespace, profile: Profile) -> int:
         receiver.stop()
         for sig, handler_ in previous.items():
             signal.signal(sig, handler_)
-        receiver_log.removeHandler(handler)
-        logging.getLogger("misfin_tui.verify").removeHandler(handler)
+        for lg, (level, propagate) in saved.items():
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+            lg.propagate = propagate
     return EXIT_OK
 
 

@@ -126,6 +126,8 @@ class Receiver:
 
     def start(self) -> tuple[str, int]:
         """Load the mailboxes and certificates, bind, start serving; returns the bound address."""
+        if self._thread is not None:
+            raise RuntimeError("the receiver is already running")
         from misfin_tui.core.store import MailStore
         from misfin_tui.core.verify import Verifier
 
@@ -158,7 +160,7 @@ class Receiver:
         self._thread = threading.Thread(target=self._accept_loop, name="misfin-accept", daemon=True)
         self._thread.start()
         bound = sock.getsockname()
-        log.info("receiving on %s:%s for %s", bound[0], bound[1], ", ".join(self.addresses))
+        log.debug("receiving on %s:%s for %s", bound[0], bound[1], ", ".join(self.addresses))
         return bound[0], bound[1]
 
     def stop(self) -> None:
