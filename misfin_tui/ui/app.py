@@ -72,7 +72,15 @@ class MisfinApp(App[int]):
         Binding("f1", "help", "Help", id="app.help"),
     ]
 
-    def __init__(self, profile: Profile, *, start_receiver: bool | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        start_receiver: bool | None = None,
+        listen: tuple[str, int] | None = None,
+    ) -> None:
+        """`start_receiver` None follows config receiver.enabled; `listen` overrides
+        receiver.listen (tests pass port 0)."""
         super().__init__()
         self.profile = profile
         config = profile.config
@@ -82,6 +90,7 @@ class MisfinApp(App[int]):
         self.networks = Networks(db)
         self.start_receiver = config.receiver_enabled if start_receiver is None else start_receiver
         self.receiver: Receiver | None = None
+        self.listen = listen
         self.identity_address = ""  # the default identity, once loaded
         self.identity_addresses: list[str] = []
         self.network_text = "network …"
@@ -172,7 +181,7 @@ class MisfinApp(App[int]):
     def _run_receiver(self) -> None:
         from misfin_tui.core.receiver import Receiver
 
-        receiver = Receiver(self.profile, on_event=self._receiver_event)
+        receiver = Receiver(self.profile, self.listen, on_event=self._receiver_event)
         try:
             host, port = receiver.start()
         except Exception as exc:

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 
 # Always offered, whatever screen is showing: (name, help, app action).
 APP_COMMANDS = (
@@ -31,11 +33,12 @@ class MailCommands(Provider):
         commands: list[tuple[str, str, Callable[[], Any]]] = []
         for active in self.screen.active_bindings.values():
             binding = active.binding
-            if not binding.description or not active.enabled or binding.action in seen:
+            action = binding.action.removeprefix("app.")
+            if not binding.description or not active.enabled or action in seen:
                 continue
-            if binding.action.startswith(("app.", "screen.", "focus")):
-                continue
-            seen.add(binding.action)
+            if not isinstance(active.node, Screen | App):
+                continue  # cursor and scrolling keys of the focused widget are not commands
+            seen.add(action)
             key = app.get_key_display(binding)
             help_text = f"{binding.tooltip or binding.description} ({key})"
             run = partial(app.run_action, binding.action, active.node)

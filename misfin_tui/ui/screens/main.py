@@ -350,7 +350,7 @@ class MainScreen(Screen[None]):
         else:
             self._refresh_counts()
 
-    @work(exit_on_error=False, group="move")
+    @work(exit_on_error=False, group="dialog")
     async def _delete_for_good(self, summary: Summary) -> None:
         question = (
             f"Delete “{one_line(summary.subject) or '(no subject)'}” for good? "

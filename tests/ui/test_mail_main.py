@@ -1,0 +1,364 @@
+"""Main screen: folders, letter list, reader, read/unread, archive/delete + undo, search, toasts."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from mail_fixtures import EVERY_KIND, HOSTILE, ME, SIZE, add_letter, make_profile
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, Static
+from textual.worker import WorkerCancelled
+
+from misfin_tui.core.profile import Profile
+from misfin_tui.ui.app import MisfinApp, make_app
+from misfin_tui.ui.screens.compose import ComposeScreen
+from misfin_tui.ui.screens.help import HelpScreen
+from misfin_tui.ui.screens.main import MainScreen
+from misfin_tui.ui.widgets.gemtext_view import GemLink, GemtextView
+from misfin_tui.ui.widgets.letter_list import LetterList
+
+
+@pytest.fixture
+def profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Profile:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
+    monkeypatch.delenv("MISFIN_TUI_PROFILE", raising=False)
+    return make_profile(tmp_path / "profile")
+
+
+# Workers that wait for a person (a modal question) are not waited for.
+DIALOG_GROUPS = {"dialog", "send", "sending", "close"}
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let the UI process events and every background read/write finish."""
+    await pilot.pause()
+    busy = [w for w in pilot.app.workers if w.group not in DIALOG_GROUPS]
+    if busy:  # (an empty list would mean "all of them")
+        with contextlib.suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete(busy)
+    await pilot.pause()
+
+
+def record_notes(app: MisfinApp) -> list[str]:
+    notes: list[str] = []
+    original = app.notify
+
+    def notify(message: str, *args, **kwargs):
+        notes.append(str(message))
+        return original(message, *args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return notes
+
+
+def letter_list(app: MisfinApp) -> LetterList:
+    return app.screen.query_one("#letters", LetterList)
+
+
+def body_texts(app: MisfinApp) -> list[tuple[str, str]]:
+    """(css classes, plain text) of every block the reader shows."""
+    view = app.screen.query_one(GemtextView)
+    blocks = []
+    for widget in view.query(Static):
+        if widget.parent is view or "pre" in widget.classes:
+            blocks.append((" ".join(sorted(widget.classes)), str(widget.render())))
+    return blocks
+
+
+async def test_the_inbox_lists_letters_and_the_reader_renders_every_gemtext_kind(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.store, subject="Lunch on Friday?", body=EVERY_KIND, unread=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        rows = letter_list(app)
+        assert [s.subject for s in rows.letters] == ["Lunch on Friday?"]
+        await pilot.press("enter")
+        await settle(pilot)
+        blocks = body_texts(app)
+        kinds = [classes for classes, _ in blocks]
+        assert kinds == ["h1", "text", "h2", "h3", "list", "quote", "link", "link", "pre", "text"]
+        text = dict((classes, value) for classes, value in reversed(blocks))
+        assert text["h1"] == "Lunch on Friday?"
+        assert text["list"] == "• The noodle bar\n• The bakery"
+        assert text["quote"] == "Quoted: let's meet at noon"
+        links = list(app.screen.query(GemLink))
+        assert [link.url for link in links] == [
+            "gemini://example.org/menu.gmi",
+            "misfin://carol@example.net",
+        ]
+        # Preformatted: lines kept exactly, never wrapped.
+        pre = app.screen.query_one(".pre", Static)
+        assert "whatever the width of the reader pane is" in text["pre"].splitlines()[1]
+        assert pre.styles.text_wrap == "nowrap"
+        assert pre.size.width > app.screen.query_one(GemtextView).size.width
+        # A misfin link opens compose to that address.
+        links[1].focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen)
+        assert app.screen.query_one("#to", Input).value == "carol@example.net"
+
+
+async def test_markup_and_escape_sequences_in_a_letter_are_shown_literally(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    add_letter(
+        app.store,
+        sender="mallory@evil.example",
+        blurb="[b]Bank[/b] \x1b[2J",
+        subject="[bold]Sneaky[/bold]",
+        body=HOSTILE,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        blocks = dict(body_texts(app))
+        assert blocks["h1"] == "[bold]Sneaky[/bold]"
+        assert blocks["text"] == "red ␛[31malert␛[0m and [link=x]click[/link] and ␇bell"
+        head = str(app.screen.query_one("#reader-head", Static).render())
+        assert "“[b]Bank[/b] ␛[2J”" in head
+        row = letter_list(app).render_line(0).text
+        assert "[bold]Sneaky[/bold]" in row
+        screen = app.export_screenshot()
+        assert "\x1b" not in screen and "\x07" not in screen
+        assert "[bold]Sneaky[/bold]" in screen.replace("&#160;", " ")
+
+
+async def test_opening_a_letter_marks_it_read_and_m_toggles(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    older = add_letter(app.store, subject="Older", when="2026-01-04T10:00:00Z")
+    newer = add_letter(app.store, subject="Newer", when="2026-01-05T10:00:00Z")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        folders = app.screen.query_one("#folders", OptionList)
+        assert "2" in str(folders.get_option_at_index(0).prompt)
+        await pilot.press("down")  # highlight "Older" (preview only: still unread)
+        await settle(pilot)
+        assert app.store.get(older).unread
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app.store.get(older).unread
+        assert not letter_list(app).current.unread
+        assert app.store.get(newer).unread
+        assert str(folders.get_option_at_index(0).prompt).split() == ["Inbox", "1"]
+        letter_list(app).focus()
+        await pilot.press("m")
+        await settle(pilot)
+        assert app.store.get(older).unread
+        assert letter_list(app).current.unread
+
+
+async def test_archive_and_delete_can_be_undone(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    first = add_letter(app.store, subject="First", when="2026-01-05T10:00:00Z")
+    second = add_letter(app.store, subject="Second", when="2026-01-04T10:00:00Z")
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.store.get(first).folder == "Archive"
+        assert [s.id for s in letter_list(app).letters] == [second]
+        assert "Archived — u to undo" in notes
+        await pilot.press("d")
+        await settle(pilot)
+        assert app.store.get(second).folder == "Trash"
+        assert letter_list(app).letters == []
+        assert "Moved to Trash — u to undo" in notes
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert app.store.get(second).folder == "Inbox"
+        await pilot.press("u")
+        await settle(pilot)
+        assert app.store.get(first).folder == "Inbox"
+        assert {s.id for s in letter_list(app).letters} == {first, second}
+        await pilot.press("u")
+        await settle(pilot)
+        assert notes[-1] == "Nothing to undo."
+
+
+async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    gone = add_letter(app.store, subject="Old news", folder="Trash")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("7")  # the Trash
+        await settle(pilot)
+        assert [s.id for s in letter_list(app).letters] == [gone]
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("escape")  # the question: no
+        await settle(pilot)
+        assert app.store.get(gone) is not None
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("enter")  # "Delete for good" has the focus
+        await settle(pilot)
+        assert app.store.get(gone) is None
+        assert letter_list(app).letters == []
+
+
+async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.store, subject="Lunch on Friday?", body=EVERY_KIND)
+    archived = add_letter(app.store, subject="Noodles again", folder="Archive", body="noodle\n")
+    add_letter(app.store, subject="Unrelated", body="# Unrelated\nnothing here\n")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await pilot.press(*"noodle")
+        await settle(pilot)
+        rows = letter_list(app)
+        assert {s.subject for s in rows.letters} == {"Lunch on Friday?", "Noodles again"}
+        assert rows.show_folder
+        title = str(app.screen.query_one("#list-title", Static).render())
+        assert "noodle" in title and "2 found" in title
+        # Text that would be FTS5 syntax is just text.
+        await pilot.press(*' OR "(')
+        await settle(pilot)
+        assert rows.letters == []
+        await pilot.press("enter")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(rows.letters) == 2 and not rows.show_folder
+        assert archived not in {s.id for s in rows.letters}
+
+
+async def test_a_toast_announces_a_letter_stored_while_running(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.store, subject="Before")
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        add_letter(app.store, subject="Fresh news", when="2026-02-01T09:00:00Z")
+        app.poll_mail()
+        await settle(pilot)
+        assert "bob@example.net: Fresh news" in notes
+        assert [s.subject for s in letter_list(app).letters] == ["Fresh news", "Before"]
+        # A letter of ours (a draft) is no news.
+        app.store.save_draft(None, identity=ME, recipients=[], subject="x", body="y")
+        app.poll_mail()
+        await settle(pilot)
+        assert sum("new" in note.lower() or ":" in note for note in notes) == 1
+
+
+async def test_reply_reply_all_and_forward_quote_and_address_by_the_core_rules(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    add_letter(
+        app.store,
+        subject="Plans",
+        body="# Plans\nShall we?\n",
+        recipients=(ME, "carol@example.net"),
+        unread=False,
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        expected = {
+            "r": ("bob@example.net", "Re: Plans"),
+            "R": ("bob@example.net, carol@example.net", "Re: Plans"),
+            "f": ("", "Fwd: Plans"),
+        }
+        for key, (to, subject) in expected.items():
+            await pilot.press(key)
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, ComposeScreen)
+            assert screen.query_one("#to", Input).value == to
+            assert screen.query_one("#subject", Input).value == subject
+            assert "> # Plans\n> Shall we?" in screen.body
+            assert screen.in_reply_to == (None if key == "f" else letter_list_id(app))
+            screen.dismiss(None)
+            await settle(pilot)
+
+
+def letter_list_id(app: MisfinApp) -> int:
+    main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+    current = main.query_one("#letters", LetterList).current
+    assert current is not None
+    return current.id
+
+
+async def test_quarantine_banner_and_trust_marks(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.store, subject="Checked", trust="verified", when="2026-01-05T10:00:00Z")
+    add_letter(
+        app.store,
+        subject="Suspicious",
+        trust="quarantined",
+        reason="their server does not vouch for this certificate",
+        when="2026-01-04T10:00:00Z",
+    )
+    add_letter(app.store, subject="Rotated", trust="rotated", when="2026-01-03T10:00:00Z")
+    add_letter(app.store, subject="Waiting", trust="pending", when="2026-01-02T10:00:00Z")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        rows = letter_list(app)
+        marks = [rows.render_line(y).text[2] for y in range(4)]
+        assert marks == ["✓", "⚠", "ⓘ", "…"]
+        await pilot.press("down")
+        await settle(pilot)
+        banner = app.screen.query_one("#reader-banner", Static)
+        assert banner.has_class("trust-quarantined") and banner.display
+        assert "their server does not vouch for this certificate" in str(banner.render())
+
+
+async def test_help_lists_the_screen_keys_and_the_palette_offers_actions(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        keys = str(app.screen.query_one("#help-keys", Static).render())
+        assert "Archive" in keys and "Reply all" in keys and "Undo" in keys
+        await pilot.press("escape")
+        await settle(pilot)
+        from misfin_tui.ui.commands import MailCommands
+
+        provider = MailCommands(app.screen)
+        names = [name for name, _help, _run in provider._commands()]
+        for wanted in ("Archive", "Reply", "Forward", "Search", "Trust", "Outbox", "Go to Trash"):
+            assert wanted in names
+
+
+async def test_key_overrides_from_config_apply(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
+    profile = make_profile(tmp_path / "profile")
+    profile.config.set("keys.mail.archive", "x")
+    profile.save_config()
+    profile = Profile.open(tmp_path / "profile")
+    app = make_app(profile, start_receiver=False)
+    letter = add_letter(app.store, subject="Keep")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.store.get(letter).folder == "Inbox"
+        await pilot.press("x")
+        await settle(pilot)
+        assert app.store.get(letter).folder == "Archive"
+
+
+async def test_the_embedded_receiver_starts_and_ctrl_q_stops_it(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=True, listen=("127.0.0.1", 0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        receiver = app.receiver
+        assert receiver is not None
+        assert "receiving on 127.0.0.1:" in app.sub_title
+        assert ME in app.sub_title and "test-net" in app.sub_title
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert app.receiver is None
+    assert app.return_value == 0
