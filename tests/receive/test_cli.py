@@ -23,28 +23,7 @@ UNREACHABLE = {"example.net": ("127.0.0.1", 9)}  # verification stays pending, a
 
 
 def _start(profile_dir: Path) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "misfin_tui",
-            "--profile",
-            str(profile_dir),
-            "receive",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.match(r"receiving on 127\.0\.0\.1:(\d+) for bob@example\.org$", line.strip())
-    if match is None:
-        proc.kill()
-        raise AssertionError(f"unexpected first line {line!r}; stderr: {proc.stderr.read()}")
-    return proc, int(match.group(1))
+    return _start_receive(profile_dir, "bob@example.org")
 
 
 def test_acknowledged_letter_survives_sigkill(tmp_path: Path) -> None:
@@ -200,3 +179,95 @@ def test_mail_errors(mailbox: Profile, capsys: pytest.CaptureFixture) -> None:
     assert "no letter 99" in capsys.readouterr().err
     assert main(["--profile", str(mailbox.config_dir), "mail", "list", "--folder", "Nope"]) == 2
     assert "no folder" in capsys.readouterr().err
+
+
+def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "misfin_tui", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _start_receive(profile_dir: Path, address: str) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "misfin_tui",
+            "--profile",
+            str(profile_dir),
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    match = re.match(rf"receiving on 127\.0\.0\.1:(\d+) for {re.escape(address)}$", line.strip())
+    if match is None:
+        proc.kill()
+        raise AssertionError(f"unexpected first line {line!r}; stderr: {proc.stderr.read()}")
+    return proc, int(match.group(1))
+
+
+def test_end_to_end_with_our_own_commands(tmp_path: Path) -> None:
+    """identity new, receive (twice), send, then mail list/show: the whole story in processes."""
+    home, bobs = tmp_path / "home", tmp_path / "bob"
+    assert (
+        _cli(
+            "--profile",
+            str(home),
+            "identity",
+            "new",
+            "alice@example.net",
+            "--ca",
+            "--blurb",
+            "Alice",
+        ).returncode
+        == 0
+    )
+    assert (
+        _cli(
+            "--profile", str(bobs), "identity", "new", "bob@example.org", "--blurb", "Bob"
+        ).returncode
+        == 0
+    )
+    home_rx, home_port = _start_receive(home, "alice@example.net")
+    bob_rx = None
+    try:
+        profile = Profile.open(bobs)
+        profile.config.set("hosts.example.net", ("127.0.0.1", home_port))
+        profile.save_config()
+        bob_rx, bob_port = _start_receive(bobs, "bob@example.org")
+        assert _cli("--profile", str(home), "network", "trust").returncode == 0
+        sent = _cli(
+            "--profile", str(home), "send", "--to", "bob@example.org", "--subject", "Lunch?",
+            "--connect", f"127.0.0.1:{bob_port}", "--trust-new", "--no-input",
+            stdin="Are you free on Friday?\n",
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        deadline = time.monotonic() + 30
+        verdict = ""
+        while time.monotonic() < deadline and "trust=" not in verdict:
+            verdict = bob_rx.stdout.readline()
+        assert "sender=alice@example.net trust=verified" in verdict, verdict
+    finally:
+        for proc in (home_rx, bob_rx):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=15)
+    listed = _cli("--profile", str(bobs), "mail", "list", "--json")
+    (entry,) = json.loads(listed.stdout)
+    assert (entry["from"], entry["subject"], entry["trust"]) == (
+        "alice@example.net",
+        "Lunch?",
+        "verified",
+    )
+    shown = _cli("--profile", str(bobs), "mail", "show", str(entry["id"]))
+    assert "From:     alice@example.net (Alice)" in shown.stdout
+    assert "Are you free on Friday?" in shown.stdout
