@@ -59,6 +59,7 @@ ctrl+s  create / import;  Tab  next field;  Esc  leave without an identity
     FirstRunScreen TabbedContent { height: auto; margin: 1 0 0 0; }
     FirstRunScreen TabPane { height: auto; padding: 1 0 0 0; }
     FirstRunScreen Label { margin: 1 0 0 0; }
+    FirstRunScreen #receiver { margin: 1 0 0 0; }
     FirstRunScreen RadioSet { width: 100%; }
     FirstRunScreen #first-run-status { margin: 1 0 0 0; color: $text-error; }
     FirstRunScreen .buttons { height: auto; margin: 1 0 0 0; }
@@ -82,11 +83,11 @@ ctrl+s  create / import;  Tab  next field;  Esc  leave without an identity
             with TabbedContent(id="first-run-tabs"):
                 with TabPane("Create a new identity", id="create"):
                     yield Label("Address (mailbox@host)")
-                    yield Input(placeholder="alice@example.org", id="address")
+                    yield Input(placeholder="alice@example.org", id="address", compact=True)
                     yield Label("Blurb (your name, shown to people you write to)")
-                    yield Input(placeholder="Alice", id="blurb")
+                    yield Input(placeholder="Alice", id="blurb", compact=True)
                     yield Label("Kind")
-                    with RadioSet(id="kind"):
+                    with RadioSet(id="kind", compact=True):
                         yield RadioButton("Self-signed mailbox", value=True, id="self-signed")
                         yield RadioButton(
                             "Host CA plus mailbox (I run the server for this host)", id="with-ca"
@@ -97,17 +98,19 @@ ctrl+s  create / import;  Tab  next field;  Esc  leave without an identity
                         value=DEFAULT_KEY_TYPE,
                         allow_blank=False,
                         id="key-type",
+                        compact=True,
                     )
                 with TabPane("Import PEM files", id="import"):
                     yield Label("Certificate file (PEM)")
-                    yield Input(placeholder="~/misfin/alice.pem", id="cert-path")
+                    yield Input(placeholder="~/misfin/alice.pem", id="cert-path", compact=True)
                     yield Label("Private key file (PEM; empty if it is in the certificate file)")
-                    yield Input(placeholder="~/misfin/alice.key", id="key-path")
+                    yield Input(placeholder="~/misfin/alice.key", id="key-path", compact=True)
                     yield Label("Passphrase (only if the key is encrypted)")
-                    yield Input(password=True, id="passphrase")
+                    yield Input(password=True, id="passphrase", compact=True)
             yield Checkbox(
                 "Turn on the receiver so letters can arrive while misfin_tui runs",
                 id="receiver",
+                compact=True,
             )
             yield Static("", id="first-run-status")
             with Horizontal(classes="buttons"):

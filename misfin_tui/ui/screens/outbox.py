@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from misfin_tui.ui.screens.prompts import ConfirmScreen
+from misfin_tui.ui.widgets.visible import one_line, visible
 
 REFRESH_SECONDS = 2.0
 ASKS_A_PERSON = ("decision", "held", "redirected")
@@ -128,11 +130,11 @@ Esc  close
         table.clear()
         for item in items:
             table.add_row(
-                Content(str(item.id)),
-                Content(item.recipient),
-                Content(subjects.get(item.letter_id, "") or "(no subject)"),
-                Content(state_text(item)),
-                Content(item.reason.splitlines()[0] if item.reason else ""),
+                Text(str(item.id)),
+                Text(one_line(item.recipient)),
+                Text(one_line(subjects.get(item.letter_id, "")) or "(no subject)"),
+                Text(state_text(item)),
+                Text(one_line(item.reason.splitlines()[0] if item.reason else "")),
                 key=str(item.id),
             )
         if selected is not None and any(i.id == selected.id for i in items):
@@ -160,7 +162,7 @@ Esc  close
             text = f"#{item.id} to {item.recipient}: {state_text(item)}\n{item.reason}"
             if item.state in ASKS_A_PERSON:
                 text += "\nPress enter to decide."
-        self.query_one("#outbox-reason", Static).update(Content(text))
+        self.query_one("#outbox-reason", Static).update(Content(visible(text, newlines=True)))
 
     def action_close(self) -> None:
         """Back to where you were."""

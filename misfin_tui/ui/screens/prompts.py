@@ -27,6 +27,7 @@ from textual.widgets.button import ButtonVariant
 from misfin_tui.core.network import UNKNOWN_ID as UNKNOWN_NETWORK_ID
 from misfin_tui.core.trust import fingerprint_matches
 from misfin_tui.ui.widgets.fingerprint import FingerprintView, short_fingerprint
+from misfin_tui.ui.widgets.visible import visible
 
 NOT_SENT = "Nothing was sent; the letter is waiting in the Outbox."
 
@@ -171,8 +172,8 @@ def button(label: str, *, id: str, variant: ButtonVariant = "default") -> Button
 
 
 def para(text: str, classes: str = "para") -> Static:
-    """Prose that may contain addresses from the network: never markup."""
-    return Static(Content(text), classes=classes)
+    """Prose that may carry text from the network: never markup, control characters shown."""
+    return Static(Content(visible(text, newlines=True)), classes=classes)
 
 
 class QuestionScreen(ModalScreen[Answer | None]):
@@ -308,9 +309,7 @@ Esc  keep the letter in the Outbox and decide later
                 if self.untrusted:
                     yield button("[H] Hold until trusted network", id="do-hold", variant="primary")
                     yield button("[V] Verify…", id="do-verify")
-                    yield button(
-                        "[S] Send anyway (this letter only)", id="do-send-anyway", variant="warning"
-                    )
+                    yield button("[S] Send anyway, once", id="do-send-anyway", variant="warning")
                 else:
                     yield button("[T] Trust & send", id="do-trust", variant="primary")
                     yield button("[O] Send once", id="do-once")

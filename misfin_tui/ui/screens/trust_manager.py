@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,6 +28,7 @@ from misfin_tui.ui.screens.prompts import (
     is_default_label,
 )
 from misfin_tui.ui.widgets.fingerprint import fingerprint_rows, short_fingerprint
+from misfin_tui.ui.widgets.visible import one_line, visible
 
 if TYPE_CHECKING:
     from misfin_tui.core.network import Network
@@ -150,8 +152,8 @@ Esc  close
 
     def on_mount(self) -> None:
         columns = {
-            "servers": ("Host:port", "State", "Key", "First seen", "Last seen", "Expires"),
-            "mailboxes": ("Address", "Nickname", "State", "Key", "Issuer", "Last seen"),
+            "servers": ("Host:port", "State", "Key", "Last seen", "Expires"),
+            "mailboxes": ("Address", "Nickname", "State", "Key", "Issuer"),
             "networks": ("Label", "Trusted", "ID", "Strength", "Hints", "Last seen"),
             "pending": ("#", "To", "State", "Reason"),
             "history": ("When", "Kind", "Subject", "Event", "Network"),
@@ -200,8 +202,7 @@ Esc  close
                     (
                         h.hostport,
                         state_mark(h.state),
-                        short_fingerprint(h.fingerprint),
-                        short_time(h.first_seen)[:10],
+                        short_fingerprint(h.fingerprint, 2),
                         short_time(h.last_seen)[:10],
                         days_until(h.not_after, now),
                     ),
@@ -215,9 +216,8 @@ Esc  close
                         m.address,
                         m.nickname,
                         state_mark(m.state),
-                        short_fingerprint(m.fingerprint),
+                        short_fingerprint(m.fingerprint, 2),
                         issuer_mark(m, host_spkis),
-                        short_time(m.last_seen)[:10],
                     ),
                 )
                 for m in snap.mailboxes
@@ -253,7 +253,7 @@ Esc  close
             selected = self.row_key(name)
             table.clear()
             for key, cells in entries:
-                table.add_row(*(Content(cell) for cell in cells), key=key)
+                table.add_row(*(Text(one_line(cell)) for cell in cells), key=key)
             if self.select and self.select[0] == name:
                 selected = self.select[1].lower()
             if selected is not None and selected in {k for k, _ in entries}:
@@ -290,7 +290,7 @@ Esc  close
                 text = pending_detail(next(i for i in snap.pending if str(i.id) == key))
             elif tab == "history":
                 text = history_detail(next(e for e in snap.history if str(e.id) == key))
-        self.query_one("#detail-text", Static).update(Content(text))
+        self.query_one("#detail-text", Static).update(Content(visible(text, newlines=True)))
 
     # ----- actions --------------------------------------------------------------------------
 
@@ -491,7 +491,7 @@ def host_detail(h: HostPin) -> str:
         "",
         grouped("Certificate", h.fingerprint),
         "",
-        grouped("Public key (the pin)", h.spki),
+        grouped("Public key pin", h.spki),
     ]
     if h.note:
         parts += ["", f"Note: {h.note}"]
