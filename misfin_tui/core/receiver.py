@@ -42,6 +42,7 @@ class Limits:
     """The knobs that keep one sender from hurting the others."""
 
     max_connections: int = 64  # concurrent connections; more are closed at once
+    max_per_peer: int = 16  # concurrent connections from one address, so one cannot take all
     handshake_timeout: float = 10.0
     request_timeout: float = 30.0  # from the end of the handshake to the complete request
     send_timeout: float = 10.0
@@ -117,6 +118,8 @@ class Receiver:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)
+        self._per_peer: dict[str, int] = {}
+        self._per_peer_lock = threading.Lock()
         self._stopping = threading.Event()
         self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
         self._store = None
@@ -278,19 +281,34 @@ class Receiver:
             log.warning("accept failed: %s", exc)
             time.sleep(0.05)
             return
-        if not self._slots.acquire(blocking=False):
-            log.warning(
-                "%s refused: %d connections already open",
-                _peer_text(peer),
-                self.limits.max_connections,
-            )
+        host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        with self._per_peer_lock:
+            busy = self._per_peer.get(host, 0)
+            if busy >= self.limits.max_per_peer:
+                refused = f"{busy} connections from that address already open"
+            elif not self._slots.acquire(blocking=False):
+                refused = f"{self.limits.max_connections} connections already open"
+            else:
+                refused = ""
+                self._per_peer[host] = busy + 1
+        if refused:
+            log.warning("%s refused: %s", _peer_text(peer), refused)
             conn.close()
             return
         try:
             self._pool.submit(self._serve, conn, peer)
         except RuntimeError:  # pool shut down
-            self._slots.release()
+            self._release(host)
             conn.close()
+
+    def _release(self, host: str) -> None:
+        with self._per_peer_lock:
+            left = self._per_peer.get(host, 1) - 1
+            if left > 0:
+                self._per_peer[host] = left
+            else:
+                self._per_peer.pop(host, None)
+        self._slots.release()
 
     # -- one connection ---------------------------------------------------------------------
 
@@ -331,7 +349,7 @@ class Receiver:
             try:
                 sock.close()
             finally:
-                self._slots.release()
+                self._release(str(peer[0]) if isinstance(peer, tuple) else str(peer))
             if record["status"] != "-":
                 log.info(
                     "%s peer=%s sender=%s mailbox=%s status=%s",

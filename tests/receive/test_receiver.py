@@ -7,6 +7,8 @@ import ssl
 import time
 from pathlib import Path
 
+import pytest
+
 from misfin_tui.core.identity import fingerprint
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.receiver import Limits
@@ -90,9 +92,12 @@ def test_answer_ends_with_close_notify(tmp_path: Path) -> None:
         assert status_of(data) == 20
 
 
-def test_connection_cap(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "limits", [Limits(max_connections=2), Limits(max_per_peer=2)], ids=["total", "per-peer"]
+)
+def test_connection_cap(tmp_path: Path, limits: Limits) -> None:
     profile = make_profile(tmp_path, "bob", ["bob@example.org"])
-    with running(profile, Limits(max_connections=2)) as r:
+    with running(profile, limits) as r:
         first, second = _tls(r.port), _tls(r.port)
         try:
             try:
