@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from misfin_tui.core.database import utc_now
@@ -417,6 +418,8 @@ class Receiver:
             return 62, "the certificate cannot be read"
         if is_expired(cert):
             return 62, "your certificate has expired"
+        if info.not_before > datetime.now(UTC) + timedelta(minutes=5):  # some clock skew is normal
+            return 62, "your certificate is not valid yet"
         from misfin_tui.core.address import Address
         from misfin_tui.core.wire import ProtocolError
 

@@ -94,7 +94,13 @@ def signed_by(folder: Path, profile: Profile, mailbox: str, host: str, name: str
 
 
 def odd_cert(
-    folder: Path, name: str, *, uid: bool = True, san: bool = True, expired: bool = False
+    folder: Path,
+    name: str,
+    *,
+    uid: bool = True,
+    san: bool = True,
+    expired: bool = False,
+    future: bool = False,
 ) -> Creds:
     """A certificate missing a Misfin field, or out of date."""
     from cryptography import x509
@@ -108,11 +114,11 @@ def odd_cert(
         attrs.insert(0, x509.NameAttribute(NameOID.USER_ID, "alice"))
     name_ = x509.Name(attrs)
     now = datetime.now(UTC)
-    start, end = (
-        (now - timedelta(days=30), now - timedelta(days=1))
-        if expired
-        else (now - timedelta(days=1), now + timedelta(days=30))
-    )
+    start, end = now - timedelta(days=1), now + timedelta(days=30)
+    if expired:
+        start, end = now - timedelta(days=30), now - timedelta(days=1)
+    if future:
+        start = now + timedelta(days=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name_)

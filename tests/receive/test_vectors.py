@@ -244,7 +244,9 @@ def test_17_letter_without_certificate_gets_60(server) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", [{"uid": False}, {"san": False}, {"expired": True}], ids=["no-uid", "no-san", "expired"]
+    "kind",
+    [{"uid": False}, {"san": False}, {"expired": True}, {"future": True}],
+    ids=["no-uid", "no-san", "expired", "not-yet-valid"],
 )
 def test_18_incomplete_or_expired_certificate_gets_62(server, tmp_path: Path, kind: dict) -> None:
     r, _, _, _ = server
