@@ -42,6 +42,8 @@ KEY_TYPE_LABELS = {
 class FirstRunScreen(Screen[bool]):
     """Create or import an identity. Dismisses True once the profile has one."""
 
+    HELP_TITLE = "First run"
+
     HELP = """\
 First run: misfin_tui needs an identity (a mailbox address with its certificate) to send.
 Create  make a new certificate: self-signed for one mailbox, or a host CA for your domain
@@ -67,8 +69,9 @@ ctrl+s  create / import;  Tab  next field;  Esc  leave without an identity
     """
 
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Create / import"),
-        Binding("escape", "leave", "Leave"),
+        Binding("ctrl+s", "submit", "Create / import", id="first_run.submit"),
+        Binding("escape", "leave", "Leave", id="first_run.leave"),
+        Binding("question_mark", "app.help", "Help", id="first_run.help"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -66,6 +66,8 @@ def state_text(item: Any) -> str:
 class OutboxScreen(Screen[None]):
     """Every outbox item: state, reason; retry, drop, decide."""
 
+    HELP_TITLE = "Outbox"
+
     HELP = """\
 Outbox: letters that have not been delivered yet. A letter leaves it only when the
 recipient's server confirms delivery.
@@ -86,10 +88,11 @@ Esc  close
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("r", "retry", "Retry"),
-        Binding("d", "drop", "Drop…"),
-        Binding("enter", "decide", "Decide"),
+        Binding("escape", "close", "Close", id="outbox.close"),
+        Binding("r", "retry", "Retry", id="outbox.retry"),
+        Binding("d", "drop", "Drop…", id="outbox.drop"),
+        Binding("enter", "decide", "Decide", id="outbox.decide"),
+        Binding("question_mark", "app.help", "Help", id="outbox.help"),
     ]
 
     def __init__(self, *, refresh_seconds: float = REFRESH_SECONDS) -> None:

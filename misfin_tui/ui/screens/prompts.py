@@ -249,6 +249,8 @@ class QuestionScreen(ModalScreen[Answer | None]):
 class FirstContactScreen(QuestionScreen):
     """First letter to a server never contacted before, on a trusted network (b.6 prompt 1)."""
 
+    HELP_TITLE = "First contact"
+
     HELP = """\
 First contact: this server has never been contacted before.
 T  trust & send - remember this server's key and send the letter
@@ -258,10 +260,11 @@ Esc  keep the letter in the Outbox and decide later
 """
 
     BINDINGS = [
-        Binding("t", "trust", "Trust & send"),
-        Binding("o", "once", "Send once"),
-        Binding("v", "verify", "Verify…"),
-        Binding("escape", "keep", "Keep in Outbox"),
+        Binding("t", "trust", "Trust & send", id="prompt.trust"),
+        Binding("o", "once", "Send once", id="prompt.once"),
+        Binding("v", "verify", "Verify…", id="prompt.verify"),
+        Binding("escape", "keep", "Keep in Outbox", id="prompt.keep"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
 
     untrusted = False
@@ -360,6 +363,8 @@ Esc  keep the letter in the Outbox and decide later
 class UnfamiliarNetworkScreen(FirstContactScreen, inherit_bindings=False):
     """First contact while on a network not marked trusted (b.6 prompt 2): default Hold."""
 
+    HELP_TITLE = "First contact on an unfamiliar network"
+
     HELP = """\
 First contact on an unfamiliar network: whoever runs this network could point the
 recipient's server name at another machine, and a first contact cannot notice that.
@@ -372,11 +377,12 @@ Esc  keep the letter in the Outbox and decide later
 
     BINDINGS = [
         *Screen.BINDINGS,
-        Binding("h", "hold", "Hold"),
-        Binding("v", "verify", "Verify…"),
-        Binding("s", "send_anyway", "Send anyway"),
-        Binding("m", "mark_network", "Mark network trusted…"),
-        Binding("escape", "keep", "Keep in Outbox"),
+        Binding("h", "hold", "Hold", id="prompt.hold"),
+        Binding("v", "verify", "Verify…", id="prompt.verify"),
+        Binding("s", "send_anyway", "Send anyway", id="prompt.send_anyway"),
+        Binding("m", "mark_network", "Mark network trusted…", id="prompt.mark_network"),
+        Binding("escape", "keep", "Keep in Outbox", id="prompt.keep"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
 
     untrusted = True
@@ -385,6 +391,8 @@ Esc  keep the letter in the Outbox and decide later
 
 class RenewalScreen(QuestionScreen):
     """A new key while the trusted one is about to expire: probably a renewal (b.6 prompt 3)."""
+
+    HELP_TITLE = "Likely certificate renewal"
 
     HELP = """\
 Likely renewal: the key you trusted expires soon and the server shows a new one.
@@ -395,10 +403,11 @@ Esc  hold the letter in the Outbox
 """
 
     BINDINGS = [
-        Binding("a", "accept", "Accept new key"),
-        Binding("v", "verify", "Verify…"),
-        Binding("d", "details", "Details"),
-        Binding("escape", "keep", "Hold letter"),
+        Binding("a", "accept", "Accept new key", id="prompt.accept"),
+        Binding("v", "verify", "Verify…", id="prompt.verify"),
+        Binding("d", "details", "Details", id="prompt.details"),
+        Binding("escape", "keep", "Hold letter", id="prompt.keep"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
     DEFAULT_BUTTON = "#do-keep"
 
@@ -449,6 +458,8 @@ Esc  hold the letter in the Outbox
 class ChangedKeyScreen(Screen[Answer | None]):
     """The alarm: a pinned server presents another key (b.6 prompt 4). Full screen, no accept."""
 
+    HELP_TITLE = "Changed server key"
+
     HELP = """\
 Changed key: the server presents a key that does not match the one you trusted.
 Nothing was sent. There is deliberately no one-key accept.
@@ -476,9 +487,10 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
     """
 
     BINDINGS = [
-        Binding("escape", "keep", "Keep waiting"),
-        Binding("d", "details", "Details"),
-        Binding("r", "replace", "Replace trusted key…"),
+        Binding("escape", "keep", "Keep waiting", id="prompt.keep"),
+        Binding("d", "details", "Details", id="prompt.details"),
+        Binding("r", "replace", "Replace trusted key…", id="prompt.replace"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
 
     def __init__(self, question: TrustQuestion) -> None:
@@ -565,6 +577,8 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
 class MailboxAlarmScreen(QuestionScreen):
     """After a 20 carrying an unexpected mailbox key (b.6 prompt 6): delivered, sends paused."""
 
+    HELP_TITLE = "Mailbox key changed"
+
     HELP = """\
 Mailbox alarm: the letter was delivered, but the server reported a different key for the
 mailbox than the one you trusted. Further letters to it wait until you review it.
@@ -573,8 +587,9 @@ Esc  later (further letters to this mailbox stay paused)
 """
 
     BINDINGS = [
-        Binding("t", "review", "Review in Trust"),
-        Binding("escape", "keep", "Later"),
+        Binding("t", "review", "Review in Trust", id="prompt.review"),
+        Binding("escape", "keep", "Later", id="prompt.keep"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
     DEFAULT_BUTTON = "#do-review"
 
@@ -604,6 +619,8 @@ Esc  later (further letters to this mailbox stay paused)
 class MailboxChangedScreen(QuestionScreen):
     """Letters to a mailbox are paused: its key changed (alarm) or a verified key rotated."""
 
+    HELP_TITLE = "Paused mailbox"
+
     HELP = """\
 Paused mailbox: the key of this mailbox changed since you trusted or verified it.
 V  verify - paste the fingerprint the person gave you (old or new key)
@@ -614,11 +631,12 @@ Esc  keep the letter waiting in the Outbox
 """
 
     BINDINGS = [
-        Binding("v", "verify", "Verify…"),
-        Binding("a", "accept", "Accept new key"),
-        Binding("o", "once", "Send once"),
-        Binding("t", "review", "Review in Trust"),
-        Binding("escape", "keep", "Keep waiting"),
+        Binding("v", "verify", "Verify…", id="prompt.verify"),
+        Binding("a", "accept", "Accept new key", id="prompt.accept"),
+        Binding("o", "once", "Send once", id="prompt.once"),
+        Binding("t", "review", "Review in Trust", id="prompt.review"),
+        Binding("escape", "keep", "Keep waiting", id="prompt.keep"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
     DEFAULT_BUTTON = "#do-keep"
 
@@ -674,6 +692,8 @@ Esc  keep the letter waiting in the Outbox
 class RedirectScreen(QuestionScreen):
     """The server answered 30/31: the letter goes elsewhere only if the person agrees."""
 
+    HELP_TITLE = "Redirect"
+
     HELP = """\
 Redirect: the recipient's server asks to send the letter to another address.
 F  follow - send it to the new address
@@ -682,9 +702,10 @@ Esc  keep the letter waiting in the Outbox
 """
 
     BINDINGS = [
-        Binding("f", "follow", "Follow"),
-        Binding("d", "drop", "Drop"),
-        Binding("escape", "keep", "Keep waiting"),
+        Binding("f", "follow", "Follow", id="prompt.follow"),
+        Binding("d", "drop", "Drop", id="prompt.drop"),
+        Binding("escape", "keep", "Keep waiting", id="prompt.keep"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
     DEFAULT_BUTTON = "#do-keep"
 
@@ -719,6 +740,8 @@ Esc  keep the letter waiting in the Outbox
 class PasteFingerprintScreen(ModalScreen[str | None]):
     """Paste-to-verify: the core compares, the person never compares hex by eye."""
 
+    HELP_TITLE = "Verify a fingerprint"
+
     HELP = """\
 Paste the fingerprint you were given (any case; spaces and colons are fine).
 Enter  compare;  Esc  cancel
@@ -731,7 +754,7 @@ Enter  compare;  Esc  cancel
     PasteFingerprintScreen #dialog > #result {{ margin: 1 0 0 0; color: $text-error; }}
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
     def __init__(
         self, actual: str | tuple[str, ...], *, title: str, intro: str, refuse_note: str = ""
@@ -772,6 +795,8 @@ Enter  compare;  Esc  cancel
 class TextInputScreen(ModalScreen[str | None]):
     """One line of text (a network label, a nickname)."""
 
+    HELP_TITLE = "Name"
+
     HELP = "Type and press Enter; Esc cancels.\n"
 
     DEFAULT_CSS = f"""
@@ -780,7 +805,7 @@ class TextInputScreen(ModalScreen[str | None]):
     TextInputScreen #dialog > Input {{ margin: 1 0 0 0; }}
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
     def __init__(self, title: str, intro: str, *, placeholder: str = "", value: str = "") -> None:
         super().__init__()
@@ -808,13 +833,16 @@ class TextInputScreen(ModalScreen[str | None]):
 class ConfirmScreen(ModalScreen[bool]):
     """Yes/no for destructive actions (forget a server, drop a letter). No is the default."""
 
+    HELP_TITLE = "Confirm"
+
     HELP = "Y  yes;  N / Esc  no\n"
 
     DEFAULT_CSS = f"ConfirmScreen {{ align: center middle; }}\n{PROMPT_CSS}"
 
     BINDINGS = [
-        Binding("y", "yes", "Yes"),
-        Binding("n,escape", "no", "No"),
+        Binding("y", "yes", "Yes", id="prompt.yes"),
+        Binding("n,escape", "no", "No", id="prompt.no"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
 
     def __init__(self, title: str, text: str, *, yes: str = "Yes") -> None:

@@ -84,6 +84,8 @@ class Snapshot:
 class TrustManagerScreen(Screen[None]):
     """Servers · Mailboxes · Networks · Pending · History, with a detail pane."""
 
+    HELP_TITLE = "Trust"
+
     HELP = """\
 Trust manager: every server key and mailbox key you trust, the networks you marked, letters
 waiting for a decision, and the history of every trust change.
@@ -111,18 +113,19 @@ Esc  close
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("v", "verify", "Verify…"),
-        Binding("x", "forget", "Forget…"),
-        Binding("b", "reject", "Reject…"),
-        Binding("n", "nickname", "Nickname…"),
-        Binding("m", "mark_network", "Mark network"),
-        Binding("enter", "decide", "Decide"),
-        Binding("1", "tab('servers')", "Servers", show=False),
-        Binding("2", "tab('mailboxes')", "Mailboxes", show=False),
-        Binding("3", "tab('networks')", "Networks", show=False),
-        Binding("4", "tab('pending')", "Pending", show=False),
-        Binding("5", "tab('history')", "History", show=False),
+        Binding("escape", "close", "Close", id="trust.close"),
+        Binding("v", "verify", "Verify…", id="trust.verify"),
+        Binding("x", "forget", "Forget…", id="trust.forget"),
+        Binding("b", "reject", "Reject…", id="trust.reject"),
+        Binding("n", "nickname", "Nickname…", id="trust.nickname"),
+        Binding("m", "mark_network", "Mark network", id="trust.mark_network"),
+        Binding("enter", "decide", "Decide", id="trust.decide"),
+        Binding("1", "tab('servers')", "Servers", show=False, id="trust.tab1"),
+        Binding("2", "tab('mailboxes')", "Mailboxes", show=False, id="trust.tab2"),
+        Binding("3", "tab('networks')", "Networks", show=False, id="trust.tab3"),
+        Binding("4", "tab('pending')", "Pending", show=False, id="trust.tab4"),
+        Binding("5", "tab('history')", "History", show=False, id="trust.tab5"),
+        Binding("question_mark", "app.help", "Help", id="trust.help"),
     ]
 
     def __init__(self, select: tuple[str, str] | None = None, *, now: datetime | None = None):
