@@ -273,9 +273,19 @@ class Verifier:
                 return remembered[1]
             outcome = self._check(address, info, cert_der, fp, mailbox)
             if outcome.trust == "quarantined":
-                self._negative[(address, fp)] = (time.monotonic() + NEGATIVE_TTL, outcome)
-                self._record_result(address, "failed")
+                self._remember_failure(address, fp, outcome)
             return outcome
+
+    def _remember_failure(self, address: str, fp: str, outcome: Outcome) -> None:
+        now = time.monotonic()
+        if len(self._negative) > 10_000:
+            self._negative = {k: v for k, v in self._negative.items() if v[0] > now}
+        self._negative[(address, fp)] = (now + NEGATIVE_TTL, outcome)
+        pin = self.trust.mailbox(address)
+        if pin is not None and pin.fingerprint == fp:
+            # The pinned certificate itself failed (e.g. stolen, then replaced): no more cache.
+            # A forged certificate must not cost the real sender its cached verdict.
+            self._record_result(address, "failed")
 
     def _check(self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str) -> Outcome:
         pin = self.trust.mailbox(address)

@@ -355,3 +355,16 @@ def test_probes_per_host_are_limited_so_forgeries_cannot_aim_us(home, tmp_path: 
     assert verifier.check(first.der, "bob@example.org").trust == "quarantined"
     outcome = verifier.check(second.der, "bob@example.org")
     assert outcome.trust == "pending" and "too many checks sent to example.net" in outcome.reason
+
+
+def test_a_forgery_does_not_cost_the_real_sender_its_cached_verdict(home, tmp_path: Path) -> None:
+    alice = identity_creds(home.profile, "alice@example.net")
+    fake = forged(tmp_path / "certs", "alice", "example.net")
+    with running(_bob(tmp_path, home.port)) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        bob.wait_for("verified")
+        assert status_of(exchange(bob.port, LETTER, fake).response) == 20
+        bob.wait_for("quarantined")
+        home.receiver.stop()  # from now on only the cache can verify alice
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        assert len(bob.wait_for("verified", 2)) == 2
