@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import socket
+import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -267,3 +270,28 @@ def test_20_port_stripped_and_case_ignored(server, address: bytes) -> None:
     assert status_of(out.response) == 20
     letter = MailStore(r.profile.database()).get(MailStore(r.profile.database()).latest_id())
     assert letter.mailbox == "bob@example.org"
+
+
+def test_bytes_after_the_content_length_are_ignored(server) -> None:
+    r, alice, _, _ = server
+    out = exchange(r.port, b"misfin://bob@example.org\t9\r\n\n\n\nhello\nJUNK AFTER", alice)
+    assert status_of(out.response) == 20
+    assert _latest(r).endswith(b"\nhello\n")
+
+
+def test_a_request_written_one_byte_at_a_time(server) -> None:
+    r, alice, _, bob = server
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(alice.cert, alice.key)
+    request = b"misfin://bob@example.org\t9\r\n\n\n\nslow!\n"
+    with (
+        socket.create_connection(("127.0.0.1", r.port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="example.org") as tls,
+    ):
+        for byte in request:
+            tls.sendall(bytes([byte]))
+            time.sleep(0.005)
+        assert tls.recv(200) == b"20 " + bob.fingerprint.encode() + b"\r\n"
+    assert _latest(r).endswith(b"\nslow!\n")
