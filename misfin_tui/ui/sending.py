@@ -264,32 +264,57 @@ class Sending:
 
     # ----- asking -----------------------------------------------------------------------------
 
-    async def _ask(self, item: OutboxItem) -> bool:
-        question = question_for(item)
-        if question is None:
-            self.say(f"The letter to {item.recipient} waits: {item.reason}", "warning")
-            return False
+    @property
+    def ask_lock(self) -> asyncio.Lock:
+        """One question on screen at a time (made on the app's loop, on first use)."""
         if self._ask_lock is None:
             self._ask_lock = asyncio.Lock()
-        async with self._ask_lock:
-            answer = await self.app.push_screen_wait(prompt_for(question))
-        return await self._apply(item, question, answer)
+        return self._ask_lock
 
-    async def _apply(
-        self, item: OutboxItem, question: TrustQuestion, answer: Answer | None
-    ) -> bool:
-        """Pass the answer to the core; True when the item is queued again."""
+    async def _ask(self, item: OutboxItem) -> bool:
+        """Ask about one item; True when the answer put it back in the queue."""
+        async with self.ask_lock:
+            # Re-read under the lock: an answer about another letter to the same server
+            # (or another worker) may have settled this one already.
+            try:
+                item = await asyncio.to_thread(self.outbox.item, item.id)
+            except OutboxError:
+                return False  # dropped meanwhile
+            if item.state not in WAITING:
+                return item.state == "queued"
+            question = question_for(item)
+            if question is None:
+                self.say(f"The letter to {item.recipient} waits: {item.reason}", "warning")
+                return False
+            answer = await self.app.push_screen_wait(prompt_for(question))
+            outcome = await self._apply(item, question, answer)
+        if outcome == "reprobe":  # outside the lock: re-probing asks its own questions
+            held = await self._process(None, held=True)
+            await self._deliver(await self._report_all(held))
+            return False
+        return outcome == "queued"
+
+    async def _apply(self, item: OutboxItem, question: TrustQuestion, answer: Answer | None) -> str:
+        """Pass the answer to the core: "queued" (send it now), "reprobe" (a network was
+        trusted: re-probe what was held) or "" (it waits)."""
         who = item.recipient
         choice = answer.choice if answer else Choice.KEEP
         if choice is Choice.KEEP:
             self.say(f"Nothing was sent; the letter to {who} is waiting in the Outbox.")
-            return False
+            return ""
         if choice is Choice.REVIEW:
             self.open_trust_manager(who)
-            return False
+            return ""
         if choice is Choice.MARK_NETWORK:
-            await self._mark_network(answer.label if answer else "")
-            return False
+            try:
+                network = await asyncio.to_thread(
+                    self.app.networks.trust, None, answer.label if answer else ""
+                )
+            except Exception as exc:  # "unknown" cannot be trusted: the core says why
+                self.say(f"{exc} The letter to {who} is waiting in the Outbox.", "error")
+                return ""
+            self.say(f"Network {network.label} is now trusted.")
+            return "reprobe"
         if question.ask is Ask.MAILBOX_CHANGED and choice is Choice.ACCEPT:
             core_choice = "trust"
         else:
@@ -299,25 +324,14 @@ class Sending:
             updated = await asyncio.to_thread(self.outbox.decide, item.id, core_choice, pasted)
         except OutboxError as exc:
             self.say(f"{exc}. The letter to {who} is waiting in the Outbox.", "error")
-            return False
+            return ""
         if choice is Choice.HOLD:
             self.say(f"Held: the letter to {who} waits until you are on a trusted network.")
-            return False
+            return ""
         if choice is Choice.DROP:
             self.say(f"Dropped: the letter will not be sent to {who}.")
-            return False
-        return updated.state == "queued"
-
-    async def _mark_network(self, label: str) -> None:
-        """Mark the current network trusted, then re-probe what was held for it."""
-        try:
-            network = await asyncio.to_thread(self.app.networks.trust, None, label)
-        except Exception as exc:  # "unknown" cannot be trusted: the core says why
-            self.say(str(exc), "error")
-            return
-        self.say(f"Network {network.label} is now trusted.")
-        held = await self._process(None, held=True)
-        await self._deliver(await self._report_all(held))
+            return ""
+        return "queued" if updated.state == "queued" else ""
 
     async def _mailbox_alarm(self, item: OutboxItem) -> None:
         """Delivered, but the mailbox key differs: say so loudly, offer the trust manager."""
@@ -330,9 +344,7 @@ class Sending:
             pinned=pin.fingerprint if pin else "",
             item_id=item.id,
         )
-        if self._ask_lock is None:
-            self._ask_lock = asyncio.Lock()
-        async with self._ask_lock:
+        async with self.ask_lock:
             answer = await self.app.push_screen_wait(prompt_for(question))
         if answer is not None and answer.choice is Choice.REVIEW:
             self.open_trust_manager(item.recipient)

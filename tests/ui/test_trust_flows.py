@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 from trust_fixtures import (
     CAFE,
     RECIPIENT,
     SENDER,
+    Notes,
     TrustHost,
+    fixed_ca,
     fixed_cert,
+    install_identity,
     network,
     peer,
     sender,
@@ -228,3 +232,59 @@ async def test_escape_keeps_the_letter_waiting_and_decide_reopens(sender, peer) 
         await pilot.press("o")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
         assert app.trust.host("example.org:1958") is None  # "send once" remembers nothing
+
+
+async def test_mailbox_rotation_under_the_same_server_key_is_a_quiet_notice(sender, peer) -> None:
+    ca = fixed_ca(20, "example.org")
+    peer.swap_cert(fixed_cert(21, RECIPIENT, blurb="Bob", issuer=ca), ca)
+    trust_network(sender)
+    app = TrustHost(sender)
+    notes = Notes(app)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app, "One")
+        prompt = await wait_screen(pilot, FirstContactScreen)
+        assert prompt.question.presented == ca.fingerprint  # the server shows its host CA
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
+        rotated = fixed_cert(22, RECIPIENT, blurb="Bob", issuer=ca)
+        peer.swap_cert(rotated, ca)
+        send(app, "Two")
+        await wait_for(pilot, lambda: any("new mailbox key" in note for note in notes))
+        assert peer.received() == 2
+        assert not isinstance(app.screen, ModalScreen)  # a notice, not a question
+        assert app.trust.mailbox(RECIPIENT).fingerprint == rotated.fingerprint
+
+
+async def test_one_answer_covers_every_letter_to_the_same_server(sender, peer) -> None:
+    carol = "carol@example.org"
+    install_identity(peer.profile, carol, fixed_cert(6, carol, blurb="Carol"))
+    peer.swap_cert(peer.cert)  # restart serving both mailboxes
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.sending.submit(
+            identity=SENDER, recipients=[RECIPIENT, carol], subject="Both", body="Hi both\n"
+        )
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states(app) == ["delivered", "delivered"])
+        assert not isinstance(app.screen, FirstContactScreen)  # asked once, not twice
+        assert peer.received() == 2
+
+
+async def test_strict_policy_offers_only_verify(sender, peer) -> None:
+    sender.config.set("trust.first_contact", "strict")
+    sender.save_config()
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        prompt = await wait_screen(pilot, FirstContactScreen)
+        assert not prompt.query_one("#do-trust").display
+        await pilot.press("t", "o")
+        assert app.screen is prompt
+        await pilot.press("v")
+        await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, peer.cert.fingerprint)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: states(app) == ["delivered"])

@@ -59,6 +59,46 @@ class FixedCert:
         return spki_sha256(self.cert)
 
 
+def _key(seed: int) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)
+
+
+def _build(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: Ed25519PrivateKey,
+    signer: Ed25519PrivateKey,
+    host: str,
+    *,
+    ca: bool,
+    serial: int,
+    not_before: datetime,
+    not_after: datetime,
+) -> FixedCert:
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .sign(signer, None)
+    )
+    return FixedCert(cert, key)
+
+
+def _mailbox_name(mailbox: str, blurb: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.USER_ID, mailbox),
+            x509.NameAttribute(NameOID.COMMON_NAME, blurb or mailbox),
+        ]
+    )
+
+
 def fixed_cert(
     seed: int,
     address: str,
@@ -67,45 +107,63 @@ def fixed_cert(
     serial: int | None = None,
     not_before: datetime = NOT_BEFORE,
     not_after: datetime = NOT_AFTER,
+    issuer: FixedCert | None = None,
 ) -> FixedCert:
-    """A self-signed mailbox certificate (UID, CN, SAN) that is the same on every run."""
+    """A mailbox certificate (UID, CN, SAN) that is the same on every run: self-signed, or
+    signed by `issuer` (a host CA from fixed_ca)."""
     mailbox, _, host = address.partition("@")
-    key = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.USER_ID, mailbox),
-            x509.NameAttribute(NameOID.COMMON_NAME, blurb or mailbox),
-        ]
+    key = _key(seed)
+    name = _mailbox_name(mailbox, blurb)
+    return _build(
+        name,
+        issuer.cert.subject if issuer else name,
+        key,
+        issuer.key if issuer else key,
+        host,
+        ca=False,
+        serial=serial or 1000 + seed,
+        not_before=not_before,
+        not_after=not_after,
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(serial or 1000 + seed)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, None)
-    )
-    return FixedCert(cert, key)
 
 
-def install_identity(profile: Profile, address: str, cert: FixedCert) -> None:
-    """Write cert.pem and key.pem where the core keeps identities (replacing any before)."""
+def fixed_ca(seed: int, host: str) -> FixedCert:
+    """A host CA (CN=host, CA=true) from a fixed seed."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    key = _key(seed)
+    return _build(
+        name, name, key, key, host, ca=True, serial=2000 + seed,
+        not_before=NOT_BEFORE, not_after=NOT_AFTER,
+    )  # fmt: skip
+
+
+def _pem_key(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _pem(cert: FixedCert) -> bytes:
+    return cert.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def install_identity(
+    profile: Profile, address: str, cert: FixedCert, ca: FixedCert | None = None
+) -> None:
+    """Write the identity where the core keeps it (replacing any before); with `ca`, also the
+    host CA the receiver presents and the chain the client shows."""
     folder = profile.identities_dir / address
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cert.pem").write_bytes(cert.cert.public_bytes(serialization.Encoding.PEM))
-    key_path = folder / "key.pem"
-    key_path.write_bytes(
-        cert.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    os.chmod(key_path, 0o600)
+    (folder / "cert.pem").write_bytes(_pem(cert))
+    (folder / "key.pem").write_bytes(_pem_key(cert.key))
+    os.chmod(folder / "key.pem", 0o600)
+    if ca is not None:
+        (folder / "chain.pem").write_bytes(_pem(cert) + _pem(ca))
+        ca_folder = profile.identities_dir / "_ca" / address.partition("@")[2]
+        ca_folder.mkdir(parents=True, exist_ok=True)
+        (ca_folder / "ca.pem").write_bytes(_pem(ca))
+        (ca_folder / "ca.key").write_bytes(_pem_key(ca.key))
+        os.chmod(ca_folder / "ca.key", 0o600)
 
 
 def open_profile(folder: Path, address: str | None, cert: FixedCert | None) -> Profile:
@@ -136,11 +194,11 @@ class Peer:
             self.receiver.stop()
             self.receiver = None
 
-    def swap_cert(self, cert: FixedCert) -> None:
-        """Restart on the same port presenting another key (a rebuilt server, or an attacker)."""
+    def swap_cert(self, cert: FixedCert, ca: FixedCert | None = None) -> None:
+        """Restart on the same port with another mailbox key (and host CA, if given)."""
         self.stop()
         self.cert = cert
-        install_identity(self.profile, self.address, cert)
+        install_identity(self.profile, self.address, cert, ca)
         self.start()
 
     def received(self) -> int:
@@ -180,6 +238,20 @@ def sender(tmp_path: Path, peer: Peer, network: Callable[[str], None]) -> Profil
     profile.config.set("hosts.example.org", ("127.0.0.1", peer.port))
     profile.save_config()
     return profile
+
+
+class Notes(list[str]):
+    """Every toast the app shows, as plain text."""
+
+    def __init__(self, app: App[Any]) -> None:
+        super().__init__()
+        original = app.notify
+
+        def notify(message: str, *args: Any, **kwargs: Any) -> Any:
+            self.append(str(message))
+            return original(message, *args, **kwargs)
+
+        app.notify = notify  # type: ignore[method-assign]
 
 
 def trust_network(profile: Profile, network_id: str = HOME, label: str = "Home") -> None:
