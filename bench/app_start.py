@@ -1,0 +1,146 @@
+"""Benchmark 3: start to painted inbox, headless, with 0, 10,000 and 100,000 stored letters.
+
+Each start is a fresh child process (`app_start.py --child PROFILE`) that imports the app, runs
+make_app(profile) headless (App.run_test, 120x40) and reports the moment the letter list first
+draws a row after the Inbox has loaded (LetterList.render_line wrapped: the first paint with
+real content, or the "No letters" line when empty). The parent times from just before spawning
+to that moment (CLOCK_MONOTONIC is shared by processes) and reads the child's peak RSS from
+os.wait4. Each size runs RUNS times; the medians are compared with the empty profile's.
+Targets: 100,000 letters <= 1.3x empty in time, peak RSS <= 1.5x empty.
+
+    .venv/bin/python bench/app_start.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SIZES = (0, 10_000, 100_000)
+TIME_TARGET = 1.3
+RSS_TARGET = 1.5
+LOADING = "Loading…"
+
+
+def child(profile_dir: str) -> int:
+    """Runs in the fresh process: start the app, print when the inbox is painted."""
+    from misfin_tui.core.profile import Profile
+    from misfin_tui.ui.app import make_app
+    from misfin_tui.ui.widgets.letter_list import LetterList
+
+    imported = time.monotonic()
+    painted: dict[str, float] = {}
+    original = LetterList.render_line
+
+    def render_line(self, y):  # type: ignore[no-untyped-def]
+        if "at" not in painted and self.id == "letters" and self.empty_text != LOADING:
+            painted["at"] = time.monotonic()
+            painted["rows"] = len(self.letters)
+        return original(self, y)
+
+    LetterList.render_line = render_line  # type: ignore[method-assign]
+
+    async def run() -> None:
+        app = make_app(Profile.open(profile_dir), start_receiver=False)
+        async with app.run_test(headless=True, size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 120
+            while "at" not in painted and time.monotonic() < deadline:
+                await pilot.pause(0.005)
+
+    asyncio.run(run())
+    print(json.dumps({"imported": imported, **painted}), flush=True)
+    return 0 if "at" in painted else 1
+
+
+def one_start(profile_dir: Path) -> dict:
+    began = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(profile_dir)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "MISFIN_TUI_NETWORK": "bench-net", "TEXTUAL_ANIMATIONS": "none"},
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 or not out.strip():
+        raise RuntimeError(f"the app did not paint its inbox (exit {proc.returncode})")
+    info = json.loads(out.splitlines()[-1])
+    return {
+        "seconds": info["at"] - began,
+        "import_seconds": info["imported"] - began,
+        "rows": info["rows"],
+        "rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def make_profile(root: Path, letters: int) -> Path:
+    from corpus import seeded_db
+
+    from misfin_tui.core.address import Address
+    from misfin_tui.core.profile import DB_FILE, Profile
+
+    folder = root / f"profile-{letters}"
+    if letters:
+        seeded_db(letters, folder / DB_FILE)
+    profile = Profile.open(folder)
+    profile.create_identity(Address.parse("bob@example.org"), "Bob")
+    return folder
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", metavar="PROFILE")
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child)
+    from common import report
+
+    results: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="misfin-bench-") as tmp:
+        profiles = {size: make_profile(Path(tmp), size) for size in SIZES}
+        one_start(profiles[0])  # warm the OS file cache for the imports
+        runs: dict[int, list[dict]] = {size: [] for size in SIZES}
+        for _ in range(args.runs):
+            for size in SIZES:  # interleaved, so load drift hits every size alike
+                runs[size].append(one_start(profiles[size]))
+        for size in SIZES:
+            results[size] = {
+                "seconds": statistics.median(r["seconds"] for r in runs[size]),
+                "import_seconds": statistics.median(r["import_seconds"] for r in runs[size]),
+                "rss_mb": statistics.median(r["rss_mb"] for r in runs[size]),
+                "rows": runs[size][0]["rows"],
+            }
+    empty, big = results[0], results[SIZES[-1]]
+    time_ratio = big["seconds"] / empty["seconds"]
+    rss_ratio = big["rss_mb"] / empty["rss_mb"]
+    report(
+        "app_start",
+        figure=big["seconds"],
+        baseline=empty["seconds"],
+        unit="s to painted inbox (100,000 letters vs empty)",
+        target=f"time <= {TIME_TARGET}x empty, peak RSS <= {RSS_TARGET}x empty",
+        passed=time_ratio <= TIME_TARGET and rss_ratio <= RSS_TARGET,
+        rss_ratio=round(rss_ratio, 3),
+        runs=args.runs,
+        sizes={
+            str(size): {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}
+            for size, r in results.items()
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
