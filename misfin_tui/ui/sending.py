@@ -70,6 +70,7 @@ def question_for(item: OutboxItem) -> TrustQuestion | None:
         pinned=pinned.get("fingerprint", ""),
         pinned_not_after=pinned.get("not_after", ""),
         pinned_since=pinned.get("first_seen", ""),
+        pinned_state=pinned.get("state", ""),
         network_label=network.get("label", ""),
         network_trusted=bool(network.get("trusted")),
         network_id=network.get("id", ""),

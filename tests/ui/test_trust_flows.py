@@ -288,3 +288,36 @@ async def test_strict_policy_offers_only_verify(sender, peer) -> None:
         await type_text(pilot, peer.cert.fingerprint)
         await pilot.press("enter")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
+
+
+async def test_verified_mailbox_rotation_asks_before_sending_as_unverified(sender, peer) -> None:
+    ca = fixed_ca(20, "example.org")
+    peer.swap_cert(fixed_cert(21, RECIPIENT, blurb="Bob", issuer=ca), ca)
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app, "One")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
+        assert app.trust.verify_mailbox(RECIPIENT, peer.cert.fingerprint)
+        peer.swap_cert(fixed_cert(22, RECIPIENT, blurb="Bob", issuer=ca), ca)
+        send(app, "Two")  # delivered: the 20 reveals the rotation
+        await wait_for(pilot, lambda: peer.received() == 2)
+        send(app, "Three")  # now the person who verified Bob is asked
+        screen = await wait_screen(pilot, MailboxChangedScreen)
+        assert screen.rotated
+        assert not screen.query_one("#do-accept").display
+        assert peer.received() == 2
+        await pilot.press("s")
+        await wait_for(pilot, lambda: peer.received() == 3)
+        assert app.trust.mailbox(RECIPIENT).verified_at is None
+
+
+async def test_a_letter_that_cannot_be_queued_is_explained(sender, peer) -> None:
+    app = TrustHost(sender)
+    notes = Notes(app)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.sending.submit(identity=SENDER, recipients=["not an address"], subject="x", body="y")
+        await wait_for(pilot, lambda: any(note.startswith("Not queued:") for note in notes))
+        assert app.outbox.items() == []

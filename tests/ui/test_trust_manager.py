@@ -152,3 +152,19 @@ async def test_history_lists_every_trust_event(sender, peer) -> None:
         subjects = {e.subject for e in manager.snapshot.history}
         assert {HOSTPORT, RECIPIENT} <= subjects
         assert "Event:" in detail(manager)
+
+
+async def test_mailbox_unverify_and_copy_fingerprint(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        assert app.trust.verify_mailbox(RECIPIENT, peer.cert.fingerprint)
+        manager = await open_manager(app, pilot)
+        await pilot.press("c")
+        assert app.clipboard == peer.cert.fingerprint  # the server's certificate
+        await pilot.press("2")
+        await wait_for(pilot, lambda: manager.row_key("mailboxes") == RECIPIENT)
+        await pilot.press("u")
+        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).state == "pinned")
+        assert app.trust.mailbox(RECIPIENT).verified_at is None

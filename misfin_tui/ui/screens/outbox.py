@@ -150,6 +150,11 @@ Esc  close
         )
         self.show_reason()
 
+    def on_screen_resume(self) -> None:
+        """Back from a prompt: show the new states at once."""
+        if self.query_one(DataTable).columns:
+            self.reload()
+
     def selected(self) -> Any | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:

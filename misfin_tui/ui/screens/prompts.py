@@ -87,6 +87,7 @@ class TrustQuestion:
     reason: str = ""
     presented_spki: str = ""  # the server key's SPKI hash: a pasted pin also verifies
     choices: tuple[str, ...] = ()  # what the core offers (outbox choices); () = everything
+    pinned_state: str = ""  # mailbox: "alarm", or "pinned" after a verified key rotated
     target: str = ""  # redirect: where the server sends the letter
     permanent: bool = False  # redirect: 31 (the mailbox moved for good)
     now: datetime | None = None  # injected for tests; None = the clock
@@ -437,6 +438,12 @@ Esc  hold the letter in the Outbox
                 yield FingerprintView("New key", q.presented)
                 yield para(f"New certificate valid until {day(q.presented_not_after)}")
             yield para(q.network_line)
+            if not q.network_trusted:
+                yield para(
+                    "You are on a network you have not marked as trusted; consider waiting "
+                    "until you are on one before accepting a new key.",
+                    "warning",
+                )
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
                 yield button("[A] Accept new key", id="do-accept")
@@ -625,6 +632,7 @@ class MailboxChangedScreen(QuestionScreen):
 Paused mailbox: the key of this mailbox changed since you trusted or verified it.
 V  verify - paste the fingerprint the person gave you (old or new key)
 A  accept the new key (unverified) and send, when that is possible
+S  send as unverified (after a verified key rotated on the same server)
 O  send this letter once without deciding
 T  open the trust manager at this mailbox
 Esc  keep the letter waiting in the Outbox
@@ -633,6 +641,7 @@ Esc  keep the letter waiting in the Outbox
     BINDINGS = [
         Binding("v", "verify", "Verify…", id="prompt.verify"),
         Binding("a", "accept", "Accept new key", id="prompt.accept"),
+        Binding("s", "send_unverified", "Send as unverified", id="prompt.send_unverified"),
         Binding("o", "once", "Send once", id="prompt.once"),
         Binding("t", "review", "Review in Trust", id="prompt.review"),
         Binding("escape", "keep", "Keep waiting", id="prompt.keep"),
@@ -640,24 +649,44 @@ Esc  keep the letter waiting in the Outbox
     ]
     DEFAULT_BUTTON = "#do-keep"
 
+    @property
+    def rotated(self) -> bool:
+        """A key you had verified was replaced under the same server key (b.6 notice 5)."""
+        return self.question.pinned_state == "pinned"
+
+    def allowed(self, action: str) -> bool:
+        if action == "send_unverified":
+            return self.rotated and self.question.offers("trust")
+        if action in ("accept", "once") and self.rotated:
+            return False
+        return super().allowed(action)
+
     def compose(self) -> ComposeResult:
         q = self.question
         with Vertical(id="dialog"):
-            yield para(f"Letters to {q.recipient} are paused", "title")
+            if self.rotated:
+                yield para(f"You had verified {q.recipient}. Its key has changed since.", "title")
+            else:
+                yield para(f"Letters to {q.recipient} are paused", "title")
             yield Static("─" * 78, classes="rule")
             yield para(q.reason)
-            yield FingerprintView("Trusted ", q.pinned)
+            yield FingerprintView("Current " if self.rotated else "Trusted ", q.pinned)
             if q.presented:
                 yield FingerprintView("Reported", q.presented)
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
-                yield button("[V] Verify…", id="do-verify")
+                yield button("[V] Re-verify…" if self.rotated else "[V] Verify…", id="do-verify")
                 yield button("[A] Accept new key", id="do-accept")
+                yield button("[S] Send as unverified", id="do-send-unverified")
                 yield button("[O] Send once", id="do-once")
             with Horizontal(classes="buttons"):
                 yield button("[T] Review in Trust", id="do-review")
                 yield button("[Esc] Keep waiting", id="do-keep", variant="primary")
         yield Footer()
+
+    def action_send_unverified(self) -> None:
+        """Keep the new key as unverified and send."""
+        self.answer(Choice.ACCEPT)
 
     def action_verify(self) -> None:
         """Paste the mailbox fingerprint the person gave you."""

@@ -91,6 +91,8 @@ Trust manager: every server key and mailbox key you trust, the networks you mark
 waiting for a decision, and the history of every trust change.
 Tab / 1-5  switch tab;  arrows  move
 v  verify - paste the fingerprint you were given; misfin_tui compares it (server or mailbox)
+u  unverify a mailbox (keep its key, as not verified)
+c  copy the full fingerprint to the clipboard
 x  forget - back to first contact (asks first; logged)
 b  reject - never send to this server or mailbox again (asks first)
 n  nickname for a mailbox (the address book)
@@ -117,7 +119,9 @@ Esc  close
         Binding("v", "verify", "Verify…", id="trust.verify"),
         Binding("x", "forget", "Forget…", id="trust.forget"),
         Binding("b", "reject", "Reject…", id="trust.reject"),
+        Binding("u", "unverify", "Unverify", id="trust.unverify"),
         Binding("n", "nickname", "Nickname…", id="trust.nickname"),
+        Binding("c", "copy", "Copy fingerprint", id="trust.copy"),
         Binding("m", "mark_network", "Mark network", id="trust.mark_network"),
         Binding("enter", "decide", "Decide", id="trust.decide"),
         Binding("1", "tab('servers')", "Servers", show=False, id="trust.tab1"),
@@ -301,14 +305,21 @@ Esc  close
         tab = self.current_tab if self.is_mounted else "servers"
         if action in ("verify", "forget", "reject"):
             return tab in ("servers", "mailboxes")
-        if action == "nickname":
+        if action in ("nickname", "unverify"):
             return tab == "mailboxes"
+        if action == "copy":
+            return tab in ("servers", "mailboxes")
         if action == "decide":
             return tab == "pending"
         return True
 
     def on_tabbed_content_tab_activated(self) -> None:
         self.refresh_bindings()
+
+    def on_screen_resume(self) -> None:
+        """Back from a prompt or another screen: show what changed meanwhile."""
+        if self.is_mounted and self.table("servers").columns:
+            self.refresh_data()
 
     def action_close(self) -> None:
         """Back to where you were."""
@@ -388,6 +399,24 @@ Esc  close
             ),
         )
 
+    def action_unverify(self) -> None:
+        """Keep the mailbox's key, but as not verified."""
+        key = self.row_key("mailboxes")
+        if key is not None:
+            self.run_trust("mailboxes", "unverify", key)
+
+    def action_copy(self) -> None:
+        """Copy the selected entry's full fingerprint (to paste it somewhere else)."""
+        key, tab = self.row_key(), self.current_tab
+        if key is None:
+            return
+        if tab == "servers":
+            value = next(h for h in self.snapshot.hosts if h.hostport == key).fingerprint
+        else:
+            value = next(m for m in self.snapshot.mailboxes if m.address == key).fingerprint
+        self.app.copy_to_clipboard(value)
+        self.notify(f"Copied the SHA-256 fingerprint of {key}.", markup=False)
+
     def action_mark_network(self) -> None:
         """Mark the selected (or current) network trusted with a name, or unmark it."""
         network = None
@@ -446,6 +475,9 @@ Esc  close
             elif what == "reject":
                 (trust.reject_host if tab == "servers" else trust.reject_mailbox)(key)
                 message = f"Rejected {key}; nothing will be sent to it."
+            elif what == "unverify":
+                trust.unverify_mailbox(key)
+                message = f"{key} is no longer marked verified; its key is kept."
             elif what == "nickname":
                 trust.set_nickname(key, text)
                 message = (
