@@ -70,6 +70,17 @@ def _failed(reason: str, status: int = 62) -> Outcome:
     return Outcome("quarantined", reason, status)
 
 
+def _names(presented: PresentedCert, address: str) -> bool:
+    """Whether a server's certificate is itself the identity of `address` (a single mailbox)."""
+    from misfin_tui.core.identity import server_cert_summary
+
+    try:
+        info = server_cert_summary(presented.der)
+    except Exception:  # an unreadable certificate names nobody
+        return False
+    return f"{info.mailbox}@{info.host}".lower() == address
+
+
 def _short(fp: str) -> str:
     """The start of a fingerprint in 4-character groups, algorithm named (enough to tell apart)."""
     return "SHA-256 " + " ".join(fp[i : i + 4] for i in range(0, 16, 4)) + " …"
@@ -383,6 +394,13 @@ class Verifier:
         from misfin_tui.core.identity import is_signed_by
 
         signed = der == presented.der or is_signed_by(der, presented.der)
+        if vouched != fp and vouched == presented.fingerprint and not _names(presented, address):
+            return _failed(
+                f"{host} answered with its own server certificate's fingerprint instead of one "
+                f"for {address} (some servers, such as titlani, answer every blank request that "
+                "way), so it does not vouch for this sender"
+                + ("" if signed else f"; {host}'s server did not sign this certificate either")
+            )
         if vouched != fp:
             if signed or pinned:
                 return _failed(
@@ -392,9 +410,10 @@ class Verifier:
                     63,
                 )
             return _failed(
-                f"the certificate this letter came with is not {address}'s: {host} vouches for "
-                f"another ({_short(vouched)}), and {host}'s server did not sign this one; "
-                "it may be forged"
+                f"{host} vouches for another certificate for {address} ({_short(vouched)}) and "
+                f"its server did not sign this one ({_short(fp)}): the letter may be forged, or "
+                f"{host} answers every check with one server fingerprint (titlani does), which "
+                "cannot vouch for anyone"
             )
         if not signed:
             return _failed(

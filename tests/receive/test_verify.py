@@ -7,13 +7,14 @@ example.net to home's port in its [hosts], so its verifier asks home about sende
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from misfin_tui.core.identity import cert_pem, key_pem, make_signed
+from misfin_tui.core.identity import cert_pem, fingerprint, key_pem, make_signed
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
 from misfin_tui.core.verify import Verifier
@@ -368,3 +369,30 @@ def test_a_forgery_does_not_cost_the_real_sender_its_cached_verdict(home, tmp_pa
         home.receiver.stop()  # from now on only the cache can verify alice
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         assert len(bob.wait_for("verified", 2)) == 2
+
+
+def test_forged_sender_of_a_self_signed_mailbox(tmp_path: Path) -> None:
+    solo = make_profile(tmp_path, "solo", ["dave@solo.example"])
+    fake = forged(tmp_path / "certs", "dave", "solo.example")
+    with running(solo) as solo_r:
+        bob_profile = make_profile(
+            tmp_path, "bob", ["bob@example.org"], hosts={"solo.example": ("127.0.0.1", solo_r.port)}
+        )
+        with running(bob_profile) as bob:
+            assert status_of(exchange(bob.port, LETTER, fake).response) == 20
+            (q,) = bob.wait_for("quarantined")
+            assert "forged" in _letter(bob, q["id"]).trust_reason
+
+
+def test_server_answering_with_its_own_tls_fingerprint_does_not_vouch(tmp_path: Path) -> None:
+    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    ca_cert, ca_key = home_profile.host_ca("example.net")
+    ca_fp = fingerprint(ssl.PEM_cert_to_DER_cert(ca_cert.read_text()))
+    with (
+        stub_server(ca_cert, ca_key, f"20 {ca_fp}\r\n".encode()) as port,
+        running(_bob(tmp_path, port)) as bob,
+    ):
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        (q,) = bob.wait_for("quarantined")
+        assert "its own server certificate's fingerprint" in _letter(bob, q["id"]).trust_reason
