@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.outbox import WAITING, OutboxError, OutboxItem
 from misfin_tui.ui.screens.prompts import Answer, Ask, Choice, TrustQuestion, prompt_for
 
@@ -48,6 +49,14 @@ TO_CORE = {
 def display_host(hostport: str) -> str:
     """'example.org' for the default Misfin port, else 'host:port'."""
     return hostport.removesuffix(DEFAULT_PORT_SUFFIX)
+
+
+def mailbox_key(recipient: str) -> str:
+    """The trust store's name for a recipient: "mailbox@host", lower case, never the port."""
+    try:
+        return str(Address.parse(recipient)).lower()
+    except AddressError:
+        return recipient.strip().lower()
 
 
 def question_for(item: OutboxItem) -> TrustQuestion | None:
@@ -157,7 +166,8 @@ class Sending:
         try:
             ids = await asyncio.to_thread(enqueue)
         except Exception as exc:  # bad address, too big, no identity: plain words from the core
-            self.say(f"Not queued: {exc}", "error")
+            kept = " The draft is kept in Drafts." if draft_id is not None else ""
+            self.say(f"Not queued: {exc}.{kept}", "error")
             return
         await self._deliver(ids)
 
@@ -336,7 +346,7 @@ class Sending:
 
     async def _mailbox_alarm(self, item: OutboxItem) -> None:
         """Delivered, but the mailbox key differs: say so loudly, offer the trust manager."""
-        pin = await asyncio.to_thread(self.app.trust.mailbox, item.recipient)
+        pin = await asyncio.to_thread(self.app.trust.mailbox, mailbox_key(item.recipient))
         question = TrustQuestion(
             ask=Ask.MAILBOX_ALARM,
             recipient=item.recipient,
@@ -353,7 +363,7 @@ class Sending:
     def open_trust_manager(self, address: str) -> None:
         from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 
-        self.app.push_screen(TrustManagerScreen(select=("mailboxes", address.lower())))
+        self.app.push_screen(TrustManagerScreen(select=("mailboxes", mailbox_key(address))))
 
     def say(self, text: str, severity: str = "information") -> None:
         """A toast; text from the network or the core is never markup."""
