@@ -237,7 +237,7 @@ class Receiver:
             cert_path, key_path = ca
         else:
             first = sorted(boxes.values(), key=lambda m: m.address)[0].identity
-            cert_path, key_path = first.cert_path, first.key_path
+            cert_path, key_path = first.chain_path, first.key_path  # leaf (+ its CA)
         ctx.use_certificate_chain_file(str(cert_path))
         ctx.use_privatekey_file(str(key_path))
         ctx.check_privatekey()
