@@ -175,6 +175,28 @@ class Verifier:
             )
             self._cond.notify()
 
+    def recheck(self, letter_id: int) -> bool:
+        """Verify a letter again, e.g. from Quarantine after the person fixed a pin in Trust.
+
+        Forgets the remembered failure for its certificate; a letter that passes goes back to
+        the Inbox. False when there is no such letter or it has no sender certificate.
+        """
+        from misfin_tui.core.identity import cert_info, fingerprint
+
+        letter = self.store.get(letter_id)
+        if letter is None or not letter.sender_cert:
+            return False
+        try:
+            info = cert_info(letter.sender_cert)
+        except Exception:  # unreadable: it will fail again, with its reason
+            pass
+        else:
+            address = f"{info.mailbox}@{info.host}".lower()
+            self._negative.pop((address, fingerprint(letter.sender_cert)), None)
+        self.store.set_trust(letter_id, "pending", "checking the sender again")
+        self.submit(letter_id)
+        return True
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until nothing is due or running (retries scheduled later don't count)."""
         deadline = time.monotonic() + timeout
@@ -240,6 +262,8 @@ class Verifier:
         if outcome.trust == "quarantined":
             self._quarantine(letter_id, letter.sender, outcome.reason)
             return
+        if letter.folder == "Quarantine":  # a recheck passed: it is ordinary mail after all
+            self.store.move([letter_id], "Inbox")
         self.store.set_trust(letter_id, outcome.trust, outcome.reason)
         log.info("letter %s from %s: %s", letter_id, letter.sender, outcome.reason)
         self._emit("verified", info)

@@ -396,3 +396,25 @@ def test_server_answering_with_its_own_tls_fingerprint_does_not_vouch(tmp_path: 
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (q,) = bob.wait_for("quarantined")
         assert "its own server certificate's fingerprint" in _letter(bob, q["id"]).trust_reason
+
+
+def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_path: Path) -> None:
+    from misfin_tui.core.client import presented_cert
+    from misfin_tui.core.network import Networks
+
+    alice = identity_creds(home.profile, "alice@example.net")
+    bob_profile = _bob(tmp_path, home.port)
+    trust = TrustStore(bob_profile.database())
+    stale = forged(tmp_path / "certs", "old", "example.net", "old-server")  # a key pinned earlier
+    trust.pin_host(
+        "example.net:1958", presented_cert(stale.der), Networks(bob_profile.database()).current()
+    )
+    with running(bob_profile) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        (q,) = bob.wait_for("quarantined")
+        assert "different key from the one pinned" in _letter(bob, q["id"]).trust_reason
+        assert trust.forget_host("example.net:1958")  # the person checked and forgot the old key
+        assert bob.receiver.verifier.recheck(q["id"])
+        (verified,) = bob.wait_for("verified")
+        letter = _letter(bob, verified["id"])
+        assert (letter.id, letter.folder, letter.trust) == (q["id"], "Inbox", "verified")
