@@ -321,3 +321,17 @@ async def test_a_letter_that_cannot_be_queued_is_explained(sender, peer) -> None
         app.sending.submit(identity=SENDER, recipients=["not an address"], subject="x", body="y")
         await wait_for(pilot, lambda: any(note.startswith("Not queued:") for note in notes))
         assert app.outbox.items() == []
+
+
+async def test_an_unidentified_network_cannot_be_marked_trusted(sender, peer, network) -> None:
+    network("unknown")
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app)
+        screen = await wait_screen(pilot, UnfamiliarNetworkScreen)
+        assert not screen.query_one("#do-mark-network").display
+        await pilot.press("m")
+        assert app.screen is screen
+        await pilot.press("h")
+        await wait_for(pilot, lambda: states(app) == ["held"])
+        assert peer.received() == 0

@@ -308,6 +308,11 @@ Esc  keep the letter in the Outbox and decide later
             )
             if self.untrusted:
                 yield para("Mail to people you have written to before is not affected.")
+                if q.network_id == UNKNOWN_NETWORK_ID:
+                    yield para(
+                        "This network could not be identified (no router address was found), "
+                        "so it cannot be marked as trusted."
+                    )
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
                 if self.untrusted:

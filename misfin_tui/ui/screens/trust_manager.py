@@ -108,6 +108,7 @@ Esc  close
     TrustManagerScreen DataTable { height: 1fr; }
     TrustManagerScreen #detail {
         width: 48;
+        max-width: 45%;
         border-left: tall $primary;
         padding: 0 1;
     }
