@@ -139,10 +139,22 @@ def client_context(sender: Sender | None) -> ssl.SSLContext:
     return ctx
 
 
-def transact(ctx: ssl.SSLContext, port: int, payload: bytes, timeout: float = 30.0) -> bytes:
-    """One Misfin transaction: connect, handshake, write, read the answer until close."""
+def transact(
+    ctx: ssl.SSLContext,
+    port: int,
+    payload: bytes,
+    timeout: float = 30.0,
+    source: str | None = None,
+) -> bytes:
+    """One Misfin transaction: connect, handshake, write, read the answer until close.
+
+    `source` is a loopback address to connect from (127.0.0.0/8 is all loopback on Linux):
+    real senders come from different addresses, and the receiver limits each address.
+    """
     with (
-        socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw,
+        socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout, source_address=(source, 0) if source else None
+        ) as raw,
         ctx.wrap_socket(raw, server_hostname="example.org") as tls,
     ):
         tls.sendall(payload)
@@ -186,7 +198,8 @@ def run_load(
     duration: float = 10.0,
     warmup: float = 1.0,
 ) -> LoadResult:
-    """`concurrency` threads, each its own sender, sending back to back for `duration` seconds.
+    """`concurrency` threads, each its own sender from its own loopback address (127.0.1.N),
+    sending back to back for `duration` seconds.
 
     Only transactions that start after the warm-up and end before the deadline count.
     """
@@ -203,7 +216,7 @@ def run_load(
             if begun >= deadline:
                 return
             try:
-                answer = transact(contexts[n], port, payload)
+                answer = transact(contexts[n], port, payload, source=f"127.0.1.{n + 1}")
                 status = answer[:2].decode("ascii", "replace") or "closed"
             except OSError as exc:
                 status = type(exc).__name__
