@@ -426,11 +426,18 @@ class Verifier:
                 + ("" if signed else f"; {host}'s server did not sign this certificate either")
             )
         if vouched != fp:
-            if signed or pinned:
+            if signed:
                 return _failed(
                     f"{host} vouches for a different certificate for {address} "
                     f"({_short(vouched)}) than the one this letter came with ({_short(fp)}): "
                     "it may be an old or stolen one",
+                    63,
+                )
+            if pinned:  # we know this sender, and this certificate is not from their server
+                return _failed(
+                    f"{host} vouches for a different certificate for {address} "
+                    f"({_short(vouched)}), and its server did not sign the one this letter came "
+                    f"with ({_short(fp)}): it may be forged",
                     63,
                 )
             return _failed(

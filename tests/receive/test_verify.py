@@ -365,7 +365,8 @@ def test_a_forgery_does_not_cost_the_real_sender_its_cached_verdict(home, tmp_pa
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         bob.wait_for("verified")
         assert status_of(exchange(bob.port, LETTER, fake).response) == 20
-        bob.wait_for("quarantined")
+        (q,) = bob.wait_for("quarantined")
+        assert "it may be forged" in q["reason"] and "did not sign" in q["reason"]
         home.receiver.stop()  # from now on only the cache can verify alice
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         assert len(bob.wait_for("verified", 2)) == 2
@@ -418,3 +419,14 @@ def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_
         (verified,) = bob.wait_for("verified")
         letter = _letter(bob, verified["id"])
         assert (letter.id, letter.folder, letter.trust) == (q["id"], "Inbox", "verified")
+
+
+def test_vector_19_known_sender_with_another_certificate_gets_63(
+    rejecting, home, tmp_path: Path
+) -> None:
+    alice = identity_creds(home.profile, "alice@example.net")
+    assert status_of(exchange(rejecting.port, LETTER, alice).response) == 20  # now pinned
+    fake = forged(tmp_path / "certs", "alice", "example.net")
+    out = exchange(rejecting.port, LETTER, fake)
+    assert status_of(out.response) == 63 and b"forged" in out.response
+    assert MailStore(rejecting.profile.database()).latest_id() == 1
