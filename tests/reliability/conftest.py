@@ -261,3 +261,96 @@ def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05
             return True
         time.sleep(step)
     return predicate()
+
+
+# -- a server that completes the TLS handshake and then never answers ---------------------------
+
+
+class SilentServer:
+    """Accepts TLS (any client certificate), reads whatever comes, never writes a byte.
+
+    `requests` counts connections that sent request bytes (a probe sends none).
+    """
+
+    def __init__(self, folder: Path, cert_and_key: tuple[Path, Path] | None = None) -> None:
+        """`cert_and_key`: present these (e.g. a real receiver's, so a pin carries over)."""
+        from misfin_tui.core.identity import cert_pem, key_pem, make_self_signed
+
+        if cert_and_key is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            cert, key = make_self_signed("bob", "example.org", "Bob")
+            cert_and_key = (folder / "silent.pem", folder / "silent.key")
+            cert_and_key[0].write_bytes(cert_pem(cert))
+            cert_and_key[1].write_bytes(key_pem(key))
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(*cert_and_key)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+        self.request_seen = threading.Event()
+        self.connections = 0
+        self.requests = 0
+        self._threads: list[threading.Thread] = []
+        self._accept = threading.Thread(target=self._run, daemon=True)
+        self._accept.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._hold, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _hold(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
+        counted = False
+        with tls:
+            while not self.stopping.is_set():
+                try:
+                    data = tls.recv(4096)
+                except TimeoutError:
+                    continue
+                except (OSError, ssl.SSLError):
+                    return
+                if not data:
+                    return
+                if not counted:
+                    counted = True
+                    self.requests += 1
+                    self.request_seen.set()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.sock.close()
+        self._accept.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+@pytest.fixture
+def silent_server(tmp_path: Path) -> Iterator[SilentServer]:
+    server = SilentServer(tmp_path / "silent")
+    yield server
+    server.close()
+
+
+def sending_profile(folder: Path) -> Profile:
+    """A profile that sends as alice@senders.test from a trusted network (test-net)."""
+    from misfin_tui.core.network import Networks
+
+    profile = Profile.open(folder)
+    profile.create_identity(Address.parse("alice@senders.test"), "Alice")
+    Networks(profile.database()).trust("test-net", "test")
+    return Profile.open(folder)
