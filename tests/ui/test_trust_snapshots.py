@@ -197,10 +197,18 @@ def seed_outbox(profile: Any) -> None:
         )  # fmt: skip
 
 
+async def settled(pilot) -> None:
+    """Every read finished and every table measured (DataTable sizes columns when idle)."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+
+
 def test_trust_manager_servers(snap_compare, tmp_path, monkeypatch) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
     app = TrustHost(profile, lambda: TrustManagerScreen(now=NOW))
-    assert snap_compare(app, press=["_"], terminal_size=SIZE)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
 
 
 def test_trust_manager_mailbox_alarm_selected(snap_compare, tmp_path, monkeypatch) -> None:
@@ -208,20 +216,32 @@ def test_trust_manager_mailbox_alarm_selected(snap_compare, tmp_path, monkeypatc
     app = TrustHost(
         profile, lambda: TrustManagerScreen(select=("mailboxes", "carol@carol.test"), now=NOW)
     )
-    assert snap_compare(app, press=["_"], terminal_size=SIZE)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
 
 
 def test_trust_manager_history(snap_compare, tmp_path, monkeypatch) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
     app = TrustHost(profile, lambda: TrustManagerScreen(now=NOW))
-    assert snap_compare(app, press=["_", "5", "_"], terminal_size=SIZE)
+
+    async def history(pilot) -> None:
+        await settled(pilot)
+        await pilot.press("5")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=history)
 
 
 def test_outbox(snap_compare, tmp_path, monkeypatch) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
     seed_outbox(profile)
     app = TrustHost(profile, lambda: OutboxScreen(refresh_seconds=0))
-    assert snap_compare(app, press=["_", "down", "_"], terminal_size=SIZE)
+
+    async def second_row(pilot) -> None:
+        await settled(pilot)
+        await pilot.press("down")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=second_row)
 
 
 def test_first_run(snap_compare, tmp_path) -> None:
