@@ -1,0 +1,83 @@
+"""The app stays responsive while a send waits on a server that never answers.
+
+The real app (make_app, headless Pilot) sends a letter to a server that completes the TLS
+handshake and then says nothing. While the send worker waits, key presses keep being handled
+promptly (the cursor moves through the letter list, help opens and closes); when the deliver
+timeout passes, the letter is deferred and stays in the Outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from misfin_tui.core.outbox import Outbox
+from misfin_tui.core.store import MailStore
+from misfin_tui.ui.app import make_app
+from misfin_tui.ui.widgets.letter_list import LetterList
+
+from .conftest import RECIPIENT, sending_profile
+
+DELIVER_TIMEOUT = 3.0
+KEY_LATENCY_MAX = 0.5  # seconds from a key press to the cursor moving
+SCREEN_LATENCY_MAX = 1.5  # seconds from a key press to a new screen mounted (help)
+
+
+async def _until(predicate, timeout: float, pilot) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await pilot.pause(0.05)
+    return predicate()
+
+
+@pytest.mark.timeout(60)
+async def test_keys_are_handled_while_a_send_waits_on_a_silent_server(tmp_path, silent_server):
+    profile = sending_profile(tmp_path / "client")
+    profile.config.set("trust.first_contact", "accept-new")
+    profile.config.set("hosts.example.org", ("127.0.0.1", silent_server.port))
+    profile.save_config()
+    store = MailStore(profile.database())
+    for n in range(5):
+        store.add(folder="Inbox", raw=b"\n\n\n# hi\n", sender=f"p{n}@example.net", subject=f"n{n}")
+
+    app = make_app(profile, start_receiver=False)
+    outbox = Outbox(profile, probe_timeout=DELIVER_TIMEOUT, deliver_timeout=DELIVER_TIMEOUT)
+    app.__dict__["outbox"] = outbox  # the app's outbox, with a short deliver timeout
+    async with app.run_test(size=(120, 36)) as pilot:
+        letters = app.screen.query_one("#letters", LetterList)
+        assert await _until(lambda: len(letters.letters) == 5, 10, pilot)
+        app.sending.submit(
+            identity="alice@senders.test", recipients=[RECIPIENT], subject="wait", body="hi\n"
+        )
+        seen = await asyncio.to_thread(silent_server.request_seen.wait, 15)
+        assert seen, "the letter never reached the silent server"
+
+        sending_at = time.monotonic()
+        latencies = []
+        for key in ("j", "j", "k", "j"):
+            before = letters.cursor
+            pressed = time.monotonic()
+            await pilot.press(key)
+            assert await _until(lambda b=before: letters.cursor != b, KEY_LATENCY_MAX * 4, pilot)
+            latencies.append(time.monotonic() - pressed)
+        screens = []
+        for key, wanted in (("f1", "HelpScreen"), ("escape", "MainScreen")):
+            pressed = time.monotonic()
+            await pilot.press(key)
+            assert await _until(lambda w=wanted: type(app.screen).__name__ == w, 5, pilot)
+            screens.append(time.monotonic() - pressed)
+        still_waiting = time.monotonic() - sending_at < DELIVER_TIMEOUT
+        assert still_waiting, "the keys were only handled after the send gave up"
+        assert max(latencies) <= KEY_LATENCY_MAX, f"cursor keys took {latencies} s"
+        assert max(screens) <= SCREEN_LATENCY_MAX, f"help open/close took {screens} s"
+
+        def deferred() -> bool:
+            return [i.state for i in outbox.items()] == ["deferred"]
+
+        assert await _until(deferred, DELIVER_TIMEOUT * 3, pilot), outbox.items()
+        [letter] = store.summaries("Outbox")
+        assert letter.subject == "wait"
