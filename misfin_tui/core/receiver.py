@@ -42,7 +42,9 @@ EventCallback = Callable[[str, dict[str, Any]], None]
 class Limits:
     """The knobs that keep one sender from hurting the others."""
 
-    max_connections: int = 64  # concurrent connections; more are closed at once
+    # Concurrent connections; more are closed at once. A waiting connection costs one parked
+    # thread, so this can be large enough that a crowd of stalled peers leaves room for senders.
+    max_connections: int = 1024
     max_per_peer: int = 16  # concurrent connections from one address, so one cannot take all
     handshake_timeout: float = 10.0
     request_timeout: float = 30.0  # from the end of the handshake to the complete request
@@ -157,6 +159,7 @@ class Receiver:
             raise
         self._sock = sock
         self._wake_r, self._wake_w = socket.socketpair()
+        _allow_open_files(self.limits.max_connections + 64)
         self._stopping.clear()
         self._pool = ThreadPoolExecutor(
             max_workers=self.limits.max_connections, thread_name_prefix="misfin-receive"
@@ -556,6 +559,20 @@ class _TlsIo:
             pass
         finally:
             self.sel.close()
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft open-file limit towards `wanted` (up to the hard limit) so the
+    connection cap, not the default of 1024 descriptors, decides when to refuse."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _response(status: int, meta: str) -> bytes:

@@ -100,12 +100,6 @@ class IdleCrowd:
                 sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receiver bug (issue 6 report): 64 connection slots, each held by its thread until the"
-    " handshake (10 s) or request (30 s) timeout; when they are full every new connection is"
-    " closed at once, so 64 idle connections lock every sender out",
-)
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("mode", ["tcp", "tls"])
 def test_idle_connections_do_not_starve_a_sender(setup, receiver_process, mode: str) -> None:
