@@ -25,7 +25,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 from textual.widgets.button import ButtonVariant
 
 from misfin_tui.core.network import UNKNOWN_ID as UNKNOWN_NETWORK_ID
-from misfin_tui.core.trust import fingerprint_matches
+from misfin_tui.core.trust import fingerprint_matches, parse_time
 from misfin_tui.ui.widgets.fingerprint import FingerprintView, short_fingerprint
 from misfin_tui.ui.widgets.visible import visible
 
@@ -51,7 +51,7 @@ class Choice(StrEnum):
     ONCE = "once"  # send this letter once, remember nothing
     VERIFIED = "verified"  # a pasted fingerprint matched: pin as verified and send
     HOLD = "hold"  # keep until I'm on a trusted network
-    SEND_ANYWAY = "send-anyway"  # first contact on an untrusted network, sent regardless
+    SEND_ANYWAY = "send-anyway"  # unfamiliar network: send this once, pin nothing
     MARK_NETWORK = "mark-network"  # mark this network trusted (label), then ask again
     ACCEPT = "accept"  # likely renewal: accept the new key
     REPLACE = "replace"  # changed key: the pasted fingerprint matched the new key
@@ -107,16 +107,6 @@ class TrustQuestion:
             return None
         now = self.now or datetime.now(UTC)
         return (when - now).days
-
-
-def parse_time(iso: str) -> datetime | None:
-    if not iso:
-        return None
-    try:
-        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def day(iso: str) -> str:
