@@ -86,3 +86,26 @@ async def test_enter_decides_an_item_waiting_for_a_person(sender, peer) -> None:
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
+
+
+async def test_a_letter_stays_visible_until_every_recipient_has_it(sender, peer) -> None:
+    sender.config.set("hosts.down.example", ("127.0.0.1", 9))  # nothing listens there
+    sender.save_config()
+    trust_network(sender)
+    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await wait_screen(pilot, OutboxScreen)
+        app.sending.submit(
+            identity=SENDER, recipients=[RECIPIENT, "dan@down.example"], subject="Two", body="x"
+        )
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_screen(pilot, OutboxScreen)
+        await wait_for(
+            pilot,
+            lambda: (
+                sorted(row[3].split(" until")[0] for row in cells(screen))
+                == ["deferred", "delivered"]
+            ),
+        )
+        assert "1 letter waiting" in str(screen.query_one("#outbox-title", Static).content)

@@ -118,7 +118,10 @@ Esc  close
     def reload(self) -> None:
         """Read the outbox (and the subjects of its letters) off the UI thread."""
         app: Any = self.app
-        items = [item for item in app.outbox.items() if item.state != "delivered"]
+        every = app.outbox.items()
+        # A delivered item stays in view while its letter still waits for other recipients.
+        waiting = {item.letter_id for item in every if item.state != "delivered"}
+        items = [item for item in every if item.letter_id in waiting]
         subjects = dict(self.subjects)
         for item in items:
             if item.letter_id not in subjects:
@@ -142,7 +145,7 @@ Esc  close
             )
         if selected is not None and any(i.id == selected.id for i in items):
             table.move_cursor(row=table.get_row_index(str(selected.id)))
-        count = len(items)
+        count = len({item.letter_id for item in items})
         self.query_one("#outbox-title", Static).update(
             Content(f"Outbox · {count} letter{'s' if count != 1 else ''} waiting")
             if count
