@@ -425,7 +425,8 @@ Esc  hold the letter in the Outbox
                 "server now presents a different one."
             )
             yield para(
-                f"Pinned: {short_fingerprint(q.pinned)}   New: {short_fingerprint(q.presented)}"
+                f"SHA-256 pinned: {short_fingerprint(q.pinned)}   "
+                f"new: {short_fingerprint(q.presented)}"
             )
             with Vertical(id="details", classes="para") as details:
                 details.display = False
@@ -511,8 +512,8 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
                 f"trusted on {day(q.pinned_since)}{valid}."
             )
             yield para(
-                f"  Trusted:  {short_fingerprint(q.pinned, 3)}      "
-                f"Received:  {short_fingerprint(q.presented, 3)}"
+                f"  SHA-256 trusted:  {short_fingerprint(q.pinned, 3)}      "
+                f"received:  {short_fingerprint(q.presented, 3)}"
             )
             with Vertical(id="details") as details:
                 details.display = False

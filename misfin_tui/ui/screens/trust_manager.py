@@ -160,8 +160,8 @@ Esc  close
 
     def on_mount(self) -> None:
         columns = {
-            "servers": ("Host:port", "State", "Key", "Last seen", "Expires"),
-            "mailboxes": ("Address", "Nickname", "State", "Key", "Issuer"),
+            "servers": ("Host:port", "State", "SHA-256", "Last seen", "Expires"),
+            "mailboxes": ("Address", "Nickname", "State", "SHA-256", "Issuer"),
             "networks": ("Label", "Trusted", "ID", "Strength", "Hints", "Last seen"),
             "pending": ("#", "To", "State", "Reason"),
             "history": ("When", "Kind", "Subject", "Event", "Network"),
