@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from textual.screen import ModalScreen
@@ -25,12 +26,14 @@ from trust_fixtures import (
 )
 
 from misfin_tui.core.trust import group_fingerprint
+from misfin_tui.ui.app import make_app
 from misfin_tui.ui.screens.prompts import (
     ChangedKeyScreen,
     FirstContactScreen,
     MailboxAlarmScreen,
     MailboxChangedScreen,
     PasteFingerprintScreen,
+    RedirectScreen,
     RenewalScreen,
     TextInputScreen,
     UnfamiliarNetworkScreen,
@@ -335,3 +338,50 @@ async def test_an_unidentified_network_cannot_be_marked_trusted(sender, peer, ne
         await pilot.press("h")
         await wait_for(pilot, lambda: states(app) == ["held"])
         assert peer.received() == 0
+
+
+async def test_held_letter_is_reprobed_at_start_up_on_a_trusted_network(
+    sender, peer, network
+) -> None:
+    network(CAFE)
+    first = TrustHost(sender)
+    async with first.run_test(size=(120, 36)) as pilot:
+        send(first)
+        await wait_screen(pilot, UnfamiliarNetworkScreen)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: states(first) == ["held"])
+    trust_network(sender, CAFE, "Home")  # later, at home (marked trusted)
+    app = make_app(sender, start_receiver=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        prompt = await wait_screen(pilot, FirstContactScreen)  # asked again, now calmly
+        assert prompt.question.network_trusted
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
+
+
+async def test_redirect_is_followed_only_when_the_person_agrees(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    letter = app.outbox.enqueue("Moved?\n", ["old@example.org"], identity=SENDER)
+    (item,) = app.outbox.items(letter_id=letter)
+    evidence = {
+        "event": "redirect",
+        "address": "old@example.org",
+        "target": RECIPIENT,
+        "permanent": False,
+        "choices": ["follow"],
+    }
+    # The state a 30 answer leaves behind (the receiver we use never redirects).
+    sender.database().connect().execute(
+        "UPDATE outbox SET state = 'redirected', reason = ?, evidence = ? WHERE id = ?",
+        ("Send here instead", json.dumps(evidence), item.id),
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.sending.decide(item.id)
+        await wait_screen(pilot, RedirectScreen)
+        assert peer.received() == 0
+        await pilot.press("f")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
+        assert app.outbox.item(item.id).recipient == RECIPIENT
