@@ -94,8 +94,9 @@ def question_for(item: OutboxItem) -> TrustQuestion | None:
 class Sending:
     """The app's sender: submit, retry, decide and process what waits."""
 
-    def __init__(self, app: MisfinApp) -> None:
+    def __init__(self, app: MisfinApp, *, retry_seconds: float = RETRY_SECONDS) -> None:
         self.app = app
+        self.retry_seconds = retry_seconds
         self._ask_lock: asyncio.Lock | None = None
         self._process_lock: asyncio.Lock | None = None
         self._retry_timer: Any = None
@@ -137,7 +138,7 @@ class Sending:
         """At start-up and when a network becomes trusted: re-probe held letters, send what
         is due, and tell the person what happened. Also starts the retry timer."""
         if self._retry_timer is None:
-            self._retry_timer = self.app.set_interval(RETRY_SECONDS, self._retry_due)
+            self._retry_timer = self.app.set_interval(self.retry_seconds, self._retry_due)
         self.app.run_worker(self._process_pending(), group="sending", exit_on_error=False)
 
     def pending_items(self) -> list[OutboxItem]:

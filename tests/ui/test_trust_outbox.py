@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from textual.widgets import DataTable, Static
 from trust_fixtures import (
     RECIPIENT,
@@ -109,3 +111,21 @@ async def test_a_letter_stays_visible_until_every_recipient_has_it(sender, peer)
             ),
         )
         assert "1 letter waiting" in str(screen.query_one("#outbox-title", Static).content)
+
+
+async def test_deferred_letters_are_retried_when_their_time_comes(sender, peer) -> None:
+    trust_network(sender)
+    peer.stop()
+    now = [datetime.now(UTC)]
+    app = TrustHost(sender, clock=lambda: now[0], retry_seconds=0.2)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.sending.process_pending()  # what the app does at start-up: also starts retrying
+        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Later", body="x")
+        await wait_for(pilot, lambda: [i.state for i in app.outbox.items()] == ["deferred"])
+        peer.start()
+        await pilot.pause(0.6)
+        assert peer.received() == 0  # not before its time
+        now[0] += timedelta(minutes=5)
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)

@@ -267,15 +267,22 @@ class TrustHost(App[None]):
     Lets the trust screens be driven and snapshotted without the mail screens around them.
     """
 
-    def __init__(self, profile: Profile, screen: Callable[[], Screen[Any]] | None = None):
+    def __init__(
+        self,
+        profile: Profile,
+        screen: Callable[[], Screen[Any]] | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        retry_seconds: float = 30.0,
+    ):
         super().__init__()
         self.profile = profile
         db = profile.database()
         self.store = MailStore(db)
         self.trust = TrustStore(db)
         self.networks = Networks(db)
-        self.outbox = Outbox(profile, probe_timeout=5.0, deliver_timeout=5.0)
-        self.sending = Sending(self)  # type: ignore[arg-type]
+        self.outbox = Outbox(profile, probe_timeout=5.0, deliver_timeout=5.0, clock=clock)
+        self.sending = Sending(self, retry_seconds=retry_seconds)  # type: ignore[arg-type]
         self.first_screen = screen
 
     def on_mount(self) -> None:
