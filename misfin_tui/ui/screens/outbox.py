@@ -9,7 +9,7 @@ thread worker.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -22,6 +22,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from misfin_tui.ui.screens.prompts import ConfirmScreen
 from misfin_tui.ui.widgets.visible import one_line, visible
+
+if TYPE_CHECKING:
+    from misfin_tui.core.outbox import OutboxItem
 
 REFRESH_SECONDS = 2.0
 ASKS_A_PERSON = ("decision", "held", "redirected")
@@ -40,7 +43,7 @@ def local_hhmm(iso: str | None) -> str:
     return when.astimezone().strftime("%H:%M")
 
 
-def state_text(item: Any) -> str:
+def state_text(item: OutboxItem) -> str:
     """The state of an outbox item as a person reads it."""
     state = item.state
     if state == "queued":
@@ -98,8 +101,7 @@ Esc  close
     def __init__(self, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
         super().__init__()
         self.refresh_seconds = refresh_seconds
-        self.items: list[Any] = []
-        self.subjects: dict[int, str] = {}
+        self.items: list[OutboxItem] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Outbox", id="outbox-title")
@@ -116,21 +118,16 @@ Esc  close
 
     @work(thread=True, exclusive=True, group="outbox-load")
     def reload(self) -> None:
-        """Read the outbox (and the subjects of its letters) off the UI thread."""
+        """Read the outbox off the UI thread."""
         app: Any = self.app
         every = app.outbox.items()
         # A delivered item stays in view while its letter still waits for other recipients.
         waiting = {item.letter_id for item in every if item.state != "delivered"}
         items = [item for item in every if item.letter_id in waiting]
-        subjects = dict(self.subjects)
-        for item in items:
-            if item.letter_id not in subjects:
-                letter = app.store.get(item.letter_id)
-                subjects[item.letter_id] = letter.subject if letter else ""
-        app.call_from_thread(self.show, items, subjects)
+        app.call_from_thread(self.show, items)
 
-    def show(self, items: list[Any], subjects: dict[int, str]) -> None:
-        self.items, self.subjects = items, subjects
+    def show(self, items: list[OutboxItem]) -> None:
+        self.items = items
         table = self.query_one(DataTable)
         selected = self.selected()
         table.clear()
@@ -138,7 +135,7 @@ Esc  close
             table.add_row(
                 Text(str(item.id)),
                 Text(one_line(item.recipient)),
-                Text(one_line(subjects.get(item.letter_id, "")) or "(no subject)"),
+                Text(one_line(item.subject) or "(no subject)"),
                 Text(state_text(item)),
                 Text(one_line(item.reason.splitlines()[0] if item.reason else "")),
                 key=str(item.id),
@@ -158,7 +155,7 @@ Esc  close
         if self.query_one(DataTable).columns:
             self.reload()
 
-    def selected(self) -> Any | None:
+    def selected(self) -> OutboxItem | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None

@@ -21,6 +21,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from misfin_tui.ui.screens.outbox import state_text
 from misfin_tui.ui.screens.prompts import (
     ConfirmScreen,
     PasteFingerprintScreen,
@@ -245,7 +246,7 @@ Esc  close
                 for n in snap.networks
             ],
             "pending": [
-                (str(item.id), (str(item.id), item.recipient, item_state(item), item.reason))
+                (str(item.id), (str(item.id), item.recipient, state_text(item), item.reason))
                 for item in snap.pending
             ],
             "history": [
@@ -508,12 +509,6 @@ def issuer_mark(pin: MailboxPin, host_spkis: dict[str, str]) -> str:
     return "✓ pinned host" if pinned == pin.issuer_spki else "✖ different"
 
 
-def item_state(item: Any) -> str:
-    from misfin_tui.ui.screens.outbox import state_text
-
-    return state_text(item)
-
-
 def host_detail(h: HostPin) -> str:
     parts = [
         h.hostport,
@@ -582,7 +577,7 @@ def pending_detail(item: Any) -> str:
     return "\n".join(
         [
             f"Letter #{item.id} to {item.recipient}",
-            f"State: {item_state(item)}",
+            f"State: {state_text(item)}",
             "",
             item.reason,
             "",
