@@ -43,6 +43,7 @@ STATE_MARKS = {
     "rejected": "⛔ rejected",
 }
 TABS = ("servers", "mailboxes", "networks", "pending", "history")
+WIDE = 44  # detail-pane columns that fit eight fingerprint groups a line
 
 
 def state_mark(state: str) -> str:
@@ -63,10 +64,11 @@ def days_until(iso: str, now: datetime) -> str:
     return f"{days} d" if days >= 0 else "expired"
 
 
-def grouped(label: str, hex64: str) -> str:
+def grouped(label: str, hex64: str, per_row: int = 8) -> str:
+    """A labelled fingerprint in 4-character groups, `per_row` groups a line."""
     if not hex64:
         return ""
-    rows = fingerprint_rows(hex64)
+    rows = fingerprint_rows(hex64, per_row)
     return f"{label} (SHA-256):\n" + "\n".join("  " + row for row in rows)
 
 
@@ -288,11 +290,13 @@ Esc  close
         key = self.row_key()
         text = "Nothing selected."
         snap, tab = self.snapshot, self.current_tab
+        # Eight groups a line need 44 columns; a narrow pane gets four.
+        per_row = 8 if (self.query_one("#detail").size.width or WIDE) >= WIDE else 4
         if key is not None:
             if tab == "servers":
-                text = host_detail(next(h for h in snap.hosts if h.hostport == key))
+                text = host_detail(next(h for h in snap.hosts if h.hostport == key), per_row)
             elif tab == "mailboxes":
-                text = mailbox_detail(next(m for m in snap.mailboxes if m.address == key))
+                text = mailbox_detail(next(m for m in snap.mailboxes if m.address == key), per_row)
             elif tab == "networks":
                 text = network_detail(next(n for n in snap.networks if n.id == key))
             elif tab == "pending":
@@ -317,6 +321,9 @@ Esc  close
 
     def on_tabbed_content_tab_activated(self) -> None:
         self.refresh_bindings()
+
+    def on_resize(self) -> None:
+        self.show_detail()
 
     def on_screen_resume(self) -> None:
         """Back from a prompt or another screen: show what changed meanwhile."""
@@ -509,7 +516,7 @@ def issuer_mark(pin: MailboxPin, host_spkis: dict[str, str]) -> str:
     return "✓ pinned host" if pinned == pin.issuer_spki else "✖ different"
 
 
-def host_detail(h: HostPin) -> str:
+def host_detail(h: HostPin, per_row: int = 8) -> str:
     parts = [
         h.hostport,
         f"State: {state_mark(h.state)}",
@@ -520,16 +527,16 @@ def host_detail(h: HostPin) -> str:
         f"Last seen: {short_time(h.last_seen)}"
         + (f" on {h.last_network[:12]}" if h.last_network else ""),
         "",
-        grouped("Certificate", h.fingerprint),
+        grouped("Certificate", h.fingerprint, per_row),
         "",
-        grouped("Public key pin", h.spki),
+        grouped("Public key pin", h.spki, per_row),
     ]
     if h.note:
         parts += ["", f"Note: {h.note}"]
     return "\n".join(parts)
 
 
-def mailbox_detail(m: MailboxPin) -> str:
+def mailbox_detail(m: MailboxPin, per_row: int = 8) -> str:
     parts = [
         m.address + (f" ({m.nickname})" if m.nickname else ""),
         f"State: {state_mark(m.state)}",
@@ -542,17 +549,17 @@ def mailbox_detail(m: MailboxPin) -> str:
     ]
     if m.verified_at:
         parts.append(f"Verified on: {short_time(m.verified_at)}")
-    parts += ["", grouped("Trusted key", m.fingerprint)]
+    parts += ["", grouped("Trusted key", m.fingerprint, per_row)]
     if m.alarm_fingerprint:
         parts += [
             "",
-            grouped("Reported instead", m.alarm_fingerprint),
+            grouped("Reported instead", m.alarm_fingerprint, per_row),
             "",
             "Letters to this address are paused. Ask the person for their fingerprint "
             "and press v to paste it, or x to forget the old key.",
         ]
     if m.issuer_spki:
-        parts += ["", grouped("Issued by server key", m.issuer_spki)]
+        parts += ["", grouped("Issued by server key", m.issuer_spki, per_row)]
     return "\n".join(parts)
 
 
