@@ -143,8 +143,9 @@ PROMPT_CSS = """
     background: $surface;
     padding: 1 2;
 }
-#dialog > .title { text-style: bold; width: 100%; }
-#dialog > .rule { color: $primary; width: 100%; }
+#dialog > .title {
+    text-style: bold; width: 100%; border-bottom: solid $primary; padding-bottom: 0;
+}
 #dialog > .para { margin: 1 0 0 0; width: 100%; }
 #dialog > .state { margin: 1 0 0 0; text-style: bold; }
 #dialog > .warning {
@@ -203,7 +204,9 @@ class QuestionScreen(ModalScreen[Answer | None]):
         for widget in self.query(Button):
             action = (widget.id or "").removeprefix("do-").replace("-", "_")
             widget.display = self.allowed(action)
-        self.query_one(self.DEFAULT_BUTTON, Button).focus()
+        # The safe choice has the focus; the dialog stays scrolled to its top (it scrolls with
+        # the arrow keys on a small terminal).
+        self.query_one(self.DEFAULT_BUTTON, Button).focus(scroll_visible=False)
 
     @on(Button.Pressed)
     async def _button(self, event: Button.Pressed) -> None:
@@ -263,7 +266,7 @@ Esc  keep the letter in the Outbox and decide later
 
     def compose(self) -> ComposeResult:
         q = self.question
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             if self.untrusted:
                 yield para(
                     f"First message to {q.recipient} — you are on an unfamiliar network",
@@ -271,7 +274,6 @@ Esc  keep the letter in the Outbox and decide later
                 )
             else:
                 yield para(f"First message to {q.recipient}", "title")
-            yield Static("─" * 78, classes="rule")
             if self.untrusted:
                 yield para(
                     f"This is the first time you are contacting {q.host}, and you are "
@@ -417,9 +419,8 @@ Esc  hold the letter in the Outbox
             if left is not None
             else "soon"
         )
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield para(f"{q.host} has a new certificate — probably a routine renewal", "title")
-            yield Static("─" * 78, classes="rule")
             yield para(
                 f"The key you trusted expires on {day(q.pinned_not_after)} ({when}); the "
                 "server now presents a different one."
@@ -479,8 +480,9 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
         padding: 1 2;
         height: 1fr;
     }
-    ChangedKeyScreen #alarm > .title { text-style: bold; color: $text-error; }
-    ChangedKeyScreen #alarm > .rule { color: $error; }
+    ChangedKeyScreen #alarm > .title {
+        text-style: bold; color: $text-error; border-bottom: solid $error;
+    }
     ChangedKeyScreen #alarm > .para { margin: 1 0 0 0; }
     ChangedKeyScreen #alarm > .state { margin: 1 0 0 0; text-style: bold; color: $text-error; }
     ChangedKeyScreen #alarm FingerprintView { margin: 1 0 0 0; }
@@ -506,7 +508,6 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
         valid = f" (still valid for {left} days)" if left is not None and left >= 0 else ""
         with VerticalScroll(id="alarm"):
             yield para(f"✖ {q.host} is presenting a different identity", "title")
-            yield Static("─" * 78, classes="rule")
             yield para(
                 f"The server for {q.recipient} sent a key that does NOT match the one you "
                 f"trusted on {day(q.pinned_since)}{valid}."
@@ -538,7 +539,7 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#keep", Button).focus()
+        self.query_one("#keep", Button).focus(scroll_visible=False)
 
     @on(Button.Pressed)
     async def _button(self, event: Button.Pressed) -> None:
@@ -599,9 +600,8 @@ Esc  later (further letters to this mailbox stay paused)
     def compose(self) -> ComposeResult:
         q = self.question
         mailbox = q.recipient.split("@", 1)[0]
-        with Vertical(id="dialog", classes="alarm"):
+        with VerticalScroll(id="dialog", classes="alarm"):
             yield para(f"Delivered, but {q.recipient} has a different key", "title")
-            yield Static("─" * 78, classes="rule")
             yield para(
                 f"Delivered, but {q.host} reported a different key for {mailbox}@ than the one "
                 f"you trusted. Further messages to {q.recipient} are paused until you review "
@@ -659,12 +659,11 @@ Esc  keep the letter waiting in the Outbox
 
     def compose(self) -> ComposeResult:
         q = self.question
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             if self.rotated:
                 yield para(f"You had verified {q.recipient}. Its key has changed since.", "title")
             else:
                 yield para(f"Letters to {q.recipient} are paused", "title")
-            yield Static("─" * 78, classes="rule")
             yield para(q.reason)
             yield FingerprintView("Current " if self.rotated else "Trusted ", q.pinned)
             if q.presented:
@@ -737,9 +736,8 @@ Esc  keep the letter waiting in the Outbox
     def compose(self) -> ComposeResult:
         q = self.question
         how = "has moved for good to" if q.permanent else "asks to send this letter to"
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield para(f"{q.recipient} {how} {q.target}", "title")
-            yield Static("─" * 78, classes="rule")
             yield para(
                 f"The server for {q.recipient} answered that the letter should go to "
                 f"{q.target} instead"
@@ -792,9 +790,8 @@ Enter  compare;  Esc  cancel
         self.refuse_note = refuse_note or NOT_SENT
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield para(self.title_text, "title")
-            yield Static("─" * 78, classes="rule")
             yield para(self.intro)
             yield Input(placeholder="SHA-256 fingerprint, e.g. 3F2A 9C1E 77B0 …", id="pasted")
             yield Static("", id="result")
@@ -838,9 +835,8 @@ class TextInputScreen(ModalScreen[str | None]):
         self.placeholder, self.value = placeholder, value
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield para(self.title_text, "title")
-            yield Static("─" * 78, classes="rule")
             yield para(self.intro)
             yield Input(self.value, placeholder=self.placeholder, id="text")
         yield Footer()
@@ -875,9 +871,8 @@ class ConfirmScreen(ModalScreen[bool]):
         self.title_text, self.text, self.yes = title, text, yes
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield para(self.title_text, "title")
-            yield Static("─" * 78, classes="rule")
             yield para(self.text)
             with Horizontal(classes="buttons"):
                 yield button(f"[Y] {self.yes}", id="yes", variant="error")
@@ -885,7 +880,7 @@ class ConfirmScreen(ModalScreen[bool]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self.query_one("#no", Button).focus(scroll_visible=False)
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:
