@@ -64,17 +64,21 @@ def child(profile_dir: str) -> int:
 
 def one_start(profile_dir: Path) -> dict:
     began = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(profile_dir)],
-        stdout=subprocess.PIPE,
-        env={**os.environ, "MISFIN_TUI_NETWORK": "bench-net", "TEXTUAL_ANIMATIONS": "none"},
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0 or not out.strip():
-        raise RuntimeError(f"the app did not paint its inbox (exit {proc.returncode})")
+    with tempfile.TemporaryFile() as errors:  # shown only when the start failed
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", str(profile_dir)],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env={**os.environ, "MISFIN_TUI_NETWORK": "bench-net", "TEXTUAL_ANIMATIONS": "none"},
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0 or not out.strip():
+            errors.seek(0)
+            sys.stderr.write(errors.read().decode(errors="replace"))
+            raise RuntimeError(f"the app did not paint its inbox (exit {proc.returncode})")
     info = json.loads(out.splitlines()[-1])
     return {
         "seconds": info["at"] - began,

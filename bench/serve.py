@@ -6,7 +6,10 @@
                                        reads one line, answers one line
 
 Prints {"port": N} when listening; on "stop" from stdin, stops and prints its CPU seconds
-(user + system, all threads) and how many connections it answered.
+(user + system, all threads) and how many connections it answered. With BENCH_PROFILE=FILE set,
+bench/sampler.py samples every thread's stack while it runs and writes the counts to FILE.
+To measure a proposed fix, put a patched copy of the package first on PYTHONPATH: the child
+imports misfin_tui from there (run the benchmark as a script, not with `python -c`).
 """
 
 from __future__ import annotations
@@ -100,8 +103,6 @@ class Floor:
 def main() -> int:
     kind, profile_dir = sys.argv[1], Path(sys.argv[2])
     sampler = None
-    for patch in filter(None, os.environ.get("BENCH_PATCH", "").split(",")):
-        exec(Path(patch).read_text(), {})  # an experiment: a proposed fix applied in this child
     if os.environ.get("BENCH_PROFILE"):
         from sampler import Sampler
 
