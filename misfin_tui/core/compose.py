@@ -53,13 +53,13 @@ def measure(text: str, recipients: Sequence[str]) -> Size:
     from misfin_tui.core.letter import c_to_b, new_message_c
     from misfin_tui.core.wire import C_BODY_MAX, b_fits
 
-    message = new_message_c(text, list(recipients))
     addresses = []
     for recipient in recipients:
         try:
             addresses.append(Address.parse(recipient))
         except AddressError:
             continue
+    message = new_message_c(text, [str(address) for address in addresses])
     b_message = c_to_b(message)
     fits_b = bool(addresses) and all(b_fits(address, b_message) for address in addresses)
     return Size(

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
-from mail_fixtures import EVERY_KIND, HOSTILE, ME, SIZE, add_letter, make_profile
-from textual.pilot import Pilot
+from mail_fixtures import (
+    EVERY_KIND,
+    HOSTILE,
+    ME,
+    SIZE,
+    add_letter,
+    make_profile,
+    record_notes,
+    settle,
+)
 from textual.widgets import Input, OptionList, Static
-from textual.worker import WorkerCancelled
 
 from misfin_tui.core.profile import Profile
 from misfin_tui.ui.app import MisfinApp, make_app
@@ -25,32 +31,6 @@ def profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Profile:
     monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
     monkeypatch.delenv("MISFIN_TUI_PROFILE", raising=False)
     return make_profile(tmp_path / "profile")
-
-
-# Workers that wait for a person (a modal question) are not waited for.
-DIALOG_GROUPS = {"dialog", "send", "sending", "close"}
-
-
-async def settle(pilot: Pilot) -> None:
-    """Let the UI process events and every background read/write finish."""
-    await pilot.pause()
-    busy = [w for w in pilot.app.workers if w.group not in DIALOG_GROUPS]
-    if busy:  # (an empty list would mean "all of them")
-        with contextlib.suppress(WorkerCancelled):
-            await pilot.app.workers.wait_for_complete(busy)
-    await pilot.pause()
-
-
-def record_notes(app: MisfinApp) -> list[str]:
-    notes: list[str] = []
-    original = app.notify
-
-    def notify(message: str, *args, **kwargs):
-        notes.append(str(message))
-        return original(message, *args, **kwargs)
-
-    app.notify = notify  # type: ignore[method-assign]
-    return notes
 
 
 def letter_list(app: MisfinApp) -> LetterList:

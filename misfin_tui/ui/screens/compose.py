@@ -22,6 +22,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.timer import Timer
@@ -203,7 +204,7 @@ class ComposeScreen(Screen[str | None]):
         self._save_lock = threading.Lock()
         self._version = 0  # bumped on every change; a save only writes newer text
         self._saved_version = 0 if draft_id is not None else -1
-        self._closing = False
+        self._leaving = False
         self._sent = False  # handed to Sending: the draft is no longer ours to write
 
     # -- layout -------------------------------------------------------------------------------
@@ -326,7 +327,7 @@ class ComposeScreen(Screen[str | None]):
 
     def _autosave(self) -> None:
         self._save_timer = None
-        if not self._closing and self._version != self._saved_version:
+        if not self._leaving and self._version != self._saved_version:
             self._save_in_thread(self._version, self._snapshot())
 
     @work(thread=True, exit_on_error=False, group="draft")
@@ -354,17 +355,31 @@ class ComposeScreen(Screen[str | None]):
 
     # -- closing ------------------------------------------------------------------------------
 
+    def action_close(self) -> None:
+        if not self._leaving:
+            self._leaving = True
+            self._close()
+
     @work(exit_on_error=False, group="close")
-    async def action_close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
+    async def _close(self) -> None:
+        """Save what is there (off the UI thread), then leave."""
         if self._save_timer is not None:
             self._save_timer.stop()
         draft_id = await asyncio.to_thread(self.save_draft, self._version, self._snapshot())
         if draft_id is not None:
             self.app.notify("Draft kept in Drafts.", markup=False)
-        self.dismiss("draft" if draft_id is not None else None)
+        self.post_message(self.Done("draft" if draft_id is not None else None))
+
+    class Done(Message):
+        """A worker finished closing: dismiss from the screen's own handler, not the worker."""
+
+        def __init__(self, result: str | None) -> None:
+            super().__init__()
+            self.result = result
+
+    @on(Done)
+    def _done(self, message: Done) -> None:
+        self.dismiss(message.result)
 
     # -- $EDITOR ------------------------------------------------------------------------------
 
@@ -392,8 +407,12 @@ class ComposeScreen(Screen[str | None]):
 
     # -- sending ------------------------------------------------------------------------------
 
+    def action_send(self) -> None:
+        self._send()
+
     @work(exclusive=True, exit_on_error=False, group="send")
-    async def action_send(self) -> None:
+    async def _send(self) -> None:
+        """Check, maybe offer to split, save, hand over to Sending, close."""
         from misfin_tui.core.address import Address, AddressError
 
         recipients = self.recipients
@@ -450,9 +469,9 @@ class ComposeScreen(Screen[str | None]):
                 self._sent = False
             self.notify(f"Not queued: {exc}", severity="error", markup=False)
             return
-        self._closing = True
+        self._leaving = True
         count = f"{len(parts)} letters" if len(parts) > 1 else "Letter"
         self.app.notify(
             f"{count} queued for {', '.join(recipients)} — see the Outbox.", markup=False
         )
-        self.dismiss("queued")
+        self.post_message(self.Done("queued"))

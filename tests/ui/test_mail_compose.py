@@ -1,0 +1,320 @@
+"""Compose: size meter and split, drafts (autosave, Esc, reopen), $EDITOR, identities, contacts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mail_fixtures import (
+    ME,
+    SIZE,
+    add_letter,
+    make_profile,
+    press_to_leave,
+    record_notes,
+    settle,
+)
+from textual.widgets import Input, Select, Static, TextArea
+
+from misfin_tui.core.profile import Profile
+from misfin_tui.ui.app import MisfinApp, make_app
+from misfin_tui.ui.screens import compose as compose_module
+from misfin_tui.ui.screens.compose import ComposeScreen
+from misfin_tui.ui.screens.main import MainScreen
+from misfin_tui.ui.widgets.confirm import Confirm
+from misfin_tui.ui.widgets.letter_list import LetterList
+
+
+@pytest.fixture
+def profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Profile:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
+    monkeypatch.delenv("MISFIN_TUI_PROFILE", raising=False)
+    return make_profile(tmp_path / "profile")
+
+
+class RecordingSending:
+    """Stands in for the trust-UI's Sending where a test only checks what compose hands over."""
+
+    def __init__(self) -> None:
+        self.submitted: list[dict[str, Any]] = []
+
+    def submit(self, **fields: Any) -> None:
+        self.submitted.append(fields)
+
+    def process_pending(self) -> None:
+        pass
+
+
+def compose_screen(app: MisfinApp) -> ComposeScreen:
+    assert isinstance(app.screen, ComposeScreen)
+    return app.screen
+
+
+async def fill(app: MisfinApp, *, to: str = "", subject: str = "", body: str = "") -> None:
+    screen = compose_screen(app)
+    if to:
+        screen.query_one("#to", Input).value = to
+    if subject:
+        screen.query_one("#subject", Input).value = subject
+    if body:
+        screen.query_one("#body", TextArea).insert(body)
+
+
+def meter(app: MisfinApp) -> Static:
+    return compose_screen(app).query_one("#meter", Static)
+
+
+def drafts(app: MisfinApp) -> list:
+    return app.store.summaries("Drafts")
+
+
+async def test_the_meter_counts_the_whole_message_and_says_when_b_still_fits(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", subject="Hi", body="short\n")
+        await settle(pilot)
+        # "# Hi\n" + "short\n" + three empty metadata lines
+        assert str(meter(app).render()) == "14 / 16,384 bytes · also fits Misfin(B)'s 2,048"
+        compose_screen(app).query_one("#body", TextArea).insert("x" * 3000)
+        await settle(pilot)
+        assert "too big for Misfin(B)'s 2,048: needs Misfin(C)" in str(meter(app).render())
+        assert not meter(app).has_class("-over")
+        compose_screen(app).query_one("#body", TextArea).insert("y\n" * 7000)
+        await settle(pilot)
+        words = str(meter(app).render())
+        assert words.startswith("17,014 / 16,384 bytes · 630 bytes too long")
+        assert "split it into 2 numbered letters" in words
+        assert meter(app).has_class("-over")
+
+
+async def test_a_letter_too_long_is_split_into_numbered_parts_only_when_asked(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    sending = RecordingSending()
+    app.__dict__["sending"] = sending
+    body = "".join(f"Paragraph {n}: " + "words " * 20 + "\n" for n in range(200))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", subject="Long story", body=body)
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("escape")  # keep editing
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen)
+        assert sending.submitted == []
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        assert "Split into 2 and send" in str(app.screen.query_one("#yes").label)
+        await press_to_leave(pilot, "enter", until=lambda app: isinstance(app.screen, MainScreen))
+    parts = sending.submitted
+    assert [p["body"].split("\n", 1)[0] for p in parts] == [
+        "# Long story (1/2)",
+        "# Long story (2/2)",
+    ]
+    assert all(p["recipients"] == ["bob@example.net"] and p["identity"] == ME for p in parts)
+    assert parts[0]["draft_id"] is not None and parts[1]["draft_id"] is None
+    from misfin_tui.core.compose import measure
+
+    assert all(measure(p["body"], p["recipients"]).fits_c for p in parts)
+    assert "".join(p["body"].split("\n", 1)[1] for p in parts) == body
+
+
+async def test_sending_queues_the_letter_in_the_outbox_and_drops_the_draft(
+    profile: Profile,
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: delivery is deferred
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    profile.config.set("hosts.example.net", ("127.0.0.1", closed_port))
+    profile.save_config()
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", subject="Queued", body="Off it goes.\n")
+        await press_to_leave(pilot, "ctrl+s")
+        assert isinstance(app.screen, MainScreen)
+        for _ in range(50):
+            if app.store.summaries("Outbox") or app.store.summaries("Sent"):
+                break
+            await pilot.pause(0.1)
+        queued = app.store.summaries("Outbox") + app.store.summaries("Sent")
+        assert [s.subject for s in queued] == ["Queued"]
+        assert drafts(app) == []
+        letter = app.store.get(queued[0].id)
+        assert letter is not None and letter.body == "# Queued\nOff it goes.\n"
+
+
+async def test_drafts_are_saved_as_you_type_and_survive_a_restart(
+    profile: Profile, tmp_path: Path
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", subject="Unfinished", body="Dear Bob,\n")
+        await pilot.pause(compose_module.AUTOSAVE_SECONDS + 0.5)
+        await settle(pilot)
+        saved = drafts(app)
+        assert [(d.subject, d.recipients) for d in saved] == [("Unfinished", ("bob@example.net",))]
+        compose_screen(app).query_one("#body", TextArea).insert("more text")
+        await pilot.pause(compose_module.AUTOSAVE_SECONDS + 0.5)
+        await settle(pilot)
+        assert [d.id for d in drafts(app)] == [saved[0].id]  # updated in place
+        await pilot.press("ctrl+q")
+    again = make_app(Profile.open(tmp_path / "profile"), start_receiver=False)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")  # Drafts
+        await settle(pilot)
+        rows = again.screen.query_one("#letters", LetterList)
+        assert [s.subject for s in rows.letters] == ["Unfinished"]
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = compose_screen(again)
+        assert screen.draft_id == saved[0].id
+        assert screen.query_one("#to", Input).value == "bob@example.net"
+        assert screen.body == "Dear Bob,\nmore text"
+
+
+async def test_escape_keeps_what_was_typed_and_a_blank_letter_leaves_no_draft(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await press_to_leave(pilot, "escape")
+        assert isinstance(app.screen, MainScreen)
+        assert drafts(app) == []
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, body="An idea worth keeping")
+        await press_to_leave(pilot, "escape")  # before the autosave timer fires
+        assert isinstance(app.screen, MainScreen)
+        assert [d.id for d in drafts(app)]
+        assert app.store.get(drafts(app)[0].id).body == "An idea worth keeping"
+        assert "Draft kept in Drafts." in notes
+
+
+async def test_the_external_editor_gets_a_private_file_that_is_removed_after(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_editor(app: Any, argv: list[str], path: str) -> int:
+        seen["argv"] = argv
+        seen["path"] = path
+        seen["mode"] = stat.S_IMODE(os.stat(path).st_mode)
+        seen["before"] = Path(path).read_text(encoding="utf-8")
+        Path(path).write_text("Written in my editor.\n", encoding="utf-8")
+        return 0
+
+    monkeypatch.setattr(compose_module, "run_editor", fake_editor)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", "myedit --wait")
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, body="draft text")
+        await pilot.press("ctrl+e")
+        await settle(pilot)
+        assert compose_screen(app).body == "Written in my editor.\n"
+    assert seen["argv"] == ["myedit", "--wait"]
+    assert seen["mode"] == 0o600
+    assert seen["before"] == "draft text"
+    assert not Path(seen["path"]).exists()
+
+
+async def test_without_an_editor_a_toast_says_how_to_set_one(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("ctrl+e")
+        await settle(pilot)
+    assert any("set $VISUAL or $EDITOR" in note for note in notes)
+
+
+async def test_several_identities_get_a_picker_and_the_draft_records_the_choice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
+    profile = make_profile(tmp_path / "profile", ME, "work@example.com")
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        picker = compose_screen(app).query_one("#from", Select)
+        assert picker.value == ME
+        picker.value = "work@example.com"
+        await fill(app, to="bob@example.net", body="From work")
+        await press_to_leave(pilot, "escape")
+    letter = app.store.get(drafts(app)[0].id)
+    assert letter is not None and letter.identity == "work@example.com"
+
+
+async def test_recipients_complete_from_known_contacts(profile: Profile) -> None:
+    from misfin_tui.core.trust import TrustStore
+
+    TrustStore(profile.database()).record_mailbox("carol@example.net", "ab" * 32)
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        screen = compose_screen(app)
+        assert await screen.suggester.get_suggestion("bob@example.net, car") == (
+            "bob@example.net, carol@example.net"
+        )
+        assert await screen.suggester.get_suggestion("zed") is None
+        await pilot.press(*"CAR")
+        await settle(pilot)
+        await pilot.press("right")  # accept the suggestion
+        assert screen.query_one("#to", Input).value == "CARol@example.net"
+
+
+async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    app.__dict__["sending"] = RecordingSending()
+    letter = add_letter(app.store, subject="Question", body="# Question\nTea or coffee?\n")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        screen = compose_screen(app)
+        screen.query_one("#body", TextArea).insert("Tea, please.\n")
+        await press_to_leave(pilot, "ctrl+s")
+    (sent,) = app.sending.submitted
+    assert sent["identity"] == ME and sent["recipients"] == ["bob@example.net"]
+    assert sent["in_reply_to"] == letter
+    assert sent["body"].startswith("# Re: Question\nbob@example.net wrote on 2026-01-05 12:00 UTC:")
+    assert "> Tea or coffee?" in sent["body"] and sent["body"].endswith("Tea, please.\n")
