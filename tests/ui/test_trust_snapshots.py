@@ -201,7 +201,7 @@ async def settled(pilot) -> None:
     """Every read finished and every table measured (DataTable sizes columns when idle)."""
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await pilot.pause(0.1)  # real time, so each DataTable gets its Idle and sizes columns
         await pilot.wait_for_scheduled_animations()
 
 

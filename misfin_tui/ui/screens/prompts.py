@@ -798,6 +798,9 @@ Enter  compare;  Esc  cancel
             yield Label("Enter: compare   Esc: cancel", classes="para")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
     @on(Input.Submitted)
     def compare(self, event: Input.Submitted) -> None:
         event.stop()
@@ -840,6 +843,9 @@ class TextInputScreen(ModalScreen[str | None]):
             yield para(self.intro)
             yield Input(self.value, placeholder=self.placeholder, id="text")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
 
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
