@@ -283,7 +283,7 @@ async def test_quarantine_banner_and_trust_marks(profile: Profile) -> None:
         await settle(pilot)
         rows = letter_list(app)
         marks = [rows.render_line(y).text[2] for y in range(4)]
-        assert marks == ["✓", "⚠", "ⓘ", "…"]
+        assert marks == ["✓", "⚠", "↻", "…"]
         await pilot.press("down")
         await settle(pilot)
         banner = app.screen.query_one("#reader-banner", Static)

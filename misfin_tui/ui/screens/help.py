@@ -15,6 +15,10 @@ GENERAL = (
 )
 
 
+# Keys every scrolling widget has: not worth a line in help.
+_PLUMBING = ("scroll_", "page_left", "page_right", "focus_", "copy_text", "app.focus_")
+
+
 class HelpScreen(ModalScreen[None]):
     """Lists the bindings active on `target` (the screen help was asked for)."""
 
@@ -51,9 +55,16 @@ class HelpScreen(ModalScreen[None]):
     def _keys(self) -> Content:
         rows: list[tuple[str, str]] = []
         seen: set[tuple[str, str]] = set()
-        for active in self.target.active_bindings.values():
+        # The screen's own keys first, then the app's, then those of the focused widget.
+        ordered = sorted(
+            self.target.active_bindings.values(),
+            key=lambda active: (
+                0 if active.node is self.target else 1 if active.node is self.app else 2
+            ),
+        )
+        for active in ordered:
             binding = active.binding
-            if not binding.description:
+            if not binding.description or binding.action.startswith(_PLUMBING):
                 continue
             key = self.app.get_key_display(binding)
             description = binding.tooltip or binding.description

@@ -49,7 +49,7 @@ class MainScreen(Screen[None]):
         "Choose a folder on the left; letters are newest first. The mark before each letter says "
         "how far its sender is verified: ✓ verified by their server, … being checked, "
         "⚠ quarantined (could not be verified; the reason is shown above the letter), "
-        "ⓘ the sender's certificate was rotated under the same server. "
+        "↻ (ⓘ in the reader) the sender's certificate was rotated under the same server. "
         "Archive and delete can be undone with u or ctrl+z. Search looks in every folder."
     )
     BINDINGS = [
@@ -153,9 +153,9 @@ class MainScreen(Screen[None]):
             )
             return
         total, unread = self.counts.get(self.folder, (0, 0))
-        text = f" {self.folder} · {total} letters"
+        text = f" {self.folder} · {total:,} letters"
         if unread:
-            text += f" · {unread} unread"
+            text += f" · {unread:,} unread"
         title.update(Content(text))
 
     @on(OptionList.OptionSelected, "#folders")

@@ -24,12 +24,13 @@ from textual.strip import Strip
 from misfin_tui.core.store import Summary
 from misfin_tui.ui.widgets.visible import one_line
 
-# The verification state of a letter, as one character in the list and a word in the reader.
+# The verification state of a letter as one character in the list. Only characters of
+# unambiguous width, so the columns line up in every terminal (the reader's banner says "ⓘ").
 TRUST_MARKS = {
     "verified": "✓",
     "pending": "…",
     "quarantined": "⚠",
-    "rotated": "ⓘ",
+    "rotated": "↻",
     "unverified": "?",
     "none": " ",
 }

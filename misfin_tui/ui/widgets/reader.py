@@ -28,7 +28,8 @@ def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
     words = TRUST_WORDS.get(letter.trust)
     if words is None or letter.folder in OUTGOING:
         return None
-    text = f"{TRUST_MARKS[letter.trust]} {words}"
+    mark = "ⓘ" if letter.trust == "rotated" else TRUST_MARKS[letter.trust]
+    text = f"{mark} {words}"
     if letter.trust_reason:
         text += f" {one_line(letter.trust_reason)}"
     return text, f"trust-{letter.trust}"

@@ -1,0 +1,96 @@
+"""Snapshots of the mail screens (fixed size, fixed dates, nothing random on screen).
+
+Update with `pytest tests/ui/test_mail_snapshots.py --snapshot-update` after a deliberate change,
+and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mail_fixtures import EVERY_KIND, HOSTILE, SIZE, add_letter, make_profile, settle
+from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
+
+from misfin_tui.ui.app import MisfinApp, make_app
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MisfinApp:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
+    monkeypatch.delenv("MISFIN_TUI_PROFILE", raising=False)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    profile = make_profile(tmp_path / "profile")
+    app = make_app(profile, start_receiver=False)
+    store = app.store
+    add_letter(store, subject="Lunch on Friday?", body=EVERY_KIND, unread=False)
+    add_letter(
+        store,
+        sender="mallory@evil.example",
+        blurb="[b]Your bank[/b]",
+        subject="[bold]Sneaky[/bold]",
+        body=HOSTILE,
+        trust="quarantined",
+        reason="their server does not vouch for this certificate.",
+        when="2026-01-04T09:30:00Z",
+        unread=False,
+    )
+    add_letter(
+        store,
+        sender="carol@example.net",
+        blurb="Carol",
+        subject="New laptop, same me",
+        trust="rotated",
+        when="2026-01-03T18:05:00Z",
+    )
+    add_letter(
+        store,
+        sender="dave@example.com",
+        subject="Checking in",
+        trust="pending",
+        when="2026-01-02T07:45:00Z",
+        unread=False,
+    )
+    return app
+
+
+async def steady(pilot: Pilot) -> None:
+    """Wait for the background work, and stop cursors blinking so every run looks the same."""
+    await settle(pilot)
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        assert isinstance(widget, Input | TextArea)
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+def test_main_screen(app: MisfinApp, snap_compare) -> None:
+    assert snap_compare(app, terminal_size=SIZE, run_before=steady)
+
+
+def test_reader_shows_a_quarantined_letter_literally(app: MisfinApp, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await steady(pilot)
+        await pilot.press("down")
+        await steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_compose_reply(app: MisfinApp, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await steady(pilot)
+        await pilot.press("r")
+        await steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(app: MisfinApp, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await steady(pilot)
+        await pilot.press("question_mark")
+        await steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
