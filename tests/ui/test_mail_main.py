@@ -342,3 +342,43 @@ async def test_the_embedded_receiver_starts_and_ctrl_q_stops_it(profile: Profile
         await pilot.pause()
     assert app.receiver is None
     assert app.return_value == 0
+
+
+async def test_a_letter_delivered_to_the_embedded_receiver_raises_a_toast(
+    profile: Profile, tmp_path: Path
+) -> None:
+    import asyncio
+    import socket
+
+    from misfin_tui.core.address import Address
+    from misfin_tui.core.client import deliver, probe
+    from misfin_tui.core.letter import new_message_c
+
+    with socket.socket() as closed:  # Bob's own server is down: verification fails fast
+        closed.bind(("127.0.0.1", 0))
+        bobs_port = closed.getsockname()[1]
+    profile.config.set("hosts.example.net", ("127.0.0.1", bobs_port))
+    profile.save_config()
+    bob = make_profile(tmp_path / "bob", "bob@example.net").identity()
+    app = make_app(profile, start_receiver=True, listen=("127.0.0.1", 0))
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.receiver is not None
+        port = int(app.sub_title.rsplit(":", 1)[1])
+        hosts = {"example.org": ("127.0.0.1", port)}
+        to = Address.parse(ME)
+        presented = await probe(to, bob, hosts=hosts)
+        message = new_message_c("# Hi from Bob\nStraight to your laptop.\n", [ME])
+        result = await deliver(to, bob, message, approved_spki=presented.spki, hosts=hosts)
+        assert result.response.status == 20
+        for _ in range(100):
+            if any("Hi from Bob" in note for note in notes):
+                break
+            await asyncio.sleep(0.05)
+        await settle(pilot)
+        assert any(note.startswith("bob@example.net: Hi from Bob") for note in notes)
+        (stored,) = app.store.search("Hi from Bob")
+        assert stored.folder in ("Inbox", "Quarantine")  # verification runs after the 20
+        if stored.folder == "Inbox":  # the open folder shows it at once
+            assert letter_list(app).letters[0].id == stored.id
