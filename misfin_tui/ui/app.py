@@ -153,6 +153,12 @@ class MisfinApp(App[int]):
             except Exception:  # a stale default in config: fall back to the first
                 default = addresses[0]
         self.call_from_thread(self._identities_loaded, default, addresses)
+        self._detect_network()
+        if self.start_receiver and identities and self.receiver is None:
+            self._run_receiver()
+
+    def _detect_network(self) -> None:
+        """Blocking: which network we are on, for the status line."""
         try:
             network = self.networks.current()
             mark = "trusted" if network.trusted else "untrusted"
@@ -161,8 +167,11 @@ class MisfinApp(App[int]):
         except Exception as exc:  # detection must never stop the app
             self.network_text = f"network unknown ({exc})"
         self.call_from_thread(self._update_status)
-        if self.start_receiver and identities:
-            self._run_receiver()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="network")
+    def refresh_network(self) -> None:
+        """Look at the network again (after the trust manager, or a change of Wi-Fi)."""
+        self._detect_network()
 
     def _identities_loaded(self, default: str, addresses: list[str]) -> None:
         self.identity_address = default

@@ -382,3 +382,16 @@ async def test_a_letter_delivered_to_the_embedded_receiver_raises_a_toast(
         assert stored.folder in ("Inbox", "Quarantine")  # verification runs after the 20
         if stored.folder == "Inbox":  # the open folder shows it at once
             assert letter_list(app).letters[0].id == stored.id
+
+
+async def test_the_status_line_follows_the_network_being_trusted(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "test-net (untrusted)" in app.sub_title
+        app.networks.trust("test-net", "home")
+        await pilot.press("question_mark")
+        await settle(pilot)
+        await pilot.press("escape")  # back on the main screen: the status is looked at again
+        await settle(pilot)
+        assert "● home (trusted)" in app.sub_title

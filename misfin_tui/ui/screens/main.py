@@ -99,6 +99,10 @@ class MainScreen(Screen[None]):
         self.letters.focus()
         self.load_folder("Inbox")
 
+    def on_screen_resume(self) -> None:
+        """Back from another screen: the network may have been marked trusted meanwhile."""
+        self.app.refresh_network()
+
     @property
     def letters(self) -> LetterList:
         return self.query_one("#letters", LetterList)
