@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError
 from misfin_tui.core.outbox import WAITING, OutboxError, OutboxItem
 from misfin_tui.ui.screens.prompts import Answer, Ask, Choice, TrustQuestion, prompt_for
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from misfin_tui.core.outbox import Outbox
     from misfin_tui.ui.app import MisfinApp
 
-DEFAULT_PORT_SUFFIX = ":1958"
 RETRY_SECONDS = 30.0  # how often deferred letters whose time has come are tried again
 
 ASKS = {
@@ -48,7 +47,7 @@ TO_CORE = {
 
 def display_host(hostport: str) -> str:
     """'example.org' for the default Misfin port, else 'host:port'."""
-    return hostport.removesuffix(DEFAULT_PORT_SUFFIX)
+    return hostport.removesuffix(f":{DEFAULT_PORT}")
 
 
 def mailbox_key(recipient: str) -> str:

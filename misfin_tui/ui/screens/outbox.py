@@ -9,7 +9,7 @@ thread worker.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -20,14 +20,11 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from misfin_tui.core.outbox import WAITING, OutboxItem
 from misfin_tui.ui.screens.prompts import ConfirmScreen
 from misfin_tui.ui.widgets.visible import one_line, visible
 
-if TYPE_CHECKING:
-    from misfin_tui.core.outbox import OutboxItem
-
 REFRESH_SECONDS = 2.0
-ASKS_A_PERSON = ("decision", "held", "redirected")
 
 
 def local_hhmm(iso: str | None) -> str:
@@ -168,7 +165,7 @@ Esc  close
         text = ""
         if item is not None:
             text = f"#{item.id} to {item.recipient}: {state_text(item)}\n{item.reason}"
-            if item.state in ASKS_A_PERSON:
+            if item.state in WAITING:
                 text += "\nPress enter to decide."
         self.query_one("#outbox-reason", Static).update(Content(visible(text, newlines=True)))
 
@@ -212,7 +209,7 @@ Esc  close
         item = self.selected()
         if item is None:
             return
-        if item.state in ASKS_A_PERSON:
+        if item.state in WAITING:
             self.app.sending.decide(item.id)  # type: ignore[attr-defined]
         else:
             self.notify(

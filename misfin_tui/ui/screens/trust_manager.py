@@ -42,7 +42,6 @@ STATE_MARKS = {
     "changed": "⚠ changed",
     "rejected": "⛔ rejected",
 }
-TABS = ("servers", "mailboxes", "networks", "pending", "history")
 WIDE = 44  # detail-pane columns that fit eight fingerprint groups a line
 
 
