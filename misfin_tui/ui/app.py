@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.theme import Theme
 
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile
@@ -127,6 +128,7 @@ class MisfinApp(App[int]):
                 severity="warning",
                 markup=False,
             )
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self._keymap_wanted:
             self.set_keymap(self._keymap_wanted)
         self.push_screen(MainScreen())
@@ -172,6 +174,22 @@ class MisfinApp(App[int]):
     def refresh_network(self) -> None:
         """Look at the network again (after the trust manager, or a change of Wi-Fi)."""
         self._detect_network()
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """A theme picked in the palette is remembered in config.toml (comments kept)."""
+        if theme.name != self._theme_wanted:
+            self._theme_wanted = theme.name
+            self._save_theme(theme.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="config")
+    def _save_theme(self, name: str) -> None:
+        try:
+            self.profile.config.set("ui.theme", name)
+            self.profile.save_config()
+        except Exception as exc:  # an unwritable config must not stop the theme change
+            self.call_from_thread(
+                self.notify, f"Could not save the theme: {exc}", severity="warning", markup=False
+            )
 
     def _identities_loaded(self, default: str, addresses: list[str]) -> None:
         self.identity_address = default

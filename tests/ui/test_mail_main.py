@@ -395,3 +395,38 @@ async def test_the_status_line_follows_the_network_being_trusted(profile: Profil
         await pilot.press("escape")  # back on the main screen: the status is looked at again
         await settle(pilot)
         assert "● home (trusted)" in app.sub_title
+
+
+async def test_a_theme_chosen_while_running_is_remembered(profile: Profile, tmp_path: Path) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.theme == "textual-dark"
+        app.theme = "nord"
+        await settle(pilot)
+    assert Profile.open(tmp_path / "profile").config.theme == "nord"
+    again = make_app(Profile.open(tmp_path / "profile"), start_receiver=False)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert again.theme == "nord"
+
+
+async def test_palette_commands_run_their_action(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    letter = add_letter(app.store, subject="Via the palette")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        from misfin_tui.ui.commands import MailCommands
+
+        commands = {name: run for name, _help, run in MailCommands(app.screen)._commands()}
+        await commands["Archive"]()
+        await settle(pilot)
+        assert app.store.get(letter).folder == "Archive"
+        await commands["Compose"]()
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        keys = str(app.screen.query_one("#help-keys", Static).render())
+        assert "Send" in keys and "Edit in $EDITOR" in keys
