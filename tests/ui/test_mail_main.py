@@ -430,3 +430,16 @@ async def test_palette_commands_run_their_action(profile: Profile) -> None:
         assert isinstance(app.screen, HelpScreen)
         keys = str(app.screen.query_one("#help-keys", Static).render())
         assert "Send" in keys and "Edit in $EDITOR" in keys
+
+
+async def test_without_an_identity_the_first_run_screen_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
+    app = make_app(Profile.open(tmp_path / "empty"), start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        from misfin_tui.ui.screens.first_run import FirstRunScreen
+
+        assert isinstance(app.screen, FirstRunScreen)
+        assert "no identity" in app.sub_title
