@@ -153,6 +153,8 @@ PROMPT_CSS = """
 }
 #dialog > FingerprintView { margin: 1 0 0 0; }
 #details { height: auto; }
+#dialog.alarm { border: thick $error; }
+#dialog.alarm > .title { color: $text-error; border-bottom: solid $error; }
 #dialog > .buttons { height: auto; margin: 1 0 0 0; }
 #dialog > .buttons Button { margin: 0 2 0 0; }
 """
@@ -659,7 +661,7 @@ Esc  keep the letter waiting in the Outbox
 
     def compose(self) -> ComposeResult:
         q = self.question
-        with VerticalScroll(id="dialog"):
+        with VerticalScroll(id="dialog", classes="" if self.rotated else "alarm"):
             if self.rotated:
                 yield para(f"You had verified {q.recipient}. Its key has changed since.", "title")
             else:
