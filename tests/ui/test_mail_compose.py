@@ -318,3 +318,16 @@ async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
     assert sent["in_reply_to"] == letter
     assert sent["body"].startswith("# Re: Question\nbob@example.net wrote on 2026-01-05 12:00 UTC:")
     assert "> Tea or coffee?" in sent["body"] and sent["body"].endswith("Tea, please.\n")
+
+
+async def test_a_reply_to_a_hostile_letter_shows_its_escapes_as_symbols(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.store, subject="Hi \x1b[2J", body="# Hi \x1b[2J\nclick \x1b]8;;x\x07here\n")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        screen = compose_screen(app)
+        assert screen.query_one("#subject", Input).value == "Re: Hi ␛[2J"
+        assert "> click ␛]8;;x␇here" in screen.body
+        assert "\x1b" not in screen.body

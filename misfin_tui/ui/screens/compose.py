@@ -32,7 +32,7 @@ from misfin_tui.core.compose import letter_text, measure, split_body
 from misfin_tui.core.store import StoredLetter
 from misfin_tui.ui.widgets.confirm import Confirm
 from misfin_tui.ui.widgets.letter_list import short_date
-from misfin_tui.ui.widgets.visible import one_line
+from misfin_tui.ui.widgets.visible import one_line, visible
 
 AUTOSAVE_SECONDS = 1.0
 B_LIMIT = 2048
@@ -71,10 +71,11 @@ def response_fields(letter: StoredLetter, how: str, identities: Sequence[str]) -
 
     gemmail = parse_stored(letter.raw, letter.version)
     me = _our_address(letter, identities)
-    subject = gemmail.subject or letter.subject
-    who = letter.sender or "someone"
+    # Network text goes into editable widgets: escape sequences become visible symbols here too.
+    subject = one_line(gemmail.subject or letter.subject)
+    who = one_line(letter.sender) or "someone"
     when = short_date(letter.received_at)
-    quoted = quote(gemmail.body)
+    quoted = visible(quote(gemmail.body), newlines=True)
     if not quoted.endswith("\n"):
         quoted += "\n"
     if how == "forward":
