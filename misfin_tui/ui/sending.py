@@ -11,6 +11,7 @@ core's `decide()`, and delivery continues. Only one question is on screen at a t
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError
@@ -297,6 +298,10 @@ class Sending:
             if question is None:
                 self.say(f"The letter to {item.recipient} waits: {item.reason}", "warning")
                 return False
+            if question.network_id:
+                network = await asyncio.to_thread(self.app.networks.get, question.network_id)
+                if network is not None and network.hints:
+                    question = replace(question, network_hints=network.hints)
             answer = await self.app.push_screen_wait(prompt_for(question))
             outcome = await self._apply(item, question, answer)
         if outcome == "reprobe":  # outside the lock: re-probing asks its own questions

@@ -145,6 +145,7 @@ async def test_unfamiliar_network_holds_until_network_trusted(sender, peer, netw
         send(app)
         screen = await wait_screen(pilot, UnfamiliarNetworkScreen)
         assert screen.focused.id == "do-hold"  # the safe choice is the default
+        assert screen.question.network_hints == "set by MISFIN_TUI_NETWORK"
         await pilot.press("t", "o")  # no trust-and-send shortcut on an unfamiliar network
         assert app.screen is screen
         await pilot.press("h")

@@ -72,6 +72,7 @@ PROMPTS = {
         network_label="network cafe-net",
         network_trusted=False,
         network_id="cafe-net",
+        network_hints="gateway 10.0.0.1 on wlan0",
     ),
     "renewal": question(Ask.RENEWAL, **{**PINNED, "pinned_not_after": "2026-12-01T00:00:00Z"}),
     "changed_key": question(

@@ -83,6 +83,7 @@ class TrustQuestion:
     network_label: str = ""
     network_trusted: bool = False
     network_id: str = ""
+    network_hints: str = ""  # for people only: "gateway 10.0.0.1 on wlan0"
     item_id: int | None = None
     reason: str = ""
     presented_spki: str = ""  # the server key's SPKI hash: a pasted pin also verifies
@@ -280,7 +281,9 @@ Esc  keep the letter in the Outbox and decide later
                 yield para(
                     f"This is the first time you are contacting {q.host}, and you are "
                     f"connected through a network you have not marked as trusted "
-                    f"({q.network_label or 'unknown network'}). Whoever runs this network "
+                    f"({q.network_label or 'unknown network'}"
+                    f"{'; ' + q.network_hints if q.network_hints else ''}). "
+                    "Whoever runs this network "
                     f"could point {q.host} at a different server, and you would have no way "
                     "to notice it on a first contact.",
                     "warning",
