@@ -141,6 +141,11 @@ class Sending:
             self._retry_timer = self.app.set_interval(self.retry_seconds, self._retry_due)
         self.app.run_worker(self._process_pending(), group="sending", exit_on_error=False)
 
+    @property
+    def busy(self) -> bool:
+        """True while a probe or delivery is in flight (for a "quit anyway?" question)."""
+        return self._process_lock is not None and self._process_lock.locked()
+
     def pending_items(self) -> list[OutboxItem]:
         """Items waiting for a person or a trusted network (blocking: call from a thread)."""
         return self.outbox.items(states=WAITING)

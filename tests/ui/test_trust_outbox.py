@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 from textual.widgets import DataTable, Static
@@ -129,3 +130,24 @@ async def test_deferred_letters_are_retried_when_their_time_comes(sender, peer) 
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
+
+
+async def test_a_silent_server_never_blocks_the_ui(sender, peer) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts TCP, never speaks TLS
+    sender.config.set("hosts.example.org", ("127.0.0.1", silent.getsockname()[1]))
+    sender.save_config()
+    trust_network(sender)
+    app = TrustHost(sender)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Hang", body="x")
+            await wait_for(pilot, lambda: app.sending.busy)
+            app.push_screen(OutboxScreen(refresh_seconds=0.2))
+            screen = await wait_screen(pilot, OutboxScreen)  # the UI answers meanwhile
+            await wait_for(pilot, lambda: [r[3] for r in cells(screen)] == ["sending…"])
+            assert app.sending.busy
+            await wait_for(pilot, lambda: not app.sending.busy)  # the probe timed out
+            await wait_for(pilot, lambda: "deferred" in cells(screen)[0][3])
+            assert peer.received() == 0
+    finally:
+        silent.close()
