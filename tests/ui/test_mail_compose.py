@@ -300,6 +300,8 @@ async def test_recipients_complete_from_known_contacts(profile: Profile) -> None
         await settle(pilot)
         await pilot.press("right")  # accept the suggestion
         assert screen.query_one("#to", Input).value == "CARol@example.net"
+        await pilot.press("enter")  # on to the subject
+        assert screen.focused is screen.query_one("#subject", Input)
 
 
 async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:

@@ -294,6 +294,11 @@ class ComposeScreen(Screen[str | None]):
     def _snapshot(self) -> tuple[str, list[str], str, str]:
         return (self._identity(), self.recipients, self.subject, self.body)
 
+    @on(Input.Submitted, "#to, #subject")
+    def _next_field(self) -> None:
+        """Enter in To or Subject moves on, as Tab does."""
+        self.focus_next()
+
     # -- changes: meter and autosave ----------------------------------------------------------
 
     @on(Input.Changed)
