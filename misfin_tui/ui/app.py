@@ -15,6 +15,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.theme import Theme
+from textual.worker import Worker, WorkerState
 
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile
@@ -243,6 +244,17 @@ class MisfinApp(App[int]):
     async def action_quit(self) -> None:
         self.stop_receiver()
         self.exit(0)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """Every background job runs with exit_on_error=False: a failure is shown, not fatal."""
+        if event.state is WorkerState.ERROR:
+            self.notify(
+                f"{event.worker.name or 'A background job'} failed: {event.worker.error}",
+                title="Something went wrong",
+                severity="error",
+                markup=False,
+            )
 
     # -- status line --------------------------------------------------------------------------
 

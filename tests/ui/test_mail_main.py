@@ -443,3 +443,18 @@ async def test_without_an_identity_the_first_run_screen_opens(
 
         assert isinstance(app.screen, FirstRunScreen)
         assert "no identity" in app.sub_title
+
+
+async def test_a_failing_background_job_is_reported_not_fatal(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+
+        def broken() -> None:
+            raise RuntimeError("disk on fire")
+
+        app.run_worker(broken, name="store", thread=True, exit_on_error=False)
+        await settle(pilot)
+        assert "store failed: disk on fire" in notes
+        assert app.is_running
