@@ -333,3 +333,21 @@ async def test_a_reply_to_a_hostile_letter_shows_its_escapes_as_symbols(profile:
         assert screen.query_one("#subject", Input).value == "Re: Hi ␛[2J"
         assert "> click ␛]8;;x␇here" in screen.body
         assert "\x1b" not in screen.body
+
+
+async def test_discarding_asks_and_moves_the_draft_to_the_trash(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", body="Second thoughts")
+        await pilot.pause(compose_module.AUTOSAVE_SECONDS + 0.5)
+        await settle(pilot)
+        (draft,) = drafts(app)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        await press_to_leave(pilot, "enter", until=lambda app: isinstance(app.screen, MainScreen))
+        assert drafts(app) == []
+        assert app.store.get(draft.id).folder == "Trash"

@@ -182,6 +182,7 @@ class ComposeScreen(Screen[str | None]):
         Binding("ctrl+s", "send", "Send", id="compose.send", priority=True),
         Binding("ctrl+e", "editor", "Edit in $EDITOR", id="compose.editor", priority=True),
         Binding("escape", "close", "Close (keep draft)", id="compose.close"),
+        Binding("ctrl+t", "discard", "Discard", id="compose.discard", priority=True),
         Binding("f1", "app.help", "Help", id="compose.help"),
     ]
 
@@ -375,6 +376,27 @@ class ComposeScreen(Screen[str | None]):
         if draft_id is not None:
             self.app.notify("Draft kept in Drafts.", markup=False)
         self.post_message(self.Done("draft" if draft_id is not None else None))
+
+    def action_discard(self) -> None:
+        if not self._leaving:
+            self._discard()
+
+    @work(exit_on_error=False, group="dialog")
+    async def _discard(self) -> None:
+        """Throw the letter away (its draft goes to the Trash, so it can still be found)."""
+        question = "Discard this letter? Its draft goes to the Trash."
+        if not await self.app.push_screen_wait(Confirm(question, yes="Discard", no="Keep writing")):
+            return
+        self._leaving = True
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        with self._save_lock:
+            self._sent = True  # no autosave after this point
+            draft_id = self.draft_id
+        if draft_id is not None:
+            await asyncio.to_thread(self.app.store.move, [draft_id], "Trash")
+        self.app.notify("Letter discarded (the draft is in the Trash).", markup=False)
+        self.post_message(self.Done(None))
 
     class Done(Message):
         """A worker finished closing: dismiss from the screen's own handler, not the worker."""
