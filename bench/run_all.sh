@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
-OUT=bench/results.jsonl
+OUT="${OUT:-bench/results.jsonl}"  # OUT=FILE: elsewhere, e.g. for a run with a patched copy
 : > "$OUT.new"
 for bench in receiver_throughput send app_start search key_types; do
     echo "== $bench" >&2
-    "$PYTHON" "bench/$bench.py" "$@" | tee -a "$OUT.new"
+    "$PYTHON" "bench/$bench.py" | tee -a "$OUT.new"
 done
 mv "$OUT.new" "$OUT"
 echo "results: $OUT" >&2
