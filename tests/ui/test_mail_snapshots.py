@@ -94,3 +94,12 @@ def test_help_screen(app: MisfinApp, snap_compare) -> None:
         await steady(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_search_results(app: MisfinApp, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await steady(pilot)
+        await pilot.press("slash", *"example")
+        await steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

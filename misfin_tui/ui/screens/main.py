@@ -25,6 +25,8 @@ from misfin_tui.ui.widgets.visible import one_line
 
 # A letter shown this long in the reader counts as read.
 READ_AFTER_SECONDS = 1.5
+# Search shows at most this many letters, newest first.
+SEARCH_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,8 @@ class MainScreen(Screen[None]):
         title = self.query_one("#list-title", Static)
         if self.searching is not None:
             count = len(self.letters.letters)
-            title.update(
-                Content(f" Search “{one_line(self.searching)}”: {count} found · Esc closes")
-            )
+            found = f"the newest {count:,}" if count >= SEARCH_LIMIT else f"{count:,} found"
+            title.update(Content(f" Search “{one_line(self.searching)}”: {found} · Esc closes"))
             return
         total, unread = self.counts.get(self.folder, (0, 0))
         text = f" {self.folder} · {total:,} letters"
@@ -409,7 +410,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
     def _search(self, query: str) -> None:
-        results = self.app.store.search(query)
+        results = self.app.store.search(query, limit=SEARCH_LIMIT)
         self.app.call_from_thread(self._found, query, results)
 
     def _found(self, query: str, results: list[Summary]) -> None:
