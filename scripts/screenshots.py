@@ -1,0 +1,137 @@
+"""Regenerate screenshots/ from the real app on the demo world.
+
+Runs the app headless at 120x36, walks through the main screens as a newcomer would (inbox,
+reader, compose, the unfamiliar-network and first-contact prompts, Ada's answer, the trust
+manager, the outbox) and saves each as SVG, plus PNG when `rsvg-convert` is installed
+(Debian: librsvg2-bin, with fonts-firacode for the look of the SVGs).
+
+    .venv/bin/python scripts/screenshots.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "screenshots"
+SIZE = (120, 36)
+
+sys.path.insert(0, str(ROOT))
+
+from misfin_tui.core.store import MailStore  # noqa: E402
+from misfin_tui.demo import DemoWorld, build_world, deliver_welcome  # noqa: E402
+from misfin_tui.ui.app import MisfinApp, make_app  # noqa: E402
+
+
+async def until(pilot, predicate: Callable[[], bool], timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    """Let the app run until `predicate` holds (workers and receivers are real)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not get there in time")
+        await pilot.pause(0.1)
+    await pilot.pause(0.3)
+
+
+def save(app: MisfinApp, name: str) -> None:
+    svg = OUT / f"{name}.svg"
+    app.save_screenshot(filename=svg.name, path=str(OUT))
+    print(f"wrote {svg.relative_to(ROOT)}")
+    converter = shutil.which("rsvg-convert")
+    if converter:
+        png = svg.with_suffix(".png")
+        subprocess.run([converter, "-w", "1600", "-o", str(png), str(svg)], check=True)
+        print(f"wrote {png.relative_to(ROOT)}")
+
+
+def inbox_letters(world: DemoWorld, subject_start: str) -> bool:
+    store = MailStore(world.you.database())
+    return any(s.subject.startswith(subject_start) for s in store.summaries("Inbox"))
+
+
+def outbox_has(app: MisfinApp, state: str) -> bool:
+    return any(item.state == state for item in app.outbox.items())
+
+
+def screen_is(app: MisfinApp, name: str) -> bool:
+    return type(app.screen).__name__ == name
+
+
+async def compose(pilot, app: MisfinApp, to: str, subject: str) -> None:  # type: ignore[no-untyped-def]
+    """Open compose and fill To and Subject (Enter moves on), leaving the cursor in the body."""
+    await pilot.press("c")
+    await until(pilot, lambda: screen_is(app, "ComposeScreen"))
+    await pilot.press(*to, "enter", *subject, "enter")
+
+
+async def walk(world: DemoWorld) -> None:
+    app = make_app(world.you)
+    async with app.run_test(size=SIZE) as pilot:
+        deliver_welcome(world)
+        await until(pilot, lambda: inbox_letters(world, "Welcome"))
+        await pilot.press("down", "up", "enter")
+        await pilot.pause(0.5)
+        save(app, "inbox")
+
+        app.networks.untrust()  # as if the laptop were in a cafe
+        app.refresh_network()
+        await compose(pilot, app, "ada@lovelace.demo", "Hello Ada")
+        await pilot.press(*"This is my first Misfin letter. Nice to meet you!")
+        await pilot.pause(0.3)
+        save(app, "compose")
+
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen_is(app, "UnfamiliarNetworkScreen"))
+        save(app, "unfamiliar-network")
+
+        await pilot.press("m")  # mark this network trusted: the prompt asks again, calmer
+        await until(pilot, lambda: screen_is(app, "TextInputScreen"))
+        await pilot.press(*"Home", "enter")
+        await until(pilot, lambda: screen_is(app, "FirstContactScreen"))
+        save(app, "first-contact")
+
+        await pilot.press("t")
+        await until(pilot, lambda: inbox_letters(world, "Re: Hello Ada"))
+        await pilot.press("1", "home", "enter")
+        await pilot.pause(0.5)
+        save(app, "reply")
+
+        await pilot.press("T")
+        await pilot.pause(0.8)
+        save(app, "trust-manager")
+        await pilot.press("escape")
+
+        await compose(pilot, app, "carol@nowhere.demo", "Are you there?")
+        await pilot.press(*"This server does not exist, so the letter waits in the Outbox.")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: outbox_has(app, "deferred"))
+        await pilot.press("o")
+        await pilot.pause(0.8)
+        save(app, "outbox")
+        await pilot.press("escape")
+
+        await pilot.pause(0.3)
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    os.environ["MISFIN_TUI_NETWORK"] = "demo-home-network"
+    root = Path(tempfile.mkdtemp(prefix="misfin-tui-shots-"))
+    world = build_world(root, receive_for_you=False)
+    try:
+        asyncio.run(walk(world))
+    finally:
+        world.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
