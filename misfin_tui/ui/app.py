@@ -347,7 +347,20 @@ class MisfinApp(App[int]):
                 timeout=15,
             )
             return
-        self.push_screen(FirstRunScreen(), callback=lambda _result: self._start_up())
+        self.push_screen(FirstRunScreen(), callback=self._first_run_done)
+
+    def _first_run_done(self, made_identity: bool | None) -> None:
+        """Load the new identity; leaving without one is allowed (mail stays readable)."""
+        if made_identity:
+            self._start_up()
+            return
+        self.notify(
+            "No identity yet, so nothing can be sent or received. Make one any time from the"
+            " command palette (ctrl+p, 'New identity') or with `misfin-tui identity new ADDRESS`.",
+            severity="warning",
+            markup=False,
+            timeout=15,
+        )
 
     def action_compose(self) -> None:
         from misfin_tui.ui.screens.compose import ComposeScreen

@@ -444,6 +444,12 @@ async def test_without_an_identity_the_first_run_screen_opens(
         assert isinstance(app.screen, FirstRunScreen)
         assert "no identity" in app.sub_title
 
+        notes = record_notes(app)
+        await pilot.press("escape")  # leaving without an identity is allowed, once
+        await settle(pilot)
+        assert not isinstance(app.screen, FirstRunScreen)
+        assert any("No identity yet" in note for note in notes)
+
 
 async def test_a_failing_background_job_is_reported_not_fatal(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)

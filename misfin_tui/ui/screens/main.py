@@ -158,7 +158,7 @@ class MainScreen(Screen[None]):
             title.update(Content(f" Search “{one_line(self.searching)}”: {found} · Esc closes"))
             return
         total, unread = self.counts.get(self.folder, (0, 0))
-        text = f" {self.folder} · {total:,} letters"
+        text = f" {self.folder} · {total:,} letter{'' if total == 1 else 's'}"
         if unread:
             text += f" · {unread:,} unread"
         title.update(Content(text))
