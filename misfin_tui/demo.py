@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -229,6 +230,12 @@ def run_demo() -> int:
     world = build_world(root, receive_for_you=False)
     try:
         app = make_app(world.you)
+
+        def leave(signum: int, _frame: object) -> None:
+            app.exit(128 + signum)  # a closed terminal or a kill still cleans up below
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, leave)
         deliver_welcome(world)
         result = app.run()
         return int(result or 0)
