@@ -32,21 +32,21 @@ MIGRATIONS: tuple[str, ...] = (
         folder        TEXT NOT NULL REFERENCES folders(name),
         raw           BLOB NOT NULL,
         version       TEXT NOT NULL DEFAULT 'C',      -- 'B' | 'C': how it travelled
-        sender        TEXT NOT NULL DEFAULT '',       -- authenticated sender (received) or our identity (sent/draft)
+        sender        TEXT NOT NULL DEFAULT '',       -- authenticated sender, or our identity
         sender_blurb  TEXT NOT NULL DEFAULT '',
         recipients    TEXT NOT NULL DEFAULT '',       -- comma-separated addresses
         subject       TEXT NOT NULL DEFAULT '',
         body          TEXT NOT NULL DEFAULT '',       -- gemtext after the metadata lines
-        received_at   TEXT NOT NULL,                  -- ISO-8601 UTC; for drafts/sent: last change/sent time
+        received_at   TEXT NOT NULL,                  -- ISO-8601 UTC; drafts/sent: last change
         mailbox       TEXT NOT NULL DEFAULT '',       -- our mailbox it was addressed to (received)
         unread        INTEGER NOT NULL DEFAULT 0,
         flagged       INTEGER NOT NULL DEFAULT 0,
-        trust         TEXT NOT NULL DEFAULT 'none',   -- none|verified|pending|quarantined|rotated|unverified
+        trust         TEXT NOT NULL DEFAULT 'none',   -- none|verified|pending|quarantined|...
         trust_reason  TEXT NOT NULL DEFAULT '',
         sender_cert   BLOB,                           -- DER of the sender's certificate (received)
-        fingerprint   TEXT NOT NULL DEFAULT '',       -- received: sender cert SHA-256; sent: what the server returned
+        fingerprint   TEXT NOT NULL DEFAULT '',       -- sender cert SHA-256, or the server's 20
         in_reply_to   INTEGER,                        -- letters.id this one answers (drafts, sent)
-        identity      TEXT NOT NULL DEFAULT ''        -- our identity that sends it (drafts, outbox, sent)
+        identity      TEXT NOT NULL DEFAULT ''        -- our identity that sends it
     );
     CREATE INDEX letters_by_folder_date ON letters(folder, received_at DESC, id DESC);
     CREATE INDEX letters_by_trust ON letters(trust);
@@ -77,7 +77,7 @@ MIGRATIONS: tuple[str, ...] = (
         letter_id       INTEGER NOT NULL REFERENCES letters(id) ON DELETE CASCADE,
         recipient       TEXT NOT NULL,          -- address as the person wrote it (may carry :port)
         identity        TEXT NOT NULL,          -- our sending address
-        state           TEXT NOT NULL,          -- queued|sending|delivered|decision|held|deferred|redirected|failed
+        state           TEXT NOT NULL,          -- queued|sending|delivered|decision|held|...
         reason          TEXT NOT NULL DEFAULT '',
         evidence        TEXT NOT NULL DEFAULT '{}',  -- JSON: fingerprints, expiry, network, event
         attempts        INTEGER NOT NULL DEFAULT 0,
@@ -137,7 +137,7 @@ MIGRATIONS: tuple[str, ...] = (
         at              TEXT NOT NULL,
         kind            TEXT NOT NULL,          -- host|mailbox|network
         subject         TEXT NOT NULL,          -- host:port, address or network id
-        event           TEXT NOT NULL,          -- first-seen|accepted|verified|replaced|forgotten|rejected|rotated|alarm|...
+        event           TEXT NOT NULL,          -- accepted|verified|replaced|forgotten|...
         detail          TEXT NOT NULL DEFAULT '',
         network         TEXT NOT NULL DEFAULT ''
     );
