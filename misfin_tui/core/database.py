@@ -179,6 +179,7 @@ class Database:
         self.path = Path(path)
         self._local = threading.local()
         self._migrate_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._migrated = False
         self.connect()
 
@@ -210,13 +211,16 @@ class Database:
         if conn.in_transaction:
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # Writers of this process queue here, in order, instead of in SQLite's busy handler,
+        # which sleeps 1..100 ms between tries: 32 receiving threads saw p99 ~1.5 s from it.
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close this thread's connection (other threads close theirs on exit)."""
