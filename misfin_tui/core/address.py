@@ -6,6 +6,7 @@ it literally. The port is only for connecting: it never appears in a request lin
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ def _check_mailbox(mailbox: str) -> None:
             raise AddressError(f"the mailbox may not contain the control character {char!r}")
 
 
+@functools.lru_cache(maxsize=4096)
 def _ascii_host(host: str) -> str:
     """Lower-case ASCII form of a host name; IDNA for non-ASCII labels."""
     if not host:

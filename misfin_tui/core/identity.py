@@ -83,9 +83,13 @@ class CertInfo:
     issuer_is_self: bool
 
 
-def cert_info(cert_or_der: Any) -> CertInfo:
-    """Read a mailbox identity from a certificate; names the missing field (UID, CN or DNS SAN)."""
-    info = server_cert_summary(cert_or_der)
+def cert_info(cert_or_der: Any, *, check_self_signature: bool = True) -> CertInfo:
+    """Read a mailbox identity from a certificate; names the missing field (UID, CN or DNS SAN).
+
+    check_self_signature=False skips the signature check behind issuer_is_self (~0.25 ms; it
+    is then only "issuer name == subject name") for callers that never read it.
+    """
+    info = server_cert_summary(cert_or_der, check_self_signature=check_self_signature)
     missing = [
         name
         for name, value in (
@@ -100,7 +104,7 @@ def cert_info(cert_or_der: Any) -> CertInfo:
     return info
 
 
-def server_cert_summary(der: Any) -> CertInfo:
+def server_cert_summary(der: Any, *, check_self_signature: bool = True) -> CertInfo:
     """Summarise any certificate: empty strings where a Misfin field is absent."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -129,7 +133,8 @@ def server_cert_summary(der: Any) -> CertInfo:
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         is_ca=is_ca,
-        issuer_is_self=cert.issuer == cert.subject and is_signed_by(cert, cert),
+        issuer_is_self=cert.issuer == cert.subject
+        and (not check_self_signature or is_signed_by(cert, cert)),
     )
 
 

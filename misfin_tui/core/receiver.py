@@ -46,6 +46,7 @@ class Limits:
     # thread, so this can be large enough that a crowd of stalled peers leaves room for senders.
     max_connections: int = 1024
     max_per_peer: int = 16  # concurrent connections from one address, so one cannot take all
+    idle_grace: float = 1.0  # when full, a connection silent this long gives its slot to a newcomer
     handshake_timeout: float = 10.0
     request_timeout: float = 30.0  # from the end of the handshake to the complete request
     send_timeout: float = 10.0
@@ -122,6 +123,7 @@ class Receiver:
         self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)
         self._per_peer: dict[str, int] = {}
+        self._open: dict[int, _Activity] = {}  # fd -> activity of every connection being served
         self._per_peer_lock = threading.Lock()
         self._stopping = threading.Event()
         self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
@@ -290,11 +292,21 @@ class Receiver:
             busy = self._per_peer.get(host, 0)
             if busy >= self.limits.max_per_peer:
                 refused = f"{busy} connections from that address already open"
-            elif not self._slots.acquire(blocking=False):
-                refused = f"{self.limits.max_connections} connections already open"
-            else:
+            elif self._slots.acquire(blocking=False):
                 refused = ""
                 self._per_peer[host] = busy + 1
+            elif self._evict_idlest():
+                refused = "evicting"
+            else:
+                refused = f"{self.limits.max_connections} connections already open and busy"
+        if refused == "evicting":
+            # The victim's thread releases its slot as soon as it sees the end of its stream.
+            if self._slots.acquire(timeout=2.0):
+                refused = ""
+                with self._per_peer_lock:
+                    self._per_peer[host] = self._per_peer.get(host, 0) + 1
+            else:
+                refused = "no slot came free"
         if refused:
             log.warning("%s refused: %s", _peer_text(peer), refused)
             conn.close()
@@ -304,6 +316,20 @@ class Receiver:
         except RuntimeError:  # pool shut down
             self._release(host)
             conn.close()
+
+    def _evict_idlest(self) -> bool:
+        """All slots taken: end the connection silent longest (if past idle_grace), so idle or
+        stalled peers cannot lock real senders out; its slot comes free when its thread sees the
+        end of its stream. Called holding _per_peer_lock (never wait for the slot here)."""
+        cutoff = time.monotonic() - self.limits.idle_grace
+        idle = [a for a in self._open.values() if not a.evicted and a.last < cutoff]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda a: a.last)
+        victim.evicted = True
+        with contextlib.suppress(OSError):
+            victim.sock.shutdown(socket.SHUT_RDWR)  # its thread sees end-of-stream and leaves
+        return True
 
     def _release(self, host: str) -> None:
         with self._per_peer_lock:
@@ -327,11 +353,14 @@ class Receiver:
             "status": "-",
         }
         conn = None
+        activity = _Activity(sock)
+        with self._per_peer_lock:
+            self._open[sock.fileno()] = activity
         try:
             sock.setblocking(False)
             conn = SSL.Connection(self._default_context, sock)
             conn.set_accept_state()
-            io = _TlsIo(conn, sock, self._stopping)
+            io = _TlsIo(conn, sock, self._stopping, activity)
             io.call(conn.do_handshake, deadline=time.monotonic() + self.limits.handshake_timeout)
             status, meta = self._transact(conn, io, record)
             if status:
@@ -345,11 +374,16 @@ class Receiver:
         except _Timeout:
             record["status"] = "closed (timeout)"
         except (SSL.Error, OSError) as exc:
-            record["status"] = f"closed ({_tls_error_text(exc)})"
+            if activity.evicted:
+                record["status"] = "closed (idle while the server was full)"
+            else:
+                record["status"] = f"closed ({_tls_error_text(exc)})"
         except Exception:
             log.exception("connection from %s failed", record["peer"])
             record["status"] = "closed (internal error)"
         finally:
+            with self._per_peer_lock:
+                self._open.pop(sock.fileno(), None)
             try:
                 sock.close()
             finally:
@@ -414,7 +448,7 @@ class Receiver:
 
         der = cert.public_bytes(Encoding.DER)
         try:
-            info = cert_info(der)
+            info = cert_info(der, check_self_signature=False)
         except IdentityError as exc:
             return 62, f"not a Misfin identity: {exc}"
         except Exception:
@@ -440,6 +474,11 @@ class Receiver:
             if outcome.trust == "quarantined":
                 return outcome.status, outcome.reason
             trust, reason = outcome.trust, outcome.reason
+        else:
+            assert self._verifier is not None
+            hit = self._verifier.cached(f"{info.mailbox}@{info.host}".lower(), info.fingerprint)
+            if hit is not None:  # a known sender: stored verified, nothing queued
+                trust, reason = hit.trust, hit.reason
         try:
             letter_id = self._store_letter(request, box, der, info, trust, reason)
         except Exception:  # disk full, database locked too long, ...: the sender must retry
@@ -496,15 +535,31 @@ class Receiver:
             log.exception("on_event(%s) failed", kind)
 
 
+class _Activity:
+    """When a connection last made progress (bytes arrived), for evicting idle ones."""
+
+    __slots__ = ("evicted", "last", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.last = time.monotonic()
+        self.evicted = False
+
+
 class _TlsIo:
     """Non-blocking pyOpenSSL calls with deadlines, interrupted when the receiver stops."""
 
     def __init__(
-        self, conn: SSL.Connection, sock: socket.socket, stopping: threading.Event
+        self,
+        conn: SSL.Connection,
+        sock: socket.socket,
+        stopping: threading.Event,
+        activity: _Activity | None = None,
     ) -> None:
         self.conn = conn
         self.sock = sock
         self.stopping = stopping
+        self.activity = activity or _Activity(sock)
         self.sel = selectors.DefaultSelector()
 
     def _wait(self, events: int, deadline: float) -> None:
@@ -515,7 +570,8 @@ class _TlsIo:
             raise _Timeout
         self.sel.register(self.sock, events)
         try:
-            self.sel.select(timeout=min(remaining, 0.25))
+            if self.sel.select(timeout=min(remaining, 0.25)) and events & selectors.EVENT_READ:
+                self.activity.last = time.monotonic()
         finally:
             self.sel.unregister(self.sock)
 

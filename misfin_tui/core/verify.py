@@ -322,15 +322,18 @@ class Verifier:
             # A forged certificate must not cost the real sender its cached verdict.
             self._record_result(address, "failed")
 
-    def _check(self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str) -> Outcome:
+    def cached(self, address: str, fp: str) -> Outcome | None:
+        """The verdict from the cache alone, or None: no network, no lock, no waiting.
+
+        The receiver asks before storing, so a known sender's letter is stored verified in one
+        commit instead of stored pending, queued, re-read and updated (~1.4 ms of CPU a letter).
+        """
         pin = self.trust.mailbox(address)
-        if pin is not None and pin.state == "rejected":
-            return _failed(f"You rejected {address}; its letters are kept in Quarantine.", 61)
         if (
             pin is not None
+            and pin.state not in ("rejected", "alarm")
             and pin.fingerprint == fp
             and pin.check_result == "verified"
-            and pin.state != "alarm"
             and self._fresh(pin.checked_at)
         ):
             return Outcome(
@@ -338,6 +341,15 @@ class Verifier:
                 f"{address}'s certificate matches the one its server confirmed on "
                 f"{pin.checked_at[:10]}",
             )
+        return None
+
+    def _check(self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str) -> Outcome:
+        pin = self.trust.mailbox(address)
+        if pin is not None and pin.state == "rejected":
+            return _failed(f"You rejected {address}; its letters are kept in Quarantine.", 61)
+        hit = self.cached(address, fp)
+        if hit is not None:
+            return hit
         return self._probe(address, info, der, fp, mailbox, pinned=pin is not None)
 
     def _fresh(self, checked_at: str | None) -> bool:

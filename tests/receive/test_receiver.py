@@ -121,6 +121,29 @@ def test_connection_cap(tmp_path: Path, limits: Limits) -> None:
             raise AssertionError("the receiver did not serve again after connections closed")
 
 
+def test_when_full_the_longest_silent_connection_makes_room(tmp_path: Path) -> None:
+    """Stalled peers holding every slot cannot lock a sender out: past idle_grace, the one
+    silent longest is closed to serve the newcomer."""
+    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    with running(profile, Limits(max_connections=2, idle_grace=0.3)) as r:
+        idle = [_tls(r.port), _tls(r.port)]
+        try:
+            time.sleep(0.6)
+            answer = exchange(r.port, b"misfin://bob@example.org \r\n").response
+            assert status_of(answer) == 20
+            closed = 0
+            for sock in idle:
+                sock.settimeout(2)
+                try:
+                    closed += sock.recv(10) == b""
+                except (ssl.SSLError, OSError):
+                    closed += 1
+            assert closed >= 1
+        finally:
+            for sock in idle:
+                sock.close()
+
+
 def test_stop_is_quick_with_connections_open(tmp_path: Path) -> None:
     profile = make_profile(tmp_path, "bob", ["bob@example.org"])
     with running(profile) as r:
