@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import ssl
 from collections.abc import Mapping
@@ -93,19 +94,27 @@ def hostport(address: Address) -> str:
 
 def presented_cert(der: bytes) -> PresentedCert:
     """Describe the server certificate the way the trust store compares it (SPKI pin)."""
-    from misfin_tui.core.identity import IdentityError, server_cert_summary
+    # Only what the pin needs (~0.03 ms): server_cert_summary() reads every Misfin field and
+    # checks the self-signature, ~0.5 ms of each connection for nothing.
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from misfin_tui.core.identity import fingerprint
     from misfin_tui.core.trust import PresentedCert
 
     try:
-        info = server_cert_summary(der)
-    except (IdentityError, ValueError) as exc:
+        cert = x509.load_der_x509_certificate(der)
+        spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        not_after, not_before = cert.not_valid_after_utc, cert.not_valid_before_utc
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise DeliveryError(f"the server sent a certificate that cannot be read: {exc}") from None
     return PresentedCert(
         der=der,
-        spki=info.spki,
-        fingerprint=info.fingerprint,
-        not_after=_iso(info.not_after),
-        not_before=_iso(info.not_before),
+        spki=hashlib.sha256(spki).hexdigest(),
+        fingerprint=fingerprint(der),
+        not_after=_iso(not_after),
+        not_before=_iso(not_before),
     )
 
 
@@ -113,8 +122,36 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# One context per identity files: loading the key and chain took ~1.7 ms of every connection.
+_contexts: dict[tuple[str, str, int, int], ssl.SSLContext] = {}
+
+
 def client_context(identity: Identity) -> ssl.SSLContext:
-    """TLS >= 1.2, no CA validation (TOFU decides), our certificate (and host CA) presented."""
+    """TLS >= 1.2, no CA validation (TOFU decides), our certificate (and host CA) presented.
+
+    Cached per (chain, key) files and their modification times, so a renewed identity is
+    picked up; an SSLContext is safe to share between connections and threads.
+    """
+    try:
+        key = (
+            str(identity.chain_path),
+            str(identity.key_path),
+            identity.chain_path.stat().st_mtime_ns,
+            identity.key_path.stat().st_mtime_ns,
+        )
+    except OSError as exc:
+        raise DeliveryError(
+            f"cannot use the identity {identity.address} ({identity.cert_path}): {exc}"
+        ) from None
+    context = _contexts.get(key)
+    if context is None:
+        if len(_contexts) > 64:
+            _contexts.clear()
+        context = _contexts[key] = _new_context(identity)
+    return context
+
+
+def _new_context(identity: Identity) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
