@@ -21,6 +21,7 @@ PREFIX_MIN = 3
 _SUMMARY_COLUMNS = (
     "id, folder, sender, sender_blurb, subject, received_at, unread, trust, recipients, flagged"
 )
+_SUMMARY_COLUMNS_OF_LETTERS = ", ".join(f"letters.{c.strip()}" for c in _SUMMARY_COLUMNS.split(","))
 _NEWEST_FIRST = "ORDER BY received_at DESC, id DESC"
 # Far below SQLite's host-parameter limit, whichever build we run on.
 _CHUNK = 500
@@ -430,19 +431,23 @@ class MailStore:
     def search(self, query: str, folder: str | None = None, limit: int = 500) -> list[Summary]:
         """Letters matching every word typed (subject, body, sender, recipients), newest first.
 
-        Any text is safe: words are quoted before FTS5 sees them. Ordered by date, not rank:
-        ranking a common word over 100,000 letters costs ~110 ms, counting it ~2 ms.
+        Any text is safe: words are quoted before FTS5 sees them. Newest means most recently
+        stored (the id), not rank and not the date column: FTS5 walks its index in id order
+        and stops at `limit`, so a word found in most of 100,000 letters costs ~2-5 ms instead
+        of ~250 ms to sort every match. For received mail the two orders are the same.
         """
         match = fts_query(query)
         if not match:
             return []
+        # Walk the index newest id first and stop at `limit`: sorting every match by date first
+        # cost ~200 ms for a word in most of 100,000 letters; this costs ~1-5 ms at any count.
         sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM letters"
-            " WHERE id IN (SELECT rowid FROM letters_fts WHERE letters_fts MATCH ?)"
+            f"SELECT {_SUMMARY_COLUMNS_OF_LETTERS} FROM letters_fts"
+            " JOIN letters ON letters.id = letters_fts.rowid WHERE letters_fts MATCH ?"
         )
         params: list[object] = [match]
         if folder is not None:
-            sql += " AND folder = ?"
+            sql += " AND letters.folder = ?"
             params.append(_check_folder(folder))
         params.append(limit)
-        return self._summaries(f"{sql} {_NEWEST_FIRST} LIMIT ?", params)
+        return self._summaries(f"{sql} ORDER BY letters_fts.rowid DESC LIMIT ?", params)

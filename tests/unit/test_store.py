@@ -565,3 +565,14 @@ def test_many_threads_write_and_read(store: MailStore) -> None:
     assert len(set(added)) == 150
     assert store.counts()["Inbox"] == (150, 6 * 13)
     assert len(store.search("thread letter", limit=1000)) == 150
+
+
+def test_search_stops_at_the_limit_with_the_most_recently_stored_first(tmp_path: Path) -> None:
+    store = MailStore(Database(tmp_path / "m.db"))
+    ids = [
+        store.add(folder="Inbox", raw=b"x", subject=f"lunch {n}", body="common words here")
+        for n in range(50)
+    ]
+    found = store.search("common", limit=10)
+    assert [s.id for s in found] == ids[::-1][:10]
+    assert [s.id for s in store.search("lunch", folder="Inbox", limit=3)] == ids[::-1][:3]
