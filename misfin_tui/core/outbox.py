@@ -776,11 +776,11 @@ class Outbox:
         outcome is unknown (the server may have it); resending is the Misfin way, since a letter
         leaves the outbox only on a 20.
         """
-        stale = _iso(datetime.now(UTC) - STALE_SENDING)
+        now = self._clock()
         self.db.connect().execute(
             "UPDATE outbox SET state = 'queued', updated_at = ?"
             " WHERE state = 'sending' AND updated_at < ?",
-            (utc_now(), stale),
+            (_iso(now), _iso(now - STALE_SENDING)),
         )
 
 

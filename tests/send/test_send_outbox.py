@@ -468,3 +468,16 @@ async def test_letters_held_by_choice_stay_held(sender: Profile, bob: FixtureRec
     outbox.retry(item.id)
     [item] = await outbox.process()
     assert item.state == "decision"
+
+
+def test_a_stale_sending_item_is_requeued_by_the_outbox_clock(sender: Profile) -> None:
+    outbox = outbox_for(sender)
+    letter = outbox.enqueue("hi\n", [BOB])
+    [queued] = outbox.items(letter)
+    sender.database().connect().execute(
+        "UPDATE outbox SET state = 'sending' WHERE id = ?", (queued.id,)
+    )
+    now = datetime.now(UTC)
+    assert outbox_for(sender, clock=lambda: now).items(letter)[0].state == "sending"
+    later = now + timedelta(minutes=10)
+    assert outbox_for(sender, clock=lambda: later).items(letter)[0].state == "queued"
