@@ -242,6 +242,22 @@ class MisfinApp(App[int]):
             receiver.stop()
 
     async def action_quit(self) -> None:
+        """Quit; while a letter is on its way, ask first (it stays safe in the Outbox)."""
+        sending = self.__dict__.get("sending")  # only if something was ever sent
+        if sending is not None and sending.busy:
+            from misfin_tui.ui.screens.prompts import ConfirmScreen
+
+            question = ConfirmScreen(
+                "A letter is being sent",
+                "Quit anyway? Nothing is lost: a letter leaves the Outbox only when the"
+                " server has confirmed it, and the next start tries again.",
+                yes="Quit",
+            )
+            self.push_screen(question, callback=lambda quit_now: self._quit() if quit_now else None)
+            return
+        self._quit()
+
+    def _quit(self) -> None:
         self.stop_receiver()
         self.exit(0)
 

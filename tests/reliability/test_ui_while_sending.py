@@ -81,3 +81,31 @@ async def test_keys_are_handled_while_a_send_waits_on_a_silent_server(tmp_path, 
         assert await _until(deferred, DELIVER_TIMEOUT * 3, pilot), outbox.items()
         [letter] = store.summaries("Outbox")
         assert letter.subject == "wait"
+
+
+@pytest.mark.timeout(60)
+async def test_quitting_while_a_letter_is_on_its_way_asks_first(tmp_path, silent_server):
+    profile = sending_profile(tmp_path / "client")
+    profile.config.set("trust.first_contact", "accept-new")
+    profile.config.set("hosts.example.org", ("127.0.0.1", silent_server.port))
+    profile.save_config()
+    app = make_app(profile, start_receiver=False)
+    app.__dict__["outbox"] = Outbox(profile, probe_timeout=10.0, deliver_timeout=10.0)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.sending.submit(
+            identity="alice@senders.test", recipients=[RECIPIENT], subject="wait", body="hi\n"
+        )
+        seen = await asyncio.to_thread(silent_server.request_seen.wait, 15)
+        assert seen, "the letter never reached the silent server"
+        await pilot.press("ctrl+q")
+        assert await _until(lambda: type(app.screen).__name__ == "ConfirmScreen", 5, pilot)
+        await pilot.press("n")
+        assert await _until(lambda: type(app.screen).__name__ != "ConfirmScreen", 5, pilot)
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        assert await _until(lambda: type(app.screen).__name__ == "ConfirmScreen", 5, pilot)
+        await pilot.press("y")
+        await pilot.pause(0.3)
+    assert app.return_code == 0
+    [item] = Outbox(profile).items()
+    assert item.state in ("sending", "queued", "deferred")  # still in the Outbox, not lost
