@@ -741,6 +741,21 @@ class TrustStore:
                 "UPDATE mailboxes SET nickname = ? WHERE address = ?", (nickname.strip(), key)
             )
 
+    def record_check(self, address: str, result: str, *, succeeded: bool = False) -> None:
+        """The receiver's verdict on a sender, cached on its pin; a success also stamps
+        checked_at, which decides when the sender's server is asked again."""
+        key = _address_key(address)
+        with self.db.transaction() as conn:
+            if succeeded:
+                conn.execute(
+                    "UPDATE mailboxes SET checked_at = ?, check_result = ? WHERE address = ?",
+                    (utc_now(), result, key),
+                )
+            else:
+                conn.execute(
+                    "UPDATE mailboxes SET check_result = ? WHERE address = ?", (result, key)
+                )
+
     def contacts(self) -> list[tuple[str, str, str]]:
         """(address, nickname, blurb) of every mailbox not rejected, for compose completion."""
         rows = self.db.connect().execute(

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.core.database import utc_now
-
 if TYPE_CHECKING:
     from misfin_tui.core.identity import CertInfo, Identity
     from misfin_tui.core.profile import Profile
@@ -320,7 +318,7 @@ class Verifier:
         if pin is not None and pin.fingerprint == fp:
             # The pinned certificate itself failed (e.g. stolen, then replaced): no more cache.
             # A forged certificate must not cost the real sender its cached verdict.
-            self._record_result(address, "failed")
+            self.trust.record_check(address, "failed")
 
     def cached(self, address: str, fp: str) -> Outcome | None:
         """The verdict from the cache alone, or None: no network, no lock, no waiting.
@@ -475,7 +473,7 @@ class Verifier:
                 "and it is not issued by the same server key; review it in Trust",
                 63,
             )
-        self._record_result(address, "verified", checked=True)
+        self.trust.record_check(address, "verified", succeeded=True)
         if event is MailboxEvent.ROTATION:
             return Outcome(
                 "rotated",
@@ -508,19 +506,6 @@ class Verifier:
         except TrustError as exc:
             return str(exc)
         return ""
-
-    def _record_result(self, address: str, result: str, *, checked: bool = False) -> None:
-        """Cache the outcome on the mailbox pin (checked_at = last successful check)."""
-        with self.db.transaction() as conn:
-            if checked:
-                conn.execute(
-                    "UPDATE mailboxes SET checked_at = ?, check_result = ? WHERE address = ?",
-                    (utc_now(), result, address),
-                )
-            else:
-                conn.execute(
-                    "UPDATE mailboxes SET check_result = ? WHERE address = ?", (result, address)
-                )
 
     def _probe_identity(self, mailbox: str) -> Identity | None:
         from misfin_tui.core.identity import IdentityError

@@ -494,3 +494,14 @@ def test_entries_for_json(store: TrustStore) -> None:
     assert (mailbox["kind"], mailbox["name"], mailbox["nickname"]) == ("mailbox", BOB, "bob")
     assert mailbox["blocked"] is None
     assert json.loads(json.dumps(store.entries())) == [host, mailbox]
+
+
+def test_record_check_caches_the_receivers_verdict(store: TrustStore) -> None:
+    store.record_mailbox("Alice@Example.net", "a" * 64)
+    store.record_check("alice@example.net", "failed")
+    pin = store.mailbox("alice@example.net")
+    assert (pin.check_result, pin.checked_at) == ("failed", None)
+    store.record_check("ALICE@example.net", "verified", succeeded=True)
+    pin = store.mailbox("alice@example.net")
+    assert pin.check_result == "verified"
+    assert pin.checked_at is not None
