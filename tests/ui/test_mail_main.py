@@ -150,7 +150,7 @@ async def test_archive_and_delete_can_be_undone(profile: Profile) -> None:
         await pilot.press("d")
         await settle(pilot)
         assert app.store.get(second).folder == "Trash"
-        assert letter_list(app).letters == []
+        assert list(letter_list(app).letters) == []
         assert "Moved to Trash — u to undo" in notes
         await pilot.press("ctrl+z")
         await settle(pilot)
@@ -182,7 +182,7 @@ async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
         await pilot.press("enter")  # "Delete for good" has the focus
         await settle(pilot)
         assert app.store.get(gone) is None
-        assert letter_list(app).letters == []
+        assert list(letter_list(app).letters) == []
 
 
 async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: Profile) -> None:
@@ -203,7 +203,7 @@ async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: 
         # Text that would be FTS5 syntax is just text.
         await pilot.press(*' OR "(')
         await settle(pilot)
-        assert rows.letters == []
+        assert list(rows.letters) == []
         await pilot.press("enter")
         await pilot.press("escape")
         await settle(pilot)

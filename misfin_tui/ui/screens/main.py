@@ -13,13 +13,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from misfin_tui.core.database import FOLDERS
 from misfin_tui.core.store import StoredLetter, Summary
 from misfin_tui.ui.app import CountsChanged, LetterChanged, NewMail
 from misfin_tui.ui.widgets.confirm import Confirm
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
-from misfin_tui.ui.widgets.letter_list import LetterList
+from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList
 from misfin_tui.ui.widgets.reader import Reader
 from misfin_tui.ui.widgets.visible import one_line
 
@@ -124,11 +125,23 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
     def _load(self, folder: str, keep: int | None) -> None:
-        """Read the summaries off the UI thread (100,000 of them take a moment)."""
-        letters = self.app.store.summaries(folder)
-        self.app.call_from_thread(self._loaded, folder, letters, keep)
+        """Show a folder without reading all of it: the first page at once, then its ids.
 
-    def _loaded(self, folder: str, letters: list[Summary], keep: int | None) -> None:
+        With `keep` (a reload) the ids come first, so the cursor can stay on that letter.
+        """
+        store = self.app.store
+        if keep is not None:
+            rows = FolderRows(store, folder, ids=store.ids(folder))
+            self.app.call_from_thread(self._loaded, folder, rows, keep)
+            return
+        rows = FolderRows.start(store, folder)
+        self.app.call_from_thread(self._loaded, folder, rows, None)
+        if get_current_worker().is_cancelled:
+            return
+        ids = store.ids(folder)
+        self.app.call_from_thread(self.letters.ids_loaded, rows, ids)
+
+    def _loaded(self, folder: str, letters: FolderRows, keep: int | None) -> None:
         if folder != self.folder or self.searching is not None:
             return  # the person moved on meanwhile
         self.letters.empty_text = f"No letters in {folder}"
@@ -269,10 +282,9 @@ class MainScreen(Screen[None]):
             self.app.call_from_thread(self._marked, letter_id, unread)
 
     def _marked(self, letter_id: int, unread: bool) -> None:
-        for summary in self.letters.letters:
-            if summary.id == letter_id:
-                self.letters.update_letter(replace(summary, unread=unread))
-                break
+        summary = self.letters.cached(letter_id)
+        if summary is not None:
+            self.letters.update_letter(replace(summary, unread=unread))
         self._refresh_counts()
 
     def action_toggle_read(self) -> None:
