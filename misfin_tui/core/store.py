@@ -282,14 +282,16 @@ class MailStore:
         return [found[i] for i in wanted if i in found]
 
     def ids(self, folder: str) -> list[int]:
-        """A folder's letter ids, newest first, read from the index alone (for virtual lists)."""
+        """A folder's letter ids, newest first, read from the index alone (for virtual lists).
+
+        Plain tuples, one at a time: fetchall() of sqlite3.Row objects peaked at ~10 MB for
+        70,000 ids (the list itself is ~3 MB) and took ~2x as long (~50 ms, now ~25 ms).
+        """
         _check_folder(folder)
-        rows = (
-            self.db.connect()
-            .execute(f"SELECT id FROM letters WHERE folder = ? {_NEWEST_FIRST}", (folder,))
-            .fetchall()
-        )
-        return [row[0] for row in rows]
+        cursor = self.db.connect().cursor()
+        cursor.row_factory = None
+        cursor.execute(f"SELECT id FROM letters WHERE folder = ? {_NEWEST_FIRST}", (folder,))
+        return [row[0] for row in cursor]
 
     def counts(self) -> dict[str, tuple[int, int]]:
         """Folder -> (total, unread) for every folder, empty ones included."""
