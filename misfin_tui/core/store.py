@@ -293,6 +293,16 @@ class MailStore:
         cursor.execute(f"SELECT id FROM letters WHERE folder = ? {_NEWEST_FIRST}", (folder,))
         return [row[0] for row in cursor]
 
+    def count(self, folder: str) -> int:
+        """How many letters one folder holds, from the index alone (counts() reads every row)."""
+        _check_folder(folder)
+        row = (
+            self.db.connect()
+            .execute("SELECT COUNT(*) FROM letters WHERE folder = ?", (folder,))
+            .fetchone()
+        )
+        return row[0]
+
     def counts(self) -> dict[str, tuple[int, int]]:
         """Folder -> (total, unread) for every folder, empty ones included."""
         result = dict.fromkeys(FOLDERS, (0, 0))

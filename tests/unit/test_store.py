@@ -256,6 +256,18 @@ def test_counts_cover_every_folder(store: MailStore) -> None:
     assert counts["Drafts"] == (0, 0)
 
 
+def test_count_is_one_folder_of_counts(store: MailStore) -> None:
+    assert store.count("Inbox") == 0
+    letter(store, unread=True)
+    letter(store)
+    letter(store, folder="Trash")
+    for folder in FOLDERS:
+        assert store.count(folder) == store.counts()[folder][0]
+    assert store.count("Inbox") == 2
+    with pytest.raises(ValueError):
+        store.count("Junk")
+
+
 def test_latest_id_and_newer_than(store: MailStore) -> None:
     assert store.latest_id() == 0
     first = letter(store)
