@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -136,10 +137,17 @@ class MainScreen(Screen[None]):
             return
         rows = FolderRows.start(store, folder)
         self.app.call_from_thread(self._loaded, folder, rows, None)
+        # Read the ids once the first page is on screen, not while it is being drawn.
+        self.app.call_from_thread(self._next_refresh)
         if get_current_worker().is_cancelled:
             return
         ids = store.ids(folder)
         self.app.call_from_thread(self.letters.ids_loaded, rows, ids)
+
+    async def _next_refresh(self) -> None:
+        refreshed = asyncio.Event()
+        self.call_after_refresh(refreshed.set)
+        await refreshed.wait()
 
     def _loaded(self, folder: str, letters: FolderRows, keep: int | None) -> None:
         if folder != self.folder or self.searching is not None:
@@ -377,8 +385,6 @@ class MainScreen(Screen[None]):
             await self._delete_ids([summary.id])
 
     async def _delete_ids(self, ids: list[int]) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.app.store.delete, ids)
         self.letters.remove_letters(ids)
         if not self.letters.letters:

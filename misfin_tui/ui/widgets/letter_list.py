@@ -141,7 +141,7 @@ class FolderRows(Rows):
     def start(cls, store: MailStore, folder: str) -> FolderRows:
         """The first page and the folder's size: enough to draw, whatever the size."""
         head = store.summaries(folder, limit=PAGE)
-        total = len(head) if len(head) < PAGE else store.counts()[folder][0]
+        total = len(head) if len(head) < PAGE else store.count(folder)
         return cls(store, folder, head=head, total=max(total, len(head)))
 
     @property
