@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -145,9 +146,11 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self.letters.ids_loaded, rows, ids)
 
     async def _next_refresh(self) -> None:
+        """Return after the next screen refresh (at most a second: the screen may be going)."""
         refreshed = asyncio.Event()
         self.call_after_refresh(refreshed.set)
-        await refreshed.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(refreshed.wait(), 1)
 
     def _loaded(self, folder: str, letters: FolderRows, keep: int | None) -> None:
         if folder != self.folder or self.searching is not None:
