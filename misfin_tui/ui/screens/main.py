@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -17,7 +18,7 @@ from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from misfin_tui.core.database import FOLDERS
+from misfin_tui.core.database import FOLDERS, DatabaseError
 from misfin_tui.core.store import StoredLetter, Summary
 from misfin_tui.ui.app import CountsChanged, LetterChanged, NewMail
 from misfin_tui.ui.widgets.confirm import Confirm
@@ -122,15 +123,24 @@ class MainScreen(Screen[None]):
         self.folder = folder
         self.searching = None
         self._set_title()
-        self._load(folder, keep)
         self._refresh_counts()
+        if keep is not None:
+            self._load(folder, keep)
+            return
+        # The first page (~100 rows, ~1 ms at any size) is read right here, so it is in the
+        # first frame: read in a worker it waited on the GIL behind start-up (~100 ms).
+        try:
+            rows = FolderRows.start(self.app.store, folder)
+        except (sqlite3.Error, DatabaseError):
+            self._load(folder, None)  # the worker reports what is wrong
+            return
+        self._loaded(folder, rows, None)
+        self._load_ids(rows)
 
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
     def _load(self, folder: str, keep: int | None) -> None:
-        """Show a folder without reading all of it: the first page at once, then its ids.
-
-        With `keep` (a reload) the ids come first, so the cursor can stay on that letter.
-        """
+        """Read a folder off the UI thread: with `keep` (a reload) the ids first, so the cursor
+        can stay on that letter; otherwise the first page, then the ids."""
         store = self.app.store
         if keep is not None:
             rows = FolderRows(store, folder, ids=store.ids(folder))
@@ -138,11 +148,18 @@ class MainScreen(Screen[None]):
             return
         rows = FolderRows.start(store, folder)
         self.app.call_from_thread(self._loaded, folder, rows, None)
-        # Read the ids once the first page is on screen, not while it is being drawn.
+        self._read_ids(rows)
+
+    @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
+    def _load_ids(self, rows: FolderRows) -> None:
+        self._read_ids(rows)
+
+    def _read_ids(self, rows: FolderRows) -> None:
+        """In a worker: the folder's ids, once the first page is on screen (not while drawing)."""
         self.app.call_from_thread(self._next_refresh)
         if get_current_worker().is_cancelled:
             return
-        ids = store.ids(folder)
+        ids = rows.store.ids(rows.folder)
         self.app.call_from_thread(self.letters.ids_loaded, rows, ids)
 
     async def _next_refresh(self) -> None:
