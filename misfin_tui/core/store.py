@@ -443,10 +443,10 @@ class MailStore:
     def search(self, query: str, folder: str | None = None, limit: int = 500) -> list[Summary]:
         """Letters matching every word typed (subject, body, sender, recipients), newest first.
 
-        Any text is safe: words are quoted before FTS5 sees them. Newest means most recently
-        stored (the id), not rank and not the date column: FTS5 walks its index in id order
-        and stops at `limit`, so a word found in most of 100,000 letters costs ~2-5 ms instead
-        of ~250 ms to sort every match. For received mail the two orders are the same.
+        Any text is safe: words are quoted before FTS5 sees them. Not ranked: FTS5 walks its
+        index most recently stored first and stops at `limit`, so a word found in most of
+        100,000 letters costs ~2-5 ms instead of ~250 ms to sort every match by date; the
+        letters it keeps are then shown newest first by date.
         """
         match = fts_query(query)
         if not match:
@@ -462,4 +462,6 @@ class MailStore:
             sql += " AND letters.folder = ?"
             params.append(_check_folder(folder))
         params.append(limit)
-        return self._summaries(f"{sql} ORDER BY letters_fts.rowid DESC LIMIT ?", params)
+        found = self._summaries(f"{sql} ORDER BY letters_fts.rowid DESC LIMIT ?", params)
+        found.sort(key=lambda s: (s.received_at, s.id), reverse=True)
+        return found

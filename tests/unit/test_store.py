@@ -579,12 +579,20 @@ def test_many_threads_write_and_read(store: MailStore) -> None:
     assert len(store.search("thread letter", limit=1000)) == 150
 
 
-def test_search_stops_at_the_limit_with_the_most_recently_stored_first(tmp_path: Path) -> None:
+def test_search_keeps_the_most_recently_stored_and_shows_them_by_date(tmp_path: Path) -> None:
     store = MailStore(Database(tmp_path / "m.db"))
     ids = [
-        store.add(folder="Inbox", raw=b"x", subject=f"lunch {n}", body="common words here")
+        store.add(
+            folder="Inbox",
+            raw=b"x",
+            subject=f"lunch {n}",
+            body="common words here",
+            received_at=f"2024-01-{n % 28 + 1:02d}T00:00:00Z",
+        )
         for n in range(50)
     ]
     found = store.search("common", limit=10)
-    assert [s.id for s in found] == ids[::-1][:10]
-    assert [s.id for s in store.search("lunch", folder="Inbox", limit=3)] == ids[::-1][:3]
+    assert sorted(s.id for s in found) == sorted(ids[-10:])  # the last 10 stored
+    dates = [s.received_at for s in found]
+    assert dates == sorted(dates, reverse=True)
+    assert len(store.search("lunch", folder="Inbox", limit=3)) == 3
