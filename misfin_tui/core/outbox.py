@@ -737,12 +737,7 @@ class Outbox:
             self.store.move([letter_id], "Drafts")
             return
         if all(row["state"] == "delivered" for row in rows):
-            fingerprints = ",".join(row["fingerprint"] for row in rows if row["fingerprint"])
-            self.db.connect().execute(
-                "UPDATE letters SET fingerprint = ?, received_at = ? WHERE id = ?",
-                (fingerprints, utc_now(), letter_id),
-            )
-            self.store.move([letter_id], "Sent")
+            self.store.mark_sent(letter_id, [row["fingerprint"] for row in rows])
 
     def _update(self, item_id: int, **columns: Any) -> None:
         if "evidence" in columns:

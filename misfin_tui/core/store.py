@@ -358,6 +358,23 @@ class MailStore:
                 [(folder, letter_id) for letter_id, folder in previous.items()],
             )
 
+    def mark_sent(self, letter_id: int, fingerprints: Sequence[str]) -> None:
+        """Every recipient's server answered 20: the letter moves to Sent with the
+        fingerprints they returned, dated now."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE letters SET folder = 'Sent', fingerprint = ?, received_at = ? WHERE id = ?",
+                (",".join(fp for fp in fingerprints if fp), utc_now(), letter_id),
+            )
+
+    def ids_with_trust(self, trust: str) -> list[int]:
+        """Letters in one verification state, oldest first (the verifier resumes 'pending')."""
+        _check_trust(trust)
+        rows = self.db.connect().execute(
+            "SELECT id FROM letters WHERE trust = ? ORDER BY id", (trust,)
+        )
+        return [row[0] for row in rows]
+
     def set_unread(self, ids: int | Iterable[int], unread: bool) -> None:
         self._set_flag("unread", ids, unread)
 

@@ -154,10 +154,7 @@ class Verifier:
 
     def resume(self) -> int:
         """Queue every letter still 'pending' (e.g. after a restart); returns how many."""
-        rows = self.db.connect().execute(
-            "SELECT id FROM letters WHERE trust = 'pending' ORDER BY id"
-        )
-        ids = [row["id"] for row in rows]
+        ids = self.store.ids_with_trust("pending")
         for letter_id in ids:
             self.submit(letter_id)
         return len(ids)

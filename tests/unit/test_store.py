@@ -596,3 +596,21 @@ def test_search_keeps_the_most_recently_stored_and_shows_them_by_date(tmp_path: 
     dates = [s.received_at for s in found]
     assert dates == sorted(dates, reverse=True)
     assert len(store.search("lunch", folder="Inbox", limit=3)) == 3
+
+
+def test_mark_sent_moves_the_letter_with_the_fingerprints_returned(tmp_path: Path) -> None:
+    store = MailStore(Database(tmp_path / "m.db"))
+    letter = store.add(folder="Outbox", raw=b"x", received_at="2024-01-01T00:00:00Z")
+    store.mark_sent(letter, ["a" * 64, "", "b" * 64])
+    sent = store.get(letter)
+    assert (sent.folder, sent.fingerprint) == ("Sent", f"{'a' * 64},{'b' * 64}")
+    assert sent.received_at > "2024-01-01T00:00:00Z"
+
+
+def test_ids_with_trust(tmp_path: Path) -> None:
+    store = MailStore(Database(tmp_path / "m.db"))
+    pending = [store.add(folder="Inbox", raw=b"x", trust="pending") for _ in range(3)]
+    store.add(folder="Inbox", raw=b"x", trust="verified")
+    assert store.ids_with_trust("pending") == pending
+    with pytest.raises(ValueError):
+        store.ids_with_trust("nonsense")
