@@ -11,6 +11,7 @@ from typing import Any
 
 from misfin_tui.cli import EXIT_OK, UsageError
 from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.database import iso_utc
 from misfin_tui.core.identity import (
     DEFAULT_KEY_TYPE,
     KEY_TYPES,
@@ -171,7 +172,7 @@ def as_json(identity: Identity, profile: Profile) -> dict[str, Any]:
         "blurb": identity.blurb,
         "fingerprint": identity.fingerprint,
         "issuer_fingerprint": identity.issuer_fingerprint,
-        "not_after": identity.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": iso_utc(identity.not_after),
         "key_type": identity.key_type,
         "cert_path": str(identity.cert_path),
         "key_path": str(identity.key_path),

@@ -16,10 +16,10 @@ import ipaddress
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from misfin_tui.core.address import DEFAULT_PORT, Address
+from misfin_tui.core.database import iso_utc
 from misfin_tui.core.wire import (
     ProtocolError,
     Response,
@@ -113,13 +113,9 @@ def presented_cert(der: bytes) -> PresentedCert:
         der=der,
         spki=hashlib.sha256(spki).hexdigest(),
         fingerprint=fingerprint(der),
-        not_after=_iso(not_after),
-        not_before=_iso(not_before),
+        not_after=iso_utc(not_after),
+        not_before=iso_utc(not_before),
     )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # One context per identity files: loading the key and chain took ~1.7 ms of every connection.

@@ -167,9 +167,14 @@ class DatabaseError(Exception):
     """The database cannot be used: newer schema, corrupt file, unwritable disk."""
 
 
+def iso_utc(moment: datetime) -> str:
+    """A moment as the ISO-8601 UTC text every table stores ("2024-05-01T12:00:00Z")."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def utc_now() -> str:
     """The current time as the ISO-8601 UTC text every table stores."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(datetime.now(UTC))
 
 
 class Database:

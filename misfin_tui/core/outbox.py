@@ -34,7 +34,7 @@ from misfin_tui.core.client import (
     parse_hostport,
     probe,
 )
-from misfin_tui.core.database import utc_now
+from misfin_tui.core.database import iso_utc, utc_now
 from misfin_tui.core.network import Network, Networks
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import (
@@ -117,10 +117,6 @@ class _Outcome:
     next_attempt_at: str | None = None
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cert_evidence(presented: PresentedCert) -> dict[str, str]:
@@ -449,7 +445,7 @@ class Outbox:
 
     def due(self) -> list[OutboxItem]:
         """Items a process() run would pick now: queued, or deferred whose time has come."""
-        now = _iso(self._clock())
+        now = iso_utc(self._clock())
         return [
             item
             for item in self.items(states=("queued", "deferred"))
@@ -634,7 +630,7 @@ class Outbox:
         wait = backoff(attempts) if seconds is None else seconds
         when = self._clock() + timedelta(seconds=wait)
         return _Outcome(
-            "deferred", f"{reason} (next try at {when:%H:%M} UTC)", next_attempt_at=_iso(when)
+            "deferred", f"{reason} (next try at {when:%H:%M} UTC)", next_attempt_at=iso_utc(when)
         )
 
     def _answer(
@@ -775,7 +771,7 @@ class Outbox:
         self.db.connect().execute(
             "UPDATE outbox SET state = 'queued', updated_at = ?"
             " WHERE state = 'sending' AND updated_at < ?",
-            (_iso(now), _iso(now - STALE_SENDING)),
+            (iso_utc(now), iso_utc(now - STALE_SENDING)),
         )
 
 
