@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import signal
 import sys
 import threading
@@ -19,6 +18,7 @@ import unicodedata
 from typing import Any
 
 from misfin_tui.cli import EXIT_ERROR, EXIT_OK, UsageError
+from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.database import FOLDERS, utc_now
 from misfin_tui.core.profile import Profile
 
@@ -111,11 +111,10 @@ def cmd_receive(args: argparse.Namespace, profile: Profile) -> int:
 
 def _listen(text: str) -> tuple[str, int]:
     """HOST:PORT or [V6]:PORT; port 0 lets the system pick one (printed at start)."""
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^\s:\[\]]+):(\d{1,5})", text.strip())
-    port = int(match.group(2) or match.group(4)) if match else -1
-    if match is None or port > 65535:
-        raise UsageError(f"--listen: {text!r} is not HOST:PORT (for example 127.0.0.1:1958)")
-    return match.group(1) or match.group(3), port
+    try:
+        return parse_hostport(text, allow_port_zero=True)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
 
 
 class _LineWriter:

@@ -171,8 +171,7 @@ def _read_body(args: argparse.Namespace) -> str:
 
 
 def cmd_send(args: argparse.Namespace, profile: Profile) -> int:
-    from misfin_tui.core.address import AddressError
-    from misfin_tui.core.client import parse_hostport
+    from misfin_tui.core.address import AddressError, parse_hostport
     from misfin_tui.core.outbox import Outbox
     from misfin_tui.core.wire import ProtocolError
 

@@ -14,6 +14,19 @@ from dataclasses import dataclass
 from misfin_tui.core.wire import ProtocolError, Status
 
 DEFAULT_PORT = 1958
+_HOSTPORT = re.compile(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^\s:\[\]]+):(\d{1,5})")
+
+
+def parse_hostport(text: str, *, allow_port_zero: bool = False) -> tuple[str, int]:
+    """ "host:port" or "[v6]:port" -> (host in lower case, port), for `--connect`, `[hosts]`
+    and `--listen` alike; raises ValueError in plain words. Port 0 ("pick a free one") only
+    with `allow_port_zero`, for listening."""
+    match = _HOSTPORT.fullmatch(text.strip())
+    port = int(match.group(2) or match.group(4)) if match else -1
+    if match is None or not (0 if allow_port_zero else 1) <= port <= 65535:
+        raise ValueError(f"{text.strip()!r} is not HOST:PORT (for example 127.0.0.1:1958)")
+    return (match.group(1) or match.group(3)).lower(), port
+
 
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _LABEL_RE = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")  # no hyphen at either end

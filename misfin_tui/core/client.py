@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from misfin_tui.core.address import DEFAULT_PORT, Address
+from misfin_tui.core.address import DEFAULT_PORT, Address, parse_hostport
 from misfin_tui.core.database import iso_utc
 from misfin_tui.core.wire import (
     ProtocolError,
@@ -56,19 +56,6 @@ class DeliveryResult:
     version: Literal["B", "C"]
     fell_back: bool  # C was refused with 59/40 and the letter went again as B
     presented: PresentedCert
-
-
-def parse_hostport(text: str) -> tuple[str, int]:
-    """ "host:port" or "[v6]:port" -> (host, port); raises ValueError in plain words."""
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":") if sep else ""
-    else:
-        host, _, port_text = text.rpartition(":")
-    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:1958)")
-    return host, int(port_text)
 
 
 def resolve(

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.client import (
     FALLBACK_STATUSES,
     DeliveryError,
     KeyMismatch,
     deliver,
     hostport,
-    parse_hostport,
     probe,
 )
 from misfin_tui.core.database import iso_utc, utc_now

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.identity import (
     Created,
     Identity,
@@ -238,25 +238,17 @@ class Config:
         return value
 
     def _hostport(self, text: str, table: str, key: str) -> tuple[str, int]:
-        parsed = _parse_hostport(text)
-        if parsed is None:
+        try:
+            return parse_hostport(text)
+        except ValueError:
             self._fail(table, key, f'must be "address:port" (e.g. "127.0.0.1:1958"), not "{text}"')
-        return parsed
+            raise
 
     def _fail(self, table: str | None, key: str, problem: str) -> None:
         dotted = key if table is None else f"{table}.{_key_repr(key)}"
         line = _line_of(self._text, table, str(key))
         where = f"{self._path} line {line}" if line else str(self._path)
         raise ConfigError(f"{where}: {dotted} {problem}")
-
-
-def _parse_hostport(text: str) -> tuple[str, int] | None:
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^\s:\[\]]+):(\d{1,5})", text.strip())
-    if match is None:
-        return None
-    host = match.group(1) or match.group(3)
-    port = int(match.group(2) or match.group(4))
-    return (host.lower(), port) if 0 < port < 65536 else None
 
 
 def _format_hostport(host: str, port: int) -> str:

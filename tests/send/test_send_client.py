@@ -7,13 +7,12 @@ import asyncio
 import pytest
 from send_fixtures import FixtureReceiver
 
-from misfin_tui.core.address import Address
+from misfin_tui.core.address import Address, parse_hostport
 from misfin_tui.core.client import (
     DeliveryError,
     KeyMismatch,
     blank_request,
     deliver,
-    parse_hostport,
     probe,
     resolve,
 )

@@ -116,3 +116,14 @@ def test_arbitrary_text_is_an_address_or_an_address_error(text: str) -> None:
         return
     assert str(address).count("@") == 1
     assert address.host == address.host.lower() and address.host.isascii()
+
+
+def test_one_host_port_parser_for_connect_hosts_and_listen() -> None:
+    from misfin_tui.core.address import parse_hostport
+
+    assert parse_hostport(" Example.ORG:1958 ") == ("example.org", 1958)
+    assert parse_hostport("[::1]:19580") == ("::1", 19580)
+    assert parse_hostport("127.0.0.1:0", allow_port_zero=True) == ("127.0.0.1", 0)
+    for bad in ("example.org", "host:0", "host:65536", "ho st:1", "[::1]", ":1958", "a:b"):
+        with pytest.raises(ValueError):
+            parse_hostport(bad)
