@@ -97,7 +97,7 @@ class Verifier:
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         probes_per_host: tuple[int, float] = (20, 60.0),
     ) -> None:
-        from misfin_tui.core.receiver import RateLimiter
+        from misfin_tui.core.ratelimit import RateLimiter
         from misfin_tui.core.store import MailStore
         from misfin_tui.core.trust import TrustStore
 
