@@ -51,7 +51,8 @@ def make_senders(root: Path, count: int, key_type: str = "p256") -> list[Sender]
     """`count` self-signed sender identities (sender0@senders.test ...)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from misfin_tui.core.identity import cert_pem, fingerprint, key_pem, make_self_signed
+    from misfin_tui.core.fingerprint import fingerprint
+    from misfin_tui.core.identity import cert_pem, key_pem, make_self_signed
 
     folder = root / "senders"
     folder.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,7 @@ def make_senders(root: Path, count: int, key_type: str = "p256") -> list[Sender]
 
 def pin_senders(profile: Any, senders: list[Sender]) -> None:
     """Mark every sender verified a moment ago, so verification after receipt is a cache hit."""
-    from misfin_tui.core.database import utc_now
+    from misfin_tui.core.clock import utc_now
 
     now = utc_now()
     with profile.database().transaction() as conn:

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from misfin_tui.core.address import Address
+from misfin_tui.core.engine import Engine
+from misfin_tui.core.events import Event, LetterStored
+from misfin_tui.core.outbox.model import State
 from misfin_tui.core.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -57,12 +60,12 @@ class DemoWorld:
     root: Path
     you: Profile
     correspondents: dict[str, Profile]
-    receivers: list[Any] = field(default_factory=list)
+    engines: list[Engine] = field(default_factory=list)  # each runs a receiver
 
     def close(self) -> None:
-        for receiver in self.receivers:
-            receiver.stop()
-        self.receivers.clear()
+        for engine in self.engines:
+            engine.close()
+        self.engines.clear()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -105,8 +108,6 @@ def build_world(root: Path, *, receive_for_you: bool = True) -> DemoWorld:
     when this returns; without it the app runs your receiver and `deliver_welcome` sends the
     letter once it listens, so the newcomer sees it arrive.
     """
-    from misfin_tui.core.receiver import Receiver
-
     os.environ["MISFIN_TUI_NETWORK"] = DEMO_NETWORK
     you, ada, bob = (_make_profile(root, who) for who in (YOU, ADA, BOB))
     ports = {name: free_port() for name in ("you", "ada", "bob")}
@@ -124,14 +125,12 @@ def build_world(root: Path, *, receive_for_you: bool = True) -> DemoWorld:
     world = DemoWorld(root, you, {"ada": ada, "bob": bob})
     try:
         mine = [(you, "you")] if receive_for_you else []
-        for profile, name in [*mine, (bob, "bob")]:
-            receiver = Receiver(profile, ("127.0.0.1", ports[name]))
-            receiver.start()
-            world.receivers.append(receiver)
-        answering = AnsweringMachine(ada)
-        ada_receiver = Receiver(ada, ("127.0.0.1", ports["ada"]), on_event=answering.on_event)
-        ada_receiver.start()
-        world.receivers.append(ada_receiver)
+        for profile, name in [*mine, (bob, "bob"), (ada, "ada")]:
+            engine = Engine(profile)
+            world.engines.append(engine)
+            if name == "ada":
+                engine.events.subscribe(AnsweringMachine(engine).on_event)
+            engine.start_receiver(("127.0.0.1", ports[name]))
         if receive_for_you:
             send_as(bob, [YOU[0]], "", WELCOME)
     except BaseException:
@@ -154,19 +153,18 @@ def send_as(
     With several `attempts`, a deferred delivery (the receiver not listening yet) is retried
     every quarter second. Returns whether every recipient has it.
     """
-    from misfin_tui.core.outbox import Outbox
-
-    outbox = Outbox(profile)
-    letter_id = outbox.enqueue(body, recipients, subject=subject, **kw)
+    outbox = Engine(profile).outbox
+    addresses = [Address.parse(r) for r in recipients]
+    letter_id = outbox.enqueue(body, addresses, subject=subject, **kw)
     ids = [item.id for item in outbox.items(letter_id)]
     for attempt in range(attempts):
         if attempt:
             time.sleep(0.25)
             for item_id in ids:
-                if outbox.item(item_id).state == "deferred":
+                if outbox.item(item_id).state is State.DEFERRED:
                     outbox.retry(item_id)
         items = asyncio.run(outbox.process(ids))
-        if all(item.state == "delivered" for item in items):
+        if all(item.state is State.DELIVERED for item in items):
             return True
     return False
 
@@ -189,19 +187,19 @@ def deliver_welcome(world: DemoWorld) -> threading.Thread:
 class AnsweringMachine:
     """Ada answers every letter she receives, quoting it, from a thread of her own."""
 
-    def __init__(self, profile: Profile) -> None:
-        self.profile = profile
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.profile = engine.profile
         self._lock = threading.Lock()
 
-    def on_event(self, kind: str, info: dict[str, Any]) -> None:
-        if kind == "stored":
-            threading.Thread(target=self._answer, args=(info["id"],), daemon=True).start()
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, LetterStored):
+            threading.Thread(target=self._answer, args=(event.letter_id,), daemon=True).start()
 
     def _answer(self, letter_id: int) -> None:
         from misfin_tui.core.letter import quote, reply_subject
-        from misfin_tui.core.store import MailStore
 
-        letter = MailStore(self.profile.database()).get(letter_id)
+        letter = self.engine.store.get(letter_id)
         if letter is None:
             return
         body = (

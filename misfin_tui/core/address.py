@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from misfin_tui.core.wire import ProtocolError, Status
+from misfin_tui.core.status import ProtocolError, Status
 
 DEFAULT_PORT = 1958
 _HOSTPORT = re.compile(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^\s:\[\]]+):(\d{1,5})")

@@ -19,19 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from misfin_tui.core.address import DEFAULT_PORT, Address, parse_hostport
-from misfin_tui.core.database import iso_utc
-from misfin_tui.core.wire import (
-    ProtocolError,
-    Response,
-    ResponseParser,
-    b_fits,
-    build_b_request,
-    build_c_request,
-)
+from misfin_tui.core.clock import iso_utc
+from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.status import ProtocolError
+from misfin_tui.core.trust.model import PresentedCert
+from misfin_tui.core.wire import Response, ResponseParser, b_fits, build_b_request, build_c_request
 
 if TYPE_CHECKING:
     from misfin_tui.core.identity import Identity
-    from misfin_tui.core.trust import PresentedCert
 
 READ_CHUNK = 4096
 CLOSE_TIMEOUT = 2.0
@@ -86,9 +81,6 @@ def presented_cert(der: bytes) -> PresentedCert:
     from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    from misfin_tui.core.identity import fingerprint
-    from misfin_tui.core.trust import PresentedCert
 
     try:
         cert = x509.load_der_x509_certificate(der)

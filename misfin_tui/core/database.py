@@ -11,7 +11,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 FOLDERS = ("Inbox", "Sent", "Drafts", "Outbox", "Quarantine", "Archive", "Trash")
@@ -158,6 +157,24 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX letters_by_folder_unread ON letters(folder, unread);
     """,
+    # 3: every pin says how it came to be and on which network; a learned host key keeps whom it
+    # vouched for; a mailbox alarm keeps the reported fingerprint in a column, not in prose.
+    """
+    ALTER TABLE hosts ADD COLUMN origin TEXT NOT NULL DEFAULT 'approved';
+    ALTER TABLE hosts ADD COLUMN origin_network TEXT NOT NULL DEFAULT '';
+    ALTER TABLE hosts ADD COLUMN vouched_for TEXT NOT NULL DEFAULT '';
+    ALTER TABLE hosts ADD COLUMN vouched_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE hosts ADD COLUMN vouched_network TEXT NOT NULL DEFAULT '';
+    UPDATE hosts SET origin = 'pasted' WHERE state = 'verified';
+    UPDATE hosts SET origin_network = first_network;
+    ALTER TABLE mailboxes ADD COLUMN origin TEXT NOT NULL DEFAULT 'delivery';
+    ALTER TABLE mailboxes ADD COLUMN alarm_fingerprint TEXT NOT NULL DEFAULT '';
+    UPDATE mailboxes SET alarm_fingerprint = coalesce((
+        SELECT substr(detail, 10, 64) FROM trust_history
+        WHERE kind = 'mailbox' AND subject = mailboxes.address AND event = 'alarm'
+          AND detail LIKE 'reported %' ORDER BY id DESC LIMIT 1), '')
+    WHERE state = 'alarm';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -165,16 +182,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 class DatabaseError(Exception):
     """The database cannot be used: newer schema, corrupt file, unwritable disk."""
-
-
-def iso_utc(moment: datetime) -> str:
-    """A moment as the ISO-8601 UTC text every table stores ("2024-05-01T12:00:00Z")."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utc_now() -> str:
-    """The current time as the ISO-8601 UTC text every table stores."""
-    return iso_utc(datetime.now(UTC))
 
 
 class Database:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.fingerprint import fingerprint
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -51,11 +52,6 @@ class IdentityError(Exception):
 
 class PassphraseRequired(IdentityError):
     """The private key is encrypted and no passphrase was given (a terminal can ask for one)."""
-
-
-def fingerprint(der: bytes) -> str:
-    """The Misfin fingerprint: SHA-256 over the certificate's DER, lowercase hex, no separators."""
-    return hashlib.sha256(der).hexdigest()
 
 
 def spki_sha256(cert: Any) -> str:

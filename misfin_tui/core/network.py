@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from misfin_tui.core.database import Database, utc_now
+from misfin_tui.core.clock import utc_now
+from misfin_tui.core.database import Database
 
 ENV_VAR = "MISFIN_TUI_NETWORK"
 UNKNOWN_ID = "unknown"

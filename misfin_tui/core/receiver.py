@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.core.database import utc_now
+from misfin_tui.core.clock import utc_now
+from misfin_tui.core.events import Event, LetterStored, LetterVerified
 from misfin_tui.core.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("misfin_tui.receiver")
 
-EventCallback = Callable[[str, dict[str, Any]], None]
+EventSink = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,13 @@ class Receiver:
         profile: Profile,
         listen: tuple[str, int] | None = None,
         *,
-        on_event: EventCallback | None = None,
+        emit: EventSink | None = None,
         verifier: Verifier | None = None,
         limits: Limits | None = None,
     ) -> None:
         self.profile = profile
         self.listen = listen if listen is not None else profile.config.receiver_listen
-        self.on_event = on_event
+        self.emit = emit
         self.limits = limits or Limits()
         self._verifier = verifier
         self._owns_verifier = verifier is None
@@ -118,7 +119,7 @@ class Receiver:
         self._store = MailStore(self.profile.database())
         self._unverified = self.profile.config.unverified
         if self._verifier is None:
-            self._verifier = Verifier(self.profile, on_event=self.on_event)
+            self._verifier = Verifier.standalone(self.profile, emit=self.emit)
         if self._owns_verifier:
             self._verifier.start()
         host, port = self.listen
@@ -377,7 +378,8 @@ class Receiver:
         self, conn: SSL.Connection, io: _TlsIo, record: dict[str, Any]
     ) -> tuple[int, str]:
         """Read one request and decide the answer; (0, "") means close without answering."""
-        from misfin_tui.core.wire import ProtocolError, RequestParser
+        from misfin_tui.core.status import ProtocolError
+        from misfin_tui.core.wire import RequestParser
 
         parser = RequestParser()
         deadline = time.monotonic() + self.limits.request_timeout
@@ -433,7 +435,7 @@ class Receiver:
         if info.not_before > datetime.now(UTC) + timedelta(minutes=5):  # some clock skew is normal
             return 62, "your certificate is not valid yet"
         from misfin_tui.core.address import Address
-        from misfin_tui.core.wire import ProtocolError
+        from misfin_tui.core.status import ProtocolError
 
         try:
             sender_address = str(Address.parse(f"{info.mailbox}@{info.host}"))
@@ -460,15 +462,12 @@ class Receiver:
             log.exception("could not store a letter from %s", sender_address)
             return 40, "cannot store the letter right now; try again later"
         record["letter"] = letter_id
-        self._emit("stored", {"id": letter_id, "sender": sender_address, "mailbox": box.address})
+        self._emit(LetterStored(letter_id, sender_address))
         if trust == "pending":
             assert self._verifier is not None
             self._verifier.submit(letter_id)
         elif trust in ("verified", "rotated"):
-            self._emit(
-                "verified",
-                {"id": letter_id, "sender": sender_address, "trust": trust, "reason": reason},
-            )
+            self._emit(LetterVerified(letter_id, sender_address, trust, reason))
         return 20, box.identity.fingerprint
 
     def _store_letter(
@@ -501,13 +500,13 @@ class Receiver:
             identity=box.address,
         )
 
-    def _emit(self, kind: str, info: dict[str, Any]) -> None:
-        if self.on_event is None:
+    def _emit(self, event: Event) -> None:
+        if self.emit is None:
             return
         try:
-            self.on_event(kind, info)
+            self.emit(event)
         except Exception:  # a listener's bug must not cost a letter
-            log.exception("on_event(%s) failed", kind)
+            log.exception("an event listener failed on %s", type(event).__name__)
 
 
 class _Activity:

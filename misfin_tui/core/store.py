@@ -11,7 +11,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from misfin_tui.core.database import FOLDERS, Database, utc_now
+from misfin_tui.core.clock import utc_now
+from misfin_tui.core.database import FOLDERS, Database
 
 TRUST_STATES = ("none", "verified", "pending", "quarantined", "rotated", "unverified")
 VERSIONS = ("B", "C")

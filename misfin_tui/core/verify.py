@@ -24,12 +24,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from misfin_tui.core.identity import CertInfo, Identity
-    from misfin_tui.core.profile import Profile
-    from misfin_tui.core.trust import PresentedCert
+from misfin_tui.core import fingerprint
+from misfin_tui.core.address import Address
+from misfin_tui.core.client import DeliveryError, blank_request
+from misfin_tui.core.clock import day, parse_time
+from misfin_tui.core.events import Event, LetterQuarantined, LetterVerified
+from misfin_tui.core.identity import (
+    CertInfo,
+    Identity,
+    IdentityError,
+    cert_info,
+    is_signed_by,
+    server_cert_summary,
+)
+from misfin_tui.core.network import Networks
+from misfin_tui.core.profile import Profile
+from misfin_tui.core.ratelimit import RateLimiter
+from misfin_tui.core.status import ProtocolError
+from misfin_tui.core.store import MailStore
+from misfin_tui.core.trust.model import MailboxEvent, MailboxState, Origin, PresentedCert
+from misfin_tui.core.trust.policy import TrustPolicy
+from misfin_tui.core.trust.store import TrustStore
 
 log = logging.getLogger("misfin_tui.verify")
 
@@ -41,9 +57,7 @@ RETRY_DELAYS = (
     3600.0,
 )  # after network failures, then stop until restart
 NEGATIVE_TTL = 600.0  # seconds a failed check is remembered, so forged senders cannot make us probe
-PROBE_PORT = 1958  # a certificate names only a hostname: verifiers dial the Misfin port (§7.3)
-
-EventCallback = Callable[[str, dict[str, Any]], None]
+EventSink = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
@@ -70,8 +84,6 @@ def _failed(reason: str, status: int = 62) -> Outcome:
 
 def _names(presented: PresentedCert, address: str) -> bool:
     """Whether a server's certificate is itself the identity of `address` (a single mailbox)."""
-    from misfin_tui.core.identity import server_cert_summary
-
     try:
         info = server_cert_summary(presented.der)
     except Exception:  # an unreadable certificate names nobody
@@ -80,8 +92,8 @@ def _names(presented: PresentedCert, address: str) -> bool:
 
 
 def _short(fp: str) -> str:
-    """The start of a fingerprint in 4-character groups, algorithm named (enough to tell apart)."""
-    return "SHA-256 " + " ".join(fp[i : i + 4] for i in range(0, 16, 4)) + " …"
+    """The start of a fingerprint, algorithm named (enough to tell two apart)."""
+    return f"{fingerprint.ALGORITHM} {fingerprint.short(fp)}"
 
 
 class Verifier:
@@ -90,26 +102,26 @@ class Verifier:
     def __init__(
         self,
         profile: Profile,
+        store: MailStore,
+        trust: TrustStore,
+        policy: TrustPolicy,
+        networks: Networks,
         *,
-        on_event: EventCallback | None = None,
+        emit: EventSink | None = None,
         probe_timeout: float = 10.0,
         max_probes: int = 4,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         probes_per_host: tuple[int, float] = (20, 60.0),
     ) -> None:
-        from misfin_tui.core.ratelimit import RateLimiter
-        from misfin_tui.core.store import MailStore
-        from misfin_tui.core.trust import TrustStore
-
         self.profile = profile
-        self.on_event = on_event
+        self.emit = emit
         self.probe_timeout = probe_timeout
         self.max_probes = max_probes
         self.retry_delays = retry_delays
-        db = profile.database()
-        self.db = db
-        self.store = MailStore(db)
-        self.trust = TrustStore(db)
+        self.store = store
+        self.trust = trust
+        self.policy = policy
+        self.networks = networks
         self._queue: list[tuple[float, int, int, int]] = []  # (due, seq, letter id, attempt)
         self._queued: set[int] = set()
         self._seq = itertools.count()
@@ -123,6 +135,14 @@ class Verifier:
         self._probe_slots = threading.BoundedSemaphore(max_probes)  # also caps reject-mode checks
         # Forged senders can name any domain: don't let them aim our probes at one (§7.3).
         self._host_limiter = RateLimiter(*probes_per_host)
+
+    @classmethod
+    def standalone(cls, profile: Profile, *, emit: EventSink | None = None) -> Verifier:
+        """A verifier with stores of its own, for a receiver run without an engine (tests)."""
+        from misfin_tui.core.engine import Engine  # the engine builds verifiers too
+
+        engine = Engine(profile)
+        return cls(profile, engine.store, engine.trust, engine.policy, engine.networks, emit=emit)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -176,8 +196,6 @@ class Verifier:
         Forgets the remembered failure for its certificate; a letter that passes goes back to
         the Inbox. False when there is no such letter or it has no sender certificate.
         """
-        from misfin_tui.core.identity import cert_info, fingerprint
-
         letter = self.store.get(letter_id)
         if letter is None or not letter.sender_cert:
             return False
@@ -187,7 +205,7 @@ class Verifier:
             pass
         else:
             address = f"{info.mailbox}@{info.host}".lower()
-            self._negative.pop((address, fingerprint(letter.sender_cert)), None)
+            self._negative.pop((address, fingerprint.fingerprint(letter.sender_cert)), None)
         self.store.set_trust(letter_id, "pending", "checking the sender again")
         self.submit(letter_id)
         return True
@@ -240,12 +258,6 @@ class Verifier:
             )
             return
         outcome = self.check(letter.sender_cert, letter.mailbox)
-        info = {
-            "id": letter_id,
-            "sender": letter.sender,
-            "trust": outcome.trust,
-            "reason": outcome.reason,
-        }
         if outcome.trust == "pending":
             self.store.set_trust(letter_id, "pending", outcome.reason)
             if attempt < len(self.retry_delays) and not self._stopping:
@@ -261,24 +273,17 @@ class Verifier:
             self.store.move([letter_id], "Inbox")
         self.store.set_trust(letter_id, outcome.trust, outcome.reason)
         log.info("letter %s from %s: %s", letter_id, letter.sender, outcome.reason)
-        self._emit("verified", info)
+        self._emit(LetterVerified(letter_id, letter.sender, outcome.trust, outcome.reason))
 
     def _quarantine(self, letter_id: int, sender: str, reason: str) -> None:
         self.store.move([letter_id], "Quarantine")
         self.store.set_trust(letter_id, "quarantined", reason)
         log.info("letter %s from %s: quarantined (%s)", letter_id, sender, reason)
-        self._emit(
-            "quarantined",
-            {"id": letter_id, "sender": sender, "trust": "quarantined", "reason": reason},
-        )
+        self._emit(LetterQuarantined(letter_id, sender, reason))
 
-    def _emit(self, kind: str, info: dict[str, Any]) -> None:
-        if self.on_event is None:
-            return
-        try:
-            self.on_event(kind, info)
-        except Exception:
-            log.exception("on_event(%s) failed", kind)
+    def _emit(self, event: Event) -> None:
+        if self.emit is not None:
+            self.emit(event)
 
     # -- the check --------------------------------------------------------------------------
 
@@ -287,8 +292,6 @@ class Verifier:
 
         `mailbox` is our mailbox the letter was for: its identity is presented in the probe.
         """
-        from misfin_tui.core.identity import IdentityError, cert_info, fingerprint
-
         try:
             info = cert_info(cert_der)
         except IdentityError as exc:
@@ -296,7 +299,7 @@ class Verifier:
         except Exception:
             return _failed("the sender's certificate cannot be read")
         address = f"{info.mailbox}@{info.host}".lower()
-        fp = fingerprint(cert_der)
+        fp = fingerprint.fingerprint(cert_der)
         with self._lock_for(address):
             remembered = self._negative.get((address, fp))
             if remembered is not None and remembered[0] > time.monotonic():
@@ -326,7 +329,7 @@ class Verifier:
         pin = self.trust.mailbox(address)
         if (
             pin is not None
-            and pin.state not in ("rejected", "alarm")
+            and pin.state not in (MailboxState.REJECTED, MailboxState.ALARM)
             and pin.fingerprint == fp
             and pin.check_result == "verified"
             and self._fresh(pin.checked_at)
@@ -334,13 +337,13 @@ class Verifier:
             return Outcome(
                 "verified",
                 f"{address}'s certificate matches the one its server confirmed on "
-                f"{pin.checked_at[:10]}",
+                f"{day(pin.checked_at)}",
             )
         return None
 
     def _check(self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str) -> Outcome:
         pin = self.trust.mailbox(address)
-        if pin is not None and pin.state == "rejected":
+        if pin is not None and pin.state is MailboxState.REJECTED:
             return _failed(f"You rejected {address}; its letters are kept in Quarantine.", 61)
         hit = self.cached(address, fp)
         if hit is not None:
@@ -348,8 +351,6 @@ class Verifier:
         return self._probe(address, info, der, fp, mailbox, pinned=pin is not None)
 
     def _fresh(self, checked_at: str | None) -> bool:
-        from misfin_tui.core.trust import parse_time
-
         when = parse_time(checked_at) if checked_at else None
         if when is None:
             return False
@@ -359,11 +360,11 @@ class Verifier:
     def _probe(
         self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str, *, pinned: bool
     ) -> Outcome:
-        """Ask the sender's server (a blank request) and judge its certificate and answer."""
-        from misfin_tui.core.address import Address
-        from misfin_tui.core.client import DeliveryError, blank_request
-        from misfin_tui.core.wire import ProtocolError, normalise_fingerprint
+        """Ask the sender's server (a blank request) and judge its certificate and answer.
 
+        The server's key must be one the trust policy lets vouch (no pin, or the pinned one);
+        it is recorded, as learned, only once the sender's certificate checked out against it.
+        """
         host = info.host
         try:
             target = Address.parse(f"{info.mailbox}@{host}")
@@ -416,14 +417,12 @@ class Verifier:
         if status // 10 != 2:
             return _failed(f"{host} would not confirm {address}: it answered {status} {meta}")
         try:
-            vouched = normalise_fingerprint(meta)
-        except ProtocolError:
+            vouched = fingerprint.parse(meta)
+        except fingerprint.NotAFingerprint:
             return _failed(f"{host} answered without a valid fingerprint for {address}")
-        problem = self._pin_host(host, presented)
-        if problem:
-            return _failed(problem)
-        from misfin_tui.core.identity import is_signed_by
-
+        ruling = self.policy.for_verifying(host, presented)
+        if not ruling.usable:
+            return _failed(ruling.problem)
         signed = der == presented.der or is_signed_by(der, presented.der)
         if vouched != fp and vouched == presented.fingerprint and not _names(presented, address):
             return _failed(
@@ -458,12 +457,14 @@ class Verifier:
                 f"the certificate this letter came with is not signed by {host}'s server, "
                 f"so it cannot be {address}'s; it may be forged"
             )
-        return self._record(address, info, fp, presented)
+        event = self.trust.record_mailbox(
+            address, fp, Origin.LEARNED, issuer_spki=presented.spki, blurb=info.blurb
+        )
+        if event is not MailboxEvent.ALARM:
+            self.policy.vouched(host, presented, self.networks.current(), address, ruling)
+        return self._outcome(address, info, fp, event)
 
-    def _record(self, address: str, info: CertInfo, fp: str, presented: PresentedCert) -> Outcome:
-        from misfin_tui.core.trust import MailboxEvent
-
-        event = self.trust.record_mailbox(address, fp, issuer_spki=presented.spki, blurb=info.blurb)
+    def _outcome(self, address: str, info: CertInfo, fp: str, event: MailboxEvent) -> Outcome:
         if event is MailboxEvent.ALARM:
             return _failed(
                 f"{address} now has a different certificate than the one you trusted, "
@@ -479,34 +480,7 @@ class Verifier:
             )
         return Outcome("verified", f"{info.host} confirms this certificate is {address}'s")
 
-    def _pin_host(self, host: str, presented: PresentedCert) -> str:
-        """Pin the sender's server on first contact; a problem in plain words, or ""."""
-        from misfin_tui.core.network import Networks
-        from misfin_tui.core.trust import TrustError
-
-        hostport = f"{host}:{PROBE_PORT}"
-        pin = self.trust.host(hostport)
-        try:
-            network = Networks(self.db).current()
-            if pin is None:
-                self.trust.pin_host(hostport, presented, network)
-            elif pin.state == "rejected":
-                return f"you rejected the server {hostport}, so its senders cannot be verified"
-            elif pin.spki != presented.spki:
-                return (
-                    f"{hostport} presented a different key from the one pinned on "
-                    f"{pin.first_seen[:10]}; its senders cannot be verified until you review "
-                    "it in Trust"
-                )
-            else:
-                self.trust.touch_host(hostport, presented, network)
-        except TrustError as exc:
-            return str(exc)
-        return ""
-
     def _probe_identity(self, mailbox: str) -> Identity | None:
-        from misfin_tui.core.identity import IdentityError
-
         for wanted in (mailbox or None, None):
             try:
                 return self.profile.identity(wanted)

@@ -1,14 +1,14 @@
-"""The Textual application: owns the stores, the embedded receiver and the status line.
+"""The Textual application: shows one `Engine` (stores, outbox, receiver) and its status.
 
-Screens do the showing; the app holds what they share (profile, stores, outbox, sending) and
-watches for new mail. Every blocking call (SQLite, certificates, network detection, starting
-the receiver) runs in a thread worker, never on the UI thread.
+Screens do the showing and are handed what they need (the engine, the sender); the app holds
+them, forwards the engine's events to the screens as messages, and watches for new mail. Every
+blocking call (SQLite, certificates, network detection, starting the receiver) runs in a thread
+worker or on the engine's loop, never on the UI thread.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on, work
 from textual.app import App
@@ -17,50 +17,31 @@ from textual.message import Message
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from misfin_tui.core.network import Networks
+from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.engine import Engine
+from misfin_tui.core.events import (
+    Event,
+    LetterQuarantined,
+    LetterStored,
+    LetterVerified,
+    NetworkTrusted,
+)
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.store import MailStore, Summary
-from misfin_tui.core.trust import TrustStore
+from misfin_tui.core.text import one_line
 from misfin_tui.ui.commands import MailCommands
-from misfin_tui.ui.widgets.visible import one_line
-
-if TYPE_CHECKING:
-    from misfin_tui.core.outbox import Outbox
-    from misfin_tui.core.receiver import Receiver
-    from misfin_tui.ui.sending import Sending
+from misfin_tui.ui.messages import (
+    CountsChanged,
+    LetterChanged,
+    MailStored,
+    NetworkChanged,
+    NewMail,
+)
+from misfin_tui.ui.sending import Sending
+from misfin_tui.ui.session import Session
 
 POLL_SECONDS = 2.0
 # Folders whose new letters deserve a toast (our own drafts and sends do not).
 INCOMING = ("Inbox", "Quarantine")
-
-
-class NewMail(Message, bubble=False):
-    """Letters stored since the last poll (newest first), and the folder counts now."""
-
-    def __init__(self, letters: list[Summary], counts: dict[str, tuple[int, int]]) -> None:
-        super().__init__()
-        self.letters = letters
-        self.counts = counts
-
-
-class CountsChanged(Message, bubble=False):
-    """Folder (total, unread) counts changed (a move, a send, a flag)."""
-
-    def __init__(self, counts: dict[str, tuple[int, int]]) -> None:
-        super().__init__()
-        self.counts = counts
-
-
-class LetterChanged(Message, bubble=False):
-    """One letter's flags or trust changed: redraw its row and the reader if it is open."""
-
-    def __init__(self, letter_id: int) -> None:
-        super().__init__()
-        self.letter_id = letter_id
-
-
-class MailStored(Message):
-    """The embedded receiver stored a letter: poll now rather than at the next tick."""
 
 
 class MisfinApp(App[int]):
@@ -78,6 +59,7 @@ class MisfinApp(App[int]):
         self,
         profile: Profile,
         *,
+        engine: Engine | None = None,
         start_receiver: bool | None = None,
         listen: tuple[str, int] | None = None,
     ) -> None:
@@ -86,35 +68,18 @@ class MisfinApp(App[int]):
         super().__init__()
         self.profile = profile
         config = profile.config
-        db = profile.database()
-        self.store = MailStore(db)
-        self.trust = TrustStore(db)
-        self.networks = Networks(db)
+        self.engine = engine or Engine(profile)
+        self.engine.events.subscribe(self._engine_event)
+        self.sending = Sending(self, self.engine, self.review_mailbox)
+        self.session = Session(self.engine, self.sending)
         self.start_receiver = config.receiver_enabled if start_receiver is None else start_receiver
-        self.receiver: Receiver | None = None
         self.listen = listen
-        self.identity_address = ""  # the default identity, once loaded
-        self.identity_addresses: list[str] = []
         self.network_text = "network …"
         self.receiver_text = "receiver off"
         self._latest_id: int | None = None
         self._counts: dict[str, tuple[int, int]] = {}
         self._theme_wanted = config.theme
         self._keymap_wanted = dict(config.keys)
-
-    # -- shared objects written by other parts of the app, made on first use -------------------
-
-    @cached_property
-    def outbox(self) -> Outbox:
-        from misfin_tui.core.outbox import Outbox
-
-        return Outbox(self.profile)
-
-    @cached_property
-    def sending(self) -> Sending:
-        from misfin_tui.ui.sending import Sending
-
-        return Sending(self)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -132,7 +97,7 @@ class MisfinApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self._keymap_wanted:
             self.set_keymap(self._keymap_wanted)
-        self.push_screen(MainScreen())
+        self.push_screen(MainScreen(self.session))
         self._update_status()
         self._start_up()
         self.set_interval(POLL_SECONDS, self.poll_mail)
@@ -140,7 +105,7 @@ class MisfinApp(App[int]):
     @work(thread=True, exit_on_error=False, group="start-up")
     def _start_up(self) -> None:
         """Identities, network and receiver: all blocking, none needed for the first paint."""
-        self._latest_id = self.store.latest_id()
+        self._latest_id = self.engine.store.latest_id()
         try:
             identities = self.profile.identities()
         except Exception as exc:  # unreadable identity files: say so, keep the mail readable
@@ -157,13 +122,13 @@ class MisfinApp(App[int]):
                 default = addresses[0]
         self.call_from_thread(self._identities_loaded, default, addresses)
         self._detect_network()
-        if self.start_receiver and identities and self.receiver is None:
+        if self.start_receiver and identities and self.engine.receiver is None:
             self._run_receiver()
 
     def _detect_network(self) -> None:
         """Blocking: which network we are on, for the status line."""
         try:
-            network = self.networks.current()
+            network = self.engine.networks.current()
             mark = "trusted" if network.trusted else "untrusted"
             label = network.label or network.id
             self.network_text = f"{'●' if network.trusted else '○'} {label} ({mark})"
@@ -193,25 +158,17 @@ class MisfinApp(App[int]):
             )
 
     def _identities_loaded(self, default: str, addresses: list[str]) -> None:
-        self.identity_address = default
-        self.identity_addresses = addresses
+        self.session.default_identity = default
+        self.session.identities = addresses
         self._update_status()
         if not addresses:
             self.action_first_run()
             return
-        try:
-            sending = self.sending
-        except ImportError as exc:
-            self.notify(f"Sending is not available: {exc}", severity="error", markup=False)
-            return
-        sending.process_pending()  # held and deferred letters from an earlier session
+        self.sending.process_pending()  # held and deferred letters from an earlier session
 
     def _run_receiver(self) -> None:
-        from misfin_tui.core.receiver import Receiver
-
-        receiver = Receiver(self.profile, self.listen, on_event=self._receiver_event)
         try:
-            host, port = receiver.start()
+            host, port = self.engine.start_receiver(self.listen)
         except Exception as exc:
             self.receiver_text = "receiver failed"
             self.call_from_thread(
@@ -221,31 +178,32 @@ class MisfinApp(App[int]):
                 markup=False,
             )
         else:
-            self.receiver = receiver
             self.receiver_text = f"receiving on {host}:{port}"
         self.call_from_thread(self._update_status)
 
-    def _receiver_event(self, kind: str, info: dict[str, Any]) -> None:
-        """Called on the receiver's threads: hand over to the UI thread as a message."""
-        letter_id = info.get("id")
-        if kind in ("verified", "quarantined") and isinstance(letter_id, int):
-            self.post_message(LetterChanged(letter_id))
-        if kind == "stored":
+    def _engine_event(self, event: Event) -> None:
+        """Called on the engine's threads: hand over to the UI thread as a message."""
+        if isinstance(event, LetterVerified | LetterQuarantined):
+            self.post_message(LetterChanged(event.letter_id))
+        elif isinstance(event, LetterStored):
             self.post_message(MailStored())
+        elif isinstance(event, NetworkTrusted):
+            self.post_message(NetworkChanged())
+
+    @on(NetworkChanged)
+    def _network_changed(self) -> None:
+        self.refresh_network()
 
     def on_unmount(self) -> None:
-        self.stop_receiver()
+        self.engine.close()
 
     def stop_receiver(self) -> None:
-        receiver, self.receiver = self.receiver, None
-        if receiver is not None:
-            receiver.stop()
+        self.engine.stop_receiver()
 
     async def action_quit(self) -> None:
         """Quit; while a letter is on its way, ask first (it stays safe in the Outbox)."""
-        sending = self.__dict__.get("sending")  # only if something was ever sent
-        if sending is not None and sending.busy:
-            from misfin_tui.ui.screens.prompts import ConfirmScreen
+        if self.sending.busy:
+            from misfin_tui.ui.prompts import ConfirmScreen
 
             question = ConfirmScreen(
                 "A letter is being sent",
@@ -258,7 +216,7 @@ class MisfinApp(App[int]):
         self._quit()
 
     def _quit(self) -> None:
-        self.stop_receiver()
+        self.engine.close()
         self.exit(0)
 
     @on(Worker.StateChanged)
@@ -275,7 +233,7 @@ class MisfinApp(App[int]):
     # -- status line --------------------------------------------------------------------------
 
     def _update_status(self) -> None:
-        who = self.identity_address or "no identity"
+        who = self.session.default_identity or "no identity"
         self.sub_title = f"{who} · {self.network_text} · {self.receiver_text}"
 
     # -- new mail -----------------------------------------------------------------------------
@@ -286,13 +244,14 @@ class MisfinApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def _poll(self) -> None:
-        latest = self.store.latest_id()
-        counts = self.store.counts()
+        store = self.engine.store
+        latest = store.latest_id()
+        counts = store.counts()
         previous = self._latest_id
         if previous is None:
             self._latest_id = latest
         elif latest > previous:
-            letters = self.store.newer_than(previous)
+            letters = store.newer_than(previous)
             self._latest_id = latest
             self._counts = counts
             self.post_message(NewMail(letters, counts))
@@ -342,7 +301,7 @@ class MisfinApp(App[int]):
                 f"The trust manager is not available: {exc}", severity="error", markup=False
             )
             return
-        self.push_screen(TrustManagerScreen())
+        self.push_screen(TrustManagerScreen(self.session))
 
     def action_outbox(self) -> None:
         try:
@@ -350,7 +309,7 @@ class MisfinApp(App[int]):
         except ImportError as exc:
             self.notify(f"The outbox is not available: {exc}", severity="error", markup=False)
             return
-        self.push_screen(OutboxScreen())
+        self.push_screen(OutboxScreen(self.session))
 
     def action_first_run(self) -> None:
         try:
@@ -381,7 +340,17 @@ class MisfinApp(App[int]):
     def action_compose(self) -> None:
         from misfin_tui.ui.screens.compose import ComposeScreen
 
-        self.push_screen(ComposeScreen())
+        self.push_screen(ComposeScreen(self.session))
+
+    def review_mailbox(self, address: str) -> None:
+        """Open the trust manager with this mailbox selected."""
+        from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+
+        try:
+            key = Address.parse(address).key
+        except AddressError:
+            key = address.strip().lower()
+        self.push_screen(TrustManagerScreen(self.session, select=("mailboxes", key)))
 
     def action_help(self) -> None:
         from misfin_tui.ui.screens.help import HelpScreen
@@ -401,5 +370,5 @@ def run_app(profile: Profile) -> int:
     try:
         result = app.run()
     finally:
-        app.stop_receiver()
+        app.engine.close()
     return 0 if result is None else result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from misfin_tui.ui.widgets.visible import one_line, visible
+from misfin_tui.core.text import one_line, visible
 
 
 def test_escape_sequences_and_c0_controls_become_control_pictures() -> None:

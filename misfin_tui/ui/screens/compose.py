@@ -8,7 +8,6 @@ the outbox and delivers it with every trust prompt; this screen just closes.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import shlex
 import subprocess
@@ -28,11 +27,13 @@ from textual.suggester import Suggester
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
+from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.compose import letter_text, measure, split_body
 from misfin_tui.core.store import StoredLetter
-from misfin_tui.ui.widgets.confirm import Confirm
+from misfin_tui.core.text import one_line, visible
+from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.session import Session
 from misfin_tui.ui.widgets.letter_list import short_date
-from misfin_tui.ui.widgets.visible import one_line, visible
 
 AUTOSAVE_SECONDS = 1.0
 B_LIMIT = 2048
@@ -188,6 +189,7 @@ class ComposeScreen(Screen[str | None]):
 
     def __init__(
         self,
+        session: Session,
         *,
         identity: str | None = None,
         to: Sequence[str] = (),
@@ -197,6 +199,7 @@ class ComposeScreen(Screen[str | None]):
         in_reply_to: int | None = None,
     ) -> None:
         super().__init__()
+        self.session = session
         self.identity = identity
         self.initial = (", ".join(to), subject, body)
         self.draft_id = draft_id
@@ -213,11 +216,11 @@ class ComposeScreen(Screen[str | None]):
 
     def compose(self) -> ComposeResult:
         to, subject, body = self.initial
-        identities = list(self.app.identity_addresses)
+        identities = list(self.session.identities)
         if self.identity and not any(self.identity.lower() == i.lower() for i in identities):
             identities.insert(0, self.identity)
         chosen = self.identity or (
-            self.app.identity_address or (identities[0] if identities else "")
+            self.session.default_identity or (identities[0] if identities else "")
         )
         self.identity = chosen or None
         yield Header()
@@ -265,7 +268,7 @@ class ComposeScreen(Screen[str | None]):
     @work(thread=True, exit_on_error=False, group="contacts")
     def _load_contacts(self) -> None:
         try:
-            contacts = self.app.trust.contacts()
+            contacts = self.session.engine.trust.contacts()
         except Exception:  # no address book yet: completion just stays quiet
             contacts = []
         self.suggester.addresses = [address for address, _nick, _blurb in contacts]
@@ -349,7 +352,7 @@ class ComposeScreen(Screen[str | None]):
                 return self.draft_id
             if self.draft_id is None and not (recipients or subject.strip() or body.strip()):
                 return None  # nothing typed yet: no empty draft
-            self.draft_id = self.app.store.save_draft(
+            self.draft_id = self.session.engine.store.save_draft(
                 self.draft_id,
                 identity=identity,
                 recipients=recipients,
@@ -385,7 +388,9 @@ class ComposeScreen(Screen[str | None]):
     async def _discard(self) -> None:
         """Throw the letter away (its draft goes to the Trash, so it can still be found)."""
         question = "Discard this letter? Its draft goes to the Trash."
-        if not await self.app.push_screen_wait(Confirm(question, yes="Discard", no="Keep writing")):
+        if not await self.app.push_screen_wait(
+            ConfirmScreen("Discard this letter?", question, yes="Discard", no="Keep writing")
+        ):
             return
         self._leaving = True
         if self._save_timer is not None:
@@ -394,7 +399,7 @@ class ComposeScreen(Screen[str | None]):
             self._sent = True  # no autosave after this point
             draft_id = self.draft_id
         if draft_id is not None:
-            await asyncio.to_thread(self.app.store.move, [draft_id], "Trash")
+            await asyncio.to_thread(self.session.engine.store.move, [draft_id], "Trash")
         self.app.notify("Letter discarded (the draft is in the Trash).", markup=False)
         self.post_message(self.Done(None))
 
@@ -412,7 +417,7 @@ class ComposeScreen(Screen[str | None]):
     # -- $EDITOR ------------------------------------------------------------------------------
 
     def action_editor(self) -> None:
-        argv = editor_command(self.app.profile.config.editor)
+        argv = editor_command(self.session.engine.profile.config.editor)
         if argv is None:
             self.notify(
                 "No editor set: set $VISUAL or $EDITOR, or editor in config.toml.",
@@ -441,16 +446,15 @@ class ComposeScreen(Screen[str | None]):
     @work(exclusive=True, exit_on_error=False, group="send")
     async def _send(self) -> None:
         """Check, maybe offer to split, save, hand over to Sending, close."""
-        from misfin_tui.core.address import Address, AddressError
-
         recipients = self.recipients
         if not recipients:
             self.notify("Add a recipient first.", severity="warning", markup=False)
             self.query_one("#to", Input).focus()
             return
+        addresses: list[Address] = []
         for recipient in recipients:
             try:
-                Address.parse(recipient)
+                addresses.append(Address.parse(recipient))
             except AddressError as exc:
                 self.notify(f"{one_line(recipient)}: {exc}", severity="error", markup=False)
                 self.query_one("#to", Input).focus()
@@ -473,7 +477,8 @@ class ComposeScreen(Screen[str | None]):
                 "and its number (1/…)?"
             )
             split = f"Split into {len(parts)} and send"
-            if not await self.app.push_screen_wait(Confirm(question, yes=split, no="Keep editing")):
+            confirm = ConfirmScreen("Split the letter?", question, yes=split, no="Keep editing")
+            if not await self.app.push_screen_wait(confirm):
                 return
         if self._save_timer is not None:
             self._save_timer.stop()
@@ -482,16 +487,14 @@ class ComposeScreen(Screen[str | None]):
             self._sent = True
         try:
             for index, part in enumerate(parts):
-                result = self.app.sending.submit(
+                self.session.sending.submit(
                     identity=identity,
-                    recipients=recipients,
+                    recipients=addresses,
                     subject="",  # already the first heading of `part` (see letter_text)
                     body=part,
                     draft_id=draft_id if index == 0 else None,
                     in_reply_to=self.in_reply_to,
                 )
-                if inspect.isawaitable(result):
-                    await result
         except Exception as exc:
             with self._save_lock:
                 self._sent = False

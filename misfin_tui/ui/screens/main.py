@@ -20,12 +20,13 @@ from textual.worker import get_current_worker
 
 from misfin_tui.core.database import FOLDERS, DatabaseError
 from misfin_tui.core.store import StoredLetter, Summary
-from misfin_tui.ui.app import CountsChanged, LetterChanged, NewMail
-from misfin_tui.ui.widgets.confirm import Confirm
+from misfin_tui.core.text import one_line
+from misfin_tui.ui.messages import CountsChanged, LetterChanged, NetworkChanged, NewMail
+from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.session import Session
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList
 from misfin_tui.ui.widgets.reader import Reader
-from misfin_tui.ui.widgets.visible import one_line
 
 # A letter shown this long in the reader counts as read.
 READ_AFTER_SECONDS = 1.5
@@ -79,8 +80,9 @@ class MainScreen(Screen[None]):
         ],
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
+        self.session = session
         self.folder = "Inbox"
         self.searching: str | None = None  # the query while search results are shown
         self.undo_stack: list[Undo] = []
@@ -107,7 +109,7 @@ class MainScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         """Back from another screen: the network may have been marked trusted meanwhile."""
-        self.app.refresh_network()
+        self.app.post_message(NetworkChanged())
 
     @property
     def letters(self) -> LetterList:
@@ -130,7 +132,7 @@ class MainScreen(Screen[None]):
         # The first page (~100 rows, ~1 ms at any size) is read right here, so it is in the
         # first frame: read in a worker it waited on the GIL behind start-up (~100 ms).
         try:
-            rows = FolderRows.start(self.app.store, folder)
+            rows = FolderRows.start(self.session.engine.store, folder)
         except (sqlite3.Error, DatabaseError):
             self._load(folder, None)  # the worker reports what is wrong
             return
@@ -141,7 +143,7 @@ class MainScreen(Screen[None]):
     def _load(self, folder: str, keep: int | None) -> None:
         """Read a folder off the UI thread: with `keep` (a reload) the ids first, so the cursor
         can stay on that letter; otherwise the first page, then the ids."""
-        store = self.app.store
+        store = self.session.engine.store
         if keep is not None:
             rows = FolderRows(store, folder, ids=store.ids(folder))
             self.app.call_from_thread(self._loaded, folder, rows, keep)
@@ -180,7 +182,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
     def _refresh_counts(self) -> None:
-        counts = self.app.store.counts()
+        counts = self.session.engine.store.counts()
         self.app.call_from_thread(self._show_counts, counts)
 
     def _show_counts(self, counts: dict[str, tuple[int, int]]) -> None:
@@ -242,8 +244,8 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="row")
     def _reload_letter(self, letter_id: int) -> None:
-        summary = self.app.store.summary(letter_id)
-        letter = self.app.store.get(letter_id) if self._is_open(letter_id) else None
+        summary = self.session.engine.store.summary(letter_id)
+        letter = self.session.engine.store.get(letter_id) if self._is_open(letter_id) else None
         self.app.call_from_thread(self._letter_reloaded, summary, letter)
 
     def _is_open(self, letter_id: int) -> bool:
@@ -274,16 +276,18 @@ class MainScreen(Screen[None]):
             self._edit_draft(event.letter_id)
             return
         if summary is not None and summary.folder == "Outbox":
-            self.app.action_outbox()
+            from misfin_tui.ui.screens.outbox import OutboxScreen
+
+            self.app.push_screen(OutboxScreen(self.session))
             return
         self._open(event.letter_id, mark_read=True)
         self.reader.query_one(GemtextView).focus()
 
     @work(thread=True, exclusive=True, group="reader", exit_on_error=False)
     def _open(self, letter_id: int, mark_read: bool) -> None:
-        letter = self.app.store.get(letter_id)
+        letter = self.session.engine.store.get(letter_id)
         if letter is not None and letter.unread and mark_read:
-            self.app.store.set_unread([letter_id], False)
+            self.session.engine.store.set_unread([letter_id], False)
             letter = replace(letter, unread=False)
             self.app.call_from_thread(self._marked, letter_id, False)
         self.app.call_from_thread(self._show_letter, letter)
@@ -305,7 +309,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="flags")
     def _set_unread(self, ids: list[int], unread: bool) -> None:
-        self.app.store.set_unread(ids, unread)
+        self.session.engine.store.set_unread(ids, unread)
         for letter_id in ids:
             self.app.call_from_thread(self._marked, letter_id, unread)
 
@@ -336,7 +340,7 @@ class MainScreen(Screen[None]):
                 return
             from misfin_tui.ui.screens.compose import ComposeScreen
 
-            self._push_compose(ComposeScreen(to=[address.display]))
+            self._push_compose(ComposeScreen(self.session, to=[address.display]))
             return
         self.app.copy_to_clipboard(url)
         self.notify(f"Link copied: {one_line(url)}", markup=False)
@@ -366,7 +370,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="move")
     def _do_move(self, ids: list[int], folder: str, label: str) -> None:
-        previous = self.app.store.move(ids, folder)
+        previous = self.session.engine.store.move(ids, folder)
         self.app.call_from_thread(self._moved, Undo(label, previous))
 
     def _moved(self, undo: Undo) -> None:
@@ -385,7 +389,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="move")
     def _do_undo(self, undo: Undo) -> None:
-        self.app.store.restore(undo.previous)
+        self.session.engine.store.restore(undo.previous)
         self.app.call_from_thread(self._undone, undo)
 
     def _undone(self, undo: Undo) -> None:
@@ -401,11 +405,12 @@ class MainScreen(Screen[None]):
             f"Delete “{one_line(summary.subject) or '(no subject)'}” for good? "
             "Letters deleted from the Trash cannot be brought back."
         )
-        if await self.app.push_screen_wait(Confirm(question, yes="Delete for good")):
+        confirm = ConfirmScreen("Delete for good?", question, yes="Delete for good")
+        if await self.app.push_screen_wait(confirm):
             await self._delete_ids([summary.id])
 
     async def _delete_ids(self, ids: list[int]) -> None:
-        await asyncio.to_thread(self.app.store.delete, ids)
+        await asyncio.to_thread(self.session.engine.store.delete, ids)
         self.letters.remove_letters(ids)
         if not self.letters.letters:
             self.reader.show(None)
@@ -448,7 +453,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
     def _search(self, query: str) -> None:
-        results = self.app.store.search(query, limit=SEARCH_LIMIT)
+        results = self.session.engine.store.search(query, limit=SEARCH_LIMIT)
         self.app.call_from_thread(self._found, query, results)
 
     def _found(self, query: str, results: list[Summary]) -> None:
@@ -463,7 +468,7 @@ class MainScreen(Screen[None]):
     def action_compose(self) -> None:
         from misfin_tui.ui.screens.compose import ComposeScreen
 
-        self._push_compose(ComposeScreen())
+        self._push_compose(ComposeScreen(self.session))
 
     def action_reply(self) -> None:
         self._respond("reply")
@@ -483,22 +488,22 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="respond")
     def _load_response(self, letter_id: int, how: str) -> None:
-        letter = self.app.store.get(letter_id)
+        letter = self.session.engine.store.get(letter_id)
         if letter is None:
             return
         from misfin_tui.ui.screens.compose import response_fields
 
-        fields = response_fields(letter, how, self.app.identity_addresses)
+        fields = response_fields(letter, how, self.session.identities)
         self.app.call_from_thread(self._open_response, fields)
 
     def _open_response(self, fields: dict) -> None:
         from misfin_tui.ui.screens.compose import ComposeScreen
 
-        self._push_compose(ComposeScreen(**fields))
+        self._push_compose(ComposeScreen(self.session, **fields))
 
     @work(thread=True, exit_on_error=False, group="respond")
     def _edit_draft(self, letter_id: int) -> None:
-        letter = self.app.store.get(letter_id)
+        letter = self.session.engine.store.get(letter_id)
         if letter is None:
             return
         from misfin_tui.ui.screens.compose import draft_fields

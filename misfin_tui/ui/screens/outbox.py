@@ -8,9 +8,6 @@ thread worker.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,47 +17,40 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from misfin_tui.core.outbox import WAITING, OutboxItem
-from misfin_tui.ui.screens.prompts import ConfirmScreen
-from misfin_tui.ui.widgets.visible import one_line, visible
+from misfin_tui.core.clock import parse_time
+from misfin_tui.core.outbox.model import OutboxItem, State
+from misfin_tui.core.text import one_line, visible
+from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.session import Session
 
 REFRESH_SECONDS = 2.0
 
 
 def local_hhmm(iso: str | None) -> str:
     """hh:mm in the local time zone for an ISO-8601 UTC time ('' when unreadable)."""
-    if not iso:
-        return ""
-    try:
-        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return ""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone().strftime("%H:%M")
+    when = parse_time(iso) if iso else None
+    return when.astimezone().strftime("%H:%M") if when else ""
+
+
+STATE_WORDS = {
+    State.QUEUED: "queued",
+    State.SENDING: "sending…",
+    State.DELIVERED: "delivered",
+    State.DECISION: "waiting for your decision",
+    State.HELD: "held until a trusted network",
+    State.DEFERRED: "deferred",
+    State.REDIRECTED: "redirected: confirm to resend",
+    State.FAILED: "failed",
+    State.DROPPED: "dropped",
+}
 
 
 def state_text(item: OutboxItem) -> str:
     """The state of an outbox item as a person reads it."""
-    state = item.state
-    if state == "queued":
-        return "queued"
-    if state == "sending":
-        return "sending…"
-    if state == "delivered":
-        return "delivered"
-    if state == "decision":
-        return "waiting for your decision"
-    if state == "held":
-        return "held until a trusted network"
-    if state == "deferred":
-        at = local_hhmm(getattr(item, "next_attempt_at", None))
+    if item.state is State.DEFERRED:
+        at = local_hhmm(item.next_attempt_at)
         return f"deferred until {at}" if at else "deferred"
-    if state == "redirected":
-        return "redirected: confirm to resend"
-    if state == "failed":
-        return "failed"
-    return state
+    return STATE_WORDS[item.state]
 
 
 class OutboxScreen(Screen[None]):
@@ -95,8 +85,9 @@ Esc  close
         Binding("question_mark", "app.help", "Help", id="outbox.help"),
     ]
 
-    def __init__(self, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
+    def __init__(self, session: Session, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
         super().__init__()
+        self.session = session
         self.refresh_seconds = refresh_seconds
         self.items: list[OutboxItem] = []
 
@@ -116,12 +107,11 @@ Esc  close
     @work(thread=True, exclusive=True, group="outbox-load")
     def reload(self) -> None:
         """Read the outbox off the UI thread."""
-        app: Any = self.app
-        every = app.outbox.items()
+        every = self.session.engine.outbox.items()
         # A delivered item stays in view while its letter still waits for other recipients.
-        waiting = {item.letter_id for item in every if item.state != "delivered"}
+        waiting = {item.letter_id for item in every if item.state is not State.DELIVERED}
         items = [item for item in every if item.letter_id in waiting]
-        app.call_from_thread(self.show, items)
+        self.app.call_from_thread(self.show, items)
 
     def show(self, items: list[OutboxItem]) -> None:
         self.items = items
@@ -165,7 +155,7 @@ Esc  close
         text = ""
         if item is not None:
             text = f"#{item.id} to {item.recipient}: {state_text(item)}\n{item.reason}"
-            if item.state in WAITING:
+            if item.state.waiting:
                 text += "\nPress enter to decide."
         self.query_one("#outbox-reason", Static).update(Content(visible(text, newlines=True)))
 
@@ -177,7 +167,7 @@ Esc  close
         """Try the selected letter again now."""
         item = self.selected()
         if item is not None:
-            self.app.sending.retry(item.id)  # type: ignore[attr-defined]
+            self.session.sending.retry(item.id)
 
     def action_drop(self) -> None:
         """Delete the selected letter from the Outbox, after asking."""
@@ -195,22 +185,21 @@ Esc  close
 
     @work(thread=True, group="outbox-action")
     def drop(self, item_id: int) -> None:
-        app: Any = self.app
         try:
-            app.outbox.drop(item_id)
+            self.session.engine.outbox.drop(item_id)
             message, severity = f"Dropped letter #{item_id}; it will not be sent.", "information"
         except Exception as exc:  # the core's errors are plain words for the person
             message, severity = str(exc), "error"
-        app.call_from_thread(self.notify, message, severity=severity, markup=False)
-        app.call_from_thread(self.reload)
+        self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
+        self.app.call_from_thread(self.reload)
 
     def action_decide(self) -> None:
         """Open the question for a letter that waits for you."""
         item = self.selected()
         if item is None:
             return
-        if item.state in WAITING:
-            self.app.sending.decide(item.id)  # type: ignore[attr-defined]
+        if item.state.waiting:
+            self.session.sending.decide(item.id)
         else:
             self.notify(
                 f"Letter #{item.id} is {state_text(item)}; nothing to decide.", markup=False

@@ -21,15 +21,12 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from misfin_tui.core.text import one_line, visible
+from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen, is_default_label
 from misfin_tui.ui.screens.outbox import state_text
-from misfin_tui.ui.screens.prompts import (
-    ConfirmScreen,
-    PasteFingerprintScreen,
-    TextInputScreen,
-    is_default_label,
-)
+from misfin_tui.ui.session import Session
 from misfin_tui.ui.widgets.fingerprint import fingerprint_rows, short_fingerprint
-from misfin_tui.ui.widgets.visible import one_line, visible
 
 if TYPE_CHECKING:
     from misfin_tui.core.network import Network
@@ -135,9 +132,16 @@ Esc  close
         Binding("question_mark", "app.help", "Help", id="trust.help"),
     ]
 
-    def __init__(self, select: tuple[str, str] | None = None, *, now: datetime | None = None):
+    def __init__(
+        self,
+        session: Session,
+        select: tuple[str, str] | None = None,
+        *,
+        now: datetime | None = None,
+    ):
         """`select`: ("mailboxes" | "servers", name) to open with that entry selected."""
         super().__init__()
+        self.session = session
         self.select = select
         self.now = now
         self.snapshot = Snapshot()
@@ -184,14 +188,14 @@ Esc  close
     @work(thread=True, exclusive=True, group="trust-manager-load")
     def refresh_data(self) -> None:
         """Read the trust store, networks and outbox off the UI thread."""
-        app: Any = self.app
+        engine = self.session.engine
         snap = Snapshot(
-            hosts=app.trust.hosts(),
-            mailboxes=app.trust.mailboxes(),
-            networks=app.networks.list(),
-            current=app.networks.current(),
-            pending=app.sending.pending_items(),
-            history=app.trust.history(limit=500),
+            hosts=engine.trust.hosts(),
+            mailboxes=engine.trust.mailboxes(),
+            networks=engine.networks.list(),
+            current=engine.networks.current(),
+            pending=engine.outbox.waiting(),
+            history=engine.trust.history(limit=500),
         )
         self.app.call_from_thread(self.show_snapshot, snap)
 
@@ -445,18 +449,19 @@ Esc  close
                 placeholder="Home",
                 value="" if is_default_label(network.label) else network.label,
             ),
-            lambda label: (
-                self.run_trust("networks", "trust", network.id, label)
-                if label is not None
-                else None
-            ),
+            lambda label: self._trust_network(network.id, label) if label is not None else None,
         )
+
+    def _trust_network(self, network_id: str, label: str) -> None:
+        """Trusting the current network sends on what waited for one (the core re-probes)."""
+        self.session.sending.trust_network(network_id, label)
+        self.set_timer(0.5, self.refresh_data)
 
     def action_decide(self) -> None:
         """Open the prompt for the selected letter waiting for a decision."""
         key = self.row_key("pending")
         if key is not None:
-            self.app.sending.decide(int(key))  # type: ignore[attr-defined]
+            self.session.sending.decide(int(key))
 
     @on(DataTable.RowSelected, "#pending-table")
     def _pending_selected(self) -> None:
@@ -465,8 +470,7 @@ Esc  close
     @work(thread=True, group="trust-manager-action")
     def run_trust(self, tab: str, what: str, key: str, text: str = "") -> None:
         """Call the core off the UI thread, then say what happened and reload."""
-        app: Any = self.app
-        trust, networks = app.trust, app.networks
+        trust, networks = self.session.engine.trust, self.session.engine.networks
         message, severity = "", "information"
         try:
             if what == "verify":
@@ -491,17 +495,13 @@ Esc  close
                 message = (
                     f"{key} is now called {text!r}." if text else f"Nickname of {key} removed."
                 )
-            elif what == "trust":
-                network = networks.trust(key, text)
-                message = f"Network {network.label} is now trusted."
-                app.call_from_thread(app.sending.process_pending)
             elif what == "untrust":
                 network = networks.untrust(key)
                 message = f"Network {network.label} is no longer trusted."
         except Exception as exc:  # the core's errors are plain words meant for the person
             message, severity = str(exc), "error"
-        app.call_from_thread(self.notify, message, severity=severity, markup=False)
-        app.call_from_thread(self.refresh_data)
+        self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
+        self.app.call_from_thread(self.refresh_data)
 
 
 def issuer_mark(pin: MailboxPin, host_spkis: dict[str, str]) -> str:

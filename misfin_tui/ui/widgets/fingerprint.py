@@ -2,7 +2,7 @@
 
 Nobody should compare 64 hex characters by eye; the grouping is for reading aloud and for
 spotting which key is which. Comparison is always done by pasting (see screens/prompts.py).
-The grouping itself comes from the core (`core.trust.group_fingerprint`).
+The grouping itself comes from the core (`core.fingerprint.grouped`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from misfin_tui.core.trust import group_fingerprint
+from misfin_tui.core.fingerprint import grouped as group_fingerprint
 
 ALGORITHM = "SHA-256"
 

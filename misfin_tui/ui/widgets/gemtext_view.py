@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from misfin_tui.core.gemtext import Kind, Line
-from misfin_tui.ui.widgets.visible import one_line, visible
+from misfin_tui.core.text import one_line, visible
 
 
 class GemLink(Static, can_focus=True):

@@ -25,7 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from misfin_tui.core.store import MailStore, Summary
-from misfin_tui.ui.widgets.visible import one_line
+from misfin_tui.core.text import one_line
 
 # The verification state of a letter as one character in the list. Only characters of
 # unambiguous width, so the columns line up in every terminal (the reader's banner says "ⓘ").

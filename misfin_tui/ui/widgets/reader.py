@@ -9,9 +9,9 @@ from textual.widgets import Static
 
 from misfin_tui.core import gemtext
 from misfin_tui.core.store import StoredLetter
+from misfin_tui.core.text import one_line
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import OUTGOING, TRUST_MARKS, short_date
-from misfin_tui.ui.widgets.visible import one_line
 
 # Plain words for each verification state; the reason from the store follows when there is one.
 TRUST_WORDS = {

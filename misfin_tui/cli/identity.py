@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from misfin_tui.cli import EXIT_OK, UsageError
+from misfin_tui.cli.common import EXIT_OK, Context, UsageError
 from misfin_tui.core.address import Address, AddressError
-from misfin_tui.core.database import iso_utc
+from misfin_tui.core.clock import iso_utc
 from misfin_tui.core.identity import (
     DEFAULT_KEY_TYPE,
     KEY_TYPES,
@@ -87,7 +87,8 @@ def register(subparsers: Any) -> None:
     show.set_defaults(func=cmd_show)
 
 
-def cmd_new(args: argparse.Namespace, profile: Profile) -> int:
+def cmd_new(args: argparse.Namespace, ctx: Context) -> int:
+    profile = ctx.profile
     try:
         address = Address.parse(args.address)
     except AddressError as exc:
@@ -110,7 +111,8 @@ def cmd_new(args: argparse.Namespace, profile: Profile) -> int:
     return EXIT_OK
 
 
-def cmd_import(args: argparse.Namespace, profile: Profile) -> int:
+def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
+    profile = ctx.profile
     passphrase: bytes | None = None
     if args.passphrase_env:
         value = os.environ.get(args.passphrase_env)
@@ -131,7 +133,8 @@ def cmd_import(args: argparse.Namespace, profile: Profile) -> int:
     return EXIT_OK
 
 
-def cmd_list(args: argparse.Namespace, profile: Profile) -> int:
+def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+    profile = ctx.profile
     identities = profile.identities()
     if args.json:
         print(json.dumps([as_json(i, profile) for i in identities], indent=2))
@@ -151,7 +154,8 @@ def cmd_list(args: argparse.Namespace, profile: Profile) -> int:
     return EXIT_OK
 
 
-def cmd_show(args: argparse.Namespace, profile: Profile) -> int:
+def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
+    profile = ctx.profile
     if args.address is not None:
         try:
             Address.parse(args.address)

@@ -1,9 +1,9 @@
-"""Make untrusted text safe to draw: control characters become visible symbols.
+"""Network text made safe once: control characters become visible symbols.
 
-A letter, a sender blurb or a server's error text may hold terminal escape sequences. Written
-to the terminal they would move the cursor, recolour the screen or worse, so every piece of
-network text passes through `visible()` before it is drawn (and is drawn with `Content(...)`,
-never as markup).
+A letter, a sender blurb, a certificate field or a server's META may hold terminal escape
+sequences. Written to a terminal they would move the cursor, recolour the screen or retitle the
+window, so every piece of network text passes through `visible()` (or `one_line()`) before the
+UI draws it or the command line prints it. The UI draws it with `Content(...)`, never markup.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The `misfin-tui` front door: the TUI by default, scriptable subcommands beside it.
 
-Subcommands live in their own modules, listed in COMMAND_MODULES. Each exposes
-`register(subparsers) -> None`, adds its parser(s) and sets `func` as a default:
-`func(args: argparse.Namespace, profile: Profile) -> int` (the exit code). A user error
+Subcommands live in their own modules of this package, listed in COMMAND_MODULES. Each
+exposes `register(subparsers) -> None`, adds its parser(s) and sets `func` as a default:
+`func(args: argparse.Namespace, ctx: Context) -> int` (the exit code). A user error
 (bad config, bad address, unreadable certificate, …) ends as one line on stderr, never a
 traceback. Textual is imported only when the TUI opens, so headless commands stay quick.
 """
@@ -17,17 +17,17 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from misfin_tui import __version__
+from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG, Context, UsageError
 
-PROG = "misfin-tui"
-COMMAND_MODULES = ("misfin_tui.cli_identity", "misfin_tui.cli_send", "misfin_tui.cli_receive")
-
-EXIT_OK = 0
-EXIT_ERROR = 1  # the command could not do its work (bad file, bad config, network, …)
-EXIT_USAGE = 2  # the command line itself is wrong (argparse uses 2 as well)
-
-
-class UsageError(Exception):
-    """A command's argument is wrong in a way argparse cannot see (e.g. not an address)."""
+COMMAND_MODULES = (
+    "misfin_tui.cli.identity",
+    "misfin_tui.cli.send",
+    "misfin_tui.cli.outbox",
+    "misfin_tui.cli.trust",
+    "misfin_tui.cli.network",
+    "misfin_tui.cli.receive",
+    "misfin_tui.cli.mail",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,7 +98,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from misfin_tui.ui.app import run_app
 
         return run_app(profile)
-    return args.func(args, profile)
+    return int(args.func(args, Context(profile)))
 
 
 def _say_error(message: str) -> None:
@@ -110,7 +110,7 @@ def _user_error(exc: Exception) -> str | None:
     from misfin_tui.core.database import DatabaseError
     from misfin_tui.core.identity import IdentityError
     from misfin_tui.core.profile import ConfigError
-    from misfin_tui.core.wire import ProtocolError
+    from misfin_tui.core.status import ProtocolError
 
     if isinstance(exc, ConfigError | IdentityError | DatabaseError | ProtocolError):
         return str(exc) or type(exc).__name__

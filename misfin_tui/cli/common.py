@@ -1,0 +1,40 @@
+"""What every command shares: exit codes, the usage error, and the context a command gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from misfin_tui.core.profile import Profile
+
+if TYPE_CHECKING:  # the engine is built only by commands that send, trust or receive
+    from misfin_tui.core.engine import Engine
+
+PROG = "misfin-tui"
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the command could not do its work (bad file, bad config, network, …)
+EXIT_USAGE = 2  # the command line itself is wrong (argparse uses 2 as well)
+EXIT_WAITING = 3  # held for a decision or a trusted network
+EXIT_DEFERRED = 4
+EXIT_FAILED = 5
+EXIT_NOT_FOUND = 1
+
+
+class UsageError(Exception):
+    """A command's argument is wrong in a way argparse cannot see (e.g. not an address)."""
+
+
+@dataclass
+class Context:
+    """The profile a command works on, and its engine (made on first use)."""
+
+    profile: Profile
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @cached_property
+    def engine(self) -> Engine:
+        from misfin_tui.core.engine import Engine
+
+        return self._engine or Engine(self.profile)

@@ -1,0 +1,132 @@
+"""`misfin-tui mail list|show`: read what arrived, from a shell or a script.
+
+Text from the network is printed with its control characters made visible (core.text), so a
+letter cannot drive the terminal; `show --raw` writes the stored bytes exactly, for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from misfin_tui.cli import render
+from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError
+from misfin_tui.core.database import FOLDERS
+
+
+def register(subparsers: Any) -> None:
+    mail = subparsers.add_parser(
+        "mail", help="list and read received mail", description="Read the letters in the store."
+    )
+    actions = mail.add_subparsers(
+        title="actions", metavar="ACTION", dest="mail_action", required=True
+    )
+    listing = actions.add_parser("list", help="list the letters of a folder")
+    listing.add_argument(
+        "--folder",
+        default="Inbox",
+        metavar="NAME|all",
+        help=f"one of {', '.join(FOLDERS)}, or all (default: Inbox)",
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON array, for scripts")
+    listing.set_defaults(func=cmd_mail_list)
+    show = actions.add_parser("show", help="show one letter")
+    show.add_argument("id", type=int, metavar="ID", help="the letter's id (from mail list)")
+    show.add_argument("--raw", action="store_true", help="write the stored bytes exactly")
+    show.set_defaults(func=cmd_mail_show)
+
+
+# -- mail ------------------------------------------------------------------------------------
+
+_COLUMNS = (
+    "id, folder, sender, sender_blurb, subject, received_at, unread, trust, trust_reason,"
+    " mailbox, recipients, version"
+)
+
+
+def cmd_mail_list(args: argparse.Namespace, ctx: Context) -> int:
+    folder = args.folder
+    params: tuple[str, ...] = ()
+    where = ""
+    if folder.lower() != "all":
+        match = next((f for f in FOLDERS if f.lower() == folder.lower()), None)
+        if match is None:
+            raise UsageError(
+                f"--folder: no folder {folder!r}; choose one of {', '.join(FOLDERS)} or all"
+            )
+        where, params = "WHERE folder = ?", (match,)
+    rows = (
+        ctx.engine.db.connect()
+        .execute(
+            f"SELECT {_COLUMNS} FROM letters {where} ORDER BY received_at DESC, id DESC", params
+        )
+        .fetchall()
+    )
+    entries = [_entry(row) for row in rows]
+    if args.json:
+        render.print_json(entries)
+        return EXIT_OK
+    if not entries:
+        print(f"no letters in {'any folder' if not where else params[0]}")
+        return EXIT_OK
+    for e in entries:
+        mark = "*" if e["unread"] else " "
+        where_ = f"{e['folder']:<10} " if not params else ""
+        print(
+            f"{e['id']:>6} {mark} {where_}{e['received_at']}  {e['trust']:<11} "
+            f"{render.safe(e['from'])}  {render.safe(e['subject']) or '(no subject)'}"
+        )
+    return EXIT_OK
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "folder": row["folder"],
+        "from": row["sender"],
+        "from_blurb": row["sender_blurb"],
+        "to": row["mailbox"],
+        "recipients": [r for r in row["recipients"].split(",") if r.strip()],
+        "subject": row["subject"],
+        "received_at": row["received_at"],
+        "unread": bool(row["unread"]),
+        "trust": row["trust"],
+        "trust_reason": row["trust_reason"],
+        "version": row["version"],
+    }
+
+
+def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
+    store = ctx.engine.store
+    letter = store.get(args.id)
+    if letter is None:
+        print(f"misfin-tui: error: no letter {args.id}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.raw:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(letter.raw)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    sender = letter.sender + (f" ({letter.sender_blurb})" if letter.sender_blurb else "")
+    trust = letter.trust + (f": {letter.trust_reason}" if letter.trust_reason else "")
+    lines = [
+        f"From:     {render.safe(sender)}",
+        f"To:       {render.safe(letter.mailbox or ', '.join(letter.recipients))}",
+    ]
+    if letter.recipients and list(letter.recipients) != [letter.mailbox]:
+        lines.append(f"Cc:       {render.safe(', '.join(letter.recipients))}")
+    lines += [
+        f"Date:     {letter.received_at}",
+        f"Subject:  {render.safe(letter.subject) or '(no subject)'}",
+        f"Folder:   {letter.folder}",
+        f"Trust:    {render.safe(trust)}",
+    ]
+    if letter.fingerprint:
+        lines.append(f"Sender certificate SHA-256: {letter.fingerprint}")
+    print("\n".join(lines))
+    print()
+    print(render.safe_block(letter.body))
+    if letter.unread:
+        store.set_unread([letter.id], False)
+    return EXIT_OK

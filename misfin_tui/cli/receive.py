@@ -1,0 +1,111 @@
+"""`misfin-tui receive`: the embedded receiver in the foreground, one line per transaction.
+
+It runs until SIGINT or SIGTERM. Senders are verified after each letter is stored; verdicts
+come as the engine's events and are printed with their text made safe for a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from misfin_tui.cli.common import EXIT_OK, Context, UsageError
+from misfin_tui.cli.render import safe
+from misfin_tui.core.address import parse_hostport
+from misfin_tui.core.clock import utc_now
+from misfin_tui.core.events import Event, LetterQuarantined, LetterVerified
+
+
+def register(subparsers: Any) -> None:
+    receive = subparsers.add_parser(
+        "receive",
+        help="run the receiver in the foreground (Ctrl-C stops it)",
+        description="Receive letters for this profile's identities until SIGINT or SIGTERM. One"
+        " line per transaction: time, peer, sender, mailbox, status. Senders are verified after"
+        " each letter is stored; letters that fail go to Quarantine with the reason.",
+    )
+    receive.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to listen on (default: receiver.listen in config.toml, 0.0.0.0:1958);"
+        " port 0 picks a free port",
+    )
+    receive.set_defaults(func=cmd_receive)
+
+
+# -- receive ---------------------------------------------------------------------------------
+
+
+def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
+    engine = ctx.engine
+    listen = _listen(args.listen) if args.listen else None
+    out = _LineWriter()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loggers = {
+        logging.getLogger("misfin_tui.receiver"): logging.INFO,  # one line per transaction
+        logging.getLogger("misfin_tui.verify"): logging.WARNING,  # verdicts come as events
+    }
+    saved = {lg: (lg.level, lg.propagate) for lg in loggers}
+    for lg, level in loggers.items():
+        lg.addHandler(handler)
+        lg.setLevel(level)
+        lg.propagate = False
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, LetterVerified | LetterQuarantined):
+            trust = event.trust if isinstance(event, LetterVerified) else "quarantined"
+            out.write(
+                f"{utc_now()} letter={event.letter_id} sender={safe(event.sender)}"
+                f" trust={trust} reason={safe(event.reason)}\n"
+            )
+
+    engine.events.subscribe(on_event)
+
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        host, port = engine.start_receiver(listen)
+        addresses = engine.receiver.addresses if engine.receiver else []
+        out.write(f"receiving on {host}:{port} for {', '.join(addresses)}\n")
+        while not stop.wait(0.5):
+            pass
+        out.write(f"{utc_now()} stopping\n")
+    finally:
+        engine.stop_receiver()
+        for sig, handler_ in previous.items():
+            signal.signal(sig, handler_)
+        for lg, (level, propagate) in saved.items():
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+            lg.propagate = propagate
+    return EXIT_OK
+
+
+def _listen(text: str) -> tuple[str, int]:
+    """HOST:PORT or [V6]:PORT; port 0 lets the system pick one (printed at start)."""
+    try:
+        return parse_hostport(text, allow_port_zero=True)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
+
+
+class _LineWriter:
+    """stdout, flushed per line, safe from several threads (log lines and events interleave)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def flush(self) -> None:
+        sys.stdout.flush()

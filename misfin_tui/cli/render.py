@@ -1,0 +1,180 @@
+"""The one place that turns core results into what a command prints: text or --json.
+
+Everything that came from the network (a server's META, a subject, a blurb, a certificate
+field, a reason quoting a server) passes through `core.text` before it reaches a terminal, so
+no escape sequence, backspace or bidi control is ever written raw.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from misfin_tui.core import fingerprint
+from misfin_tui.core.network import Network
+from misfin_tui.core.outbox.model import OutboxItem, State, summarise
+from misfin_tui.core.text import one_line, visible
+from misfin_tui.core.trust.model import HostPin, MailboxPin, Question
+
+
+def safe(text: str) -> str:
+    """One line of untrusted text, control characters shown, not executed."""
+    return one_line(text)
+
+
+def safe_block(text: str) -> str:
+    """Several lines of untrusted text (a letter's body), line breaks kept."""
+    return visible(text, newlines=True)
+
+
+def print_json(value: Any, out: TextIO | None = None) -> None:
+    """JSON with every non-ASCII character escaped: no control character reaches a terminal."""
+    print(json.dumps(value, indent=2, ensure_ascii=True), file=out or sys.stdout)
+
+
+def question_json(question: Question) -> dict[str, Any]:
+    data = question.to_json()
+    if data.get("presented"):
+        data["presented"] = {k: v for k, v in data["presented"].items() if k != "der"}
+    return data
+
+
+def item_json(item: OutboxItem) -> dict[str, Any]:
+    question = item.question
+    return {
+        "id": item.id,
+        "letter_id": item.letter_id,
+        "recipient": item.recipient,
+        "identity": item.identity,
+        "subject": item.subject,
+        "state": item.state.value,
+        "reason": item.reason,
+        "attempts": item.attempts,
+        "next_attempt_at": item.next_attempt_at,
+        "hops": item.hops,
+        "fingerprint": item.fingerprint,
+        "choices": [c.value for c in item.choices],
+        "question": None if question is None else question_json(question),
+        "mailbox_event": item.evidence.mailbox_event.value if item.evidence.mailbox_event else None,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+def fingerprint_lines(question: Question) -> list[str]:
+    """The keys a question is about, grouped for reading, each named the same way everywhere."""
+    lines: list[str] = []
+    grouped = fingerprint.grouped
+    if question.pinned is not None:
+        lines.append(f"Trusted fingerprint (SHA-256):   {grouped(question.pinned.fingerprint)}")
+        if question.pinned.not_after:
+            lines.append(f"  valid until {question.pinned.not_after}")
+    if question.reported:
+        lines.append(f"Reported fingerprint (SHA-256):  {grouped(question.reported)}")
+    if question.presented is not None:
+        lines.append(f"Presented fingerprint (SHA-256): {grouped(question.presented.fingerprint)}")
+        lines.append(f"  valid until {question.presented.not_after}")
+    return lines
+
+
+def explain(item: OutboxItem, question: Question, out: TextIO) -> None:
+    """A question as the terminal shows it before the choices."""
+    print(f"\n{safe(item.recipient)} ({item.state.value})", file=out)
+    print(f"  {safe(question.reason)}", file=out)
+    if question.vouch is not None:
+        print(f"  {safe(question.vouch.words)}", file=out)
+    if question.target:
+        print(f"  New address: {safe(question.target)}", file=out)
+    for line in fingerprint_lines(question):
+        print(f"  {line}", file=out)
+    network = question.network
+    if network.label:
+        print(f"  Network: {safe(network.words)}", file=out)
+        if network.hints:
+            print(f"    {safe(network.hints)}", file=out)
+
+
+def report(items: Sequence[OutboxItem], out: TextIO | None = None) -> int:
+    """One line per recipient (and the next step for a waiting one); returns the exit code."""
+    out = out or sys.stdout
+    for item in items:
+        line = f"{safe(item.recipient)}: {item.state.value}"
+        if item.reason:
+            line += f" - {safe(item.reason)}"
+        print(line, file=out)
+        question = item.question
+        if question is not None:
+            for fp_line in fingerprint_lines(question):
+                print(f"  {fp_line}", file=out)
+            print(
+                f"  to decide: misfin-tui outbox retry {item.id}   (or drop it: misfin-tui "
+                f"outbox drop {item.id})",
+                file=out,
+            )
+    return summarise(items)
+
+
+def outbox_lines(items: Sequence[OutboxItem]) -> list[str]:
+    lines: list[str] = []
+    for item in items:
+        subject = f" “{safe(item.subject)}”" if item.subject else ""
+        lines.append(f"{item.id:>5}  {item.state.value:<10}  {safe(item.recipient)}{subject}")
+        if item.reason:
+            lines.append(f"       {safe(item.reason)}")
+        question = item.question
+        if question is not None:
+            lines.extend(f"       {line}" for line in fingerprint_lines(question))
+            lines.append(f"       to decide: misfin-tui outbox retry {item.id}")
+        elif item.state is State.DEFERRED:
+            lines.append(f"       to try now: misfin-tui outbox retry {item.id}")
+    return lines
+
+
+def host_json(pin: HostPin) -> dict[str, Any]:
+    return {
+        "kind": "host",
+        "name": pin.hostport,
+        "fingerprint": pin.fingerprint,
+        "spki": pin.spki,
+        "state": pin.state.value,
+        "origin": pin.origin.value,
+        "origin_network": pin.origin_network,
+        "vouched_for": pin.vouch.sender if pin.vouch else None,
+        "not_after": pin.not_after,
+        "protocol": pin.protocol,
+        "first_seen": pin.first_seen,
+        "first_network": pin.first_network,
+        "last_seen": pin.last_seen,
+        "last_network": pin.last_network,
+    }
+
+
+def mailbox_json(pin: MailboxPin, blocked: str | None) -> dict[str, Any]:
+    return {
+        "kind": "mailbox",
+        "name": pin.address,
+        "fingerprint": pin.fingerprint,
+        "issuer_spki": pin.issuer_spki,
+        "state": pin.state.value,
+        "origin": pin.origin.value,
+        "nickname": pin.nickname,
+        "blurb": pin.blurb,
+        "first_seen": pin.first_seen,
+        "last_seen": pin.last_seen,
+        "verified_at": pin.verified_at,
+        "alarm_fingerprint": pin.alarm_fingerprint,
+        "blocked": blocked,
+    }
+
+
+def network_json(network: Network, current_id: str = "") -> dict[str, Any]:
+    return {
+        "id": network.id,
+        "label": network.label,
+        "trusted": network.trusted,
+        "strength": network.strength,
+        "hints": network.hints,
+        "current": network.id == current_id,
+    }

@@ -1,0 +1,128 @@
+"""`misfin-tui send`: write a letter from a script or a shell, and deliver it now.
+
+The letter is in the outbox before any connection starts. The engine's delivery conversation
+does the work; a decision it needs (first contact, changed key, redirect) is asked on the
+terminal when there is one and --no-input is not given, else the letter waits in the outbox
+and the exit code says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from misfin_tui.cli import render
+from misfin_tui.cli.asker import asker_for
+from misfin_tui.cli.common import Context, UsageError
+from misfin_tui.core.address import Address, AddressError, parse_hostport
+from misfin_tui.core.status import ProtocolError
+from misfin_tui.core.trust.model import Policy
+
+SEND_EPILOG = """\
+exit codes:
+  0  delivered to every recipient
+  3  held: waiting for your decision or for a trusted network (see `misfin-tui outbox list`)
+  4  deferred: a temporary failure; it will be retried (`misfin-tui outbox retry ID`)
+  5  failed: the server refused it for good (the reason is printed)
+  2  usage error (bad address, letter too big, bad option)
+  1  could not run (configuration, identity, database)
+"""
+
+
+def register(subparsers: Any) -> None:
+    send = subparsers.add_parser(
+        "send",
+        help="send a letter (body from stdin or --body-file)",
+        description="Send a letter straight to each recipient's server. The letter is kept in"
+        " the outbox until the server confirms it with a 20.",
+        epilog=SEND_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    send.add_argument(
+        "--to",
+        action="append",
+        required=True,
+        metavar="ADDR[,ADDR...]",
+        help="recipient address(es), mailbox@host[:port]; repeat or separate with commas",
+    )
+    send.add_argument("--subject", default="", help='subject, sent as a "# " heading line')
+    send.add_argument("--from", dest="sender", metavar="ADDRESS", help="which identity sends")
+    send.add_argument(
+        "--connect",
+        metavar="HOST:PORT",
+        default="",
+        help="connect there instead of the recipient's host, for this send only",
+    )
+    send.add_argument(
+        "--trust-new",
+        action="store_true",
+        help="consent in advance to servers never seen before (never to a changed key, and"
+        " not on an untrusted network)",
+    )
+    send.add_argument(
+        "--no-input", action="store_true", help="never ask; a needed decision leaves it held"
+    )
+    send.add_argument("--body-file", type=Path, metavar="FILE", help="read the body from FILE")
+    send.set_defaults(func=cmd_send)
+
+
+# -- send -----------------------------------------------------------------------------------------
+
+
+def _recipients(values: Sequence[str]) -> list[Address]:
+    """Every --to, split at commas, parsed once (a bad one is a usage error)."""
+    addresses: list[Address] = []
+    for text in (part.strip() for value in values for part in value.split(",")):
+        if text:
+            try:
+                addresses.append(Address.parse(text))
+            except AddressError as exc:
+                raise UsageError(f"bad recipient {render.safe(text)!r}: {exc}") from None
+    return addresses
+
+
+def _read_body(args: argparse.Namespace) -> str:
+    if args.body_file is not None:
+        path: Path = args.body_file
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{args.body_file} is not UTF-8 text") from None
+    if sys.stdin.isatty():
+        print("Type the letter; end it with Ctrl-D on a line of its own.", file=sys.stderr)
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("the body on standard input is not UTF-8 text") from None
+
+
+def cmd_send(args: argparse.Namespace, ctx: Context) -> int:
+    recipients = _recipients(args.to)
+    if not recipients:
+        raise UsageError("--to needs at least one address")
+    if args.connect:
+        try:
+            parse_hostport(args.connect)
+        except ValueError as exc:
+            raise UsageError(f"--connect: {exc}") from None
+    body = _read_body(args)
+    engine = ctx.engine
+    try:
+        letter = engine.outbox.enqueue(
+            body,
+            recipients,
+            identity=args.sender,
+            subject=args.subject,
+            connect=args.connect,
+        )
+    except ProtocolError as exc:
+        raise UsageError(f"the letter cannot be sent: {exc.message}; split it") from None
+    ids = [item.id for item in engine.outbox.items(letter)]
+    policy = Policy.ACCEPT_NEW if args.trust_new else None
+    items = asyncio.run(engine.delivery.run(ids, asker_for(args.no_input), policy=policy))
+    return render.report(items)

@@ -1,0 +1,153 @@
+"""`misfin-tui trust list|show|verify|forget|reject`: the servers and mailboxes you trust."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from misfin_tui.cli import render
+from misfin_tui.cli.common import EXIT_NOT_FOUND, EXIT_OK, Context, UsageError
+from misfin_tui.core import fingerprint
+from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError
+from misfin_tui.core.trust.model import TrustError
+from misfin_tui.core.trust.store import TrustStore
+
+
+def register(subparsers: Any) -> None:
+    trust = subparsers.add_parser(
+        "trust",
+        help="servers and mailboxes you trust",
+        description="The trust store: server keys (host:port) and mailbox fingerprints.",
+    )
+    actions = trust.add_subparsers(
+        title="actions", metavar="ACTION", dest="trust_action", required=True
+    )
+    tl = actions.add_parser("list", help="list pinned servers and mailboxes")
+    tl.add_argument("--json", action="store_true", help="print JSON")
+    tl.set_defaults(func=cmd_trust_list)
+    for name, helptext, func in (
+        ("show", "show one server or mailbox and its history", cmd_trust_show),
+        ("forget", "forget a server or mailbox (the next contact is a first contact)", None),
+        ("reject", "never send to this server or mailbox again", None),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("name", metavar="NAME", help="host, host:port or mailbox@host")
+        action.add_argument("--json", action="store_true", help="print JSON")
+        action.set_defaults(func=func or cmd_trust_change, trust_change=name)
+    verify = actions.add_parser("verify", help="verify by pasting the expected fingerprint")
+    verify.add_argument("name", metavar="NAME", help="host, host:port or mailbox@host")
+    verify.add_argument("fingerprint", metavar="FINGERPRINT", help="any case, spaces or colons")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(func=cmd_trust_verify)
+
+
+def _trust_name(name: str) -> tuple[str, str]:
+    """("host", "host:port") or ("mailbox", "m@host") from what a person typed."""
+    name = name.strip()
+    if "@" in name:
+        try:
+            return "mailbox", Address.parse(name).key
+        except AddressError as exc:
+            raise UsageError(f"{render.safe(name)!r} is not an address: {exc}") from None
+    host, _, port = name.rpartition(":") if ":" in name else (name, "", str(DEFAULT_PORT))
+    if not host or not port.isdigit():
+        raise UsageError(f"{render.safe(name)!r} is neither host[:port] nor mailbox@host")
+    return "host", f"{host.lower()}:{int(port)}"
+
+
+def _entries(trust: TrustStore) -> list[dict[str, Any]]:
+    hosts = [render.host_json(pin) for pin in trust.hosts()]
+    boxes = [render.mailbox_json(pin, trust.blocked(pin.address)) for pin in trust.mailboxes()]
+    return hosts + boxes
+
+
+def _entry(trust: TrustStore, name: str) -> dict[str, Any] | None:
+    kind, key = _trust_name(name)
+    if kind == "host":
+        host = trust.host(key)
+        return None if host is None else render.host_json(host)
+    box = trust.mailbox(key)
+    return None if box is None else render.mailbox_json(box, trust.blocked(box.address))
+
+
+def cmd_trust_list(args: argparse.Namespace, ctx: Context) -> int:
+    entries = _entries(ctx.engine.trust)
+    if args.json:
+        render.print_json(entries)
+        return EXIT_OK
+    if not entries:
+        print("Nothing trusted yet.")
+    for entry in entries:
+        origin = f" ({entry['origin']})" if entry.get("origin") == "learned" else ""
+        print(f"{entry['kind']:<8} {entry['state']:<9} {render.safe(entry['name'])}{origin}")
+        print(f"         fingerprint (SHA-256) {fingerprint.grouped(entry['fingerprint'])}")
+        print(f"         first seen {entry['first_seen']}, last seen {entry['last_seen']}")
+    return EXIT_OK
+
+
+def cmd_trust_show(args: argparse.Namespace, ctx: Context) -> int:
+    trust = ctx.engine.trust
+    entry = _entry(trust, args.name)
+    if entry is None:
+        print(f"{render.safe(args.name)} is not in the trust store.", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    history = trust.history(subject=entry["name"])
+    if args.json:
+        render.print_json({**entry, "history": [vars(h) for h in history]})
+        return EXIT_OK
+    print(f"{entry['kind']} {render.safe(entry['name'])}: {entry['state']}")
+    print(f"  fingerprint (SHA-256):     {fingerprint.grouped(entry['fingerprint'])}")
+    if entry.get("spki"):
+        print(f"  public key pin (SHA-256):  {fingerprint.grouped(entry['spki'])}")
+    for key in ("origin", "not_after", "protocol", "nickname", "verified_at", "blocked"):
+        if entry.get(key):
+            print(f"  {key.replace('_', ' ')}: {render.safe(str(entry[key]))}")
+    print(f"  first seen {entry['first_seen']}, last seen {entry['last_seen']}")
+    for h in history:
+        print(f"  {h.at}  {h.event}  {render.safe(h.detail)}")
+    return EXIT_OK
+
+
+def cmd_trust_verify(args: argparse.Namespace, ctx: Context) -> int:
+    kind, key = _trust_name(args.name)
+    trust = ctx.engine.trust
+    try:
+        if kind == "host":
+            matched = trust.verify_host(key, args.fingerprint)
+        else:
+            matched = trust.verify_mailbox(key, args.fingerprint)
+    except TrustError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        render.print_json({"kind": kind, "name": key, "verified": matched})
+    elif matched:
+        print(f"{key}: verified.")
+    else:
+        print(f"{key}: the fingerprint does NOT match; nothing was changed.", file=sys.stderr)
+    return EXIT_OK if matched else EXIT_NOT_FOUND
+
+
+def cmd_trust_change(args: argparse.Namespace, ctx: Context) -> int:
+    kind, key = _trust_name(args.name)
+    trust = ctx.engine.trust
+    action = args.trust_change
+    try:
+        if action == "forget":
+            done = trust.forget_host(key) if kind == "host" else trust.forget_mailbox(key)
+        elif kind == "host":
+            trust.reject_host(key)
+            done = True
+        else:
+            trust.reject_mailbox(key)
+            done = True
+    except TrustError as exc:
+        raise UsageError(str(exc)) from None
+    word = {"forget": "forgotten", "reject": "rejected"}[action]
+    if args.json:
+        render.print_json({"kind": kind, "name": key, action: done})
+    elif done:
+        print(f"{key}: {word}.")
+    else:
+        print(f"{key} is not in the trust store.", file=sys.stderr)
+    return EXIT_OK if done else EXIT_NOT_FOUND

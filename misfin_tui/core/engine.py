@@ -1,0 +1,141 @@
+"""The engine: one profile's database, stores, trust policy, outbox, delivery and receiver.
+
+The app and the command line are each handed one `Engine`; nothing else builds stores. It
+reports through typed events (`engine.events`). For the app it also keeps one long-lived event
+loop on a thread of its own (`submit()`), so deliveries and their questions never run on the
+UI's loop and never need a fresh loop per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from misfin_tui.core.clock import Clock, system_clock
+from misfin_tui.core.events import Events
+from misfin_tui.core.network import Networks
+from misfin_tui.core.outbox.delivery import Conversation
+from misfin_tui.core.outbox.outbox import Outbox
+from misfin_tui.core.profile import Profile
+from misfin_tui.core.store import MailStore
+from misfin_tui.core.trust.policy import TrustPolicy
+from misfin_tui.core.trust.store import TrustStore
+
+if TYPE_CHECKING:  # the receiver pulls in pyOpenSSL: only when mail is received
+    from misfin_tui.core.receiver import Limits, Receiver
+    from misfin_tui.core.verify import Verifier
+
+T = TypeVar("T")
+
+
+class Engine:
+    """Everything one profile needs to read, send, trust and receive mail."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        clock: Clock = system_clock,
+        networks: Networks | None = None,
+        probe_timeout: float = 10.0,
+        deliver_timeout: float = 20.0,
+    ) -> None:
+        self.profile = profile
+        self.db = profile.database()
+        self.clock = clock
+        self.events = Events()
+        self.store = MailStore(self.db)
+        self.trust = TrustStore(self.db)
+        self.networks = networks or Networks(self.db)
+        self.policy = TrustPolicy(self.trust, profile.config.first_contact, clock)
+        self.outbox = Outbox(
+            profile,
+            self.store,
+            self.trust,
+            self.policy,
+            self.networks,
+            probe_timeout=probe_timeout,
+            deliver_timeout=deliver_timeout,
+            clock=clock,
+        )
+        self.delivery = Conversation(self.outbox, self.networks, self.events.emit)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
+        self.receiver: Receiver | None = None
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        from misfin_tui.core.verify import Verifier
+
+        return Verifier(
+            self.profile,
+            self.store,
+            self.trust,
+            self.policy,
+            self.networks,
+            emit=self.events.emit,
+        )
+
+    def start_receiver(
+        self, listen: tuple[str, int] | None = None, limits: Limits | None = None
+    ) -> tuple[str, int]:
+        """Serve this profile's mailboxes (and verify their senders); returns the bound address.
+
+        `listen` overrides [receiver] listen. Raises what binding or the identities raise."""
+        from misfin_tui.core.receiver import Receiver
+
+        if self.receiver is not None:
+            raise RuntimeError("the receiver is already running")
+        receiver = Receiver(
+            self.profile,
+            listen,
+            emit=self.events.emit,
+            verifier=self.verifier,
+            limits=limits,
+        )
+        self.verifier.start()
+        try:
+            bound = receiver.start()
+        except BaseException:
+            self.verifier.stop()
+            raise
+        self.receiver = receiver
+        return bound
+
+    def stop_receiver(self) -> None:
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            receiver.stop()
+            self.verifier.stop()
+
+    # -- the background loop (the app's deliveries) -------------------------------------------
+
+    def submit(self, work: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run a coroutine on the engine's own loop thread (started on first use)."""
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="misfin-engine", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    def close(self) -> None:
+        """Stop the receiver and the loop thread (work in flight is abandoned: the outbox keeps
+        every letter, and a letter leaves it only on a 20)."""
+        self.stop_receiver()
+        with self._loop_lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=2)

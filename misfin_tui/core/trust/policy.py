@@ -1,0 +1,364 @@
+"""The one trust policy: it decides for sending, for syncing from home and for verifying senders.
+
+`classify()` is the pure event table of trust-and-mail-ux.md b.5: a function of the pin, the
+presented key, the network and the configured policy. `TrustPolicy` applies it to the trust
+store and is the only code that writes a host pin:
+
+- a key the person approved (or their accept-new policy took, or a paste matched) lets letters
+  go; a changed key while the pin is valid is an alarm that only a paste can clear;
+- a key *learned while verifying a sender* is evidence, never approval: the first letter to
+  that host still gets the first-contact decision (held on an untrusted network), and the
+  prompt says whom the key vouched for, when and on which network;
+- verification may use an approved or learned key that matches; it records a key it learned
+  only after the sender's certificate checked out against it, and never replaces a pin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from misfin_tui.core import fingerprint
+from misfin_tui.core.clock import Clock, day, parse_time, system_clock
+from misfin_tui.core.network import Network
+from misfin_tui.core.trust.model import (
+    HOST_ASKS,
+    Answer,
+    Choice,
+    HostDecision,
+    HostEvent,
+    HostPin,
+    HostState,
+    NetworkFacts,
+    Origin,
+    PinFacts,
+    Policy,
+    PresentedCert,
+    Question,
+    TrustError,
+    Verdict,
+)
+from misfin_tui.core.trust.store import TrustStore
+
+RENEWAL_WINDOW = timedelta(days=30)
+PROBE_PORT = 1958  # a certificate names only a hostname: verifiers dial the Misfin port (§7.3)
+
+
+def _network_words(network: Network) -> str:
+    return f"{network.label} ({'trusted' if network.trusted else 'not marked as trusted'})"
+
+
+def classify(
+    pin: HostPin | None,
+    presented: PresentedCert,
+    network: Network,
+    policy: Policy | str,
+    now: datetime,
+    *,
+    hostport: str = "",
+) -> HostDecision:
+    """Decide what the presented server key means for sending a letter (b.5 event table).
+
+    Pure: reads nothing but its arguments. The network matters for a first contact and the
+    wording of a renewal; it never softens an alarm. A pin learned while verifying a sender
+    is no approval, so it still makes a first contact.
+    """
+    policy = Policy(policy)
+    name = hostport or (pin.hostport if pin else "this server")
+
+    def decide(
+        event: HostEvent,
+        verdict: Verdict,
+        reason: str,
+        choices: tuple[Choice, ...] = (),
+        default: Choice = Choice.HOLD,
+        origin: Origin = Origin.APPROVED,
+    ) -> HostDecision:
+        vouch = pin.vouch if pin is not None and pin.origin is Origin.LEARNED else None
+        return HostDecision(
+            event, verdict, name, presented, pin, reason, choices, default, origin, vouch
+        )
+
+    if pin is not None and pin.state is HostState.REJECTED:
+        return decide(
+            HostEvent.REJECTED,
+            Verdict.REFUSE,
+            f"You rejected {name}. Nothing is sent to it; forget it in Trust if you changed "
+            "your mind.",
+        )
+    if pin is None or not pin.origin.approves:
+        return _first_contact(name, pin, presented, network, policy, decide)
+    if presented.spki == pin.spki:
+        if presented.fingerprint == pin.fingerprint and presented.not_after == pin.not_after:
+            return decide(HostEvent.MATCH, Verdict.SEND, f"{name} presented the key you trust.")
+        return decide(
+            HostEvent.NEW_DATES,
+            Verdict.SEND,
+            f"{name} presented the key you trust in a renewed certificate (valid until "
+            f"{day(presented.not_after)}); the record is updated.",
+        )
+    expires = parse_time(pin.not_after)
+    strict = policy is Policy.STRICT
+    if expires is not None and expires <= now + RENEWAL_WINDOW:
+        when = "expired on" if expires <= now else "expires on"
+        reason = (
+            f"{name} has a new key, probably a routine renewal: the key you trusted {when} "
+            f"{expires:%Y-%m-%d}. Nothing was sent; the letter waits in the Outbox."
+        )
+        if not network.trusted:
+            reason += (
+                f" You are on an unfamiliar network ({network.label}); consider waiting until "
+                "you are on a trusted one."
+            )
+        if strict:
+            reason += " Your policy is strict: paste the new fingerprint to accept it."
+        choices = (
+            (Choice.VERIFY, Choice.HOLD) if strict else (Choice.TRUST, Choice.VERIFY, Choice.HOLD)
+        )
+        return decide(HostEvent.RENEWAL_LIKELY, Verdict.ASK, reason, choices)
+    valid = f"until {expires:%Y-%m-%d}" if expires else "with no readable end date"
+    return decide(
+        HostEvent.CHANGED,
+        Verdict.ASK,
+        f"{name} is presenting a different key from the one you trusted on "
+        f"{day(pin.first_seen)}, which is still valid {valid}. This happens when an "
+        "operator rebuilds a server without keeping its key, but it is also exactly what an "
+        "interception looks like. Nothing was sent; the letter waits in the Outbox. Ask the "
+        "recipient or the operator for the new fingerprint by another channel and paste it "
+        f"to replace the key. Network: {_network_words(network)}.",
+        (Choice.VERIFY, Choice.HOLD),
+    )
+
+
+def _learned_words(name: str, pin: HostPin | None, presented: PresentedCert) -> str:
+    """What a key learned while verifying adds to a first-contact question."""
+    if pin is None:
+        return ""
+    if pin.spki == presented.spki:
+        return (
+            f" {name} showed this same key while a sender was being verified; that is "
+            "evidence, not your approval."
+        )
+    return (
+        f" Careful: {name} showed a different key ({fingerprint.short(pin.fingerprint)}) "
+        f"while a sender was being verified on {day(pin.first_seen)}."
+    )
+
+
+def _first_contact(
+    name: str,
+    pin: HostPin | None,
+    presented: PresentedCert,
+    network: Network,
+    policy: Policy,
+    decide: _Decide,
+) -> HostDecision:
+    """No approved pin yet: the policy and the network decide whether a person is asked."""
+    seen = _learned_words(name, pin, presented)
+    verify_only = (Choice.VERIFY, Choice.HOLD)
+    if network.trusted:
+        event = HostEvent.FIRST_CONTACT
+        reason = (
+            f"You have not contacted {name} before, so it cannot yet be told whether it is "
+            "genuine. If you trust it now, it will be remembered and you will be warned if "
+            f"its key ever changes. Network: {_network_words(network)}.{seen}"
+        )
+        if policy is Policy.ACCEPT_NEW:
+            return decide(
+                event,
+                Verdict.SEND,
+                reason + " Your policy accepts new servers.",
+                origin=Origin.ACCEPT_NEW,
+            )
+        if policy is Policy.STRICT:
+            return decide(
+                event,
+                Verdict.ASK,
+                reason + " Your policy is strict: a new server is accepted only when you "
+                "paste its fingerprint.",
+                verify_only,
+            )
+        return decide(
+            event,
+            Verdict.ASK,
+            reason,
+            (Choice.TRUST, Choice.ONCE, Choice.VERIFY, Choice.HOLD),
+            Choice.TRUST,
+        )
+    event = HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
+    reason = (
+        f"This is the first contact with {name}, and you are on a network you have not "
+        f"marked as trusted ({network.label}). Whoever runs this network could point {name} "
+        "at a different server, and a first contact could not notice it. Mail to servers "
+        f"you have written to before is not affected.{seen}"
+    )
+    if policy is Policy.STRICT:
+        return decide(
+            event,
+            Verdict.HOLD,
+            reason + " Your policy is strict: a new server is accepted only when you paste "
+            "its fingerprint.",
+            verify_only,
+        )
+    if policy is Policy.ACCEPT_NEW:
+        reason += (
+            " Your policy accepts new servers, but never on an untrusted network: the letter "
+            "waits until you are on a trusted network or you decide."
+        )
+    return decide(
+        event,
+        Verdict.HOLD,
+        reason,
+        (Choice.HOLD, Choice.TRUST_NETWORK, Choice.VERIFY, Choice.ONCE, Choice.TRUST),
+    )
+
+
+class _Decide(Protocol):
+    """The shape of classify's inner `decide` (for the type checker)."""
+
+    def __call__(
+        self,
+        event: HostEvent,
+        verdict: Verdict,
+        reason: str,
+        choices: tuple[Choice, ...] = (),
+        default: Choice = Choice.HOLD,
+        origin: Origin = Origin.APPROVED,
+    ) -> HostDecision: ...
+
+
+def question_for(decision: HostDecision, recipient: str, network: Network) -> Question:
+    """The prompt's evidence for a decision that needs a person."""
+    pin = decision.pinned
+    return Question(
+        ask=HOST_ASKS[decision.event],
+        recipient=recipient,
+        hostport=decision.hostport,
+        reason=decision.reason,
+        choices=decision.choices,
+        default=decision.default,
+        network=network_facts(network),
+        presented=decision.presented,
+        pinned=PinFacts.of_host(pin) if pin is not None and pin.origin.approves else None,
+        vouch=decision.vouch,
+    )
+
+
+def network_facts(network: Network) -> NetworkFacts:
+    return NetworkFacts(network.id, network.label, network.trusted, network.hints)
+
+
+@dataclass(frozen=True)
+class VerifyRuling:
+    """May this server key be asked to vouch for a sender? `problem` says why not."""
+
+    usable: bool
+    problem: str = ""
+    learn: bool = False  # no pin yet: record the key as learned once the sender checks out
+
+
+class TrustPolicy:
+    """The policy applied to the trust store: the only writer of host pins."""
+
+    def __init__(self, store: TrustStore, policy: Policy | str, clock: Clock = system_clock):
+        self.store = store
+        self.policy = Policy(policy)
+        self.clock = clock
+
+    # -- sending and syncing -------------------------------------------------------------------
+
+    def decide(
+        self,
+        hostport: str,
+        presented: PresentedCert,
+        network: Network,
+        policy: Policy | None = None,
+    ) -> HostDecision:
+        """What may happen with a letter (or a sync) for the server that presented this key."""
+        pin = self.store.host(hostport)
+        return classify(
+            pin, presented, network, policy or self.policy, self.clock(), hostport=hostport
+        )
+
+    def admit(self, decision: HostDecision, network: Network) -> None:
+        """Record a SEND verdict: pin a key the accept-new policy took, or refresh the pin."""
+        if decision.verdict is not Verdict.SEND:
+            raise TrustError(f"{decision.hostport}: nothing is sent without an approval")
+        if decision.pinned is None or not decision.pinned.origin.approves:
+            self.store.pin_host(decision.hostport, decision.presented, network, decision.origin)
+        else:
+            self.store.touch_host(decision.hostport, decision.presented, network)
+
+    def answer(
+        self,
+        decision_event: HostEvent,
+        hostport: str,
+        presented: PresentedCert,
+        network: Network,
+        answer: Answer,
+    ) -> None:
+        """A person's answer about a server key: TRUST pins it, VERIFY pins it if the paste
+        matches, ONCE records a one-letter exception. A changed key is replaced only by VERIFY."""
+        if answer.choice is Choice.TRUST:
+            if decision_event is HostEvent.CHANGED:
+                raise TrustError(
+                    f"{hostport}'s key changed while the trusted one is still valid; it can only "
+                    "be replaced by pasting the new fingerprint"
+                )
+            renewal = decision_event is HostEvent.RENEWAL_LIKELY
+            self.store.pin_host(hostport, presented, network, Origin.APPROVED, replace=renewal)
+        elif answer.choice is Choice.VERIFY:
+            if not answer.pasted.strip():
+                raise TrustError("paste the fingerprint you were given to verify it")
+            if not self.store.verify_host(hostport, answer.pasted, presented, network):
+                raise TrustError(
+                    "the pasted fingerprint does not match the key the server presented "
+                    f"({fingerprint.grouped(presented.fingerprint)}); nothing was changed and "
+                    "nothing was sent"
+                )
+        elif answer.choice is Choice.ONCE:
+            self.store.accept_once(hostport, presented, network)
+        else:
+            raise TrustError(f"{answer.choice.value!r} does not decide about a server key")
+
+    # -- verifying senders ---------------------------------------------------------------------
+
+    def for_verifying(self, host: str, presented: PresentedCert) -> VerifyRuling:
+        """May the key `host` presented to a verification probe vouch for its senders?
+
+        A rejected server cannot; a key other than the pinned one (approved or learned) cannot,
+        until the person reviews it. No pin: usable, and learned once the sender checks out.
+        """
+        hostport = f"{host}:{PROBE_PORT}"
+        pin = self.store.host(hostport)
+        if pin is None:
+            return VerifyRuling(True, learn=True)
+        if pin.state is HostState.REJECTED:
+            return VerifyRuling(
+                False, f"you rejected the server {hostport}, so its senders cannot be verified"
+            )
+        if pin.spki != presented.spki:
+            which = "you trust" if pin.origin.approves else "it showed before"
+            return VerifyRuling(
+                False,
+                f"{hostport} presented a different key from the one {which} (since "
+                f"{day(pin.first_seen)}); its senders cannot be verified until you review it "
+                "in Trust",
+            )
+        return VerifyRuling(True)
+
+    def vouched(
+        self,
+        host: str,
+        presented: PresentedCert,
+        network: Network,
+        sender: str,
+        ruling: VerifyRuling,
+    ) -> None:
+        """The sender checked out against this key: refresh its pin, or record it as learned."""
+        hostport = f"{host}:{PROBE_PORT}"
+        if ruling.learn:
+            self.store.learn_host(hostport, presented, network, sender)
+        else:
+            self.store.saw_host(hostport, presented, network, sender)

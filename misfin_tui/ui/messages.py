@@ -1,0 +1,40 @@
+"""The app's own messages: what the engine and the poll found, handed to the screens."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from misfin_tui.core.store import Summary
+
+
+class NewMail(Message, bubble=False):
+    """Letters stored since the last poll (newest first), and the folder counts now."""
+
+    def __init__(self, letters: list[Summary], counts: dict[str, tuple[int, int]]) -> None:
+        super().__init__()
+        self.letters = letters
+        self.counts = counts
+
+
+class CountsChanged(Message, bubble=False):
+    """Folder (total, unread) counts changed (a move, a send, a flag)."""
+
+    def __init__(self, counts: dict[str, tuple[int, int]]) -> None:
+        super().__init__()
+        self.counts = counts
+
+
+class LetterChanged(Message, bubble=False):
+    """One letter's flags or trust changed: redraw its row and the reader if it is open."""
+
+    def __init__(self, letter_id: int) -> None:
+        super().__init__()
+        self.letter_id = letter_id
+
+
+class MailStored(Message):
+    """The embedded receiver stored a letter: poll now rather than at the next tick."""
+
+
+class NetworkChanged(Message):
+    """The network was marked (un)trusted: the status line looks again."""

@@ -1,0 +1,57 @@
+"""The one yes/no dialog, for destructive or final actions. No is the default (Esc = no)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer
+
+from misfin_tui.ui.prompts.common import PROMPT_CSS, button, para
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no for destructive actions (forget a server, drop a letter). No is the default."""
+
+    HELP_TITLE = "Confirm"
+
+    HELP = "Y  yes;  N / Esc  no\n"
+
+    DEFAULT_CSS = f"ConfirmScreen {{ align: center middle; }}\n{PROMPT_CSS}"
+
+    BINDINGS = [
+        Binding("y", "yes", "Yes", id="prompt.yes"),
+        Binding("n,escape", "no", "No", id="prompt.no"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
+    ]
+
+    def __init__(self, title: str, text: str, *, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.title_text, self.text, self.yes, self.no = title, text, yes, no
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield para(self.title_text, "title")
+            yield para(self.text)
+            with Horizontal(classes="buttons"):
+                yield button(f"[Y] {self.yes}", id="yes", variant="error")
+                yield button(f"[N] {self.no}", id="no", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus(scroll_visible=False)
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_yes(self) -> None:
+        """Confirm."""
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        """Cancel."""
+        self.dismiss(False)

@@ -1,0 +1,96 @@
+"""A new key while the trusted one is about to expire: probably a renewal (b.6 prompt 3)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer
+
+from misfin_tui.core.trust.model import Choice
+from misfin_tui.ui.prompts.common import (
+    NOT_SENT,
+    QuestionScreen,
+    button,
+    day,
+    days_left,
+    network_line,
+    para,
+    pinned_fp,
+    pinned_until,
+    presented_fp,
+    presented_until,
+)
+from misfin_tui.ui.widgets.fingerprint import FingerprintView, short_fingerprint
+
+
+class RenewalScreen(QuestionScreen):
+    """A new key while the trusted one is about to expire: probably a renewal (b.6 prompt 3)."""
+
+    HELP_TITLE = "Likely certificate renewal"
+
+    HELP = """\
+Likely renewal: the key you trusted expires soon and the server shows a new one.
+A  accept the new key and send
+V  verify - paste the new fingerprint you were given
+D  details - show both fingerprints in full
+Esc  hold the letter in the Outbox
+"""
+
+    BINDINGS = [
+        Binding("a", "accept", "Accept new key", id="prompt.accept"),
+        Binding("v", "verify", "Verify…", id="prompt.verify"),
+        Binding("d", "details", "Details", id="prompt.details"),
+        Binding("escape", "keep", "Hold letter", id="prompt.keep"),
+        Binding("question_mark", "app.help", "Help", id="prompt.help"),
+    ]
+    DEFAULT_BUTTON = "#do-keep"
+
+    def compose(self) -> ComposeResult:
+        q = self.question
+        left = days_left(pinned_until(q), self.now)
+        when = (
+            f"in {left} days"
+            if left is not None and left >= 0
+            else "already expired"
+            if left is not None
+            else "soon"
+        )
+        with VerticalScroll(id="dialog"):
+            yield para(f"{q.host} has a new certificate — probably a routine renewal", "title")
+            yield para(
+                f"The key you trusted expires on {day(pinned_until(q))} ({when}); the "
+                "server now presents a different one."
+            )
+            yield para(
+                f"SHA-256 pinned: {short_fingerprint(pinned_fp(q))}   "
+                f"new: {short_fingerprint(presented_fp(q))}"
+            )
+            with Vertical(id="details", classes="para") as details:
+                details.display = False
+                yield FingerprintView("Pinned key", pinned_fp(q))
+                yield FingerprintView("New key", presented_fp(q))
+                yield para(f"New certificate valid until {day(presented_until(q))}")
+            yield para(network_line(q))
+            if not q.network.trusted:
+                yield para(
+                    "You are on a network you have not marked as trusted; consider waiting "
+                    "until you are on one before accepting a new key.",
+                    "warning",
+                )
+            yield para(NOT_SENT, "state")
+            with Horizontal(classes="buttons"):
+                yield button("[A] Accept new key", id="do-accept")
+                yield button("[V] Verify…", id="do-verify")
+                yield button("[D] Details", id="do-details")
+                yield button("[Esc] Hold letter", id="do-keep", variant="primary")
+        yield Footer()
+
+    def action_accept(self) -> None:
+        """Trust the renewed key and send."""
+        self.answer(Choice.TRUST)
+
+    def action_details(self) -> None:
+        """Show or hide both fingerprints in full."""
+        details = self.query_one("#details")
+        details.display = not details.display
