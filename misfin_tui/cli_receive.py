@@ -37,6 +37,12 @@ def register(subparsers: Any) -> None:
         help="address to listen on (default: receiver.listen in config.toml, 0.0.0.0:1958);"
         " port 0 picks a free port",
     )
+    receive.add_argument(
+        "--gmap-listen",
+        metavar="HOST:PORT",
+        help="also serve GMAP (mail from home) for these mailboxes, to their own certificates"
+        " only (default: receiver.gmap_listen in config.toml; off when empty)",
+    )
     receive.set_defaults(func=cmd_receive)
 
     mail = subparsers.add_parser(
@@ -92,13 +98,23 @@ def cmd_receive(args: argparse.Namespace, profile: Profile) -> int:
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     receiver = Receiver(profile, listen, on_event=on_event)
+    gmap = _gmap_server(args, profile)
     try:
         host, port = receiver.start()
         out.write(f"receiving on {host}:{port} for {', '.join(receiver.addresses)}\n")
+        if gmap is not None:
+            logging.getLogger("misfin_tui.gmap").addHandler(handler)
+            logging.getLogger("misfin_tui.gmap").setLevel(logging.INFO)
+            logging.getLogger("misfin_tui.gmap").propagate = False
+            ghost, gport = gmap.start()
+            out.write(f"serving GMAP on {ghost}:{gport} for {', '.join(gmap.addresses)}\n")
         while not stop.wait(0.5):
             pass
         out.write(f"{utc_now()} stopping\n")
     finally:
+        if gmap is not None:
+            gmap.stop()
+            logging.getLogger("misfin_tui.gmap").removeHandler(handler)
         receiver.stop()
         for sig, handler_ in previous.items():
             signal.signal(sig, handler_)
@@ -107,6 +123,22 @@ def cmd_receive(args: argparse.Namespace, profile: Profile) -> int:
             lg.setLevel(level)
             lg.propagate = propagate
     return EXIT_OK
+
+
+def _gmap_server(args: argparse.Namespace, profile: Profile) -> Any:
+    """The GMAP listener when --gmap-listen or receiver.gmap_listen asks for one."""
+    if args.gmap_listen:
+        try:
+            where = parse_hostport(args.gmap_listen, allow_port_zero=True)
+        except ValueError as exc:
+            raise UsageError(f"--gmap-listen: {exc}") from None
+    else:
+        where = profile.config.receiver_gmap_listen
+    if where is None:
+        return None
+    from misfin_tui.core.gmap.server import GmapServer
+
+    return GmapServer(profile, where)
 
 
 def _listen(text: str) -> tuple[str, int]:
