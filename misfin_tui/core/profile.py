@@ -176,7 +176,7 @@ class Config:
             try:
                 address = str(Address.parse(str(name))).lower()
             except AddressError:
-                self._fail("gmap", name, "must be an address like \"alice@example.org\"")
+                self._fail("gmap", name, 'must be an address like "alice@example.org"')
                 raise
             text = self._check(str, value, "gmap", name, '"host:port"')
             result[address] = self._hostport(text, "gmap", name)

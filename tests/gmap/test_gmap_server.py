@@ -77,7 +77,9 @@ def test_routes_and_answers_like_titlani(home: Profile, tmp_path: Path) -> None:
         assert _ask(port, me, "gemini://localhost/tag/") == ("20 text/plain", rid.encode())
         assert _ask(port, me, "gemini://localhost/tag/Inbox")[1] == rid.encode()
         assert _ask(port, me, "gemini://localhost/tag/Unread")[1] == rid.encode()
-        assert _ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:05Z")[1] == rid.encode()
+        assert (
+            _ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:05Z")[1] == rid.encode()
+        )
         assert _ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:06Z")[1] == b""
         assert _ask(port, me, "gemini://localhost/tag/Nope")[1] == b""
         assert _ask(port, me, f"gemini://localhost:1960/msgid/{rid}") == ("20 text/plain", RAW)
@@ -227,6 +229,7 @@ def test_same_answers_as_titlani_for_the_same_requests(home: Profile, tmp_path: 
             theirs = _ask(peer.gmap_port, me, request)[0]
             ours = _ask(port, me, request)[0]
             assert ours == theirs, request
-        assert _ask(port, None, "gemini://localhost/tag/")[0] == _ask(
-            peer.gmap_port, None, "gemini://localhost/tag/"
-        )[0]
+        assert (
+            _ask(port, None, "gemini://localhost/tag/")[0]
+            == _ask(peer.gmap_port, None, "gemini://localhost/tag/")[0]
+        )

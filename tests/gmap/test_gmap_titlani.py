@@ -33,7 +33,9 @@ def test_sync_read_archive_trash_delete_and_resync_against_titlani(tmp_path: Pat
         laptop.save_config()
         connect = f"127.0.0.1:{home.gmap_port}"
         for n in range(4):
-            answer = misfin_send(home.misfin_port, bob, "alice@localhost", f"# Letter {n}\nBody {n}\n")
+            answer = misfin_send(
+                home.misfin_port, bob, "alice@localhost", f"# Letter {n}\nBody {n}\n"
+            )
             assert answer.startswith("20"), answer
         sync = GmapSync(laptop, timeout=10)
 

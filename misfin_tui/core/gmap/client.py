@@ -75,9 +75,7 @@ class GmapClient:
         """Later connections go ahead at once when the server shows exactly this certificate."""
         self._approved_der = der
 
-    def request(
-        self, path: str, query: str | None = None, *, gate: Gate, max_body: int
-    ) -> Answer:
+    def request(self, path: str, query: str | None = None, *, gate: Gate, max_body: int) -> Answer:
         """One request and its whole answer. Unavailable, MalformedAnswer or KeyRefused."""
         from misfin_tui.core.gmap.protocol import build_request
 
@@ -102,7 +100,9 @@ class GmapClient:
     def _where(self) -> str:
         host, port = self.home.connect
         name = self.home.hostport
-        return name if (host, port) == (self.home.host, self.home.port) else f"{name} ({host}:{port})"
+        return (
+            name if (host, port) == (self.home.host, self.home.port) else f"{name} ({host}:{port})"
+        )
 
     def _connect(self, deadline: float) -> ssl.SSLSocket:
         from misfin_tui.core.client import _sni
@@ -156,6 +156,8 @@ class GmapClient:
             if header is None:
                 header = parse_header(bytes(buffer[:4096]))
                 if header is None and not chunk:
+                    if not buffer:  # dropped: a network change, a restart; try again later
+                        raise Unavailable(f"{self._where()} closed the connection unanswered")
                     raise MalformedAnswer(f"{self._where()} closed without a status line")
             if header is not None and len(buffer) - header[2] > max_body:
                 raise MalformedAnswer(

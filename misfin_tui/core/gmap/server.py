@@ -41,7 +41,9 @@ log = logging.getLogger("misfin_tui.gmap")
 
 _MSGID_RE = re.compile(r"/msgid/(.+)")
 _TAG_NAME_RE = re.compile(r"/tag/([^/?]+)")
-_TAG_SINCE_RE = re.compile(r"/tag/([^/?]+)/([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)")
+_TAG_SINCE_RE = re.compile(
+    r"/tag/([^/?]+)/([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)"
+)
 _UNTAG_RE = re.compile(r"/untag/([^/?]+)")
 _LIST_INFO_RE = re.compile(r"/list/([^/?]+)/info")
 _OUR_ID_RE = re.compile(r"([0-9]{8}T[0-9]{6}Z)-([0-9a-f]{8,12})")
@@ -77,7 +79,7 @@ class ServedMailbox:
 
 
 def _compact(stored_time: str) -> str:
-    """"2024-05-01T12:00:00Z" -> "20240501T120000Z" (the id's time part)."""
+    """ "2024-05-01T12:00:00Z" -> "20240501T120000Z" (the id's time part)."""
     try:
         moment = datetime.strptime(stored_time, "%Y-%m-%dT%H:%M:%SZ")
     except ValueError:
@@ -221,7 +223,9 @@ class GmapService:
             params.append(since)
         cursor = self.store.db.connect().cursor()
         cursor.row_factory = None
-        rows = cursor.execute(f"SELECT id, received_at FROM letters WHERE {where} ORDER BY id", params)
+        rows = cursor.execute(
+            f"SELECT id, received_at FROM letters WHERE {where} ORDER BY id", params
+        )
         body = ", ".join(gmap_id(row[0], row[1]) for row in rows)
         return Answer(20, "text/plain", body.encode())
 
@@ -342,7 +346,9 @@ class GmapServer:
 
     @property
     def addresses(self) -> list[str]:
-        return [] if self._service is None else [m.address for m in self._service.mailboxes.values()]
+        return (
+            [] if self._service is None else [m.address for m in self._service.mailboxes.values()]
+        )
 
     def start(self) -> tuple[str, int]:
         from misfin_tui.core.identity import IdentityError
@@ -502,7 +508,9 @@ class GmapServer:
             deadline = time.monotonic() + self.limits.send_timeout
             view = memoryview(data)
             while view:
-                sent = self._call(conn, sock, sel, conn.send, bytes(view[:65536]), deadline=deadline)
+                sent = self._call(
+                    conn, sock, sel, conn.send, bytes(view[:65536]), deadline=deadline
+                )
                 view = view[sent:]
             with contextlib.suppress(Exception):
                 self._call(conn, sock, sel, conn.shutdown, deadline=time.monotonic() + 2.0)
@@ -517,7 +525,9 @@ class GmapServer:
             with contextlib.suppress(OSError):
                 sock.close()
             self._release(host)
-            log.info("gmap peer=%s path=%s status=%s", record["peer"], record["path"], record["status"])
+            log.info(
+                "gmap peer=%s path=%s status=%s", record["peer"], record["path"], record["status"]
+            )
             if self.on_request is not None:
                 with contextlib.suppress(Exception):
                     self.on_request(record)

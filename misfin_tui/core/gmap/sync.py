@@ -14,6 +14,7 @@ outbox uses it): the lead swaps it for the one trust policy at merge.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -372,10 +373,8 @@ class _Run:
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         if self.on_progress is not None:
-            try:
+            with contextlib.suppress(Exception):  # a listener's bug must not cost a sync
                 self.on_progress(Progress(stage, done, total))
-            except Exception:  # a listener's bug must not cost a sync
-                pass
 
     # -- 1. changes made here go home -------------------------------------------------------
 
