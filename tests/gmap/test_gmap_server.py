@@ -233,3 +233,50 @@ def test_same_answers_as_titlani_for_the_same_requests(home: Profile, tmp_path: 
             _ask(port, None, "gemini://localhost/tag/")[0]
             == _ask(peer.gmap_port, None, "gemini://localhost/tag/")[0]
         )
+
+
+def test_receive_serves_gmap_with_gmap_listen(home: Profile, tmp_path: Path) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    _receive(home)
+    me = _creds(home, tmp_path)
+    env = {**os.environ, "MISFIN_TUI_NETWORK": "test-net"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "misfin_tui",
+            "--profile",
+            str(home.config_dir),
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+            "--gmap-listen",
+            "127.0.0.1:0",
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        port = 0
+        deadline = time.monotonic() + 30
+        while not port and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            found = re.search(r"serving GMAP on 127\.0\.0\.1:(\d+) for alice@localhost", line)
+            port = int(found.group(1)) if found else 0
+        assert port, "receive did not report its GMAP listener"
+        assert _ask(port, me, "gemini://localhost/tag/Inbox")[0] == "20 text/plain"
+        assert _ask(port, None, "gemini://localhost/tag/Inbox")[0] == (
+            "60 Client certificate required"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert process.returncode == 0
