@@ -12,7 +12,6 @@ import sys
 from typing import TextIO
 
 from misfin_tui.cli import render
-from misfin_tui.core.outbox.delivery import Asker
 from misfin_tui.core.outbox.model import OutboxItem
 from misfin_tui.core.trust.model import Answer, Choice, Question
 
@@ -30,7 +29,10 @@ ASKED = (
 class NoInput:
     """--no-input, or no terminal: every question is left for later."""
 
-    async def ask(self, item: OutboxItem, question: Question, problem: str) -> Answer | None:
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        return None
+
+    def ask_now(self, question: Question, problem: str) -> Answer | None:
         return None
 
     async def tell(self, item: OutboxItem) -> None:
@@ -44,19 +46,20 @@ class TerminalAsker:
         self.tty_in = tty_in
         self.out = out
 
-    async def ask(self, item: OutboxItem, question: Question, problem: str) -> Answer | None:
-        return await asyncio.to_thread(self._ask, item, question, problem)
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        return await asyncio.to_thread(self.ask_now, question, problem)
 
     async def tell(self, item: OutboxItem) -> None:
         return None  # the command reports every item when the conversation ends
 
-    def _ask(self, item: OutboxItem, question: Question, problem: str) -> Answer | None:
+    def ask_now(self, question: Question, problem: str) -> Answer | None:
+        """Blocking: for callers on a thread of their own (a sync from home)."""
         out = self.out
         if problem:
             print(f"  {render.safe(problem)}", file=out)
         else:
-            render.explain(item, question, out)
-        choices = [c for c in ASKED if c in item.choices]
+            render.explain(question, out)
+        choices = [c for c in ASKED if c in question.choices]
         if Choice.VERIFY in choices:
             print(
                 "  If you were given a fingerprint, choose v and paste it; it is compared for you.",
@@ -86,7 +89,7 @@ class TerminalAsker:
         return line.rstrip("\n") if line else None
 
 
-def asker_for(no_input: bool) -> Asker:
+def asker_for(no_input: bool) -> NoInput | TerminalAsker:
     """The terminal when there is one and questions are allowed, else NoInput."""
     if no_input:
         return NoInput()

@@ -58,8 +58,9 @@ def register(subparsers: Any) -> None:
     imp = actions.add_parser(
         "import",
         help="bring in an existing certificate and key (PEM)",
-        description="Copy an existing identity into the profile. CERT may hold the key too."
-        " An encrypted key is decrypted now and stored unencrypted, readable by you only.",
+        description="Copy an existing identity into the profile. CERT may hold the key too,"
+        " or be a bundle written by `identity export`. An encrypted key is decrypted now and"
+        " stored unencrypted, readable by you only.",
     )
     imp.add_argument("cert", metavar="CERT", type=Path, help="PEM certificate (and key)")
     imp.add_argument("--key", metavar="KEY", type=Path, help="PEM private key, if not in CERT")
@@ -70,6 +71,25 @@ def register(subparsers: Any) -> None:
         " (otherwise a terminal asks when the key is encrypted)",
     )
     imp.set_defaults(func=cmd_import)
+
+    exp = actions.add_parser(
+        "export",
+        help="write an identity to a passphrase-protected bundle (for a second machine)",
+        description="Write ADDRESS's certificate, its key encrypted with a passphrase and its"
+        " host CA certificate to FILE; `identity import FILE` reads it on the other machine."
+        " The host CA's key goes along only with --with-ca.",
+    )
+    exp.add_argument("address", metavar="ADDRESS", help="which identity")
+    exp.add_argument("file", metavar="FILE", type=Path, help="the bundle to write (never replaced)")
+    exp.add_argument(
+        "--with-ca", action="store_true", help="include the host CA's key (it can sign mailboxes)"
+    )
+    exp.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="read the passphrase from environment variable VAR (otherwise a terminal asks)",
+    )
+    exp.set_defaults(func=cmd_export)
 
     lst = actions.add_parser(
         "list", help="list your identities", description="List the profile's identities."
@@ -111,14 +131,73 @@ def cmd_new(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _passphrase_from_env(args: argparse.Namespace) -> bytes | None:
+    if not args.passphrase_env:
+        return None
+    value = os.environ.get(args.passphrase_env)
+    if value is None:
+        raise UsageError(f"environment variable {args.passphrase_env} is not set")
+    return value.encode()
+
+
+def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    profile = ctx.profile
+    from misfin_tui.core.bundle import export_bundle
+
+    passphrase = _passphrase_from_env(args)
+    if passphrase is None:
+        if not sys.stdin.isatty():
+            raise UsageError("a passphrase is needed: give it with --passphrase-env VAR")
+        import getpass
+
+        typed = getpass.getpass("Passphrase for the bundle: ")
+        if getpass.getpass("The same passphrase again: ") != typed:
+            raise UsageError("the two passphrases differ; nothing was written")
+        passphrase = typed.encode()
+    path = export_bundle(profile, args.address, args.file, passphrase, with_ca=args.with_ca)
+    what = "with the host CA's key" if args.with_ca else "without the host CA's key"
+    print(f"Wrote {path} ({what}). Bring it to the other machine and run:")
+    print(f"  misfin-tui identity import {path.name}")
+    return EXIT_OK
+
+
+def _is_bundle(path: Path) -> bool:
+    from misfin_tui.core.bundle import MAGIC
+
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(MAGIC)) == MAGIC.encode()
+    except OSError:
+        return False
+
+
+def cmd_import_bundle(args: argparse.Namespace, profile: Profile) -> int:
+    from misfin_tui.core.bundle import import_bundle
+
+    passphrase = _passphrase_from_env(args)
+    try:
+        imported = import_bundle(profile, args.cert, passphrase)
+    except PassphraseRequired as exc:
+        if passphrase is not None or not sys.stdin.isatty():
+            raise PassphraseRequired(f"{exc}: give it with --passphrase-env VAR") from None
+        import getpass
+
+        typed = getpass.getpass(f"Passphrase for {args.cert}: ")
+        imported = import_bundle(profile, args.cert, typed.encode())
+    print(f"Imported identity {imported.identity.address} from the bundle.")
+    if imported.with_ca:
+        print(f"  with the host CA for {imported.identity.address.host} (it can sign mailboxes)")
+    if imported.home:
+        print(f"  mail from home: GMAP at {imported.home} (misfin-tui sync)")
+    _print_details(imported.identity, profile)
+    return EXIT_OK
+
+
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     profile = ctx.profile
-    passphrase: bytes | None = None
-    if args.passphrase_env:
-        value = os.environ.get(args.passphrase_env)
-        if value is None:
-            raise UsageError(f"environment variable {args.passphrase_env} is not set")
-        passphrase = value.encode()
+    if args.key is None and _is_bundle(args.cert):
+        return cmd_import_bundle(args, profile)
+    passphrase = _passphrase_from_env(args)
     try:
         identity = profile.import_identity(args.cert, args.key, passphrase)
     except PassphraseRequired as exc:

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "misfin_tui.cli.network",
     "misfin_tui.cli.receive",
     "misfin_tui.cli.mail",
+    "misfin_tui.cli.sync",
 )
 
 

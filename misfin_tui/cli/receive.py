@@ -11,12 +11,16 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from misfin_tui.cli.common import EXIT_OK, Context, UsageError
 from misfin_tui.cli.render import safe
 from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import utc_now
+from misfin_tui.core.profile import Profile
+
+if TYPE_CHECKING:  # pyOpenSSL only when GMAP is served
+    from misfin_tui.core.gmap.server import GmapServer
 from misfin_tui.core.events import Event, LetterQuarantined, LetterVerified
 
 
@@ -33,6 +37,12 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="address to listen on (default: receiver.listen in config.toml, 0.0.0.0:1958);"
         " port 0 picks a free port",
+    )
+    receive.add_argument(
+        "--gmap-listen",
+        metavar="HOST:PORT",
+        help="also serve GMAP (mail from home) for these mailboxes, to their own certificates"
+        " only (default: receiver.gmap_listen in config.toml; off when empty)",
     )
     receive.set_defaults(func=cmd_receive)
 
@@ -70,14 +80,25 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    gmap = _gmap_server(args, ctx.profile)
+    gmap_log = logging.getLogger("misfin_tui.gmap")
     try:
         host, port = engine.start_receiver(listen)
         addresses = engine.receiver.addresses if engine.receiver else []
         out.write(f"receiving on {host}:{port} for {', '.join(addresses)}\n")
+        if gmap is not None:
+            gmap_log.addHandler(handler)
+            gmap_log.setLevel(logging.INFO)
+            gmap_log.propagate = False
+            ghost, gport = gmap.start()
+            out.write(f"serving GMAP on {ghost}:{gport} for {', '.join(gmap.addresses)}\n")
         while not stop.wait(0.5):
             pass
         out.write(f"{utc_now()} stopping\n")
     finally:
+        if gmap is not None:
+            gmap.stop()
+            gmap_log.removeHandler(handler)
         engine.stop_receiver()
         for sig, handler_ in previous.items():
             signal.signal(sig, handler_)
@@ -86,6 +107,22 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
             lg.setLevel(level)
             lg.propagate = propagate
     return EXIT_OK
+
+
+def _gmap_server(args: argparse.Namespace, profile: Profile) -> GmapServer | None:
+    """The GMAP listener when --gmap-listen or receiver.gmap_listen asks for one."""
+    if args.gmap_listen:
+        try:
+            where = parse_hostport(args.gmap_listen, allow_port_zero=True)
+        except ValueError as exc:
+            raise UsageError(f"--gmap-listen: {exc}") from None
+    else:
+        where = profile.config.receiver_gmap_listen
+    if where is None:
+        return None
+    from misfin_tui.core.gmap.server import GmapServer
+
+    return GmapServer(profile, where)
 
 
 def _listen(text: str) -> tuple[str, int]:

@@ -79,9 +79,9 @@ def fingerprint_lines(question: Question) -> list[str]:
     return lines
 
 
-def explain(item: OutboxItem, question: Question, out: TextIO) -> None:
+def explain(question: Question, out: TextIO) -> None:
     """A question as the terminal shows it before the choices."""
-    print(f"\n{safe(item.recipient)} ({item.state.value})", file=out)
+    print(f"\n{safe(question.recipient)} ({question.host})", file=out)
     print(f"  {safe(question.reason)}", file=out)
     if question.vouch is not None:
         print(f"  {safe(question.vouch.words)}", file=out)

@@ -175,6 +175,36 @@ MIGRATIONS: tuple[str, ...] = (
           AND detail LIKE 'reported %' ORDER BY id DESC LIMIT 1), '')
     WHERE state = 'alarm';
     """,
+    # 4: mail from home (GMAP): each synced letter's remote id and the state both sides last
+    # agreed on, so a re-sync never duplicates and a change on either side can be told apart.
+    """
+    CREATE TABLE gmap_remote (
+        account        TEXT NOT NULL,              -- our address whose home mailbox it is
+        remote_id      TEXT NOT NULL,              -- the home server's id for the letter
+        letter_id      INTEGER,                    -- letters.id here; NULL once deleted here
+        state          TEXT NOT NULL DEFAULT 'stored',  -- stored|encrypted|gone
+        remote_time    TEXT NOT NULL DEFAULT '',   -- the id's timestamp (ISO-8601 UTC)
+        synced_folder  TEXT NOT NULL DEFAULT '',   -- folder both sides agreed on last
+        synced_unread  INTEGER NOT NULL DEFAULT 0,
+        deleted_from   TEXT NOT NULL DEFAULT '',   -- the folder it was deleted from here
+        PRIMARY KEY (account, remote_id)
+    );
+    CREATE INDEX gmap_remote_by_letter ON gmap_remote(letter_id);
+    -- Emptying the Trash here must reach home: keep the remote id, remember where it was.
+    CREATE TRIGGER letters_gmap_ad AFTER DELETE ON letters BEGIN
+        UPDATE gmap_remote SET letter_id = NULL, deleted_from = old.folder
+        WHERE letter_id = old.id;
+    END;
+
+    -- One row per account that syncs: where home is and how far the last sync got.
+    CREATE TABLE gmap_accounts (
+        account     TEXT PRIMARY KEY,
+        server      TEXT NOT NULL DEFAULT '',      -- host:port of home's GMAP
+        since       TEXT NOT NULL DEFAULT '',      -- incremental watermark (id timestamp)
+        last_sync   TEXT NOT NULL DEFAULT '',
+        last_error  TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

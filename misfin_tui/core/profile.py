@@ -58,6 +58,12 @@ listen = "0.0.0.0:1958"
 unverified = "quarantine"
 # Check a known sender's server again after this many days.
 revalidate_days = 30
+# Also serve GMAP (mail from home) for these mailboxes, e.g. "0.0.0.0:1960"; empty: off.
+gmap_listen = ""
+
+[gmap]
+# Where each identity's home server serves GMAP (mail from home), when it is not the
+# address's own host on port 1960: "alice@example.org" = "mail.example.org:1960"
 
 [hosts]
 # Connect to a host somewhere else, like curl's --connect-to:
@@ -85,18 +91,20 @@ _KEYS: dict[str, tuple[str | None, str]] = {
     "receiver.listen": ("receiver", "listen"),
     "receiver.unverified": ("receiver", "unverified"),
     "receiver.revalidate_days": ("receiver", "revalidate_days"),
+    "receiver.gmap_listen": ("receiver", "gmap_listen"),
     "ui.editor": ("ui", "editor"),
     "ui.theme": ("ui", "theme"),
 }
-_MAP_TABLES = ("hosts", "keys")
+_MAP_TABLES = ("hosts", "keys", "gmap")
 
 
 class Config:
     """A typed view over the tomlkit document, with defaults for absent keys.
 
     Settings and their keys in config.toml: default_identity; trust.first_contact;
-    receiver.enabled / .listen / .unverified / .revalidate_days; [hosts] "name" = "host:port";
-    ui.editor / ui.theme; [keys] action = "key".
+    receiver.enabled / .listen / .unverified / .revalidate_days / .gmap_listen; [hosts]
+    "name" = "host:port"; [gmap] "address" = "host:port" (home's GMAP); ui.editor / ui.theme;
+    [keys] action = "key".
     """
 
     def __init__(self, document: tomlkit.toml_document.TOMLDocument, path: Path, text: str) -> None:
@@ -154,6 +162,27 @@ class Config:
         return result
 
     @property
+    def receiver_gmap_listen(self) -> tuple[str, int] | None:
+        """Where `receive` also serves GMAP for its mailboxes; None when it does not."""
+        value = self._get("receiver", "gmap_listen", "")
+        text = self._check(str, value, "receiver", "gmap_listen", '"address:port" or ""')
+        return self._hostport(text, "receiver", "gmap_listen") if text.strip() else None
+
+    @property
+    def gmap_homes(self) -> dict[str, tuple[str, int]]:
+        """Address (lower case) -> home's GMAP host:port, for mail from home."""
+        result = {}
+        for name, value in self._table("gmap").items():
+            try:
+                address = str(Address.parse(str(name))).lower()
+            except AddressError:
+                self._fail("gmap", name, 'must be an address like "alice@example.org"')
+                raise
+            text = self._check(str, value, "gmap", name, '"host:port"')
+            result[address] = self._hostport(text, "gmap", name)
+        return result
+
+    @property
     def editor(self) -> str:
         return self._check(
             str, self._get("ui", "editor", ""), "ui", "editor", "a command in quotes"
@@ -177,6 +206,7 @@ class Config:
         for name in (
             "default_identity", "first_contact", "receiver_enabled", "receiver_listen",
             "unverified", "revalidate_days", "hosts", "editor", "theme", "keys",
+            "receiver_gmap_listen", "gmap_homes",
         ):  # fmt: skip
             getattr(self, name)
 

@@ -483,3 +483,201 @@ class MailStore:
         found = self._summaries(f"{sql} ORDER BY letters_fts.rowid DESC LIMIT ?", params)
         found.sort(key=lambda s: (s.received_at, s.id), reverse=True)
         return found
+
+    # -- mail from home (GMAP): remote ids --------------------------------------------------
+
+    def add_remote(self, letters: Sequence[RemoteLetter]) -> list[int]:
+        """Store fetched letters with their remote ids in ONE durable transaction.
+
+        A remote id already stored is skipped (its letter id, or 0 when deleted here, is
+        returned), so a sync repeated after a crash or a lost answer never duplicates a letter.
+        """
+        ids: list[int] = []
+        with self.db.transaction() as conn:
+            for item in letters:
+                if item.state not in REMOTE_STATES:
+                    raise ValueError(f"unknown remote state {item.state!r}")
+                row = conn.execute(
+                    "SELECT letter_id FROM gmap_remote WHERE account = ? AND remote_id = ?",
+                    (item.account, item.remote_id),
+                ).fetchone()
+                if row is not None:
+                    ids.append(row[0] or 0)
+                    continue
+                letter_id = self.add(
+                    folder=item.folder,
+                    raw=item.raw,
+                    version=item.version,
+                    sender=item.sender,
+                    sender_blurb=item.sender_blurb,
+                    recipients=item.recipients,
+                    subject=item.subject,
+                    body=item.body,
+                    received_at=item.received_at,
+                    mailbox=item.mailbox,
+                    unread=item.unread,
+                    trust=item.trust,
+                    trust_reason=item.trust_reason,
+                    identity=item.account,
+                )
+                conn.execute(
+                    "INSERT INTO gmap_remote(account, remote_id, letter_id, state, remote_time,"
+                    " synced_folder, synced_unread) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.account,
+                        item.remote_id,
+                        letter_id,
+                        item.state,
+                        item.remote_time,
+                        item.folder,
+                        int(item.unread),
+                    ),
+                )
+                ids.append(letter_id)
+        return ids
+
+    def remote_entries(self, account: str) -> dict[str, RemoteEntry]:
+        """Every remote id of one account with its letter's state here (one query)."""
+        cursor = self.db.connect().cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(
+            "SELECT r.remote_id, r.letter_id, r.state, r.remote_time, r.synced_folder,"
+            " r.synced_unread, r.deleted_from, l.folder, l.unread FROM gmap_remote r"
+            " LEFT JOIN letters l ON l.id = r.letter_id WHERE r.account = ?",
+            (account,),
+        )
+        return {
+            row[0]: RemoteEntry(
+                row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], bool(row[8])
+            )
+            for row in rows
+        }
+
+    def remote_of(self, letter_id: int) -> tuple[str, str] | None:
+        """(account, remote id) of a letter that came from home, else None."""
+        row = (
+            self.db.connect()
+            .execute("SELECT account, remote_id FROM gmap_remote WHERE letter_id = ?", (letter_id,))
+            .fetchone()
+        )
+        return None if row is None else (row[0], row[1])
+
+    def set_remote_synced(self, account: str, remote_id: str, folder: str, unread: bool) -> None:
+        """Both sides now agree: the letter is in `folder` (unread or not) here and at home."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE gmap_remote SET synced_folder = ?, synced_unread = ?"
+                " WHERE account = ? AND remote_id = ?",
+                (folder, int(unread), account, remote_id),
+            )
+
+    def apply_remote(
+        self, account: str, remote_id: str, letter_id: int, folder: str, unread: bool
+    ) -> None:
+        """A change made at home: move and flag the letter here and record the agreement."""
+        _check_folder(folder)
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE letters SET folder = ?, unread = ? WHERE id = ?",
+                (folder, int(unread), letter_id),
+            )
+            conn.execute(
+                "UPDATE gmap_remote SET synced_folder = ?, synced_unread = ?"
+                " WHERE account = ? AND remote_id = ?",
+                (folder, int(unread), account, remote_id),
+            )
+
+    def set_remote_state(self, account: str, remote_id: str, state: str) -> None:
+        if state not in REMOTE_STATES:
+            raise ValueError(f"unknown remote state {state!r}")
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE gmap_remote SET state = ? WHERE account = ? AND remote_id = ?",
+                (state, account, remote_id),
+            )
+
+    def forget_remote(self, account: str, remote_id: str) -> None:
+        """Home no longer has it and nothing here needs it: drop the id."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM gmap_remote WHERE account = ? AND remote_id = ?", (account, remote_id)
+            )
+
+    def sync_state(self, account: str) -> SyncState:
+        row = (
+            self.db.connect()
+            .execute(
+                "SELECT account, server, since, last_sync, last_error FROM gmap_accounts"
+                " WHERE account = ?",
+                (account,),
+            )
+            .fetchone()
+        )
+        return SyncState(account, "", "", "", "") if row is None else SyncState(*row)
+
+    def save_sync_state(
+        self, account: str, *, server: str, since: str, error: str, finished: bool
+    ) -> None:
+        """Where home is, the watermark the next sync resumes from, and the last error."""
+        with self.db.transaction() as conn:
+            previous = self.sync_state(account)
+            conn.execute(
+                "INSERT OR REPLACE INTO gmap_accounts(account, server, since, last_sync,"
+                " last_error) VALUES (?, ?, ?, ?, ?)",
+                (account, server, since, utc_now() if finished else previous.last_sync, error),
+            )
+
+
+REMOTE_STATES = ("stored", "encrypted", "gone")
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteLetter:
+    """A letter fetched from home with the id it has there (MailStore.add_remote)."""
+
+    account: str
+    remote_id: str
+    remote_time: str
+    folder: str
+    raw: bytes
+    state: str = "stored"  # stored | encrypted (listed, but home does not hand it out)
+    version: str = "C"
+    sender: str = ""
+    sender_blurb: str = ""
+    recipients: tuple[str, ...] = ()
+    subject: str = ""
+    body: str = ""
+    received_at: str | None = None
+    mailbox: str = ""
+    unread: bool = False
+    trust: str = "none"
+    trust_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    """A remote id, the state both sides last agreed on, and the letter's state here now.
+
+    letter_id and folder are None once the letter was deleted here (deleted_from: from where).
+    """
+
+    remote_id: str
+    letter_id: int | None
+    state: str
+    remote_time: str
+    synced_folder: str
+    synced_unread: bool
+    deleted_from: str
+    folder: str | None
+    unread: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """How far the last sync of one account got (gmap_accounts)."""
+
+    account: str
+    server: str
+    since: str
+    last_sync: str
+    last_error: str

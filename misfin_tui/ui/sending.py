@@ -46,16 +46,15 @@ class ModalAsker:
         self.engine = engine
         self.review = review  # open the trust manager at a mailbox
 
-    async def ask(self, item: OutboxItem, question: Question, problem: str) -> Answer | None:
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        who = question.recipient
         if problem:
-            await self.say(f"{problem}. The letter to {item.recipient} is waiting.", "error")
+            await self.say(f"{problem}. The letter to {who} is waiting.", "error")
         answer = await self._show(question)
         if answer is not None and answer.choice is Choice.REVIEW:
-            await self._on_app(lambda: self.review(item.recipient))
+            await self._on_app(lambda: self.review(who))
         elif answer is None:
-            await self.say(
-                f"Nothing was sent; the letter to {item.recipient} is waiting in the Outbox."
-            )
+            await self.say(f"Nothing was sent; the letter to {who} is waiting in the Outbox.")
         return answer
 
     async def tell(self, item: OutboxItem) -> None:

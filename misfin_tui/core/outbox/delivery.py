@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from misfin_tui.core.events import Event, NetworkTrusted
@@ -24,9 +25,9 @@ MAX_TRIES = 3  # a wrong paste is asked again this often, then the letter keeps 
 class Asker(Protocol):
     """Who answers for the person: the app's prompts or the terminal."""
 
-    async def ask(self, item: OutboxItem, question: Question, problem: str) -> Answer | None:
-        """The person's answer, or None to leave the letter waiting. `problem` says why the
-        last answer did not work ("" the first time)."""
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        """The person's answer to one of `question.choices`, or None to leave it waiting.
+        `problem` says why the last answer did not work ("" the first time)."""
         ...
 
     async def tell(self, item: OutboxItem) -> None:
@@ -116,7 +117,7 @@ class Conversation:
                 question = item.question
                 if question is None:
                     break
-                answer = await asker.ask(item, question, problem)
+                answer = await asker.ask(replace(question, choices=item.choices), problem)
                 if answer is None or answer.choice is Choice.REVIEW:
                     break
                 if answer.choice is Choice.TRUST_NETWORK:

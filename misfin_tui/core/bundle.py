@@ -1,0 +1,183 @@
+"""One identity on two machines: a passphrase-protected bundle to carry it from home to laptop.
+
+The bundle is PEM text: the mailbox certificate, its private key encrypted with the
+passphrase (PKCS#8, the best encryption `cryptography` offers), the host CA's certificate
+when the identity has one, and the CA's key (encrypted too) only when asked for: a laptop
+that only reads and sends needs no power to sign new mailboxes. A header line records where
+home's GMAP is, and import writes it into [gmap] in config.toml. Nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from misfin_tui.core.identity import (
+    CA_CERT_FILE,
+    CA_DIR,
+    CA_KEY_FILE,
+    IdentityError,
+    PassphraseRequired,
+    cert_pem,
+    is_signed_by,
+    key_matches,
+    key_pem,
+    load_certificates,
+    load_private_key,
+    write_private,
+)
+
+if TYPE_CHECKING:
+    from misfin_tui.core.identity import Identity
+    from misfin_tui.core.profile import Profile
+
+MAGIC = "Misfin-TUI-Identity-Bundle: 1"
+PASSPHRASE_MIN = 8
+_HOME_RE = re.compile(r"^Home-GMAP: (\S+)$", re.MULTILINE)
+_KEY_BLOCK = re.compile(
+    rb"-----BEGIN ENCRYPTED PRIVATE KEY-----.+?-----END ENCRYPTED PRIVATE KEY-----\s*", re.DOTALL
+)
+
+
+class BundleError(IdentityError):
+    """The bundle cannot be written or read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    identity: Identity
+    with_ca: bool  # the host CA's key came along (this profile can sign new mailboxes)
+    home: str  # host:port of home's GMAP now in [gmap]
+
+
+def _encrypted(key: Any, passphrase: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    data: bytes = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+    return data
+
+
+def export_bundle(
+    profile: Profile, address: str, path: Path, passphrase: bytes, *, with_ca: bool = False
+) -> Path:
+    """Write ADDRESS's identity to `path` (mode 0600, never over an existing file)."""
+    from misfin_tui.core.gmap.sync import home_for
+
+    if len(passphrase) < PASSPHRASE_MIN:
+        raise BundleError(f"the passphrase must have at least {PASSPHRASE_MIN} characters")
+    identity = profile.identity(address)
+    leaf = load_certificates(identity.cert_path)[0]
+    key = load_private_key(identity.key_path)
+    chain = load_certificates(identity.chain_path)
+    ca_cert = chain[1] if len(chain) > 1 else None
+    ca_paths = profile.host_ca(identity.address.host)
+    if with_ca and (ca_cert is None or ca_paths is None):
+        raise BundleError(f"{identity.address} has no host CA in this profile to export")
+    home = home_for(profile, identity).hostport
+    parts = [
+        f"{MAGIC}\nAddress: {identity.address}\nHome-GMAP: {home}\n".encode(),
+        cert_pem(leaf),
+        _encrypted(key, passphrase),
+    ]
+    if ca_cert is not None:
+        parts.append(cert_pem(ca_cert))
+    if with_ca and ca_paths is not None:
+        parts.append(_encrypted(load_private_key(ca_paths[1]), passphrase))
+    try:
+        write_private(path, b"".join(parts))
+    except FileExistsError:
+        raise BundleError(f"{path} already exists; it is never overwritten") from None
+    return path
+
+
+def import_bundle(profile: Profile, path: Path, passphrase: bytes | None) -> Imported:
+    """Bring a bundle's identity (and CA key, when it has one) into the profile.
+
+    PassphraseRequired when `passphrase` is None; BundleError for a wrong passphrase or a
+    bundle whose parts do not belong together.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = data.decode("utf-8", "replace")
+    if not text.startswith(MAGIC):
+        raise BundleError(f"{path}: not a misfin-tui identity bundle")
+    if passphrase is None:
+        raise PassphraseRequired(f"{path}: the bundle is protected by a passphrase")
+    certs = load_certificates(path)
+    blocks = _KEY_BLOCK.findall(data)
+    if not blocks or len(blocks) > 2:
+        raise BundleError(f"{path}: expected one or two encrypted keys, found {len(blocks)}")
+    keys = [_decrypt(block, passphrase, path) for block in blocks]
+    leaf = next((c for c in certs if key_matches(c, keys[0])), None)
+    if leaf is None:
+        raise BundleError(f"{path}: the key does not belong to the certificate")
+    ca_cert = next((c for c in certs if c is not leaf), None)
+    if ca_cert is not None and not is_signed_by(leaf, ca_cert):
+        raise BundleError(f"{path}: the host CA certificate did not sign the mailbox certificate")
+    ca_key = keys[1] if len(keys) == 2 else None
+    if ca_key is not None and (ca_cert is None or not key_matches(ca_cert, ca_key)):
+        raise BundleError(f"{path}: the CA key does not belong to the host CA certificate")
+    work = Path(tempfile.mkdtemp(prefix="misfin-bundle-"))
+    try:
+        write_private(work / "cert.pem", cert_pem(leaf) + (cert_pem(ca_cert) if ca_cert else b""))
+        write_private(work / "key.pem", key_pem(keys[0]))
+        identity = profile.import_identity(work / "cert.pem", work / "key.pem")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if ca_key is not None and ca_cert is not None:
+        _adopt_ca(profile, identity.address.host, ca_cert, ca_key)
+    home = _record_home(profile, identity, text)
+    return Imported(identity, ca_key is not None, home)
+
+
+def _decrypt(block: bytes, passphrase: bytes, path: Path) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_pem_private_key(block, password=passphrase)
+    except (ValueError, TypeError):
+        raise BundleError(f"{path}: wrong passphrase (or a damaged bundle)") from None
+
+
+def _adopt_ca(profile: Profile, host: str, ca_cert: Any, ca_key: Any) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    existing = profile.host_ca(host)
+    if existing is not None:
+        if load_certificates(existing[0])[0].public_bytes(Encoding.DER) != ca_cert.public_bytes(
+            Encoding.DER
+        ):
+            raise BundleError(
+                f"this profile already holds a different host CA for {host}; it was kept"
+            )
+        return
+    folder = profile.identities_dir / CA_DIR / host.lower()
+    folder.mkdir(parents=True, mode=0o700)
+    write_private(folder / CA_KEY_FILE, key_pem(ca_key))
+    (folder / CA_CERT_FILE).write_bytes(cert_pem(ca_cert))
+
+
+def _record_home(profile: Profile, identity: Identity, text: str) -> str:
+    from misfin_tui.core.address import parse_hostport
+
+    found = _HOME_RE.search(text[:2048])
+    if found is None:
+        return ""
+    try:
+        host, port = parse_hostport(found.group(1))
+    except ValueError:
+        return ""
+    if profile.config.gmap_homes.get(str(identity.address).lower()) is None:
+        profile.config.set(f"gmap.{identity.address}", (host, port))
+        profile.save_config()
+    return f"{host}:{port}"

@@ -1,0 +1,598 @@
+"""Our GMAP server: `misfin-tui receive --gmap-listen` serves the store's letters to their
+mailbox's own certificate, with titlani's routes and answers so a titlani-style client works.
+
+Unlike titlani, a request is let in only with the registered mailbox certificate (the
+identity's own), or, when the profile holds the host CA, a certificate that CA signed for that
+mailbox and hostname: never "anyone whose certificate names the mailbox". GMAP ids are
+`YYYYMMDDTHHMMSSZ-<letter id in hex>` (titlani's shape, so `/tag/<Tag>/<since>` works); an id
+is parsed into a number and looked up, never used as a path. Folders map to tags (Inbox,
+Archive, Trash, Sent, Quarantine) and the unread flag to Unread.
+
+GmapService answers one request line (no I/O, tested directly); GmapServer runs the TLS
+listener (pyOpenSSL, which can ask for a client certificate without validating it) on its own
+threads with the receiver's kind of limits: connection caps, per-address caps, deadlines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from misfin_tui.core.gmap.protocol import REQUEST_MAX, Answer, valid_tag
+
+if TYPE_CHECKING:
+    from OpenSSL import SSL
+
+    from misfin_tui.core.identity import Identity
+    from misfin_tui.core.profile import Profile
+    from misfin_tui.core.store import MailStore
+
+log = logging.getLogger("misfin_tui.gmap")
+
+_MSGID_RE = re.compile(r"/msgid/(.+)")
+_TAG_NAME_RE = re.compile(r"/tag/([^/?]+)")
+_TAG_SINCE_RE = re.compile(
+    r"/tag/([^/?]+)/([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)"
+)
+_UNTAG_RE = re.compile(r"/untag/([^/?]+)")
+_LIST_INFO_RE = re.compile(r"/list/([^/?]+)/info")
+_OUR_ID_RE = re.compile(r"([0-9]{8}T[0-9]{6}Z)-([0-9a-f]{8,12})")
+_MAILBOX_RE = re.compile(r"[A-Za-z0-9._-]+")
+
+# Folder -> tag; the letters a mailbox's GMAP shows (Drafts and Outbox stay private).
+FOLDER_TAG = {
+    "Inbox": "Inbox",
+    "Archive": "Archive",
+    "Trash": "Trash",
+    "Sent": "Sent",
+    "Quarantine": "Quarantine",
+}
+_MOVE_TO = {"Inbox": "Inbox", "Archive": "Archive", "Trash": "Trash"}
+# Untagging the tag of the folder a letter is in: where it goes instead.
+_UNTAG_TO = {"Inbox": "Archive", "Archive": "Inbox", "Trash": "Inbox", "Quarantine": "Inbox"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = 64  # GMAP serves one person's clients, not the world
+    max_per_peer: int = 8
+    handshake_timeout: float = 10.0
+    request_timeout: float = 30.0  # titlani's REQUEST_TIMEOUT
+    send_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ServedMailbox:
+    address: str  # as the identity spells it
+    identity: Identity
+    ca_der: bytes | None  # the host CA's certificate when the profile holds it
+
+
+def _compact(stored_time: str) -> str:
+    """ "2024-05-01T12:00:00Z" -> "20240501T120000Z" (the id's time part)."""
+    try:
+        moment = datetime.strptime(stored_time, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return "19700101T000000Z"
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def gmap_id(letter_id: int, received_at: str) -> str:
+    return f"{_compact(received_at)}-{letter_id:08x}"
+
+
+class GmapService:
+    """titlani's routes over our store, for the profile's mailboxes. Thread-safe."""
+
+    def __init__(self, store: MailStore, mailboxes: list[ServedMailbox]) -> None:
+        self.store = store
+        self.mailboxes = {m.address.lower(): m for m in mailboxes}
+
+    # -- one request -----------------------------------------------------------------------
+
+    def handle(self, line: bytes, client_der: bytes | None) -> Answer:
+        """Answer one request line (without its CRLF); never raises."""
+        try:
+            try:
+                text = line.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                return Answer(59, "Invalid UTF-8 in request")
+            if not text.startswith("gemini://"):
+                return Answer(59, "Not a Gemini URL")
+            rest = text[len("gemini://") :]
+            slash = rest.find("/")
+            path = "/" if slash < 0 else rest[slash:]
+            query: str | None = None
+            if "?" in path:
+                path, query = path.split("?", 1)
+            if path.startswith("/list/"):
+                return self._list_route(path)
+            box = self._authenticate(client_der)
+            if isinstance(box, Answer):
+                return box
+            return self._route(box, path, query)
+        except Exception:
+            log.exception("GMAP request failed")
+            return Answer(40, "Server error")
+
+    def _list_route(self, path: str) -> Answer:
+        if path == "/list/":
+            return Answer(20, "text/gemini", b"")  # we serve no mailing lists
+        if _LIST_INFO_RE.fullmatch(path):
+            return Answer(51, "List not found")
+        return Answer(51, "Unknown list route")
+
+    def _authenticate(self, der: bytes | None) -> ServedMailbox | Answer:
+        from misfin_tui.core.fingerprint import fingerprint
+        from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by
+
+        if not der:
+            return Answer(60, "Client certificate required")
+        try:
+            info = cert_info(der, check_self_signature=False)
+        except IdentityError:
+            return Answer(61, "Certificate missing identity")
+        except Exception:
+            return Answer(61, "Invalid certificate")
+        if not _MAILBOX_RE.fullmatch(info.mailbox) or ".." in info.mailbox:
+            return Answer(61, "Invalid mailbox name")
+        box = self.mailboxes.get(f"{info.mailbox}@{info.host}".lower())
+        if box is None:
+            return Answer(61, "No registered identity for mailbox")
+        if fingerprint(der) == box.identity.fingerprint:
+            return box
+        now = datetime.now(UTC)
+        if (
+            box.ca_der is not None
+            and not info.is_ca
+            and info.not_before <= now <= info.not_after
+            and is_signed_by(der, box.ca_der)
+        ):
+            return box
+        return Answer(61, "Certificate fingerprint mismatch")
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def _route(self, box: ServedMailbox, path: str, query: str | None) -> Answer:
+        found = _MSGID_RE.fullmatch(path)
+        if found:
+            return self._msgid(box, found.group(1))
+        if path.startswith("/tag/"):
+            return self._tag_route(box, path, query)
+        found = _UNTAG_RE.fullmatch(path)
+        if found:
+            if query is None:
+                return Answer(59, "Message ID required")
+            return self._untag(box, found.group(1), query)
+        if path == "/delete":
+            if query is None:
+                return Answer(59, "Message ID required")
+            return self._delete(box, query)
+        return Answer(51, "Unknown route")
+
+    def _tag_route(self, box: ServedMailbox, path: str, query: str | None) -> Answer:
+        if path == "/tag/":
+            if query is not None:
+                return Answer(59, "No query expected")
+            return self._ids(box, None, "")
+        found = _TAG_SINCE_RE.fullmatch(path)
+        if found:
+            since = found.group(2)
+            try:
+                datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                return Answer(59, "Invalid timestamp")
+            return self._ids(box, found.group(1), since)
+        found = _TAG_NAME_RE.fullmatch(path)
+        if found:
+            if query is not None:
+                return self._add_tag(box, found.group(1), query)
+            return self._ids(box, found.group(1), "")
+        return Answer(51, "Unknown tag route")
+
+    def _served_where(self, box: ServedMailbox) -> tuple[str, list[object]]:
+        received = ", ".join(f"'{f}'" for f in FOLDER_TAG if f != "Sent")
+        return (
+            f"((mailbox = ? COLLATE NOCASE AND folder IN ({received}))"
+            " OR (identity = ? COLLATE NOCASE AND folder = 'Sent' AND mailbox = ''))",
+            [box.address, box.address],
+        )
+
+    def _ids(self, box: ServedMailbox, tag: str | None, since: str) -> Answer:
+        where, params = self._served_where(box)
+        if tag is None:
+            where += " AND folder != 'Trash'"
+        elif tag == "Unread":
+            where += " AND unread = 1 AND folder != 'Trash'"
+        elif tag in FOLDER_TAG:
+            where += " AND folder = ?"
+            params.append(tag)
+        else:
+            return Answer(20, "text/plain", b"")  # an unknown tag has no letters
+        if since:
+            where += " AND received_at >= ?"
+            params.append(since)
+        cursor = self.store.db.connect().cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(
+            f"SELECT id, received_at FROM letters WHERE {where} ORDER BY id", params
+        )
+        body = ", ".join(gmap_id(row[0], row[1]) for row in rows)
+        return Answer(20, "text/plain", body.encode())
+
+    def _letter(self, box: ServedMailbox, remote_id: str) -> tuple[int, str, bool] | None:
+        """(letter id, folder, unread) of a served letter, or None: the id is only parsed."""
+        found = _OUR_ID_RE.fullmatch(remote_id)
+        if found is None:
+            return None
+        letter_id = int(found.group(2), 16)
+        where, params = self._served_where(box)
+        row = (
+            self.store.db.connect()
+            .execute(
+                f"SELECT id, folder, unread, received_at FROM letters WHERE id = ? AND {where}",
+                [letter_id, *params],
+            )
+            .fetchone()
+        )
+        if row is None or _compact(row[3]) != found.group(1):
+            return None
+        return row[0], row[1], bool(row[2])
+
+    def _msgid(self, box: ServedMailbox, remote_id: str) -> Answer:
+        from misfin_tui.core.letter import forward_message
+
+        found = self._letter(box, remote_id)
+        letter = self.store.get(found[0]) if found else None
+        if letter is None:
+            return Answer(51, "Message not found")
+        return Answer(20, "text/plain", forward_message(letter.raw, letter.version))
+
+    def _add_tag(self, box: ServedMailbox, tag: str, remote_id: str) -> Answer:
+        if not valid_tag(tag):
+            return Answer(59, "Invalid tag name")
+        found = self._letter(box, remote_id)
+        if found is None:
+            return Answer(51, "Message not found")
+        letter_id, folder, _unread = found
+        if tag == "Unread":
+            self.store.set_unread(letter_id, True)
+        elif FOLDER_TAG.get(folder) == tag:
+            pass  # already tagged: idempotent, as titlani
+        elif tag in _MOVE_TO:
+            self.store.move(letter_id, _MOVE_TO[tag])
+        else:
+            return Answer(59, "Tag not supported")
+        return Answer(20, "text/plain", b"Tag added")
+
+    def _untag(self, box: ServedMailbox, tag: str, remote_id: str) -> Answer:
+        found = self._letter(box, remote_id)
+        if found is None:
+            return Answer(51, "Message not found")
+        letter_id, folder, _unread = found
+        if tag == "Unread":
+            self.store.set_unread(letter_id, False)
+        elif FOLDER_TAG.get(folder) == tag:
+            if tag not in _UNTAG_TO:
+                return Answer(59, "Tag not supported")
+            self.store.move(letter_id, _UNTAG_TO[tag])
+        return Answer(20, "text/plain", b"Tag removed")
+
+    def _delete(self, box: ServedMailbox, remote_id: str) -> Answer:
+        found = self._letter(box, remote_id)
+        if found is None:
+            return Answer(51, "Message not found")
+        if found[1] != "Trash":
+            return Answer(51, "Message not in Trash")
+        self.store.delete(found[0])
+        return Answer(20, "text/plain", b"Message deleted")
+
+
+def served_mailboxes(profile: Profile) -> list[ServedMailbox]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from misfin_tui.core.identity import load_certificates
+
+    boxes = []
+    for identity in profile.identities():
+        ca = profile.host_ca(identity.address.host)
+        ca_der = load_certificates(ca[0])[0].public_bytes(Encoding.DER) if ca else None
+        boxes.append(ServedMailbox(str(identity.address), identity, ca_der))
+    return boxes
+
+
+# -- the TLS listener ---------------------------------------------------------------------------
+
+
+class _Deadline(Exception):
+    pass
+
+
+class GmapServer:
+    """One listening socket, an accept thread and a bounded pool of connection threads."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        listen: tuple[str, int],
+        *,
+        limits: Limits | None = None,
+        on_request: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.listen = listen
+        self.limits = limits or Limits()
+        self.on_request = on_request
+        self._service: GmapService | None = None
+        self._contexts: dict[str, SSL.Context] = {}
+        self._default: SSL.Context | None = None
+        self._sock: socket.socket | None = None
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._open = 0
+        self._per_peer: dict[str, int] = {}
+
+    @property
+    def addresses(self) -> list[str]:
+        return (
+            [] if self._service is None else [m.address for m in self._service.mailboxes.values()]
+        )
+
+    def start(self) -> tuple[str, int]:
+        from misfin_tui.core.identity import IdentityError
+        from misfin_tui.core.store import MailStore
+
+        boxes = served_mailboxes(self.profile)
+        if not boxes:
+            raise IdentityError("no identity to serve GMAP for: make one with `identity new`")
+        self._service = GmapService(MailStore(self.profile.database()), boxes)
+        by_host: dict[str, list[ServedMailbox]] = {}
+        for box in boxes:
+            by_host.setdefault(box.identity.address.host.lower(), []).append(box)
+        self._contexts = {host: self._context(host, b) for host, b in by_host.items()}
+        self._default = next(iter(self._contexts.values()))
+        for ctx in self._contexts.values():
+            ctx.set_tlsext_servername_callback(self._pick)
+        host, port = self.listen
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(64)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._wake = socket.socketpair()
+        self._stopping.clear()
+        self._pool = ThreadPoolExecutor(self.limits.max_connections, thread_name_prefix="gmap")
+        self._thread = threading.Thread(target=self._accept_loop, name="gmap-accept", daemon=True)
+        self._thread.start()
+        bound = sock.getsockname()
+        return bound[0], bound[1]
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stopping.set()
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake[1].send(b"x")
+        self._thread.join(timeout=5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for s in (self._sock, *(self._wake or ())):
+            if s is not None:
+                s.close()
+        self._sock, self._wake, self._thread, self._pool = None, None, None, None
+
+    def _context(self, host: str, boxes: list[ServedMailbox]) -> SSL.Context:
+        """The host CA's certificate when the profile holds one, else a mailbox's own."""
+        from OpenSSL import SSL
+
+        ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+        ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
+        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: True)
+        ca = self.profile.host_ca(host)
+        if ca is not None:
+            cert_path, key_path = ca
+        else:
+            first = sorted(boxes, key=lambda m: m.address)[0].identity
+            cert_path, key_path = first.chain_path, first.key_path
+        ctx.use_certificate_chain_file(str(cert_path))
+        ctx.use_privatekey_file(str(key_path))
+        ctx.check_privatekey()
+        return ctx
+
+    def _pick(self, conn: SSL.Connection) -> None:
+        try:
+            name = conn.get_servername()
+            ctx = self._contexts.get(name.decode("ascii", "replace").lower()) if name else None
+            if ctx is not None:
+                conn.set_context(ctx)
+        except Exception:
+            log.debug("SNI callback failed", exc_info=True)
+
+    def _accept_loop(self) -> None:
+        assert self._sock is not None and self._wake is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self._sock, selectors.EVENT_READ)
+        sel.register(self._wake[0], selectors.EVENT_READ)
+        try:
+            while not self._stopping.is_set():
+                for key, _ in sel.select(timeout=1.0):
+                    if key.fileobj is self._wake[0]:
+                        return
+                    self._accept_one()
+        except Exception:
+            log.exception("the GMAP accept loop failed")
+        finally:
+            sel.close()
+
+    def _accept_one(self) -> None:
+        assert self._sock is not None and self._pool is not None
+        try:
+            conn, peer = self._sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("GMAP accept failed: %s", exc)
+            time.sleep(0.05)
+            return
+        host = str(peer[0])
+        with self._lock:
+            if self._open >= self.limits.max_connections:
+                refused = "too many connections"
+            elif self._per_peer.get(host, 0) >= self.limits.max_per_peer:
+                refused = "too many connections from that address"
+            else:
+                refused = ""
+                self._open += 1
+                self._per_peer[host] = self._per_peer.get(host, 0) + 1
+        if refused:
+            log.warning("GMAP %s refused: %s", host, refused)
+            conn.close()
+            return
+        try:
+            self._pool.submit(self._serve, conn, host)
+        except RuntimeError:
+            self._release(host)
+            conn.close()
+
+    def _release(self, host: str) -> None:
+        with self._lock:
+            self._open -= 1
+            left = self._per_peer.get(host, 1) - 1
+            if left > 0:
+                self._per_peer[host] = left
+            else:
+                self._per_peer.pop(host, None)
+
+    def _serve(self, sock: socket.socket, host: str) -> None:
+        from OpenSSL import SSL
+
+        record: dict[str, Any] = {"peer": host, "status": "-", "path": "-"}
+        sel = selectors.DefaultSelector()
+        conn = None
+        try:
+            sock.setblocking(False)
+            assert self._default is not None and self._service is not None
+            conn = SSL.Connection(self._default, sock)
+            conn.set_accept_state()
+            deadline = time.monotonic() + self.limits.handshake_timeout
+            self._call(conn, sock, sel, conn.do_handshake, deadline=deadline)
+            cert = conn.get_peer_certificate(as_cryptography=True)
+            der = None
+            if cert is not None:
+                from cryptography.hazmat.primitives.serialization import Encoding
+
+                der = cert.public_bytes(Encoding.DER)
+            answer = self._read_request(conn, sock, sel, der, record)
+            record["status"] = answer.status
+            data = answer.to_bytes()
+            deadline = time.monotonic() + self.limits.send_timeout
+            view = memoryview(data)
+            while view:
+                sent = self._call(
+                    conn, sock, sel, conn.send, bytes(view[:65536]), deadline=deadline
+                )
+                view = view[sent:]
+            with contextlib.suppress(Exception):
+                self._call(conn, sock, sel, conn.shutdown, deadline=time.monotonic() + 2.0)
+        except _Deadline:
+            record["status"] = "timeout"
+        except (SSL.Error, OSError) as exc:
+            record["status"] = f"tls-error ({type(exc).__name__})"
+        except Exception:
+            log.exception("GMAP connection failed")
+        finally:
+            sel.close()
+            with contextlib.suppress(OSError):
+                sock.close()
+            self._release(host)
+            log.info(
+                "gmap peer=%s path=%s status=%s", record["peer"], record["path"], record["status"]
+            )
+            if self.on_request is not None:
+                with contextlib.suppress(Exception):
+                    self.on_request(record)
+
+    def _read_request(
+        self,
+        conn: SSL.Connection,
+        sock: socket.socket,
+        sel: selectors.BaseSelector,
+        der: bytes | None,
+        record: dict[str, Any],
+    ) -> Answer:
+        from OpenSSL import SSL
+
+        assert self._service is not None
+        buffer = b""
+        deadline = time.monotonic() + self.limits.request_timeout
+        while b"\r\n" not in buffer:
+            if len(buffer) > REQUEST_MAX + 1:
+                return Answer(59, f"Request exceeds {REQUEST_MAX} bytes")
+            try:
+                chunk = self._call(conn, sock, sel, conn.recv, 2048, deadline=deadline)
+            except _Deadline:
+                if buffer:
+                    return Answer(59, "Request timeout")
+                raise
+            except (SSL.ZeroReturnError, SSL.SysCallError):
+                chunk = b""
+            if not chunk:
+                raise _Deadline  # closed before a whole request: nothing to answer
+            buffer += chunk
+        line = buffer.split(b"\r\n", 1)[0]
+        if len(line) > REQUEST_MAX:
+            return Answer(59, f"Request exceeds {REQUEST_MAX} bytes")
+        # Logged, never interpreted: anything but printable ASCII shows as "?".
+        record["path"] = re.sub(r"[^\x21-\x7e]", "?", line[:120].decode("ascii", "replace"))
+        record["path"] = record["path"].split("?", 1)[0]
+        return self._service.handle(line, der)
+
+    def _call(
+        self,
+        conn: SSL.Connection,
+        sock: socket.socket,
+        sel: selectors.BaseSelector,
+        fn: Callable[..., Any],
+        *args: Any,
+        deadline: float,
+    ) -> Any:
+        from OpenSSL import SSL
+
+        while True:
+            try:
+                return fn(*args)
+            except SSL.WantReadError:
+                events = selectors.EVENT_READ
+            except SSL.WantWriteError:
+                events = selectors.EVENT_WRITE
+            if self._stopping.is_set():
+                raise _Deadline
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline
+            sel.register(sock, events)
+            try:
+                sel.select(timeout=min(left, 0.25))
+            finally:
+                sel.unregister(sock)

@@ -1,0 +1,283 @@
+"""Our GMAP server (`receive --gmap-listen`): titlani's routes and answers over real TLS, to the
+mailbox's own certificate only, with the receiver's kind of limits; and our sync against it."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from misfin_tui.core.engine import Engine
+from misfin_tui.core.gmap.server import GmapServer, Limits, gmap_id
+from misfin_tui.core.gmap.sync import GmapSync, SyncStatus
+from misfin_tui.core.identity import (
+    cert_pem,
+    key_pem,
+    load_certificates,
+    load_private_key,
+    make_signed,
+)
+from misfin_tui.core.profile import Profile
+from misfin_tui.core.store import MailStore
+
+from .conftest import gmap_raw, make_profile, titlani_home, titlani_needed
+
+RAW = b"bob@example.org Bob\nalice@localhost\n2026-01-02T03:04:05Z\n# Hello\nFirst line\n"
+
+
+@contextmanager
+def serving(profile: Profile, limits: Limits | None = None) -> Iterator[int]:
+    server = GmapServer(profile, ("127.0.0.1", 0), limits=limits)
+    _, port = server.start()
+    try:
+        yield port
+    finally:
+        server.stop()
+
+
+def _receive(profile: Profile, raw: bytes = RAW, folder: str = "Inbox", when: str = "") -> int:
+    return MailStore(profile.database()).add(
+        folder=folder,
+        raw=raw,
+        sender="bob@example.org",
+        subject="Hello",
+        body="First line\n",
+        received_at=when or "2026-01-02T03:04:05Z",
+        mailbox="alice@localhost",
+        unread=True,
+        identity="alice@localhost",
+    )
+
+
+def _creds(profile: Profile, tmp: Path, name: str = "alice") -> tuple[Path, Path]:
+    ident = profile.identity(f"{name}@localhost")
+    return ident.chain_path, ident.key_path
+
+
+def _ask(port: int, creds: tuple[Path, Path] | None, request: str) -> tuple[str, bytes]:
+    cert, key = creds if creds else (None, None)
+    data = gmap_raw(port, cert, key, request.encode() + b"\r\n")
+    head, _, body = data.partition(b"\r\n")
+    return head.decode(), body
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Profile:
+    return make_profile(tmp_path, "home", ["alice@localhost"], ca=True)
+
+
+def test_routes_and_answers_like_titlani(home: Profile, tmp_path: Path) -> None:
+    letter = _receive(home)
+    rid = gmap_id(letter, "2026-01-02T03:04:05Z")
+    me = _creds(home, tmp_path)
+    with serving(home) as port:
+        assert _ask(port, me, "gemini://localhost/tag/") == ("20 text/plain", rid.encode())
+        assert _ask(port, me, "gemini://localhost/tag/Inbox")[1] == rid.encode()
+        assert _ask(port, me, "gemini://localhost/tag/Unread")[1] == rid.encode()
+        assert (
+            _ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:05Z")[1] == rid.encode()
+        )
+        assert _ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:06Z")[1] == b""
+        assert _ask(port, me, "gemini://localhost/tag/Nope")[1] == b""
+        assert _ask(port, me, f"gemini://localhost:1960/msgid/{rid}") == ("20 text/plain", RAW)
+        assert _ask(port, me, f"gemini://localhost/untag/Unread?{rid}")[1] == b"Tag removed"
+        assert not MailStore(home.database()).summary(letter).unread  # type: ignore[union-attr]
+        assert _ask(port, me, f"gemini://localhost/delete?{rid}")[0] == "51 Message not in Trash"
+        assert _ask(port, me, f"gemini://localhost/tag/Trash?{rid}")[1] == b"Tag added"
+        assert _ask(port, me, "gemini://localhost/tag/")[1] == b""  # Trash is left out
+        assert _ask(port, me, f"gemini://localhost/delete?{rid}")[1] == b"Message deleted"
+        assert MailStore(home.database()).get(letter) is None
+        assert _ask(port, me, f"gemini://localhost/msgid/{rid}")[0] == "51 Message not found"
+        assert _ask(port, me, "gemini://localhost/untag/Unread")[0] == "59 Message ID required"
+        assert _ask(port, me, "gemini://localhost/delete")[0] == "59 Message ID required"
+        assert _ask(port, me, "gemini://localhost/tag/?x")[0] == "59 No query expected"
+        assert _ask(port, me, "gemini://localhost/tag/a b?x")[0] == "59 Invalid tag name"
+        assert _ask(port, me, "gemini://localhost/tag/a/b/c")[0] == "51 Unknown tag route"
+        assert _ask(port, me, "gemini://localhost/tag/Inbox/2026-13-01T00:00:00Z")[0] == (
+            "59 Invalid timestamp"
+        )
+        assert _ask(port, me, "gemini://localhost/whatever")[0] == "51 Unknown route"
+        assert _ask(port, None, "gemini://localhost/list/")[0] == "20 text/gemini"
+        assert _ask(port, me, "https://localhost/tag/")[0] == "59 Not a Gemini URL"
+        assert _ask(port, me, "gemini://localhost/" + "a" * 1100)[0] == (
+            "59 Request exceeds 1024 bytes"
+        )
+
+
+def test_ids_never_reach_a_path(home: Profile, tmp_path: Path) -> None:
+    _receive(home)
+    me = _creds(home, tmp_path)
+    with serving(home) as port:
+        for bad in ("../../../etc/passwd", "..", "20260102T030405Z-../x", "%2e%2e", "\x00", "1"):
+            assert _ask(port, me, f"gemini://localhost/msgid/{bad}")[0] == "51 Message not found"
+        # The right number with the wrong time is not the letter either.
+        assert _ask(port, me, "gemini://localhost/msgid/20990101T000000Z-00000001")[0] == (
+            "51 Message not found"
+        )
+
+
+def test_only_the_mailbox_certificate_gets_in(home: Profile, tmp_path: Path) -> None:
+    from misfin_tui.core.identity import make_self_signed
+
+    _receive(home)
+    ca = home.host_ca("localhost")
+    assert ca is not None
+    ca_cert, ca_key = load_certificates(ca[0])[0], load_private_key(ca[1])
+
+    def write(name: str, cert, key) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+        (tmp_path / f"{name}.pem").write_bytes(cert_pem(cert))
+        (tmp_path / f"{name}.key").write_bytes(key_pem(key))
+        return tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+
+    forged = write("forged", *make_self_signed("alice", "localhost", "Alice"))  # titlani's hole
+    signed = write("signed", *make_signed("alice", "localhost", "Alice", ca_cert, ca_key))
+    other_box = write("carol", *make_signed("carol", "localhost", "Carol", ca_cert, ca_key))
+    other_host = write("elsewhere", *make_self_signed("alice", "elsewhere.example", "Alice"))
+    with serving(home) as port:
+        assert _ask(port, None, "gemini://localhost/tag/")[0] == "60 Client certificate required"
+        assert _ask(port, forged, "gemini://localhost/tag/")[0] == (
+            "61 Certificate fingerprint mismatch"
+        )
+        assert _ask(port, other_box, "gemini://localhost/tag/")[0] == (
+            "61 No registered identity for mailbox"
+        )
+        assert _ask(port, other_host, "gemini://localhost/tag/")[0] == (
+            "61 No registered identity for mailbox"
+        )
+        # Host CA set-up: a certificate the CA signed for that mailbox and host is alice's.
+        assert _ask(port, signed, "gemini://localhost/tag/")[0] == "20 text/plain"
+        assert _ask(port, _creds(home, tmp_path), "gemini://localhost/tag/")[0] == "20 text/plain"
+
+
+def test_a_silent_client_is_cut_off_and_a_crowd_is_capped(home: Profile) -> None:
+    limits = Limits(max_per_peer=2, handshake_timeout=1.0, request_timeout=1.0)
+    with serving(home, limits) as port:
+        started = time.monotonic()
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+        try:
+            # The third connection from the same address is closed at once.
+            idle[2].settimeout(3)
+            assert idle[2].recv(10) == b""
+            # The others are cut off when the handshake deadline passes.
+            for sock in idle[:2]:
+                sock.settimeout(5)
+                assert sock.recv(10) == b""
+            assert time.monotonic() - started < 4
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_laptop_syncs_from_our_own_receive(home: Profile, tmp_path: Path) -> None:
+    """Two machines, one identity: the laptop imports alice and syncs from home's GMAP."""
+    for n in range(3):
+        _receive(home, RAW.replace(b"Hello", f"Hello {n}".encode()), when=f"2026-01-02T03:04:0{n}Z")
+    laptop = Profile.open(tmp_path / "laptop")
+    ident = home.identity("alice@localhost")
+    laptop.import_identity(ident.chain_path, ident.key_path)
+    from misfin_tui.core.network import Networks
+
+    Networks(laptop.database()).trust("test-net")
+    with serving(home) as port:
+        laptop.config.set("gmap.alice@localhost", ("localhost", port))
+        laptop.save_config()
+        sync = GmapSync(Engine(laptop), timeout=10)
+        report = sync.sync(connect=f"127.0.0.1:{port}", trust_new=True)
+        assert report.status is SyncStatus.DONE, report.reason
+        assert report.fetched == 3
+        store, home_store = MailStore(laptop.database()), MailStore(home.database())
+        here = store.summaries("Inbox")
+        assert len(here) == 3
+        for summary in here:
+            assert store.get(summary.id).raw.startswith(b"bob@example.org Bob\n")  # type: ignore[union-attr]
+        store.set_unread([here[0].id], False)
+        store.move([here[1].id], "Archive")
+        store.move([here[2].id], "Trash")
+        assert sync.sync(connect=f"127.0.0.1:{port}").status is SyncStatus.DONE
+        counts = home_store.counts()
+        assert counts["Inbox"] == (1, 0) and counts["Archive"] == (1, 1)
+        assert counts["Trash"] == (1, 1)
+        store.delete([here[2].id])
+        assert sync.sync(connect=f"127.0.0.1:{port}").status is SyncStatus.DONE
+        assert home_store.counts()["Trash"] == (0, 0)
+        again = sync.sync(connect=f"127.0.0.1:{port}")
+        assert again.fetched == 0 and again.requests == 5
+
+
+@titlani_needed
+def test_same_answers_as_titlani_for_the_same_requests(home: Profile, tmp_path: Path) -> None:
+    """A titlani-style client sees the same status lines from both servers."""
+    ident = home.identity("alice@localhost")
+    me = (ident.chain_path, ident.key_path)
+    requests = [
+        "gemini://localhost/nonsense",
+        "gemini://localhost/untag/Unread",
+        "gemini://localhost/delete",
+        "gemini://localhost/tag/?x",
+        "gemini://localhost/tag/Inbox/2026-13-01T00:00:00Z",
+        "gemini://localhost/tag/a/b/c",
+        "gemini://localhost/msgid/20260101T000000Z-00000000",
+        "gemini://localhost/tag/Archive?20260101T000000Z-00000000",
+        "gemini://localhost/tag/Inbox",
+        "gemini://localhost/list/",
+    ]
+    with titlani_home(tmp_path / "titlani", ident.cert_path) as peer, serving(home) as port:
+        for request in requests:
+            theirs = _ask(peer.gmap_port, me, request)[0]
+            ours = _ask(port, me, request)[0]
+            assert ours == theirs, request
+        assert (
+            _ask(port, None, "gemini://localhost/tag/")[0]
+            == _ask(peer.gmap_port, None, "gemini://localhost/tag/")[0]
+        )
+
+
+def test_receive_serves_gmap_with_gmap_listen(home: Profile, tmp_path: Path) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    _receive(home)
+    me = _creds(home, tmp_path)
+    env = {**os.environ, "MISFIN_TUI_NETWORK": "test-net"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "misfin_tui",
+            "--profile",
+            str(home.config_dir),
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+            "--gmap-listen",
+            "127.0.0.1:0",
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        port = 0
+        deadline = time.monotonic() + 30
+        while not port and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            found = re.search(r"serving GMAP on 127\.0\.0\.1:(\d+) for alice@localhost", line)
+            port = int(found.group(1)) if found else 0
+        assert port, "receive did not report its GMAP listener"
+        assert _ask(port, me, "gemini://localhost/tag/Inbox")[0] == "20 text/plain"
+        assert _ask(port, None, "gemini://localhost/tag/Inbox")[0] == (
+            "60 Client certificate required"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert process.returncode == 0
