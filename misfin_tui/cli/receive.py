@@ -111,6 +111,7 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
 
 def _gmap_server(args: argparse.Namespace, profile: Profile) -> GmapServer | None:
     """The GMAP listener when --gmap-listen or receiver.gmap_listen asks for one."""
+    where: tuple[str, int] | None
     if args.gmap_listen:
         try:
             where = parse_hostport(args.gmap_listen, allow_port_zero=True)
