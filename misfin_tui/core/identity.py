@@ -344,11 +344,12 @@ def key_pem(key: Any) -> bytes:
     """Unencrypted PKCS#8: the file mode (0600) is what protects it."""
     from cryptography.hazmat.primitives import serialization
 
-    return key.private_bytes(
+    pem: bytes = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    return pem
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -406,9 +407,10 @@ def key_matches(cert: x509.Certificate, key: Any) -> bool:
     from cryptography.hazmat.primitives import serialization
 
     def spki(public: Any) -> bytes:
-        return public.public_bytes(
+        der: bytes = public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        return der
 
     return spki(cert.public_key()) == spki(key.public_key())
 

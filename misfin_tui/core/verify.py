@@ -139,10 +139,10 @@ class Verifier:
     @classmethod
     def standalone(cls, profile: Profile, *, emit: EventSink | None = None) -> Verifier:
         """A verifier with stores of its own, for a receiver run without an engine (tests)."""
-        from misfin_tui.core.engine import Engine  # the engine builds verifiers too
-
-        engine = Engine(profile)
-        return cls(profile, engine.store, engine.trust, engine.policy, engine.networks, emit=emit)
+        db = profile.database()
+        trust = TrustStore(db)
+        policy = TrustPolicy(trust, profile.config.first_contact)
+        return cls(profile, MailStore(db), trust, policy, Networks(db), emit=emit)
 
     # -- life cycle -------------------------------------------------------------------------
 

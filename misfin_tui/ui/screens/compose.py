@@ -123,7 +123,7 @@ def editor_command(configured: str = "") -> list[str] | None:
     return None
 
 
-def run_editor(app: App, argv: list[str], path: str) -> int:
+def run_editor(app: App[Any], argv: list[str], path: str) -> int:
     """Run the editor on `path` with the terminal handed over (tests replace this function).
 
     The embedded receiver runs on its own threads, so it keeps answering meanwhile.
@@ -132,7 +132,7 @@ def run_editor(app: App, argv: list[str], path: str) -> int:
         return subprocess.call([*argv, path])
 
 
-def edit_in_editor(app: App, argv: list[str], text: str) -> str | None:
+def edit_in_editor(app: App[Any], argv: list[str], text: str) -> str | None:
     """Write `text` to a private temporary file, edit it, read it back, delete the file."""
     fd, path = tempfile.mkstemp(prefix="misfin-draft-", suffix=".gmi")  # mode 0600
     try:

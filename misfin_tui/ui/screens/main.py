@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
+import threading
 from dataclasses import dataclass, replace
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -158,18 +159,13 @@ class MainScreen(Screen[None]):
 
     def _read_ids(self, rows: FolderRows) -> None:
         """In a worker: the folder's ids, once the first page is on screen (not while drawing)."""
-        self.app.call_from_thread(self._next_refresh)
+        refreshed = threading.Event()  # after the next screen refresh, or a second at most
+        self.app.call_from_thread(self.call_after_refresh, refreshed.set)
+        refreshed.wait(1)
         if get_current_worker().is_cancelled:
             return
         ids = rows.store.ids(rows.folder)
         self.app.call_from_thread(self.letters.ids_loaded, rows, ids)
-
-    async def _next_refresh(self) -> None:
-        """Return after the next screen refresh (at most a second: the screen may be going)."""
-        refreshed = asyncio.Event()
-        self.call_after_refresh(refreshed.set)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(refreshed.wait(), 1)
 
     def _loaded(self, folder: str, letters: FolderRows, keep: int | None) -> None:
         if folder != self.folder or self.searching is not None:
@@ -496,7 +492,7 @@ class MainScreen(Screen[None]):
         fields = response_fields(letter, how, self.session.identities)
         self.app.call_from_thread(self._open_response, fields)
 
-    def _open_response(self, fields: dict) -> None:
+    def _open_response(self, fields: dict[str, Any]) -> None:
         from misfin_tui.ui.screens.compose import ComposeScreen
 
         self._push_compose(ComposeScreen(self.session, **fields))
@@ -510,7 +506,7 @@ class MainScreen(Screen[None]):
 
         self.app.call_from_thread(self._open_response, draft_fields(letter))
 
-    def _push_compose(self, screen: Screen) -> None:
+    def _push_compose(self, screen: Screen[Any]) -> None:
         self.app.push_screen(screen, callback=self._compose_closed)
 
     def _compose_closed(self, _result: object) -> None:

@@ -180,8 +180,12 @@ Esc  close
                 "It will not be sent, and it is removed from the Outbox.",
                 yes="Drop",
             ),
-            lambda yes: self.drop(item.id) if yes else None,
+            lambda yes: self._drop_if(yes, item.id),
         )
+
+    def _drop_if(self, yes: bool | None, item_id: int) -> None:
+        if yes:
+            self.drop(item_id)
 
     @work(thread=True, group="outbox-action")
     def drop(self, item_id: int) -> None:

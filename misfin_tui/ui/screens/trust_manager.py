@@ -178,7 +178,7 @@ Esc  close
 
     # ----- data -------------------------------------------------------------------------------
 
-    def table(self, name: str) -> DataTable:
+    def table(self, name: str) -> DataTable[Any]:
         return self.query_one(f"#{name}-table", DataTable)
 
     @property
@@ -379,7 +379,7 @@ Esc  close
                 "be a first contact again and ask you. The history keeps a record.",
                 yes="Forget",
             ),
-            lambda yes: self.run_trust(tab, "forget", key) if yes else None,
+            lambda yes: self._run_if(yes, tab, "forget", key),
         )
 
     def action_reject(self) -> None:
@@ -393,7 +393,7 @@ Esc  close
                 f"No letter will be sent to {key} until you forget this entry.",
                 yes="Reject",
             ),
-            lambda yes: self.run_trust(tab, "reject", key) if yes else None,
+            lambda yes: self._run_if(yes, tab, "reject", key),
         )
 
     def action_nickname(self) -> None:
@@ -406,9 +406,7 @@ Esc  close
             TextInputScreen(
                 f"Nickname for {key}", "Shown instead of the address:", value=pin.nickname
             ),
-            lambda name: (
-                self.run_trust("mailboxes", "nickname", key, name) if name is not None else None
-            ),
+            lambda name: self._run_if(name is not None, "mailboxes", "nickname", key, name or ""),
         )
 
     def action_unverify(self) -> None:
@@ -466,6 +464,10 @@ Esc  close
     @on(DataTable.RowSelected, "#pending-table")
     def _pending_selected(self) -> None:
         self.action_decide()
+
+    def _run_if(self, yes: bool | None, tab: str, what: str, key: str, text: str = "") -> None:
+        if yes:
+            self.run_trust(tab, what, key, text)
 
     @work(thread=True, group="trust-manager-action")
     def run_trust(self, tab: str, what: str, key: str, text: str = "") -> None:

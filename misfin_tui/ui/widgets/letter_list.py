@@ -11,6 +11,7 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -87,7 +88,7 @@ class ListRows(Rows):
     def __len__(self) -> int:
         return len(self.letters)
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
         return self.letters[index]
 
     def index_of(self, letter_id: int) -> int | None:
@@ -180,7 +181,7 @@ class FolderRows(Rows):
     def __len__(self) -> int:
         return self._total
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._total))]
         if index < 0:
@@ -287,7 +288,7 @@ class LetterList(ScrollView, can_focus=True):
             super().__init__()
             self.letter_id = letter_id
 
-    def __init__(self, *, empty_text: str = "No letters", **kwargs) -> None:
+    def __init__(self, *, empty_text: str = "No letters", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.letters: Rows = ListRows()
         self.empty_text = empty_text

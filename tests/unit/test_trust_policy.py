@@ -1,0 +1,236 @@
+"""The one trust policy: learned keys are evidence, pins say how they came to be, and the
+typed evidence survives the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from misfin_tui.core.clock import iso_utc
+from misfin_tui.core.database import Database
+from misfin_tui.core.network import Network
+from misfin_tui.core.outbox.model import Evidence
+from misfin_tui.core.trust.model import (
+    Answer,
+    Ask,
+    Choice,
+    HostEvent,
+    MailboxEvent,
+    MailboxState,
+    NetworkFacts,
+    Origin,
+    Policy,
+    PresentedCert,
+    Question,
+    TrustError,
+    Verdict,
+)
+from misfin_tui.core.trust.policy import TrustPolicy, classify, question_for
+from misfin_tui.core.trust.store import TrustStore
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+HOME = Network("home-id", "Home", True, "strong")
+CAFE = Network("cafe-id", "network cafe", False, "strong")
+HP = "bank.test:1958"
+
+
+def cert(n: int, days: int = 365) -> PresentedCert:
+    """A presented certificate; the policy only compares hashes and dates, never parses DER."""
+    return PresentedCert(
+        der=bytes([n]) * 40,
+        spki=f"{n:02x}" * 32,
+        fingerprint=f"{n + 100:02x}" * 32,
+        not_after=iso_utc(NOW + timedelta(days=days)),
+        not_before=iso_utc(NOW - timedelta(days=1)),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TrustStore:
+    return TrustStore(Database(tmp_path / "misfin.db"))
+
+
+@pytest.fixture
+def policy(store: TrustStore) -> TrustPolicy:
+    return TrustPolicy(store, Policy.ASK, clock=lambda: NOW)
+
+
+def learn(store: TrustStore, key: PresentedCert, network: Network = CAFE) -> None:
+    store.learn_host(HP, key, network, "ceo@bank.test")
+
+
+# -- a learned key is evidence, never approval -----------------------------------------------
+
+
+@pytest.mark.parametrize("network", [HOME, CAFE], ids=["trusted", "untrusted"])
+def test_a_learned_key_still_makes_a_first_contact(
+    policy: TrustPolicy, store: TrustStore, network: Network
+) -> None:
+    learn(store, cert(1))
+    decision = policy.decide(HP, cert(1), network)
+    if network.trusted:
+        assert (decision.event, decision.verdict) == (HostEvent.FIRST_CONTACT, Verdict.ASK)
+        assert decision.default is Choice.TRUST
+    else:
+        assert decision.event is HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
+        assert decision.verdict is Verdict.HOLD and decision.default is Choice.HOLD
+    assert decision.vouch is not None and decision.vouch.sender == "ceo@bank.test"
+    assert decision.vouch.network == CAFE.label
+    assert "evidence, not your approval" in decision.reason
+    question = question_for(decision, "ceo@bank.test", network)
+    assert question.pinned is None  # nothing approved to compare with
+    assert question.vouch == decision.vouch
+
+
+def test_accept_new_takes_a_learned_key_only_on_a_trusted_network(store: TrustStore) -> None:
+    learn(store, cert(1))
+    policy = TrustPolicy(store, Policy.ACCEPT_NEW, clock=lambda: NOW)
+    assert policy.decide(HP, cert(1), CAFE).verdict is Verdict.HOLD
+    decision = policy.decide(HP, cert(1), HOME)
+    assert decision.verdict is Verdict.SEND and decision.origin is Origin.ACCEPT_NEW
+    policy.admit(decision, HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.origin is Origin.ACCEPT_NEW and pin.origin_network == HOME.id
+    assert policy.decide(HP, cert(1), CAFE).event is HostEvent.MATCH  # approved from now on
+
+
+def test_a_learned_key_that_differs_is_named_and_approval_replaces_it(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    learn(store, cert(1))
+    decision = policy.decide(HP, cert(2), HOME)
+    assert decision.event is HostEvent.FIRST_CONTACT and "Careful" in decision.reason
+    policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.TRUST))
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki and pin.origin is Origin.APPROVED
+    history = [h.event for h in store.history(subject=HP)]
+    assert history[:2] == ["accepted", "learned"]
+
+
+def test_admit_refuses_anything_but_send(policy: TrustPolicy) -> None:
+    decision = policy.decide(HP, cert(1), HOME)
+    with pytest.raises(TrustError):
+        policy.admit(decision, HOME)
+
+
+# -- approved keys ----------------------------------------------------------------------------
+
+
+def test_a_changed_approved_key_is_replaced_only_by_a_paste(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    decision = policy.decide(HP, cert(2), HOME)
+    assert decision.event is HostEvent.CHANGED
+    assert decision.choices == (Choice.VERIFY, Choice.HOLD)
+    with pytest.raises(TrustError, match="only be replaced by pasting"):
+        policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.TRUST))
+    with pytest.raises(TrustError, match="does not match"):
+        policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.VERIFY, "ab" * 32))
+    policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.VERIFY, cert(2).fingerprint))
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki and pin.origin is Origin.PASTED
+
+
+def test_a_likely_renewal_can_be_accepted(policy: TrustPolicy, store: TrustStore) -> None:
+    store.pin_host(HP, cert(1, days=10), HOME, Origin.APPROVED)
+    decision = policy.decide(HP, cert(2), HOME)
+    assert decision.event is HostEvent.RENEWAL_LIKELY and Choice.TRUST in decision.choices
+    policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.TRUST))
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki
+
+
+def test_strict_policy_offers_only_the_paste() -> None:
+    decision = classify(None, cert(1), HOME, Policy.STRICT, NOW, hostport=HP)
+    assert decision.choices == (Choice.VERIFY, Choice.HOLD)
+    decision = classify(None, cert(1), CAFE, Policy.STRICT, NOW, hostport=HP)
+    assert decision.verdict is Verdict.HOLD and decision.choices == (Choice.VERIFY, Choice.HOLD)
+
+
+def test_an_untrusted_first_contact_offers_to_trust_the_network() -> None:
+    decision = classify(None, cert(1), CAFE, Policy.ASK, NOW, hostport=HP)
+    assert Choice.TRUST_NETWORK in decision.choices and decision.default is Choice.HOLD
+
+
+# -- verifying senders ------------------------------------------------------------------------
+
+
+def test_verification_may_use_a_new_key_and_records_it_only_as_learned(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    ruling = policy.for_verifying("bank.test", cert(1))
+    assert ruling.usable and ruling.learn
+    assert store.host(HP) is None  # nothing is stored before the sender checked out
+    policy.vouched("bank.test", cert(1), CAFE, "ceo@bank.test", ruling)
+    pin = store.host(HP)
+    assert pin is not None and pin.origin is Origin.LEARNED and not pin.approved
+    assert pin.origin_network == CAFE.id and pin.vouch is not None
+
+
+def test_verification_never_replaces_or_overrules_a_pin(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    assert policy.for_verifying("bank.test", cert(1)).usable
+    changed = policy.for_verifying("bank.test", cert(2))
+    assert not changed.usable and "the one you trust" in changed.problem
+    store.learn_host(HP, cert(3), CAFE, "x@bank.test")  # ignored: a pin exists
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(1).spki and pin.origin is Origin.APPROVED
+    store.reject_host(HP)
+    assert "rejected" in policy.for_verifying("bank.test", cert(1)).problem
+
+
+def test_a_learned_key_that_changes_stops_verification(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    learn(store, cert(1))
+    ruling = policy.for_verifying("bank.test", cert(2))
+    assert not ruling.usable and "it showed before" in ruling.problem
+
+
+# -- mailboxes --------------------------------------------------------------------------------
+
+
+def test_a_mailbox_alarm_keeps_the_reported_fingerprint_in_a_column(store: TrustStore) -> None:
+    box = "bob@b.test"
+    assert store.record_mailbox(box, "aa" * 32, Origin.DELIVERY, "11" * 32) is MailboxEvent.FIRST
+    assert store.record_mailbox(box, "bb" * 32, Origin.DELIVERY, "22" * 32) is MailboxEvent.ALARM
+    pin = store.mailbox(box)
+    assert pin is not None and pin.state is MailboxState.ALARM
+    assert pin.fingerprint == "aa" * 32 and pin.alarm_fingerprint == "bb" * 32
+    assert store.verify_mailbox(box, "bb" * 32)
+    pin = store.mailbox(box)
+    assert pin is not None and pin.alarm_fingerprint == "" and pin.origin is Origin.PASTED
+
+
+def test_a_mailbox_learned_under_an_unapproved_key_gives_way_to_delivery(
+    store: TrustStore,
+) -> None:
+    box = "ceo@bank.test"
+    store.record_mailbox(box, "aa" * 32, Origin.LEARNED, "66" * 32)  # the attacker's
+    event = store.record_mailbox(box, "bb" * 32, Origin.DELIVERY, "77" * 32)  # the real one
+    assert event is MailboxEvent.FIRST
+    pin = store.mailbox(box)
+    assert pin is not None and pin.fingerprint == "bb" * 32 and pin.origin is Origin.DELIVERY
+
+
+# -- typed evidence ---------------------------------------------------------------------------
+
+
+def test_questions_and_evidence_survive_json() -> None:
+    decision = classify(None, cert(1), CAFE, Policy.ASK, NOW, hostport=HP)
+    question = question_for(decision, "ceo@bank.test", CAFE)
+    evidence = Evidence(question=question, once_spki="ab", redirected_from=("a@b.test",))
+    assert Evidence.from_json(evidence.to_json()) == evidence
+    assert Question.from_json(question.to_json()) == question
+    assert question.ask is Ask.FIRST_CONTACT_UNTRUSTED
+    assert question.network == NetworkFacts(CAFE.id, CAFE.label, False, "")
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"question": {"ask": "nonsense"}}', "null"])
+def test_unreadable_evidence_reads_as_empty(text: str) -> None:
+    assert Evidence.from_json(text) == Evidence()
