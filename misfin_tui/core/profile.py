@@ -8,6 +8,7 @@ layout survive when the app changes a setting.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -58,6 +59,20 @@ listen = "0.0.0.0:1958"
 unverified = "quarantine"
 # Check a known sender's server again after this many days.
 revalidate_days = 30
+# Limits that keep one sender, or a crowd, from hurting the others (0 turns a limit off).
+# Connections open at once; when full, the one that made the least progress makes room.
+max_connections = 10000
+# Connections open at once from one address.
+max_per_address = 16
+# Letters a minute from one sender certificate, and from one source address; more get 44.
+letters_per_sender = 30
+letters_per_address = 120
+# Megabytes stored from one sender address (Trash aside); more get 45 (mailbox full).
+sender_quota_mb = 50
+# unverified = "reject": seconds a check may take before the answer (then 40), and how many
+# letters may wait for one (more get 44 at once).
+verify_seconds = 5
+verify_queue = 16
 
 [hosts]
 # Connect to a host somewhere else, like curl's --connect-to:
@@ -85,6 +100,13 @@ _KEYS: dict[str, tuple[str | None, str]] = {
     "receiver.listen": ("receiver", "listen"),
     "receiver.unverified": ("receiver", "unverified"),
     "receiver.revalidate_days": ("receiver", "revalidate_days"),
+    "receiver.max_connections": ("receiver", "max_connections"),
+    "receiver.max_per_address": ("receiver", "max_per_address"),
+    "receiver.letters_per_sender": ("receiver", "letters_per_sender"),
+    "receiver.letters_per_address": ("receiver", "letters_per_address"),
+    "receiver.sender_quota_mb": ("receiver", "sender_quota_mb"),
+    "receiver.verify_seconds": ("receiver", "verify_seconds"),
+    "receiver.verify_queue": ("receiver", "verify_queue"),
     "ui.editor": ("ui", "editor"),
     "ui.theme": ("ui", "theme"),
 }
@@ -145,6 +167,43 @@ class Config:
             )
         return int(value)
 
+    def _count(self, key: str, default: int, least: int) -> int:
+        value = self._get("receiver", key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            self._fail("receiver", key, f"must be a whole number >= {least}, not {value!r}")
+        return int(value)
+
+    @property
+    def receiver_max_connections(self) -> int:
+        return self._count("max_connections", 10_000, 1)
+
+    @property
+    def receiver_max_per_address(self) -> int:
+        return self._count("max_per_address", 16, 1)
+
+    @property
+    def receiver_letters_per_sender(self) -> int:
+        """Letters a minute from one sender certificate; 0 = no limit."""
+        return self._count("letters_per_sender", 30, 0)
+
+    @property
+    def receiver_letters_per_address(self) -> int:
+        """Letters a minute from one source address; 0 = no limit."""
+        return self._count("letters_per_address", 120, 0)
+
+    @property
+    def receiver_sender_quota_mb(self) -> int:
+        """Megabytes stored from one sender address; 0 = no quota."""
+        return self._count("sender_quota_mb", 50, 0)
+
+    @property
+    def receiver_verify_seconds(self) -> int:
+        return self._count("verify_seconds", 5, 1)
+
+    @property
+    def receiver_verify_queue(self) -> int:
+        return self._count("verify_queue", 16, 1)
+
     @property
     def hosts(self) -> dict[str, tuple[str, int]]:
         result = {}
@@ -177,6 +236,9 @@ class Config:
         for name in (
             "default_identity", "first_contact", "receiver_enabled", "receiver_listen",
             "unverified", "revalidate_days", "hosts", "editor", "theme", "keys",
+            "receiver_max_connections", "receiver_max_per_address", "receiver_letters_per_sender",
+            "receiver_letters_per_address", "receiver_sender_quota_mb", "receiver_verify_seconds",
+            "receiver_verify_queue",
         ):  # fmt: skip
             getattr(self, name)
 
@@ -344,10 +406,16 @@ class Profile:
         """Write config.toml (the commented default the first time), keeping comments."""
         import tomlkit
 
+        from misfin_tui.core.database import private_dir
+
         text = tomlkit.dumps(self.config.document)
-        self.config_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config_dir)
         temporary = self.config_path.with_name(self.config_path.name + ".tmp")
-        temporary.write_text(text, encoding="utf-8")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
         os.replace(temporary, self.config_path)
         self.config._text = text
 
@@ -385,20 +453,43 @@ class Profile:
         """Make an identity (see identity.create_identity); the first becomes the default."""
         from misfin_tui.core.identity import DEFAULT_KEY_TYPE
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._private_data()
         created = create_identity(
             self.identities_dir, address, blurb, key_type or DEFAULT_KEY_TYPE, ca=ca
         )
+        self._private_identities()
         self._adopt_default(created.identity)
         return created
 
     def import_identity(
         self, cert_path: Path, key_path: Path | None = None, passphrase: bytes | None = None
     ) -> Identity:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._private_data()
         identity = import_identity(self.identities_dir, cert_path, key_path, passphrase)
+        self._private_identities()
         self._adopt_default(identity)
         return identity
+
+    def _private_data(self) -> None:
+        """The data folder (mail, identities) is ours alone: 0700 whatever the umask."""
+        from misfin_tui.core.database import private_dir
+
+        private_dir(self.data_dir)
+
+    def _private_identities(self) -> None:
+        """Identity files 0600 and their folders 0700 (keys were; certificates now are too)."""
+        from misfin_tui.core.database import private_dir
+
+        if not self.identities_dir.is_dir():
+            return
+        private_dir(self.identities_dir)
+        for path in self.identities_dir.rglob("*"):
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                private_dir(path)
+            elif path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
 
     def _adopt_default(self, identity: Identity) -> None:
         if self.config.default_identity is None:
@@ -410,6 +501,6 @@ class Profile:
         if self._database is None:
             from misfin_tui.core.database import Database
 
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._private_data()
             self._database = Database(self.db_path)
         return self._database
