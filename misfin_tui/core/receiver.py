@@ -19,10 +19,11 @@ import socket
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from misfin_tui.core.database import utc_now
 from misfin_tui.core.ratelimit import RateLimiter
@@ -42,6 +43,7 @@ log = logging.getLogger("misfin_tui.receiver")
 EventCallback = Callable[[str, dict[str, Any]], None]
 
 MB = 1024 * 1024
+VERDICT_TTL = 5.0  # seconds a cached "verified" verdict is reused without asking the verifier
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ class Receiver:
         self._store: Any = None
         self._unverified = "quarantine"
         self._damaged = ""
+        # Parsed sender certificates (loop thread) and cached verdicts (writer thread).
+        self._cert_infos: _Lru[bytes, CertInfo] = _Lru(4096)
+        self._verdicts: _Lru[tuple[str, str], tuple[float, Outcome]] = _Lru(4096)
         self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
         self._sender_limiter = RateLimiter(self.limits.letters_per_sender, self.limits.letter_window)
         self._address_limiter = RateLimiter(
@@ -360,12 +365,15 @@ class Receiver:
         from misfin_tui.core.identity import IdentityError, cert_info
 
         der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
-        try:
-            info = cert_info(der, check_self_signature=False)
-        except IdentityError as exc:
-            return 62, f"not a Misfin identity: {exc}"
-        except Exception:
-            return 62, "the certificate cannot be read"
+        info = self._cert_infos.get(der)
+        if info is None:
+            try:
+                info = cert_info(der, check_self_signature=False)
+            except IdentityError as exc:
+                return 62, f"not a Misfin identity: {exc}"
+            except Exception:
+                return 62, "the certificate cannot be read"
+            self._cert_infos.put(der, info)
         now = datetime.now(UTC)
         if now > info.not_after:
             return 62, "your certificate has expired"
@@ -478,8 +486,7 @@ class Receiver:
         info, box = letter.info, letter.box
         trust, reason = letter.trust, letter.reason
         if trust == "pending":
-            assert self._verifier is not None
-            hit = self._verifier.cached(f"{info.mailbox}@{info.host}".lower(), info.fingerprint)
+            hit = self._cached_verdict(f"{info.mailbox}@{info.host}".lower(), info.fingerprint)
             if hit is not None:  # a known sender: stored verified, nothing queued
                 trust, reason = hit.trust, hit.reason
         when = utc_now()
@@ -510,6 +517,20 @@ class Receiver:
         self._quota.add(letter.sender, len(raw))
         return _Stored(letter_id, trust, reason)
 
+    def _cached_verdict(self, address: str, fp: str) -> Outcome | None:
+        """Verifier.cached(), remembered for VERDICT_TTL seconds: a sender writing letter
+        after letter costs one look-up (~0.6 ms of CPU) per few seconds, not per letter."""
+        key = (address, fp)
+        now = time.monotonic()
+        remembered = self._verdicts.get(key)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        assert self._verifier is not None
+        hit = self._verifier.cached(address, fp)
+        if hit is not None:
+            self._verdicts.put(key, (now + VERDICT_TTL, hit))
+        return hit
+
     def _emit(self, kind: str, info: dict[str, Any]) -> None:
         if self.on_event is None:
             return
@@ -517,6 +538,30 @@ class Receiver:
             self.on_event(kind, info)
         except Exception:  # a listener's bug must not cost a letter
             log.exception("on_event(%s) failed", kind)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A small bounded cache; the oldest entry goes first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 @dataclass(frozen=True)

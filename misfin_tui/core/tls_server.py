@@ -105,16 +105,23 @@ class Table:
         return ""
 
     def laggard(self, now: float) -> Session | None:
-        """The connection with the least progress, longest in its stage, past the grace."""
+        """The connection with the least progress, longest in its stage, past the grace.
+
+        When every connection is younger than the grace (a crowd reconnecting as fast as it is
+        cut), the oldest one goes: a newcomer then keeps its slot until max_connections more
+        have arrived, so churn alone cannot keep a real sender out.
+        """
         cutoff = now - self.limits.idle_grace
+        heads: list[Session] = []
         for stage in Stage:
             if stage is Stage.ANSWERING:
                 break
-            for session in self.by_stage[stage]:  # oldest first; stop at the first young one
+            for session in self.by_stage[stage]:  # oldest first; only the head is looked at
                 if session.accepted_at <= cutoff:
                     return session
+                heads.append(session)
                 break
-        return None
+        return min(heads, key=lambda s: s.accepted_at) if heads else None
 
     def move(self, session: Session, stage: Stage) -> None:
         self.by_stage[session.stage].pop(session, None)
@@ -235,7 +242,8 @@ class Session(asyncio.Protocol):
                 except SSL.WantReadError:
                     self._flush()
                     return
-                self._flush()
+                if tls.get_protocol_version_name() != "TLSv1.3":
+                    self._flush()  # TLS 1.2: our Finished; 1.3: tickets can go with the answer
                 self.server.table.move(self, Stage.HANDSHAKEN)
                 self._rearm(self.accepted_at + self.server.limits.request_timeout)
             self._read_request()
@@ -268,7 +276,6 @@ class Session(asyncio.Protocol):
             try:
                 data = tls.recv(16_384)
             except SSL.WantReadError:
-                self._flush()  # e.g. TLS 1.3 session messages after the handshake
                 return
             except SSL.ZeroReturnError:
                 self._early_end()
