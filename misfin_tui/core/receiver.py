@@ -149,7 +149,9 @@ class Receiver:
         self._cert_infos: _Lru[bytes, CertInfo] = _Lru(4096)
         self._verdicts: _Lru[tuple[str, str], tuple[float, Outcome]] = _Lru(4096)
         self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
-        self._sender_limiter = RateLimiter(self.limits.letters_per_sender, self.limits.letter_window)
+        self._sender_limiter = RateLimiter(
+            self.limits.letters_per_sender, self.limits.letter_window
+        )
         self._address_limiter = RateLimiter(
             self.limits.letters_per_address, self.limits.letter_window
         )
@@ -220,7 +222,9 @@ class Receiver:
         log.debug("receiving on %s:%s for %s", bound[0], bound[1], ", ".join(self.addresses))
         return bound[0], bound[1]
 
-    def _run(self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]) -> None:
+    def _run(
+        self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
+    ) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         server = self._server
@@ -402,7 +406,9 @@ class Receiver:
         future: asyncio.Future[Answer] = loop.create_future()
         if self._unverified == "reject":
             assert self._checks is not None
-            if not self._checks.submit(letter, lambda o: _call_soon(loop, self._checked, letter, o, future)):
+            if not self._checks.submit(
+                letter, lambda o: _call_soon(loop, self._checked, letter, o, future)
+            ):
                 return 44, "30 seconds: too many letters waiting for verification, slow down"
             loop.call_later(self.limits.verify_deadline, self._check_late, future)
             return future
@@ -479,7 +485,7 @@ class Receiver:
 
     # -- storing (on the writer thread) -----------------------------------------------------
 
-    def _store_letter(self, conn: sqlite3.Connection, letter: _Letter) -> Answer:
+    def _store_letter(self, conn: sqlite3.Connection, letter: _Letter) -> _Stored | Answer:
         """Quota, stamp the authenticated sender and the time, insert; events once durable."""
         from misfin_tui.core.letter import Sender, parse_stored, stamp_received
 
@@ -490,7 +496,9 @@ class Receiver:
             if hit is not None:  # a known sender: stored verified, nothing queued
                 trust, reason = hit.trust, hit.reason
         when = utc_now()
-        raw = stamp_received(letter.request, Sender(f"{info.mailbox}@{info.host}", info.blurb), when)
+        raw = stamp_received(
+            letter.request, Sender(f"{info.mailbox}@{info.host}", info.blurb), when
+        )
         assert self._quota is not None
         if not self._quota.allows(conn, letter.sender, len(raw)):
             return 45, "you have too much mail stored here already; try again later"

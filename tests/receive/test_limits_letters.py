@@ -38,7 +38,9 @@ def test_letters_per_source_address_get_44(tmp_path: Path) -> None:
     profile = make_profile(tmp_path, "bob", ["bob@example.org"])
     senders = [forged(tmp_path / "certs", f"s{n}", "example.net", f"s{n}") for n in range(5)]
     with running(profile, Limits(letters_per_sender=100, letters_per_address=4)) as r:
-        statuses = [status_of(exchange(r.port, letter(f"x{n}"), s).response) for n, s in enumerate(senders)]
+        statuses = [
+            status_of(exchange(r.port, letter(f"x{n}"), s).response) for n, s in enumerate(senders)
+        ]
     assert statuses == [20, 20, 20, 20, 44]
 
 

@@ -90,7 +90,9 @@ def test_a_damaged_database_is_refused_in_one_line(setup, receiver_process, wher
     assert time.monotonic() - began < 20
     for result in (
         served,
-        subprocess.run([*base, "mail", "list"], capture_output=True, text=True, timeout=30, env=env),
+        subprocess.run(
+            [*base, "mail", "list"], capture_output=True, text=True, timeout=30, env=env
+        ),
     ):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode != 0
