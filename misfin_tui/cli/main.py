@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -115,6 +116,8 @@ def _user_error(exc: Exception) -> str | None:
 
     if isinstance(exc, ConfigError | IdentityError | DatabaseError | ProtocolError):
         return str(exc) or type(exc).__name__
+    if isinstance(exc, sqlite3.DatabaseError):  # damage found by a query, after the open
+        return f"the database is damaged or unreadable: {exc} (restore a backup)"
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         hint = " (a folder was expected there)" if isinstance(exc, NotADirectoryError) else ""

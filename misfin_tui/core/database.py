@@ -7,6 +7,7 @@ returned has survived a killed process or a power cut.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -205,6 +206,10 @@ MIGRATIONS: tuple[str, ...] = (
         last_error  TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 5: the receiver's per-sender storage quota sums one sender's letters without a scan.
+    """
+    CREATE INDEX letters_by_sender ON letters(sender);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -230,7 +235,7 @@ class Database:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                make_private(self.path)
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -264,6 +269,23 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
+    def check(self) -> None:
+        """PRAGMA quick_check: raise DatabaseError, in one line, when the file is damaged.
+
+        The receiver runs it before it takes letters, so a damaged store is refused with a
+        clear reason instead of answering 20 to letters it cannot keep readably.
+        """
+        try:
+            rows = self.connect().execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"the database {self.path} is damaged: {exc}") from exc
+        problems = [str(row[0]) for row in rows if str(row[0]) != "ok"]
+        if problems:
+            raise DatabaseError(
+                f"the database {self.path} is damaged: {'; '.join(problems)[:300]}"
+                " (restore a backup, or move the file aside to start afresh)"
+            )
+
     def close(self) -> None:
         """Close this thread's connection (other threads close theirs on exit)."""
         conn = getattr(self._local, "conn", None)
@@ -294,6 +316,27 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise DatabaseError(f"cannot use the database {self.path}: {exc}") from exc
+
+
+def make_private(path: Path) -> None:
+    """The database, its WAL and SHM readable by us alone (0600, in a 0700 folder), whatever
+    the umask: letters are private. SQLite gives the WAL and SHM the main file's mode."""
+    private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def private_dir(folder: Path) -> None:
+    """Make `folder` (and missing parents) and keep it 0700."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o077:
+        os.chmod(folder, 0o700)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -8,10 +8,11 @@ layout survive when the app changes a setting.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.identity import (
@@ -61,6 +62,21 @@ revalidate_days = 30
 # Also serve GMAP (mail from home) for these mailboxes, e.g. "0.0.0.0:1960"; empty: off.
 gmap_listen = ""
 
+# Limits that keep one sender, or a crowd, from hurting the others (0 turns a limit off).
+# Connections open at once; when full, the one that made the least progress makes room.
+max_connections = 10000
+# Connections open at once from one address.
+max_per_address = 16
+# Letters a minute from one sender certificate, and from one source address; more get 44.
+letters_per_sender = 30
+letters_per_address = 120
+# Megabytes stored from one sender address (Trash aside); more get 45 (mailbox full).
+sender_quota_mb = 50
+# unverified = "reject": seconds a check may take before the answer (then 40), and how many
+# letters may wait for one (more get 44 at once).
+verify_seconds = 5
+verify_queue = 16
+
 [gmap]
 # Where each identity's home server serves GMAP (mail from home), when it is not the
 # address's own host on port 1960: "alice@example.org" = "mail.example.org:1960"
@@ -79,6 +95,9 @@ theme = "textual-dark"
 """
 
 
+T = TypeVar("T")
+
+
 class ConfigError(Exception):
     """config.toml is unreadable or has a wrong value; str() = "<path> line N: what is wrong"."""
 
@@ -92,6 +111,13 @@ _KEYS: dict[str, tuple[str | None, str]] = {
     "receiver.unverified": ("receiver", "unverified"),
     "receiver.revalidate_days": ("receiver", "revalidate_days"),
     "receiver.gmap_listen": ("receiver", "gmap_listen"),
+    "receiver.max_connections": ("receiver", "max_connections"),
+    "receiver.max_per_address": ("receiver", "max_per_address"),
+    "receiver.letters_per_sender": ("receiver", "letters_per_sender"),
+    "receiver.letters_per_address": ("receiver", "letters_per_address"),
+    "receiver.sender_quota_mb": ("receiver", "sender_quota_mb"),
+    "receiver.verify_seconds": ("receiver", "verify_seconds"),
+    "receiver.verify_queue": ("receiver", "verify_queue"),
     "ui.editor": ("ui", "editor"),
     "ui.theme": ("ui", "theme"),
 }
@@ -153,6 +179,43 @@ class Config:
             )
         return int(value)
 
+    def _count(self, key: str, default: int, least: int) -> int:
+        value = self._get("receiver", key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            self._fail("receiver", key, f"must be a whole number >= {least}, not {value!r}")
+        return int(value)
+
+    @property
+    def receiver_max_connections(self) -> int:
+        return self._count("max_connections", 10_000, 1)
+
+    @property
+    def receiver_max_per_address(self) -> int:
+        return self._count("max_per_address", 16, 1)
+
+    @property
+    def receiver_letters_per_sender(self) -> int:
+        """Letters a minute from one sender certificate; 0 = no limit."""
+        return self._count("letters_per_sender", 30, 0)
+
+    @property
+    def receiver_letters_per_address(self) -> int:
+        """Letters a minute from one source address; 0 = no limit."""
+        return self._count("letters_per_address", 120, 0)
+
+    @property
+    def receiver_sender_quota_mb(self) -> int:
+        """Megabytes stored from one sender address; 0 = no quota."""
+        return self._count("sender_quota_mb", 50, 0)
+
+    @property
+    def receiver_verify_seconds(self) -> int:
+        return self._count("verify_seconds", 5, 1)
+
+    @property
+    def receiver_verify_queue(self) -> int:
+        return self._count("verify_queue", 16, 1)
+
     @property
     def hosts(self) -> dict[str, tuple[str, int]]:
         result = {}
@@ -206,6 +269,9 @@ class Config:
         for name in (
             "default_identity", "first_contact", "receiver_enabled", "receiver_listen",
             "unverified", "revalidate_days", "hosts", "editor", "theme", "keys",
+            "receiver_max_connections", "receiver_max_per_address", "receiver_letters_per_sender",
+            "receiver_letters_per_address", "receiver_sender_quota_mb", "receiver_verify_seconds",
+            "receiver_verify_queue",
             "receiver_gmap_listen", "gmap_homes",
         ):  # fmt: skip
             getattr(self, name)
@@ -248,24 +314,26 @@ class Config:
         value = self._doc.get(table, {})
         if not isinstance(value, dict):
             self._fail(None, table, "must be a table like [" + table + "]")
-        return value.unwrap() if hasattr(value, "unwrap") else value
+        table_value: dict[str, Any] = value.unwrap() if hasattr(value, "unwrap") else value
+        return table_value
 
     def _get(self, table: str | None, key: str, default: Any) -> Any:
         container = self._doc if table is None else self._table(table)
         value = container.get(key, default)
         return value.unwrap() if hasattr(value, "unwrap") else value
 
-    def _check(self, kind: type, value: Any, table: str | None, key: str, wanted: str) -> Any:
+    def _check(self, kind: type[T], value: Any, table: str | None, key: str, wanted: str) -> T:
         if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
             self._fail(table, key, f"must be {wanted}, not {_toml_repr(value)}")
-        return value.unwrap() if hasattr(value, "unwrap") else value
+        checked: T = value.unwrap() if hasattr(value, "unwrap") else value
+        return checked
 
     def _choice(self, table: str, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._get(table, key, default)
         if value not in choices:
             options = ", ".join(f'"{c}"' for c in choices)
             self._fail(table, key, f"must be one of {options}, not {_toml_repr(value)}")
-        return value
+        return str(value)
 
     def _hostport(self, text: str, table: str, key: str) -> tuple[str, int]:
         try:
@@ -374,10 +442,16 @@ class Profile:
         """Write config.toml (the commented default the first time), keeping comments."""
         import tomlkit
 
+        from misfin_tui.core.database import private_dir
+
         text = tomlkit.dumps(self.config.document)
-        self.config_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config_dir)
         temporary = self.config_path.with_name(self.config_path.name + ".tmp")
-        temporary.write_text(text, encoding="utf-8")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
         os.replace(temporary, self.config_path)
         self.config._text = text
 
@@ -415,20 +489,43 @@ class Profile:
         """Make an identity (see identity.create_identity); the first becomes the default."""
         from misfin_tui.core.identity import DEFAULT_KEY_TYPE
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._private_data()
         created = create_identity(
             self.identities_dir, address, blurb, key_type or DEFAULT_KEY_TYPE, ca=ca
         )
+        self._private_identities()
         self._adopt_default(created.identity)
         return created
 
     def import_identity(
         self, cert_path: Path, key_path: Path | None = None, passphrase: bytes | None = None
     ) -> Identity:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._private_data()
         identity = import_identity(self.identities_dir, cert_path, key_path, passphrase)
+        self._private_identities()
         self._adopt_default(identity)
         return identity
+
+    def _private_data(self) -> None:
+        """The data folder (mail, identities) is ours alone: 0700 whatever the umask."""
+        from misfin_tui.core.database import private_dir
+
+        private_dir(self.data_dir)
+
+    def _private_identities(self) -> None:
+        """Identity files 0600 and their folders 0700 (keys were; certificates now are too)."""
+        from misfin_tui.core.database import private_dir
+
+        if not self.identities_dir.is_dir():
+            return
+        private_dir(self.identities_dir)
+        for path in self.identities_dir.rglob("*"):
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                private_dir(path)
+            elif path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
 
     def _adopt_default(self, identity: Identity) -> None:
         if self.config.default_identity is None:
@@ -440,6 +537,6 @@ class Profile:
         if self._database is None:
             from misfin_tui.core.database import Database
 
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._private_data()
             self._database = Database(self.db_path)
         return self._database

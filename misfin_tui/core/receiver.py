@@ -1,58 +1,101 @@
 """The embedded Misfin receiver: TLS with client certificates asked for but never validated.
 
 pyOpenSSL serves TLS because the standard `ssl` module cannot request a client certificate
-without validating it, and Misfin senders are self-signed or signed by their own server. One
-accept thread hands each connection to a bounded pool of worker threads; every step has a
-deadline, every exception stays inside its connection, and a letter is answered 20 only after
-the store committed it (WAL, synchronous=FULL). Sender verification runs afterwards on the
-Verifier's own threads, so no sender waits for it (unless `unverified = "reject"`).
+without validating it, and Misfin senders are self-signed or signed by their own server. All
+connections live on one thread's asyncio loop (core/tls_server.py: memory BIOs, deadlines from
+accept, the laggards evicted first when full), so ten thousand idle or trickling peers cost
+little and cannot lock a sender out. Letters are committed by one writer thread in groups
+(core/commit.py) and answered 20 only after the commit that holds them (WAL, synchronous=FULL).
+Sender verification runs afterwards on the Verifier's own threads, so no sender waits for it;
+with `unverified = "reject"` it runs before the answer, with a deadline and a bounded queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import selectors
 import socket
+import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from misfin_tui.core.address import Address
 from misfin_tui.core.clock import utc_now
+from misfin_tui.core.commit import GroupCommitter, Job, Stopped
 from misfin_tui.core.events import Event, LetterStored, LetterVerified
+from misfin_tui.core.identity import CertInfo, Identity, IdentityError, cert_info
+from misfin_tui.core.letter import Sender, parse_stored, stamp_received
+from misfin_tui.core.profile import Config, Profile
 from misfin_tui.core.ratelimit import RateLimiter
+from misfin_tui.core.status import ProtocolError
+from misfin_tui.core.store import MailStore
+from misfin_tui.core.tls_server import Answer, ServerLimits, Session, TlsServer, peer_text
+from misfin_tui.core.verify import Outcome, Verifier
+from misfin_tui.core.wire import Request, RequestParser, build_response
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
 
-    from misfin_tui.core.identity import Identity
-    from misfin_tui.core.profile import Profile
-    from misfin_tui.core.verify import Verifier
-    from misfin_tui.core.wire import Request
 
 log = logging.getLogger("misfin_tui.receiver")
 
 EventSink = Callable[[Event], None]
 
+MB = 1024 * 1024
+VERDICT_TTL = 5.0  # seconds a cached "verified" verdict is reused without asking the verifier
+
 
 @dataclass(frozen=True)
 class Limits:
-    """The knobs that keep one sender from hurting the others."""
+    """The knobs that keep one sender from hurting the others (0 turns a letter limit off)."""
 
-    # Concurrent connections; more are closed at once. A waiting connection costs one parked
-    # thread, so this can be large enough that a crowd of stalled peers leaves room for senders.
-    max_connections: int = 1024
+    max_connections: int = 10_000  # open at once; when full, the laggard makes room
     max_per_peer: int = 16  # concurrent connections from one address, so one cannot take all
-    idle_grace: float = 1.0  # when full, a connection silent this long gives its slot to a newcomer
-    handshake_timeout: float = 10.0
-    request_timeout: float = 30.0  # from the end of the handshake to the complete request
+    idle_grace: float = 1.0  # a connection younger than this is never evicted
+    handshake_timeout: float = 5.0  # from accept to the finished TLS handshake
+    request_timeout: float = 10.0  # from accept to the complete request, whatever trickles in
     send_timeout: float = 10.0
     blank_per_window: int = 30  # blank requests per peer address per window ...
     blank_window: float = 60.0  # ... seconds; more get 44
+    letters_per_sender: int = 30  # letters per sender certificate per letter_window ...
+    letters_per_address: int = 120  # ... and per source address; more get 44 with the wait
+    letter_window: float = 60.0
+    sender_quota: int = 50 * MB  # bytes stored from one sender address (Trash aside); over: 45
+    verify_deadline: float = 5.0  # unverified = "reject": a check's time before the answer
+    verify_queue: int = 16  # reject-mode checks waiting or running; more senders get 44 at once
+    verify_workers: int = 4
+
+    @classmethod
+    def from_config(cls, config: Config) -> Limits:
+        """The defaults with [receiver] settings from config.toml applied."""
+        return cls(
+            max_connections=config.receiver_max_connections,
+            max_per_peer=config.receiver_max_per_address,
+            letters_per_sender=config.receiver_letters_per_sender,
+            letters_per_address=config.receiver_letters_per_address,
+            sender_quota=config.receiver_sender_quota_mb * MB,
+            verify_deadline=float(config.receiver_verify_seconds),
+            verify_queue=config.receiver_verify_queue,
+        )
+
+    def server(self) -> ServerLimits:
+        return ServerLimits(
+            max_connections=self.max_connections,
+            max_per_peer=self.max_per_peer,
+            idle_grace=self.idle_grace,
+            handshake_timeout=self.handshake_timeout,
+            request_timeout=self.request_timeout,
+            send_timeout=self.send_timeout,
+        )
+
+
+UNLIMITED = Limits(letters_per_sender=0, letters_per_address=0, sender_quota=0)
 
 
 @dataclass(frozen=True)
@@ -63,16 +106,21 @@ class Mailbox:
     identity: Identity
 
 
-class _Timeout(Exception):
-    """A deadline passed while waiting on the network."""
+@dataclass(frozen=True)
+class _Letter:
+    """A letter that passed every check on the loop, on its way to the writer thread."""
 
-
-class _Stopped(Exception):
-    """The receiver is shutting down."""
+    request: Request
+    box: Mailbox
+    der: bytes
+    info: CertInfo
+    sender: str
+    trust: str
+    reason: str
 
 
 class Receiver:
-    """Serves the profile's mailboxes on one listening socket, on threads of its own."""
+    """Serves the profile's mailboxes on one listening socket, on a thread and loop of its own."""
 
     def __init__(
         self,
@@ -86,37 +134,46 @@ class Receiver:
         self.profile = profile
         self.listen = listen if listen is not None else profile.config.receiver_listen
         self.emit = emit
-        self.limits = limits or Limits()
+        self.limits = limits if limits is not None else Limits.from_config(profile.config)
         self._verifier = verifier
         self._owns_verifier = verifier is None
         self._mailboxes: dict[str, dict[str, Mailbox]] = {}  # host -> mailbox.lower() -> Mailbox
         self._contexts: dict[str, SSL.Context] = {}
         self._default_context: SSL.Context | None = None
         self._sock: socket.socket | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._slots = threading.BoundedSemaphore(self.limits.max_connections)
-        self._per_peer: dict[str, int] = {}
-        self._open: dict[int, _Activity] = {}  # fd -> activity of every connection being served
-        self._per_peer_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
-        self._store = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: TlsServer | None = None
+        self._committer: GroupCommitter | None = None
+        self._checks: _CheckQueue | None = None
+        self._quota: _Quota | None = None
+        self._store: Any = None
         self._unverified = "quarantine"
+        self._damaged = ""
+        # Parsed sender certificates (loop thread) and cached verdicts (writer thread).
+        self._cert_infos: _Lru[bytes, CertInfo] = _Lru(4096)
+        self._verdicts: _Lru[tuple[str, str], tuple[float, Outcome]] = _Lru(4096)
+        self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
+        self._sender_limiter = RateLimiter(
+            self.limits.letters_per_sender, self.limits.letter_window
+        )
+        self._address_limiter = RateLimiter(
+            self.limits.letters_per_address, self.limits.letter_window
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> tuple[str, int]:
-        """Load the mailboxes and certificates, bind, start serving; returns the bound address."""
+        """Check the store, load the mailboxes and certificates, bind, start serving; returns
+        the bound address. A damaged database raises DatabaseError (one clear line)."""
         if self._thread is not None:
             raise RuntimeError("the receiver is already running")
-        from misfin_tui.core.store import MailStore
-        from misfin_tui.core.verify import Verifier
-
         self._load_mailboxes()
-        self._store = MailStore(self.profile.database())
+        db = self.profile.database()
+        db.check()
+        self._store = MailStore(db)
+        self._damaged = ""
+        self._quota = _Quota(self.limits.sender_quota)
         self._unverified = self.profile.config.unverified
         if self._verifier is None:
             self._verifier = Verifier.standalone(self.profile, emit=self.emit)
@@ -128,7 +185,7 @@ class Receiver:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
-            sock.listen(128)
+            sock.listen(4096)
             sock.setblocking(False)
         except OSError:
             sock.close()
@@ -136,35 +193,80 @@ class Receiver:
                 self._verifier.stop()
             raise
         self._sock = sock
-        self._wake_r, self._wake_w = socket.socketpair()
-        _allow_open_files(self.limits.max_connections + 64)
-        self._stopping.clear()
-        self._pool = ThreadPoolExecutor(
-            max_workers=self.limits.max_connections, thread_name_prefix="misfin-receive"
+        _allow_open_files(self.limits.max_connections + 256)
+        self._committer = GroupCommitter(db)
+        self._committer.start()
+        if self._unverified == "reject":
+            self._checks = _CheckQueue(
+                self._verifier, self.limits.verify_queue, self.limits.verify_workers
+            )
+        assert self._default_context is not None
+        self._server = TlsServer(
+            self._default_context,
+            self.limits.server(),
+            _parser,
+            self._handle,
+            _response,
+            on_done=_log_session,
         )
-        self._thread = threading.Thread(target=self._accept_loop, name="misfin-accept", daemon=True)
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(sock, ready, failure), name="misfin-receive", daemon=True
+        )
         self._thread.start()
+        ready.wait(10)
+        if failure:
+            self.stop()
+            raise failure[0]
         bound = sock.getsockname()
         log.debug("receiving on %s:%s for %s", bound[0], bound[1], ", ".join(self.addresses))
         return bound[0], bound[1]
 
+    def _run(
+        self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
+    ) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        server = self._server
+        assert server is not None
+        try:
+            loop.run_until_complete(server.serve(sock))
+        except BaseException as exc:  # e.g. the socket went away between bind and serve
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            server.close()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.sleep(0))  # let aborted transports finish
+            loop.close()
+
     def stop(self) -> None:
-        """Stop accepting, end open connections at their next wait, stop the verifier."""
+        """Stop accepting, end open connections now, stop the writer and the verifier."""
         if self._thread is None:
             return
-        self._stopping.set()
-        if self._wake_w is not None:
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"x")
-        self._thread.join(timeout=5)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)  # queued ones see _stopping and close
-        for s in (self._sock, self._wake_r, self._wake_w):
-            if s is not None:
-                s.close()
-        self._sock = self._wake_r = self._wake_w = None
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=1.0)
+        if self._committer is not None:
+            self._committer.stop(timeout=0.5)
+        if self._checks is not None:
+            self._checks.stop()
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
         self._thread = None
-        self._pool = None
+        self._loop = None
+        self._server = None
+        self._committer = None
+        self._checks = None
         if self._owns_verifier and self._verifier is not None:
             self._verifier.stop()
 
@@ -177,11 +279,14 @@ class Receiver:
     def verifier(self) -> Verifier | None:
         return self._verifier
 
+    @property
+    def connections(self) -> int:
+        """Connections open now (approximate: read from another thread)."""
+        return self._server.table.count if self._server is not None else 0
+
     # -- set-up -----------------------------------------------------------------------------
 
     def _load_mailboxes(self) -> None:
-        from misfin_tui.core.identity import IdentityError
-
         identities = self.profile.identities()
         if not identities:
             raise IdentityError(
@@ -211,6 +316,7 @@ class Receiver:
         ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
         ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
         ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)  # an idle connection keeps no 16 KB buffers
         # Ask for a certificate, accept whatever comes (or nothing): trust is decided later.
         ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: True)
         ca = self.profile.host_ca(host)
@@ -235,174 +341,11 @@ class Receiver:
         except Exception:  # an odd server name must never break the handshake
             log.debug("SNI callback failed", exc_info=True)
 
-    # -- accepting --------------------------------------------------------------------------
+    # -- one request (on the loop) ----------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        assert self._sock is not None and self._wake_r is not None and self._pool is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self._sock, selectors.EVENT_READ)
-        sel.register(self._wake_r, selectors.EVENT_READ)
-        try:
-            while not self._stopping.is_set():
-                for key, _ in sel.select(timeout=1.0):
-                    if key.fileobj is self._wake_r:
-                        return
-                    self._accept_one()
-        except Exception:
-            log.exception("the accept loop failed")
-        finally:
-            sel.close()
-
-    def _accept_one(self) -> None:
-        assert self._sock is not None and self._pool is not None
-        try:
-            conn, peer = self._sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # e.g. too many open files: back off a little
-            log.warning("accept failed: %s", exc)
-            time.sleep(0.05)
-            return
-        host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
-        with self._per_peer_lock:
-            busy = self._per_peer.get(host, 0)
-            if busy >= self.limits.max_per_peer:
-                refused = f"{busy} connections from that address already open"
-            elif self._slots.acquire(blocking=False):
-                refused = ""
-                self._per_peer[host] = busy + 1
-            elif self._evict_idlest():
-                refused = "evicting"
-            else:
-                refused = f"{self.limits.max_connections} connections already open and busy"
-        if refused == "evicting":
-            # The victim's thread releases its slot as soon as it sees the end of its stream.
-            if self._slots.acquire(timeout=2.0):
-                refused = ""
-                with self._per_peer_lock:
-                    self._per_peer[host] = self._per_peer.get(host, 0) + 1
-            else:
-                refused = "no slot came free"
-        if refused:
-            log.warning("%s refused: %s", _peer_text(peer), refused)
-            conn.close()
-            return
-        try:
-            self._pool.submit(self._serve, conn, peer)
-        except RuntimeError:  # pool shut down
-            self._release(host)
-            conn.close()
-
-    def _evict_idlest(self) -> bool:
-        """All slots taken: end the connection silent longest (if past idle_grace), so idle or
-        stalled peers cannot lock real senders out; its slot comes free when its thread sees the
-        end of its stream. Called holding _per_peer_lock (never wait for the slot here)."""
-        cutoff = time.monotonic() - self.limits.idle_grace
-        idle = [a for a in self._open.values() if not a.evicted and a.last < cutoff]
-        if not idle:
-            return False
-        victim = min(idle, key=lambda a: a.last)
-        victim.evicted = True
-        with contextlib.suppress(OSError):
-            victim.sock.shutdown(socket.SHUT_RDWR)  # its thread sees end-of-stream and leaves
-        return True
-
-    def _release(self, host: str) -> None:
-        with self._per_peer_lock:
-            left = self._per_peer.get(host, 1) - 1
-            if left > 0:
-                self._per_peer[host] = left
-            else:
-                self._per_peer.pop(host, None)
-        self._slots.release()
-
-    # -- one connection ---------------------------------------------------------------------
-
-    def _serve(self, sock: socket.socket, peer: tuple) -> None:
-        """Everything about one connection; nothing raised here escapes."""
-        from OpenSSL import SSL
-
-        record: dict[str, Any] = {
-            "peer": _peer_text(peer),
-            "sender": "-",
-            "mailbox": "-",
-            "status": "-",
-        }
-        conn = None
-        activity = _Activity(sock)
-        with self._per_peer_lock:
-            self._open[sock.fileno()] = activity
-        try:
-            sock.setblocking(False)
-            conn = SSL.Connection(self._default_context, sock)
-            conn.set_accept_state()
-            io = _TlsIo(conn, sock, self._stopping, activity)
-            io.call(conn.do_handshake, deadline=time.monotonic() + self.limits.handshake_timeout)
-            status, meta = self._transact(conn, io, record)
-            if status:
-                io.send(
-                    _response(status, meta), deadline=time.monotonic() + self.limits.send_timeout
-                )
-                record["status"] = str(status)
-            io.close_notify()
-        except _Stopped:
-            record["status"] = "closed (stopping)"
-        except _Timeout:
-            record["status"] = "closed (timeout)"
-        except (SSL.Error, OSError) as exc:
-            if activity.evicted:
-                record["status"] = "closed (idle while the server was full)"
-            else:
-                record["status"] = f"closed ({_tls_error_text(exc)})"
-        except Exception:
-            log.exception("connection from %s failed", record["peer"])
-            record["status"] = "closed (internal error)"
-        finally:
-            with self._per_peer_lock:
-                self._open.pop(sock.fileno(), None)
-            try:
-                sock.close()
-            finally:
-                self._release(str(peer[0]) if isinstance(peer, tuple) else str(peer))
-            if record["status"] != "-":
-                log.info(
-                    "%s peer=%s sender=%s mailbox=%s status=%s",
-                    utc_now(),
-                    record["peer"],
-                    record["sender"],
-                    record["mailbox"],
-                    record["status"],
-                )
-
-    def _transact(
-        self, conn: SSL.Connection, io: _TlsIo, record: dict[str, Any]
-    ) -> tuple[int, str]:
-        """Read one request and decide the answer; (0, "") means close without answering."""
-        from misfin_tui.core.status import ProtocolError
-        from misfin_tui.core.wire import RequestParser
-
-        parser = RequestParser()
-        deadline = time.monotonic() + self.limits.request_timeout
-        request = None
-        try:
-            while request is None:
-                try:
-                    data = io.recv(deadline)
-                except _Timeout:
-                    if parser.received_any:
-                        return 59, "request timeout"
-                    return 0, ""
-                if not data:  # the sender closed before the request was complete
-                    return (59, "incomplete request") if parser.received_any else (0, "")
-                request = parser.feed(data)
-        except ProtocolError as exc:
-            return int(exc.status), exc.message
-        return self._answer(conn, request, record)
-
-    def _answer(
-        self, conn: SSL.Connection, request: Request, record: dict[str, Any]
-    ) -> tuple[int, str]:
-        """Route a parsed request: host, mailbox, blank, certificate, store."""
+    def _handle(self, session: Session, request: Request) -> Answer | asyncio.Future[Answer]:
+        """Route a parsed request: host, mailbox, blank, certificate, limits, then store."""
+        record = session.record = {"sender": "-", "mailbox": "-"}
         host = request.address.host.lower().rstrip(".")
         boxes = self._mailboxes.get(host)
         if boxes is None:
@@ -412,79 +355,138 @@ class Receiver:
             return 51, "no such mailbox here"
         record["mailbox"] = box.address
         if request.is_blank:
-            wait = self._blank_limiter.wait_needed(record["peer"].rsplit(":", 1)[0])
+            wait = self._blank_limiter.wait_needed(session.peer_host)
             if wait:
                 return 44, f"{wait} seconds: too many blank requests, slow down"
             return 20, box.identity.fingerprint
-        cert = conn.get_peer_certificate(as_cryptography=True)
+        assert session.tls is not None
+        cert = session.tls.get_peer_certificate()
         if cert is None:
             return 60, "a letter needs a client certificate"
-        from cryptography.hazmat.primitives.serialization import Encoding
+        from OpenSSL import crypto
 
-        from misfin_tui.core.identity import IdentityError, cert_info, is_expired
-
-        der = cert.public_bytes(Encoding.DER)
-        try:
-            info = cert_info(der, check_self_signature=False)
-        except IdentityError as exc:
-            return 62, f"not a Misfin identity: {exc}"
-        except Exception:
-            return 62, "the certificate cannot be read"
-        if is_expired(cert):
+        der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+        info = self._cert_infos.get(der)
+        if info is None:
+            try:
+                info = cert_info(der, check_self_signature=False)
+            except IdentityError as exc:
+                return 62, f"not a Misfin identity: {exc}"
+            except Exception:
+                return 62, "the certificate cannot be read"
+            self._cert_infos.put(der, info)
+        now = datetime.now(UTC)
+        if now > info.not_after:
             return 62, "your certificate has expired"
-        if info.not_before > datetime.now(UTC) + timedelta(minutes=5):  # some clock skew is normal
+        if info.not_before > now + timedelta(minutes=5):  # some clock skew is normal
             return 62, "your certificate is not valid yet"
-        from misfin_tui.core.address import Address
-        from misfin_tui.core.status import ProtocolError
-
         try:
-            sender_address = str(Address.parse(f"{info.mailbox}@{info.host}"))
+            sender = str(Address.parse(f"{info.mailbox}@{info.host}"))
         except ProtocolError as exc:
             return 62, f"your certificate names an unusable address: {exc.message}"
-        record["sender"] = sender_address
-        trust, reason = "pending", "waiting for verification"
+        record["sender"] = sender
+        if self._damaged:
+            return 42, "the mail store here is damaged; try again later"
+        if self.limits.letters_per_address:
+            wait = self._address_limiter.wait_needed(session.peer_host)
+            if wait:
+                return 44, f"{wait} seconds: too many letters from your address, slow down"
+        if self.limits.letters_per_sender:
+            wait = self._sender_limiter.wait_needed(info.fingerprint)
+            if wait:
+                return 44, f"{wait} seconds: too many letters from you, slow down"
+        letter = _Letter(request, box, der, info, sender, "pending", "waiting for verification")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Answer] = loop.create_future()
         if self._unverified == "reject":
-            assert self._verifier is not None
-            outcome = self._verifier.check(der, box.address)
-            if outcome.trust == "pending":
-                return 40, "cannot verify your identity right now; try again later"
-            if outcome.trust == "quarantined":
-                return outcome.status, outcome.reason
-            trust, reason = outcome.trust, outcome.reason
+            assert self._checks is not None
+            if not self._checks.submit(
+                letter, lambda o: _call_soon(loop, self._checked, letter, o, future)
+            ):
+                return 44, "30 seconds: too many letters waiting for verification, slow down"
+            loop.call_later(self.limits.verify_deadline, self._check_late, future)
+            return future
+        self._commit(letter, future)
+        return future
+
+    def _check_late(self, future: asyncio.Future[Answer]) -> None:
+        if not future.done():
+            future.set_result((40, "cannot verify your identity in time; try again later"))
+
+    def _checked(self, letter: _Letter, outcome: Outcome, future: asyncio.Future[Answer]) -> None:
+        """A reject-mode verdict arrived (on the loop): answer it, or store the letter."""
+        if future.done():  # too late: the sender was told 40; the verdict is cached for a retry
+            return
+        if outcome.trust == "pending":
+            future.set_result((40, "cannot verify your identity right now; try again later"))
+        elif outcome.trust == "quarantined":
+            future.set_result((outcome.status, outcome.reason))
         else:
+            self._commit(replace(letter, trust=outcome.trust, reason=outcome.reason), future)
+
+    def _commit(self, letter: _Letter, future: asyncio.Future[Answer]) -> None:
+        loop = future.get_loop()
+
+        def done(value: _Stored | Answer | None, error: BaseException | None) -> None:
+            """On the writer thread, after the commit (or its failure)."""
+            if isinstance(value, _Stored):
+                self._stored(letter, value)
+                answer: Answer = (20, letter.box.identity.fingerprint)
+            elif value is not None:
+                answer = value
+            else:
+                answer = self._failure(letter, error)
+            _call_soon(loop, _resolve, future, answer)
+
+        assert self._committer is not None
+        self._committer.submit(Job(lambda conn: self._store_letter(conn, letter), done))
+
+    def _stored(self, letter: _Letter, stored: _Stored) -> None:
+        """The letter is durable: tell the listeners, queue its verification."""
+        self._emit(LetterStored(stored.letter_id, letter.sender))
+        if stored.trust == "pending":
             assert self._verifier is not None
-            hit = self._verifier.cached(f"{info.mailbox}@{info.host}".lower(), info.fingerprint)
+            self._verifier.submit(stored.letter_id)
+        elif stored.trust in ("verified", "rotated"):
+            self._emit(LetterVerified(stored.letter_id, letter.sender, stored.trust, stored.reason))
+
+    def _failure(self, letter: _Letter, error: BaseException | None) -> Answer:
+        """A letter the store could not take: 42 when the store is damaged, else 40. Never 20."""
+        if isinstance(error, Stopped):
+            return 41, "the server is stopping; try again later"
+        if isinstance(error, sqlite3.DatabaseError) and not isinstance(
+            error, sqlite3.OperationalError
+        ):
+            if not self._damaged:
+                log.error("the mail store is damaged, letters are refused with 42: %s", error)
+            self._damaged = str(error) or "damaged"
+            return 42, "the mail store here is damaged; try again later"
+        log.error("could not store a letter from %s: %r", letter.sender, error)
+        return 40, "cannot store the letter right now; try again later"
+
+    # -- storing (on the writer thread) -----------------------------------------------------
+
+    def _store_letter(self, conn: sqlite3.Connection, letter: _Letter) -> _Stored | Answer:
+        """Quota, stamp the authenticated sender and the time, insert; events once durable."""
+        info, box = letter.info, letter.box
+        trust, reason = letter.trust, letter.reason
+        if trust == "pending":
+            hit = self._cached_verdict(f"{info.mailbox}@{info.host}".lower(), info.fingerprint)
             if hit is not None:  # a known sender: stored verified, nothing queued
                 trust, reason = hit.trust, hit.reason
-        try:
-            letter_id = self._store_letter(request, box, der, info, trust, reason)
-        except Exception:  # disk full, database locked too long, ...: the sender must retry
-            log.exception("could not store a letter from %s", sender_address)
-            return 40, "cannot store the letter right now; try again later"
-        record["letter"] = letter_id
-        self._emit(LetterStored(letter_id, sender_address))
-        if trust == "pending":
-            assert self._verifier is not None
-            self._verifier.submit(letter_id)
-        elif trust in ("verified", "rotated"):
-            self._emit(LetterVerified(letter_id, sender_address, trust, reason))
-        return 20, box.identity.fingerprint
-
-    def _store_letter(
-        self, request: Request, box: Mailbox, der: bytes, info: Any, trust: str, reason: str
-    ) -> int:
-        """Stamp the authenticated sender and the time, commit durably, return the letter id."""
-        from misfin_tui.core.letter import Sender, parse_stored, stamp_received
-
         when = utc_now()
-        raw = stamp_received(request, Sender(f"{info.mailbox}@{info.host}", info.blurb), when)
-        parsed = parse_stored(raw, request.version)
+        raw = stamp_received(
+            letter.request, Sender(f"{info.mailbox}@{info.host}", info.blurb), when
+        )
+        assert self._quota is not None
+        if not self._quota.allows(conn, letter.sender, len(raw)):
+            return 45, "you have too much mail stored here already; try again later"
+        parsed = parse_stored(raw, letter.request.version)
         recipients = tuple(parsed.recipients) or (box.address,)
-        assert self._store is not None
-        return self._store.add(
+        letter_id = self._store.add(
             folder="Inbox",
             raw=raw,
-            version=request.version,
+            version=letter.request.version,
             sender=f"{info.mailbox}@{info.host}",
             sender_blurb=info.blurb,
             recipients=recipients,
@@ -495,10 +497,26 @@ class Receiver:
             unread=True,
             trust=trust,
             trust_reason=reason,
-            sender_cert=der,
+            sender_cert=letter.der,
             fingerprint=info.fingerprint,
             identity=box.address,
         )
+        self._quota.add(letter.sender, len(raw))
+        return _Stored(letter_id, trust, reason)
+
+    def _cached_verdict(self, address: str, fp: str) -> Outcome | None:
+        """Verifier.cached(), remembered for VERDICT_TTL seconds: a sender writing letter
+        after letter costs one look-up (~0.6 ms of CPU) per few seconds, not per letter."""
+        key = (address, fp)
+        now = time.monotonic()
+        remembered = self._verdicts.get(key)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        assert self._verifier is not None
+        hit = self._verifier.cached(address, fp)
+        if hit is not None:
+            self._verdicts.put(key, (now + VERDICT_TTL, hit))
+        return hit
 
     def _emit(self, event: Event) -> None:
         if self.emit is None:
@@ -509,86 +527,155 @@ class Receiver:
             log.exception("an event listener failed on %s", type(event).__name__)
 
 
-class _Activity:
-    """When a connection last made progress (bytes arrived), for evicting idle ones."""
-
-    __slots__ = ("evicted", "last", "sock")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.last = time.monotonic()
-        self.evicted = False
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-class _TlsIo:
-    """Non-blocking pyOpenSSL calls with deadlines, interrupted when the receiver stops."""
+class _Lru(Generic[K, V]):
+    """A small bounded cache; the oldest entry goes first."""
 
-    def __init__(
-        self,
-        conn: SSL.Connection,
-        sock: socket.socket,
-        stopping: threading.Event,
-        activity: _Activity | None = None,
-    ) -> None:
-        self.conn = conn
-        self.sock = sock
-        self.stopping = stopping
-        self.activity = activity or _Activity(sock)
-        self.sel = selectors.DefaultSelector()
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
 
-    def _wait(self, events: int, deadline: float) -> None:
-        if self.stopping.is_set():
-            raise _Stopped
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Timeout
-        self.sel.register(self.sock, events)
-        try:
-            if self.sel.select(timeout=min(remaining, 0.25)) and events & selectors.EVENT_READ:
-                self.activity.last = time.monotonic()
-        finally:
-            self.sel.unregister(self.sock)
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
 
-    def call(self, fn: Callable[..., Any], *args: Any, deadline: float) -> Any:
-        from OpenSSL import SSL
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
 
+
+@dataclass(frozen=True)
+class _Stored:
+    """A letter inside the group's transaction; it counts once that transaction commits."""
+
+    letter_id: int
+    trust: str
+    reason: str
+
+
+class _Quota:
+    """Bytes stored from each sender address (Trash aside), read from the store once a minute
+    and counted up by the writer thread between reads. Only the writer thread uses it."""
+
+    REFRESH = 60.0
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used: dict[str, tuple[int, float]] = {}
+
+    def allows(self, conn: sqlite3.Connection, sender: str, size: int) -> bool:
+        if not self.limit:
+            return True
+        now = time.monotonic()
+        used, read_at = self._used.get(sender, (0, 0.0))
+        if now - read_at > self.REFRESH:
+            if len(self._used) > 10_000:
+                self._used = {k: v for k, v in self._used.items() if now - v[1] <= self.REFRESH}
+            row = conn.execute(
+                "SELECT COALESCE(SUM(length(raw)), 0) FROM letters"
+                " WHERE sender = ? AND folder != 'Trash'",
+                (sender,),
+            ).fetchone()
+            used = int(row[0])
+            self._used[sender] = (used, now)
+        return used + size <= self.limit
+
+    def add(self, sender: str, size: int) -> None:
+        if self.limit and sender in self._used:
+            used, read_at = self._used[sender]
+            self._used[sender] = (used + size, read_at)
+
+
+class _CheckQueue:
+    """unverified = "reject": sender checks before the answer, on daemon threads of their own
+    (a check may take seconds; stopping never waits for one), at most `capacity` at a time."""
+
+    def __init__(self, verifier: Verifier, capacity: int, workers: int) -> None:
+        import queue
+
+        self.verifier = verifier
+        self.capacity = capacity
+        self._queue: queue.SimpleQueue[tuple[_Letter, Callable[[Outcome], None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._inflight = 0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"misfin-check-{n}", daemon=True)
+            for n in range(max(1, workers))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, letter: _Letter, done: Callable[[Outcome], None]) -> bool:
+        """Queue a check; False at once when `capacity` checks are already waiting or running."""
+        with self._lock:
+            if self._inflight >= self.capacity:
+                return False
+            self._inflight += 1
+        self._queue.put((letter, done))
+        return True
+
+    def _work(self) -> None:
         while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            letter, done = item
             try:
-                return fn(*args)
-            except SSL.WantReadError:
-                self._wait(selectors.EVENT_READ, deadline)
-            except SSL.WantWriteError:
-                self._wait(selectors.EVENT_WRITE, deadline)
+                outcome = self.verifier.check(letter.der, letter.box.address)
+            except Exception:
+                log.exception("checking %s failed", letter.sender)
+                outcome = Outcome("pending", "the check failed", 40)
+            finally:
+                with self._lock:
+                    self._inflight -= 1
+            try:
+                done(outcome)
+            except Exception:
+                log.exception("a check callback failed")
 
-    def recv(self, deadline: float) -> bytes:
-        """Some bytes, or b"" at the end of the stream (clean or not)."""
-        from OpenSSL import SSL
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
 
-        try:
-            return self.call(self.conn.recv, 4096, deadline=deadline)
-        except SSL.ZeroReturnError:
-            return b""
-        except SSL.SysCallError as exc:
-            if exc.args and exc.args[0] in (-1, 0):  # unexpected EOF
-                return b""
-            raise
 
-    def send(self, data: bytes, deadline: float) -> None:
-        view = memoryview(data)
-        while view:
-            sent = self.call(self.conn.send, bytes(view), deadline=deadline)
-            view = view[sent:]
+def _parser() -> Any:
+    return RequestParser()
 
-    def close_notify(self) -> None:
-        """Send close_notify so the sender can tell a complete answer from a cut one."""
-        from OpenSSL import SSL
 
-        try:
-            self.call(self.conn.shutdown, deadline=time.monotonic() + 2.0)
-        except (SSL.Error, OSError, _Timeout, _Stopped):
-            pass
-        finally:
-            self.sel.close()
+def _response(status: int, meta: str) -> bytes:
+    return build_response(status, meta)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    """Run fn on the loop from another thread; nothing to do once the loop has closed."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, *args)
+
+
+def _resolve(future: asyncio.Future[Answer], answer: Answer) -> None:
+    if not future.done():
+        future.set_result(answer)
+
+
+def _log_session(session: Session) -> None:
+    record = session.record or {}
+    log.info(
+        "%s peer=%s sender=%s mailbox=%s status=%s",
+        utc_now(),
+        peer_text(session.peer),
+        record.get("sender", "-"),
+        record.get("mailbox", "-"),
+        record.get("status", "-"),
+    )
 
 
 def _allow_open_files(wanted: int) -> None:
@@ -603,22 +690,3 @@ def _allow_open_files(wanted: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < target:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def _response(status: int, meta: str) -> bytes:
-    from misfin_tui.core.wire import build_response
-
-    return build_response(status, meta)
-
-
-def _peer_text(peer: Any) -> str:
-    try:
-        host, port = peer[0], peer[1]
-    except (TypeError, IndexError):
-        return str(peer)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _tls_error_text(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:120]

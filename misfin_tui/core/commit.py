@@ -1,0 +1,137 @@
+"""Group commit: one writer thread, and letters that arrive together share one durable commit.
+
+A durable SQLite commit (WAL, synchronous=FULL) costs one fsync, ~0.45 ms with a p99 of several
+ms; done per letter on the event loop it would stall every connection. Here jobs queue for a
+writer thread, which runs every job waiting at that moment inside one transaction (each in its
+own savepoint, so one failing job does not undo the others), commits once, and only then
+reports each job's result: a letter is acknowledged only after the commit that holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from misfin_tui.core.database import Database
+
+log = logging.getLogger("misfin_tui.receiver")
+
+T = TypeVar("T")
+
+MAX_BATCH = 256  # jobs in one transaction at most, so one commit never grows without bound
+
+
+@dataclass(frozen=True)
+class Job(Generic[T]):
+    """Work to run inside the shared transaction, and what to call once it is durable."""
+
+    work: Callable[[sqlite3.Connection], T]
+    done: Callable[[T | None, BaseException | None], None]
+
+
+class Stopped(RuntimeError):
+    """The writer is stopping: the job was not run."""
+
+
+class GroupCommitter:
+    """A writer thread that commits queued jobs in groups."""
+
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.commits = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="misfin-commit", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.5) -> None:
+        """Finish the jobs already queued (they are quick), then end the thread."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._queue.put(None)
+        self._thread.join(timeout=timeout)
+        self._thread = None
+        self._fail_queued()
+
+    def submit(self, job: Job[Any]) -> None:
+        if self._stopping or self._thread is None:
+            _report(job, None, Stopped("the receiver is stopping"))
+            return
+        self._queue.put(job)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch: list[Job[Any]] = [first]
+                stop_after = False
+                while len(batch) < self.max_batch:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop_after = True
+                        break
+                    batch.append(more)
+                self._commit(batch)
+                if stop_after:
+                    return
+        finally:
+            self.db.close()
+
+    def _commit(self, batch: list[Job[Any]]) -> None:
+        results: list[tuple[Any, BaseException | None]] = []
+        try:
+            with self.db.transaction() as conn:
+                for job in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        value = job.work(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        results.append((None, exc))
+                    else:
+                        conn.execute("RELEASE job")
+                        results.append((value, None))
+        except Exception as exc:  # the commit failed: nothing of this batch is stored
+            log.error("a commit of %d letters failed: %s", len(batch), exc)
+            results = [(None, exc)] * len(batch)
+        self.commits += 1
+        self.jobs += len(batch)
+        for job, (value, error) in zip(batch, results, strict=True):
+            _report(job, value, error)
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                _report(job, None, Stopped("the receiver is stopping"))
+
+
+def _report(job: Job[Any], value: Any, error: BaseException | None) -> None:
+    try:
+        job.done(value, error)
+    except Exception:
+        log.exception("a commit callback failed")

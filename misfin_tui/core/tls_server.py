@@ -1,0 +1,468 @@
+"""An event-driven TLS request/response server: one thread, one asyncio loop, pyOpenSSL on
+memory BIOs, many thousands of connections.
+
+A thread per connection capped the old receiver at ~1,000 connections and let a crowd of
+tricklers (one byte every half second) hold every slot. Here a connection costs a transport, a
+small protocol object and, only once its first bytes arrive, an OpenSSL session (buffers
+released while idle). Every connection must finish its handshake and then its whole request
+within deadlines counted from accept, whatever it sends meanwhile; when all slots are taken,
+the connection with the least progress (no bytes < handshaking < handshaken < part of a
+request), longest in that state and past a short grace, makes room for the newcomer.
+
+The server knows nothing of Misfin: a parser factory turns bytes into a request and a handler
+answers it, at once or later through a future (for work done on other threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from OpenSSL import SSL
+
+log = logging.getLogger("misfin_tui.receiver")
+
+Answer = tuple[int, str]  # (status, meta); status 0 = close without an answer
+
+
+class Stage(enum.IntEnum):
+    """How far a connection has come towards a complete request (higher = more progress)."""
+
+    CONNECTED = 0  # TCP only, no byte yet
+    HANDSHAKING = 1  # TLS bytes arrived, handshake not done
+    HANDSHAKEN = 2  # TLS up, no request byte yet
+    READING = 3  # part of a request
+    ANSWERING = 4  # complete request: being answered, never evicted
+
+
+class RequestParser(Protocol):
+    """What the server needs of a parser: feed bytes, get a request once it is complete."""
+
+    @property
+    def received_any(self) -> bool: ...
+
+    def feed(self, data: bytes) -> Any: ...
+
+
+class BadRequest(Protocol):
+    """An exception a parser raises for a malformed request: answered with status, message."""
+
+    status: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Connection limits and deadlines (seconds, counted from accept)."""
+
+    max_connections: int = 10_000
+    max_per_peer: int = 16
+    idle_grace: float = 1.0  # a connection younger than this is never evicted
+    handshake_timeout: float = 5.0  # from accept to a finished handshake
+    request_timeout: float = 10.0  # from accept to the complete request
+    send_timeout: float = 10.0  # for the answer to leave, after the request
+
+
+class Handler(Protocol):
+    """Answers a complete request: a tuple now, or a future that resolves to one."""
+
+    def __call__(self, session: Session, request: Any) -> Answer | asyncio.Future[Answer]: ...
+
+
+class Table:
+    """Every open connection, grouped by stage in arrival order, and counted per peer address."""
+
+    def __init__(self, limits: ServerLimits) -> None:
+        self.limits = limits
+        self.by_stage: list[dict[Session, None]] = [{} for _ in Stage]
+        self.per_peer: dict[str, int] = {}
+        self.count = 0
+        self.evicted = 0
+        self.refused = 0
+
+    def admit(self, session: Session, now: float) -> str:
+        """Take the session in (""), or say why not; may evict a laggard to make room."""
+        peer = session.peer_host
+        busy = self.per_peer.get(peer, 0)
+        if busy >= self.limits.max_per_peer:
+            return f"{busy} connections from that address already open"
+        if self.count >= self.limits.max_connections:
+            victim = self.laggard(now)
+            if victim is None:
+                return f"{self.count} connections already open and none is lagging"
+            self.evicted += 1
+            victim.evict()
+        self.per_peer[peer] = busy + 1
+        self.count += 1
+        self.by_stage[session.stage][session] = None
+        return ""
+
+    def laggard(self, now: float) -> Session | None:
+        """The connection with the least progress, longest in its stage, past the grace.
+
+        When every connection is younger than the grace (a crowd reconnecting as fast as it is
+        cut), the oldest one goes: a newcomer then keeps its slot until max_connections more
+        have arrived, so churn alone cannot keep a real sender out.
+        """
+        cutoff = now - self.limits.idle_grace
+        heads: list[Session] = []
+        for stage in Stage:
+            if stage is Stage.ANSWERING:
+                break
+            for session in self.by_stage[stage]:  # oldest first; only the head is looked at
+                if session.accepted_at <= cutoff:
+                    return session
+                heads.append(session)
+                break
+        return min(heads, key=lambda s: s.accepted_at) if heads else None
+
+    def move(self, session: Session, stage: Stage) -> None:
+        self.by_stage[session.stage].pop(session, None)
+        session.stage = stage
+        self.by_stage[stage][session] = None
+
+    def remove(self, session: Session) -> None:
+        if self.by_stage[session.stage].pop(session, 0) is None:
+            self.count -= 1
+            left = self.per_peer.get(session.peer_host, 1) - 1
+            if left > 0:
+                self.per_peer[session.peer_host] = left
+            else:
+                self.per_peer.pop(session.peer_host, None)
+
+
+class TlsServer:
+    """Serves one listening socket on the running loop until close()."""
+
+    def __init__(
+        self,
+        context: SSL.Context,
+        limits: ServerLimits,
+        parser: Callable[[], RequestParser],
+        handler: Handler,
+        response: Callable[[int, str], bytes],
+        on_done: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.context = context
+        self.limits = limits
+        self.parser = parser
+        self.handler = handler
+        self.response = response
+        self.on_done = on_done
+        self.table = Table(limits)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: asyncio.base_events.Server | None = None
+
+    async def serve(self, sock: Any) -> None:
+        """Start accepting on an already bound, listening socket."""
+        self.loop = asyncio.get_running_loop()
+        self.server = await self.loop.create_server(lambda: Session(self), sock=sock, backlog=4096)
+
+    def close(self) -> None:
+        """Stop accepting and end every connection now."""
+        if self.server is not None:
+            self.server.close()
+        for bucket in self.table.by_stage:
+            for session in list(bucket):
+                session.abort("closed (stopping)")
+
+
+class Session(asyncio.Protocol):
+    """One connection: TLS over memory BIOs, one request, one answer, close_notify."""
+
+    __slots__ = (
+        "accepted_at",
+        "closed",
+        "parser",
+        "peer",
+        "peer_host",
+        "record",
+        "server",
+        "stage",
+        "timer",
+        "tls",
+        "transport",
+    )
+
+    def __init__(self, server: TlsServer) -> None:
+        self.server = server
+        self.stage = Stage.CONNECTED
+        self.accepted_at = 0.0
+        self.transport: asyncio.Transport | None = None
+        self.tls: SSL.Connection | None = None
+        self.parser: RequestParser | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.peer: Any = None
+        self.peer_host = ""
+        self.closed = False
+        self.record: dict[str, Any] | None = None  # filled by the handler, for the log line
+
+    # -- asyncio callbacks ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        self.peer_host = str(self.peer[0]) if isinstance(self.peer, tuple) else str(self.peer)
+        now = time.monotonic()
+        self.accepted_at = now
+        refused = self.server.table.admit(self, now)
+        if refused:
+            self.server.table.refused += 1
+            self.closed = True
+            log.warning("%s refused: %s", peer_text(self.peer), refused)
+            transport.abort()
+            return
+        loop = self.server.loop
+        assert loop is not None
+        self.timer = loop.call_at(now + self.server.limits.handshake_timeout, self._deadline)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        from OpenSSL import SSL
+
+        tls = self.tls
+        try:
+            if tls is None:
+                tls = self.tls = SSL.Connection(self.server.context, None)
+                tls.set_accept_state()
+                self.server.table.move(self, Stage.HANDSHAKING)
+            tls.bio_write(data)
+            if self.stage is Stage.HANDSHAKING:
+                try:
+                    tls.do_handshake()
+                except SSL.WantReadError:
+                    self._flush()
+                    return
+                if tls.get_protocol_version_name() != "TLSv1.3":
+                    self._flush()  # TLS 1.2: our Finished; 1.3: tickets can go with the answer
+                self.server.table.move(self, Stage.HANDSHAKEN)
+                self._rearm(self.accepted_at + self.server.limits.request_timeout)
+            self._read_request()
+        except SSL.Error as exc:
+            self._end(f"closed ({tls_error_text(exc)})", notify=False)
+        except Exception:
+            log.exception("connection from %s failed", peer_text(self.peer))
+            self._end("closed (internal error)", notify=False)
+
+    def eof_received(self) -> bool:
+        """The peer closed its side before the request was complete."""
+        if not self.closed and self.stage < Stage.ANSWERING:
+            self._early_end()
+        return True  # keep our side open to write the answer; _finish closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self.closed = True
+            self._log("closed (connection lost)")
+        self._forget()
+
+    # -- the request --------------------------------------------------------------------------
+
+    def _read_request(self) -> None:
+        from OpenSSL import SSL
+
+        tls = self.tls
+        assert tls is not None
+        while self.stage < Stage.ANSWERING and not self.closed:
+            try:
+                data = tls.recv(16_384)
+            except SSL.WantReadError:
+                return
+            except SSL.ZeroReturnError:
+                self._early_end()
+                return
+            if not data:
+                self._early_end()
+                return
+            parser = self.parser
+            if parser is None:
+                parser = self.parser = self.server.parser()
+                self.server.table.move(self, Stage.READING)
+            try:
+                request = parser.feed(data)
+            except Exception as exc:
+                status, message = _bad_request(exc)
+                if status is None:
+                    raise
+                self._begin_answer()
+                self._answer((status, message))
+                return
+            if request is not None:
+                self._begin_answer()
+                self._dispatch(request)
+                return
+
+    def _begin_answer(self) -> None:
+        self.server.table.move(self, Stage.ANSWERING)
+        if self.transport is not None:
+            self.transport.pause_reading()
+        # The handler may wait on other threads (a commit, a verification): a hard guard only.
+        self._rearm(time.monotonic() + 60.0)
+
+    def _dispatch(self, request: Any) -> None:
+        try:
+            result = self.server.handler(self, request)
+        except Exception:
+            log.exception("answering %s failed", peer_text(self.peer))
+            result = (40, "internal error; try again later")
+        if isinstance(result, tuple):
+            self._answer(result)
+            return
+        result.add_done_callback(self._answer_from)
+
+    def _answer_from(self, future: asyncio.Future[Answer]) -> None:
+        if future.cancelled():
+            self._end("closed (stopping)", notify=False)
+            return
+        exc = future.exception()
+        if exc is not None:
+            log.error("answering %s failed: %r", peer_text(self.peer), exc)
+            self._answer((40, "internal error; try again later"))
+            return
+        self._answer(future.result())
+
+    def _early_end(self) -> None:
+        """EOF or close_notify before the request was complete."""
+        if self.parser is not None and self.parser.received_any:
+            if self.stage < Stage.ANSWERING:
+                self._begin_answer()
+            self._answer((59, "incomplete request"))
+        else:
+            self._end("-", notify=True)
+
+    def _answer(self, answer: Answer) -> None:
+        if self.closed:
+            return
+        status, meta = answer
+        if not status:
+            self._end("-", notify=True)
+            return
+        tls = self.tls
+        assert tls is not None
+        try:
+            tls.send(self.server.response(status, meta))
+        except Exception as exc:
+            self._end(f"closed ({tls_error_text(exc)})", notify=False)
+            return
+        self._rearm(time.monotonic() + self.server.limits.send_timeout)
+        self._end(str(status), notify=True)
+
+    # -- endings ------------------------------------------------------------------------------
+
+    def _deadline(self) -> None:
+        self.timer = None
+        if self.closed:  # the answer (or close_notify) did not leave in time
+            self._kill()
+            return
+        if self.stage is Stage.ANSWERING:
+            self.abort("closed (timeout)")
+        elif self.parser is not None and self.parser.received_any:
+            self._begin_answer()
+            self._answer((59, "request timeout"))
+        else:
+            self._end("closed (timeout)", notify=self.stage >= Stage.HANDSHAKEN)
+
+    def evict(self) -> None:
+        """Make room for a newcomer while the server is full."""
+        self._end("closed (lagging while the server was full)", notify=self.stage >= 2)
+
+    def abort(self, status: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self._log(status)
+        if self.transport is not None:
+            self.transport.abort()
+        self._forget()
+
+    def _end(self, status: str, *, notify: bool) -> None:
+        """close_notify (when TLS is up) so a complete answer can be told from a cut one."""
+        if self.closed:
+            return
+        self.closed = True
+        if notify and self.tls is not None:
+            with contextlib.suppress(Exception):
+                self.tls.shutdown()
+            self._flush()
+        self._log(status)
+        self.server.table.remove(self)
+        if self.transport is not None:
+            self.transport.close()  # after the buffered answer is written; the timer aborts
+        if self.timer is None and self.server.loop is not None and self.transport is not None:
+            self.timer = self.server.loop.call_later(self.server.limits.send_timeout, self._kill)
+
+    def _kill(self) -> None:
+        self.timer = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _forget(self) -> None:
+        self.server.table.remove(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.tls = None
+        self.parser = None
+
+    def _rearm(self, when: float) -> None:
+        loop = self.server.loop
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if loop is not None:
+            self.timer = loop.call_at(when, self._deadline)
+
+    def _flush(self) -> None:
+        """Move what OpenSSL wrote into its outgoing BIO onto the socket."""
+        from OpenSSL import SSL
+
+        tls, transport = self.tls, self.transport
+        if tls is None or transport is None:
+            return
+        while True:
+            try:
+                chunk = tls.bio_read(65_536)
+            except SSL.WantReadError:
+                return
+            if not chunk:
+                return
+            transport.write(chunk)
+
+    def _log(self, status: str) -> None:
+        if self.server.on_done is not None and status != "-":
+            record = self.record if self.record is not None else {}
+            record["status"] = status
+            self.record = record
+            try:
+                self.server.on_done(self)
+            except Exception:
+                log.exception("logging a connection failed")
+
+
+def _bad_request(exc: Exception) -> tuple[int | None, str]:
+    status = getattr(exc, "status", None)
+    message = getattr(exc, "message", None)
+    if status is None or message is None:
+        return None, ""
+    return int(status), str(message)
+
+
+def peer_text(peer: Any) -> str:
+    try:
+        host, port = peer[0], peer[1]
+    except (TypeError, IndexError):
+        return str(peer)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def tls_error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:120]
