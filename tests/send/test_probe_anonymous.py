@@ -9,18 +9,21 @@ fixture receiver (asks, does not require) and the product's own Receiver.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
-from send_fixtures import ServerCert, make_server_cert
+from send_fixtures import FixtureReceiver, ServerCert, make_server_cert
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import DeliveryError, probe
@@ -30,6 +33,7 @@ from misfin_tui.core.receiver import Receiver
 
 BOB = Address.parse("bob@example.org")
 IO_TIMEOUT = 5.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Seen:
     error: str = ""
     sni: str | None = None
     data: bytes = b""
+    done: bool = False  # the server finished with this connection
 
 
 @dataclass
@@ -94,7 +99,8 @@ class RequiringServer:
             _until_done(tls, sock, tls.do_handshake, deadline)
             seen.handshake_done = True
             # TLS 1.3: the refusal of an empty client certificate can surface on the first read.
-            seen.data = _until_done(tls, sock, lambda: tls.recv(4096), deadline) or b""
+            data = _until_done(tls, sock, lambda: tls.recv(4096), deadline)
+            seen.data = data if isinstance(data, bytes) else b""
         except (SSL.Error, OSError, TimeoutError) as exc:
             seen.error = repr(exc)
         finally:
@@ -104,10 +110,14 @@ class RequiringServer:
             name = tls.get_servername()
             seen.sni = name.decode() if name else None
             sock.close()
+            seen.done = True
 
 
-def _until_done(tls: SSL.Connection, sock: socket.socket, operation, deadline: float):
+def _until_done(
+    tls: SSL.Connection, sock: socket.socket, operation: Callable[[], T], deadline: float
+) -> T | bytes:
     """Run a pyOpenSSL call on a non-blocking socket until it completes (EOF -> b"")."""
+    wait: tuple[list[socket.socket], list[socket.socket]]
     while True:
         try:
             return operation()
@@ -131,27 +141,21 @@ def requiring() -> Iterator[list[RequiringServer]]:
         server.stop()
 
 
-def start(started: list[RequiringServer], **kwargs) -> RequiringServer:
-    kwargs.setdefault("server_cert", make_server_cert("example.org"))
-    server = RequiringServer(**kwargs)
+def start(
+    started: list[RequiringServer], *, max_version: int = SSL.TLS1_3_VERSION, require: bool = True
+) -> RequiringServer:
+    server = RequiringServer(make_server_cert("example.org"), max_version, require)
     started.append(server)
     return server
 
 
-async def settle(server: RequiringServer, count: int = 1) -> Seen:
-    """Wait (bounded) until the server finished recording `count` connections."""
+async def settle(server: RequiringServer) -> Seen:
+    """Wait (bounded) until the server finished with the first connection."""
     for _ in range(100):
-        if len(server.seen) >= count and (server.seen[-1].error or server.seen[-1].data == b""):
-            await _sleep(0.05)
-            return server.seen[count - 1]
-        await _sleep(0.05)
+        if server.seen and server.seen[0].done:
+            return server.seen[0]
+        await asyncio.sleep(0.05)
     raise AssertionError("the server recorded nothing")
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 @pytest.mark.parametrize(
@@ -204,21 +208,23 @@ async def test_anonymous_probe_to_a_server_that_accepts_anyone(
     assert seen.client_cert is None and seen.data == b""
 
 
-async def test_anonymous_probe_to_the_fixture_receiver(sender: Profile, receiver_factory) -> None:
+async def test_anonymous_probe_to_the_fixture_receiver(
+    sender: Profile, receiver_factory: Callable[..., FixtureReceiver]
+) -> None:
     server = receiver_factory()
     presented = await probe(BOB, sender.identity(), connect=server.hostport, anonymous=True)
     assert presented.spki == server.server_cert.spki
     for _ in range(50):
         if server.arrivals and server.arrivals[0].sni is not None:
             break
-        await _sleep(0.05)
-    await _sleep(0.1)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
     arrival = server.arrivals[0]
     assert arrival.client_cert is None and arrival.client_chain == []
     assert arrival.data == b"" and arrival.sni == "example.org"
 
 
-async def test_anonymous_probe_to_our_own_receiver(tmp_path, network_env: str) -> None:
+async def test_anonymous_probe_to_our_own_receiver(tmp_path: Path, network_env: str) -> None:
     """The product's Receiver asks for a certificate but takes a handshake without one."""
     bob = Profile.open(tmp_path / "bob")
     bob.create_identity(BOB, "Bob")
