@@ -186,8 +186,11 @@ class NetworkHints:
         macs = list(dict.fromkeys(self.macs()))
         gateways = self.values(HintKind.GATEWAY_V4) + self.values(HintKind.GATEWAY_V6)
         if macs:
+            # only the addresses whose router answered: "(192.168.1.1, fe80::1)"
+            known = self.values(HintKind.GATEWAY_V4) if self.values(HintKind.ROUTER_MAC_V4) else []
+            known += self.values(HintKind.GATEWAY_V6) if self.values(HintKind.ROUTER_MAC_V6) else []
             router = "router " + ", ".join(short_mac(m) for m in macs)
-            texts.append(router + (f" ({', '.join(gateways)})" if gateways else ""))
+            texts.append(router + (f" ({', '.join(known)})" if known else ""))
         elif gateways:
             texts.append("gateway " + ", ".join(gateways))
         texts[-1:] = [" ".join(texts[-1:] + [f"on {i}" for i in self.values(HintKind.INTERFACE)])]
