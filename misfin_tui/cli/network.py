@@ -53,8 +53,11 @@ def cmd_network_status(args: argparse.Namespace, ctx: Context) -> int:
         f"You are on {render.safe(current.label)} ({state}, {current.strength} id "
         f"{current.id[:12]})."
     )
-    if current.hints:
-        print(f"  {render.safe(current.hints)}")
+    for detail in current.signals.details():
+        print(f"  {render.safe(detail)}")
+    caution = networks.caution(current)
+    if caution:
+        print(f"  Careful: {render.safe(caution)}")
     for network in known:
         mark = "*" if network.id == current.id else " "
         trusted = "trusted" if network.trusted else "untrusted"

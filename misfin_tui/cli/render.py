@@ -94,6 +94,8 @@ def explain(question: Question, out: TextIO) -> None:
         print(f"  Network: {safe(network.words)}", file=out)
         if network.hints:
             print(f"    {safe(network.hints)}", file=out)
+        if network.caution:
+            print(f"  Careful: {safe(network.caution)}", file=out)
 
 
 def report(items: Sequence[OutboxItem], out: TextIO | None = None) -> int:
@@ -176,5 +178,7 @@ def network_json(network: Network, current_id: str = "") -> dict[str, Any]:
         "trusted": network.trusted,
         "strength": network.strength,
         "hints": network.hints,
+        "portal": network.portal,
+        "signals": [{"kind": h.kind.value, "value": h.value} for h in network.signals.hints],
         "current": network.id == current_id,
     }

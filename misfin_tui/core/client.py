@@ -26,6 +26,8 @@ from misfin_tui.core.trust.model import PresentedCert
 from misfin_tui.core.wire import Response, ResponseParser, b_fits, build_b_request, build_c_request
 
 if TYPE_CHECKING:
+    from OpenSSL import SSL
+
     from misfin_tui.core.identity import Identity
 
 READ_CHUNK = 4096
@@ -248,12 +250,117 @@ async def probe(
     hosts: Mapping[str, tuple[str, int]] | None = None,
     connect: str | None = None,
     timeout: float = 10.0,
+    anonymous: bool = False,
 ) -> PresentedCert:
-    """Handshake, read the server certificate, close: nothing of the letter is sent."""
+    """Handshake, read the server certificate, close: nothing of the letter is sent.
+
+    anonymous: present no client certificate (first contact on a network not marked trusted,
+    so whoever answers learns nothing of who we are before the person decides). The server's
+    certificate is still returned when the server then refuses an anonymous client.
+    """
     target = resolve(address, hosts or {}, connect)
+    if anonymous:
+        return await anonymous_probe(address, target, timeout)
     connection, presented = await _Connection.open(address, identity, target, timeout)
     await connection.close()
     return presented
+
+
+async def anonymous_probe(
+    address: Address, target: tuple[str, int], timeout: float
+) -> PresentedCert:
+    """A handshake without a client certificate that keeps the server's certificate.
+
+    The stdlib ssl module cannot do this: a server that requires a client certificate aborts a
+    TLS 1.2 handshake, and getpeercert() is unavailable after a failed handshake. pyOpenSSL's
+    verify callback sees the server certificate while the handshake runs, before the client
+    would send its own (here: an empty Certificate message), so it is kept whether the server
+    then accepts the anonymous client (TLS 1.3 often lets the client finish first) or refuses
+    it. A server that sends a certificate it cannot prove gains nothing: deliver() completes a
+    full handshake with the approved key before writing a byte. TLS runs over memory BIOs on
+    asyncio streams, so every step shares one deadline and no thread is needed.
+    """
+    from OpenSSL import SSL, crypto
+
+    host, port = target
+    where = f"{address.host} ({host}:{port})" if host != address.host else f"{host}:{port}"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    leaf: list[bytes] = []
+
+    def keep_leaf(
+        _conn: SSL.Connection, cert: crypto.X509, _err: int, depth: int, _ok: int
+    ) -> bool:
+        if depth == 0 and not leaf:
+            leaf.append(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert))
+        return True  # no CA validation: the TOFU store decides
+
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.set_verify(SSL.VERIFY_PEER, keep_leaf)
+    tls = SSL.Connection(context, None)
+    sni = _sni(address.host)
+    if sni is not None:
+        tls.set_tlsext_host_name(sni.encode("idna"))
+    tls.set_connect_state()
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except TimeoutError:
+        raise DeliveryError(f"{where} did not answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+    failure = ""
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except SSL.WantReadError:
+                pass
+            except SSL.Error as exc:
+                failure = f"the secure connection to {where} failed: {exc}"
+                break
+            await _flush(tls, writer, deadline - loop.time())
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            data = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
+            if not data:
+                failure = f"{where} closed the connection during the handshake"
+                break
+            tls.bio_write(data)
+        if not failure:
+            with contextlib.suppress(SSL.Error):
+                tls.shutdown()  # close_notify: the probe wrote nothing else
+            with contextlib.suppress(OSError, TimeoutError):
+                await _flush(tls, writer, min(CLOSE_TIMEOUT, deadline - loop.time()))
+    except TimeoutError:
+        if not leaf:
+            raise DeliveryError(f"{where} did not answer within {timeout:g} s") from None
+    except OSError as exc:
+        failure = f"the connection to {where} broke during the handshake: {exc}"
+    finally:
+        writer.close()
+        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
+            await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT)
+    if not leaf:
+        raise DeliveryError(failure or f"{where} presented no certificate")
+    return presented_cert(leaf[0])
+
+
+async def _flush(tls: SSL.Connection, writer: asyncio.StreamWriter, timeout: float) -> None:
+    """Send whatever the TLS engine has queued for the server."""
+    from OpenSSL import SSL
+
+    while True:
+        try:
+            chunk = tls.bio_read(65536)
+        except SSL.WantReadError:
+            break
+        if not chunk:
+            break
+        writer.write(chunk)
+    await asyncio.wait_for(writer.drain(), max(timeout, 0.001))
 
 
 async def _send_once(

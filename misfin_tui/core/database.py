@@ -210,6 +210,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX letters_by_sender ON letters(sender);
     """,
+    # 6: the named hints a network was recognised by (JSON of [kind, value]; nethints.py).
+    """
+    ALTER TABLE networks ADD COLUMN signals TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,43 +1,58 @@
 """Which network the laptop is on, without root, and which networks the person trusts.
 
 First contact with a server is the one moment the pin cannot protect, so the trust rules ask
-harder when the network is not one the person marked as trusted. The network id is a salted
-SHA-256 of the default gateway's MAC address (read from /proc on Linux, `route`/`arp` on
-macOS); without a MAC it falls back to the gateway IP plus the resolvers ("weak"), and without
-a default route it is "unknown", which is never trusted. The salt is random per install, so the
-stored ids do not reveal which routers the laptop has been near. This is not a security
-boundary (a cloned router MAC passes); it only keeps the first-contact warnings honest.
+harder when the network is not one the person marked as trusted. Detection (netdetect.py) reads
+named hints (routers' MACs for IPv4 and IPv6, Wi-Fi SSID/BSSID, the default interface, a VPN);
+the id is a salted SHA-256 of the strongest of them (nethints.py), so a VPN is its own network
+and a new router or SSID under a familiar name is a new network. Without any hardware address
+the id is "weak"; without a default route it is "unknown", which is never trusted. The salt is
+random per install, so the stored ids do not reveal which routers the laptop has been near.
+This is not a security boundary (a cloned router MAC passes); it keeps the first-contact
+warnings honest.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import secrets
-import socket
 import sqlite3
-import struct
-import subprocess
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.database import Database
+from misfin_tui.core.netdetect import (
+    Route,
+    Runner,
+    Sources,
+    detect,
+    no_commands,
+    parse_proc_arp,
+    parse_proc_route,
+    read,
+    run_command,
+)
+from misfin_tui.core.netdetect import resolvers as parse_resolvers
+from misfin_tui.core.nethints import ENV_VAR, UNKNOWN_ID, Hint, HintKind, NetworkHints
 
-ENV_VAR = "MISFIN_TUI_NETWORK"
-UNKNOWN_ID = "unknown"
+__all__ = [
+    "ENV_VAR",
+    "UNKNOWN_ID",
+    "UNKNOWN_LABEL",
+    "Network",
+    "NetworkError",
+    "NetworkHints",
+    "Networks",
+    "Runner",
+    "Sources",
+    "detect_hints",
+    "detect_network_id",
+    "run_command",
+]
+
 UNKNOWN_LABEL = "unknown network"
 SALT_KEY = "network_salt"
-COMMAND_TIMEOUT = 2.0
-
-RTF_UP = 0x1
-RTF_GATEWAY = 0x2
-ATF_COM = 0x2  # /proc/net/arp flag: the entry is complete (the MAC is known)
-
-Runner = Callable[[Sequence[str]], str]
+DEFAULT_PROC = Path("/proc")
 
 
 class NetworkError(Exception):
@@ -46,7 +61,11 @@ class NetworkError(Exception):
 
 @dataclass(frozen=True)
 class Network:
-    """A network as the trust rules see it. strength: strong (gateway MAC) | weak | unknown."""
+    """A network as the trust rules see it. strength: strong (router MAC, VPN) | weak | unknown.
+
+    `hints` is the one-line description (signals.describe()); `signals` the named hints. A
+    network NetworkManager calls a captive portal is never `trusted` while it says so.
+    """
 
     id: str
     label: str
@@ -55,163 +74,90 @@ class Network:
     hints: str = ""
     first_seen: str = ""
     last_seen: str = ""
+    signals: NetworkHints = field(default_factory=NetworkHints)
 
     @property
     def is_unknown(self) -> bool:
         return self.id == UNKNOWN_ID
 
+    @property
+    def portal(self) -> bool:
+        return self.signals.portal
+
+    @property
+    def ssid(self) -> str:
+        return self.signals.first(HintKind.WIFI_SSID)
+
 
 UNKNOWN_NETWORK = Network(UNKNOWN_ID, UNKNOWN_LABEL, False, "unknown")
 
 
-def run_command(argv: Sequence[str]) -> str:
-    """Run a short system command (macOS `route`/`arp`); any failure or a 2 s timeout -> ""."""
-    try:
-        result = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return result.stdout if result.returncode == 0 else ""
+def sources(
+    *,
+    proc: Path | str = DEFAULT_PROC,
+    sys_root: Path | str | None = None,
+    resolv_conf: Path | str = "/etc/resolv.conf",
+    run: Runner | None = None,
+    system: str | None = None,
+) -> Sources:
+    """Sources from keyword arguments. Commands describe the real machine, so detection
+    pointed at other files runs none unless it is given a runner too."""
+    real = Path(proc) == DEFAULT_PROC
+    base = Sources()
+    return Sources(
+        proc=Path(proc),
+        sys=Path(sys_root) if sys_root is not None else (base.sys if real else Path(proc) / "sys"),
+        resolv_conf=Path(resolv_conf),
+        run=run if run is not None else (run_command if real else no_commands),
+        system=system if system is not None else base.system,
+    )
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return ""
-
-
-def _normalise_mac(text: str) -> str:
-    """Lower-case colon form with two digits per octet ("a4:91:b1:2:..." on macOS pads to 02)."""
-    parts = text.strip().lower().split(":")
-    if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-f]{1,2}", p) for p in parts):
-        return ""
-    mac = ":".join(p.zfill(2) for p in parts)
-    return "" if mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") else mac
-
-
-def linux_default_gateway(proc: Path) -> tuple[str, str] | None:
-    """(gateway IPv4, interface) of the lowest-metric default route in <proc>/net/route."""
-    best: tuple[int, str, str] | None = None
-    for line in _read(proc / "net" / "route").splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 8:
-            continue
-        iface, destination, gateway, flags, metric, mask = (
-            fields[0],
-            fields[1],
-            fields[2],
-            fields[3],
-            fields[6],
-            fields[7],
-        )
-        try:
-            flag_bits = int(flags, 16)
-            if int(destination, 16) != 0 or int(mask, 16) != 0:
-                continue
-            if not flag_bits & RTF_UP or not flag_bits & RTF_GATEWAY:
-                continue
-            # The kernel prints the address in host (little-endian) byte order.
-            address = socket.inet_ntoa(struct.pack("<I", int(gateway, 16)))
-            rank = int(metric)
-        except (ValueError, struct.error):
-            continue
-        if best is None or rank < best[0]:
-            best = (rank, address, iface)
-    return None if best is None else (best[1], best[2])
-
-
-def linux_gateway_mac(proc: Path, gateway: str, iface: str) -> str:
-    """The gateway's MAC from <proc>/net/arp, or "" when the entry is missing or incomplete."""
-    for line in _read(proc / "net" / "arp").splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 6 or fields[0] != gateway:
-            continue
-        if iface and fields[5] != iface:
-            continue
-        try:
-            complete = int(fields[2], 16) & ATF_COM
-        except ValueError:
-            continue
-        mac = _normalise_mac(fields[3]) if complete else ""
-        if mac:
-            return mac
-    return ""
-
-
-def macos_default_gateway(run: Runner) -> tuple[str, str] | None:
-    """(gateway IPv4, interface) from `route -n get default`."""
-    output = run(["route", "-n", "get", "default"])
-    gateway = re.search(r"^\s*gateway:\s*(\S+)", output, re.MULTILINE)
-    interface = re.search(r"^\s*interface:\s*(\S+)", output, re.MULTILINE)
-    if gateway is None:
-        return None
-    try:
-        socket.inet_aton(gateway.group(1))
-    except OSError:
-        return None  # a link-local "gateway" such as link#14: no router to identify
-    return gateway.group(1), interface.group(1) if interface else ""
-
-
-def macos_gateway_mac(run: Runner, gateway: str) -> str:
-    """The gateway's MAC from `arp -n <gw>` ("(incomplete)" -> "")."""
-    match = re.search(r"\bat\s+([0-9A-Fa-f:]+)(?:\s|$)", run(["arp", "-n", gateway]))
-    return _normalise_mac(match.group(1)) if match else ""
-
-
-def resolvers(resolv_conf: Path) -> list[str]:
-    """Name servers listed in resolv.conf, sorted (a weak, secondary signal)."""
-    found = set()
-    for line in _read(resolv_conf).splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and fields[0] == "nameserver":
-            found.add(fields[1])
-    return sorted(found)
-
-
-def _digest(salt: bytes, parts: Sequence[str]) -> str:
-    data = salt + b"\0" + "\n".join(sorted(parts)).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()[:32]
+def detect_hints(
+    src: Sources, environ: dict[str, str] | os._Environ[str] | None = None
+) -> NetworkHints:
+    """The hints of the network now; $MISFIN_TUI_NETWORK names the network instead."""
+    env = os.environ if environ is None else environ
+    override = env.get(ENV_VAR, "").strip()
+    if override == UNKNOWN_ID:
+        return NetworkHints.of([Hint(HintKind.NOTE, f"set by {ENV_VAR}")])
+    if override:
+        return NetworkHints.of([Hint(HintKind.OVERRIDE, override)])
+    return NetworkHints.of(detect(src))
 
 
 def detect_network_id(
     salt: bytes,
     *,
-    proc: Path | str = "/proc",
+    proc: Path | str = DEFAULT_PROC,
     resolv_conf: Path | str = "/etc/resolv.conf",
-    run: Runner = run_command,
+    run: Runner | None = None,
     system: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> tuple[str, str, str]:
-    """(id, strength, hints) of the current network. $MISFIN_TUI_NETWORK overrides detection.
+    """(id, strength, description) of the current network, for callers of the first version."""
+    src = sources(proc=proc, resolv_conf=resolv_conf, run=run, system=system)
+    hints = detect_hints(src, environ)
+    return hints.network_id(salt), str(hints.strength), hints.describe()
 
-    strength is "strong" for a gateway MAC, "weak" for gateway IP + resolvers, "unknown" when
-    nothing could be found. hints are for people (gateway IP, interface), never for decisions.
-    """
-    env = os.environ if environ is None else environ
-    override = env.get(ENV_VAR, "").strip()
-    if override:
-        strength = "unknown" if override == UNKNOWN_ID else "strong"
-        return override, strength, f"set by {ENV_VAR}"
-    system = sys.platform if system is None else system
-    if system == "darwin":
-        route = macos_default_gateway(run)
-        mac = macos_gateway_mac(run, route[0]) if route else ""
-    elif system.startswith("linux"):
-        route = linux_default_gateway(Path(proc))
-        mac = linux_gateway_mac(Path(proc), route[0], route[1]) if route else ""
-    else:
-        route, mac = None, ""
-    if route is None:
-        return UNKNOWN_ID, "unknown", "no default route found"
-    gateway, iface = route
-    hints = f"gateway {gateway}" + (f" on {iface}" if iface else "")
-    if mac:
-        return _digest(salt, ["v4:" + mac]), "strong", hints
-    servers = resolvers(Path(resolv_conf))
-    parts = ["weak", "gw:" + gateway] + ["dns:" + s for s in servers]
-    return _digest(salt, parts), "weak", hints + " (router address unknown: weak id)"
+
+def linux_default_gateway(proc: Path) -> tuple[str, str] | None:
+    """(gateway IPv4, interface) of the lowest-metric default route in <proc>/net/route."""
+    routes: list[Route] = [
+        r for r in parse_proc_route(read(Path(proc) / "net" / "route")) if r.is_default
+    ]
+    best = min((r for r in routes if r.gateway), key=lambda r: r.metric, default=None)
+    return None if best is None else (best.gateway, best.iface)
+
+
+def linux_gateway_mac(proc: Path, gateway: str, iface: str) -> str:
+    """The gateway's MAC from <proc>/net/arp, or "" when the entry is missing or incomplete."""
+    return parse_proc_arp(read(Path(proc) / "net" / "arp"), gateway, iface)
+
+
+def resolvers(resolv_conf: Path) -> list[str]:
+    """Name servers listed in resolv.conf, sorted (a weak, secondary signal)."""
+    return parse_resolvers(read(Path(resolv_conf)))
 
 
 class Networks:
@@ -221,17 +167,18 @@ class Networks:
         self,
         db: Database,
         *,
-        proc: Path | str = "/proc",
+        proc: Path | str = DEFAULT_PROC,
         resolv_conf: Path | str = "/etc/resolv.conf",
-        run: Runner = run_command,
+        run: Runner | None = None,
         system: str | None = None,
         environ: dict[str, str] | None = None,
+        sys_root: Path | str | None = None,
+        src: Sources | None = None,
     ) -> None:
         self.db = db
-        self._proc = proc
-        self._resolv_conf = resolv_conf
-        self._run = run
-        self._system = system
+        self.sources = src or sources(
+            proc=proc, sys_root=sys_root, resolv_conf=resolv_conf, run=run, system=system
+        )
         self._environ = environ
 
     def salt(self) -> bytes:
@@ -247,34 +194,87 @@ class Networks:
                 row = conn.execute(query, (SALT_KEY,)).fetchone()
         return bytes.fromhex(row["value"])
 
+    def hints(self) -> NetworkHints:
+        """What the machine shows of the network now (blocking: files and short commands)."""
+        return detect_hints(self.sources, self._environ)
+
     def detect(self) -> tuple[str, str, str]:
-        """(id, strength, hints) of the network now, with this install's salt."""
-        return detect_network_id(
-            self.salt(),
-            proc=self._proc,
-            resolv_conf=self._resolv_conf,
-            run=self._run,
-            system=self._system,
-            environ=self._environ,
-        )
+        """(id, strength, description) of the network now, with this install's salt."""
+        hints = self.hints()
+        return hints.network_id(self.salt()), str(hints.strength), hints.describe()
 
     def current(self) -> Network:
-        """The network the laptop is on now, recorded (first/last seen) unless it is unknown."""
-        network_id, strength, hints = self.detect()
-        if network_id == UNKNOWN_ID:
-            return Network(UNKNOWN_ID, UNKNOWN_LABEL, False, "unknown", hints)
+        """The network the laptop is on now, recorded (first/last seen) unless it is unknown.
+
+        Trusted only when the person marked it and NetworkManager does not call it a captive
+        portal right now.
+        """
+        hints = self.hints()
+        network_id_ = hints.network_id(self.salt())
+        strength = hints.strength
+        if network_id_ == UNKNOWN_ID:
+            return Network(
+                UNKNOWN_ID, UNKNOWN_LABEL, False, "unknown", hints.describe(), signals=hints
+            )
         now = utc_now()
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO networks(id, strength, hints, first_seen, last_seen)"
-                " VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO networks(id, strength, hints, signals, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen,"
-                " hints = excluded.hints, strength = excluded.strength",
-                (network_id, strength, hints, now, now),
+                " hints = excluded.hints, strength = excluded.strength,"
+                " signals = excluded.signals",
+                (network_id_, str(strength), hints.describe(), hints.to_json(), now, now),
             )
-        network = self.get(network_id)
+        network = self.get(network_id_)
         assert network is not None
+        if network.portal:
+            return Network(
+                network.id,
+                network.label,
+                False,
+                network.strength,
+                network.hints,
+                network.first_seen,
+                network.last_seen,
+                network.signals,
+            )
         return network
+
+    def lookalikes(self, network: Network) -> list[Network]:
+        """Trusted networks this one could be mistaken for: the same Wi-Fi name or the same
+        router address, but another id (a new router, an access point copying an SSID, a
+        captive portal). For the prompt: "calls itself 'Home' like your trusted Home, but ..."."""
+        if network.is_unknown:
+            return []
+        mine = network.signals
+        names = set(mine.values(HintKind.WIFI_SSID))
+        gateways = set(mine.values(HintKind.GATEWAY_V4) + mine.values(HintKind.GATEWAY_V6))
+        found = []
+        for other in self.list():
+            if other.id == network.id or not other.trusted:
+                continue
+            theirs = other.signals
+            if names & set(theirs.values(HintKind.WIFI_SSID)) or (
+                not names
+                and gateways
+                & set(theirs.values(HintKind.GATEWAY_V4) + theirs.values(HintKind.GATEWAY_V6))
+            ):
+                found.append(other)
+        return found
+
+    def caution(self, network: Network) -> str:
+        """Why this network deserves extra care, in plain words ("" when nothing stands out)."""
+        words = []
+        if network.portal:
+            words.append("NetworkManager reports a captive portal on this network.")
+        for other in self.lookalikes(network):
+            name = f"'{network.ssid}'" if network.ssid else "the same router address"
+            words.append(
+                f"This network uses {name} like your trusted network {other.label}, but it "
+                "is not the same network (its router differs): treat it as a new one."
+            )
+        return " ".join(words)
 
     def get(self, network_id: str) -> Network | None:
         if network_id == UNKNOWN_ID:
@@ -335,4 +335,5 @@ def _network(row: sqlite3.Row) -> Network:
         hints=row["hints"],
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
+        signals=NetworkHints.from_json(row["signals"]),
     )

@@ -404,16 +404,25 @@ class Outbox:
         hosts = self.profile.config.hosts
         hp = hostport(address)
         connect = item.connect or None
+        # Before the person decided, a stranger (an impersonator, on a network we do not trust)
+        # learns nothing of who we are: the first probe presents no certificate.
+        host_pin = self.trust.host(hp)
+        anonymous = not network.trusted and (host_pin is None or not host_pin.approved)
         try:
             presented = await probe(
-                address, identity, hosts=hosts, connect=connect, timeout=self.probe_timeout
+                address,
+                identity,
+                hosts=hosts,
+                connect=connect,
+                timeout=self.probe_timeout,
+                anonymous=anonymous,
             )
         except DeliveryError as exc:
             return self._deferred(attempts, str(exc))
         gate = self._gate(item, address, hp, presented, network, policy)
         if gate is not None:
             return gate
-        host_pin = self.trust.host(hp)
+        host_pin = self.trust.host(hp)  # admitted just now, or a B-only server's record
         try:
             result = await deliver(
                 address,
@@ -459,7 +468,8 @@ class Outbox:
             return None
         if decision.verdict is Verdict.REFUSE:
             return Outcome(State.FAILED, decision.reason)
-        question = question_for(decision, address.display, network)
+        caution = "" if network.trusted else self.networks.caution(network)
+        question = question_for(decision, address.display, network, caution)
         state = State.HELD if decision.verdict is Verdict.HOLD else State.DECISION
         return Outcome(state, decision.reason, question=question)
 

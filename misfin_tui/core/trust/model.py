@@ -255,14 +255,21 @@ class NetworkFacts:
     id: str
     label: str
     trusted: bool
-    hints: str = ""
+    hints: str = ""  # what it was recognised by: "Wi-Fi 'CafeNet', router 3c:…:91"
+    caution: str = ""  # a captive portal, or a look-alike of a trusted network
 
     @property
     def words(self) -> str:
         return f"{self.label} ({'trusted' if self.trusted else 'not marked as trusted'})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "trusted": self.trusted, "hints": self.hints}
+        return {
+            "id": self.id,
+            "label": self.label,
+            "trusted": self.trusted,
+            "hints": self.hints,
+            "caution": self.caution,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NetworkFacts:
@@ -271,6 +278,7 @@ class NetworkFacts:
             str(data.get("label", "")),
             bool(data.get("trusted")),
             str(data.get("hints", "")),
+            str(data.get("caution", "")),
         )
 
 

@@ -228,8 +228,11 @@ class _Decide(Protocol):
     ) -> HostDecision: ...
 
 
-def question_for(decision: HostDecision, recipient: str, network: Network) -> Question:
-    """The prompt's evidence for a decision that needs a person."""
+def question_for(
+    decision: HostDecision, recipient: str, network: Network, caution: str = ""
+) -> Question:
+    """The prompt's evidence for a decision that needs a person (`caution`: what is odd about
+    the network, from Networks.caution)."""
     pin = decision.pinned
     return Question(
         ask=HOST_ASKS[decision.event],
@@ -238,15 +241,15 @@ def question_for(decision: HostDecision, recipient: str, network: Network) -> Qu
         reason=decision.reason,
         choices=decision.choices,
         default=decision.default,
-        network=network_facts(network),
+        network=network_facts(network, caution),
         presented=decision.presented,
         pinned=PinFacts.of_host(pin) if pin is not None and pin.origin.approves else None,
         vouch=decision.vouch,
     )
 
 
-def network_facts(network: Network) -> NetworkFacts:
-    return NetworkFacts(network.id, network.label, network.trusted, network.hints)
+def network_facts(network: Network, caution: str = "") -> NetworkFacts:
+    return NetworkFacts(network.id, network.label, network.trusted, network.hints, caution)
 
 
 @dataclass(frozen=True)

@@ -70,12 +70,16 @@ Esc  keep the letter in the Outbox and decide later
                     "to notice it on a first contact.",
                     "warning",
                 )
+                if q.network.caution:
+                    yield para(q.network.caution, "warning")
             else:
                 yield para(
                     f"You have not contacted {q.host} before, so misfin_tui cannot yet tell "
                     "whether this server is genuine. If you trust it now, misfin_tui will "
                     "remember it and warn you if it ever changes."
                 )
+            if q.vouch is not None:
+                yield para(q.vouch.words)
             yield FingerprintView("Server key", presented_fp(q))
             yield para(
                 f"Certificate valid until {day(presented_until(q))} · {network_line(q)}",
