@@ -13,8 +13,8 @@ import resource
 import sqlite3
 
 import pytest
-
-from .conftest import letter, status_of, stored_subjects, transact
+from helpers.raw_tls import exchange, letter, status_of
+from helpers.receivers import stored_subjects
 
 TRIES = 6
 
@@ -27,8 +27,8 @@ def wal_size(db_path) -> int:
 @pytest.mark.timeout(120)
 def test_full_disk_answers_4x_and_writes_nothing_half(setup, receiver_process) -> None:
     receiver = receiver_process(setup.profile_dir)
-    ctx = setup.senders[0].context()
-    assert status_of(transact(receiver.port, letter("before-full"), ctx)) == 20
+    creds = setup.senders[0]
+    assert status_of(exchange(receiver.port, letter("before-full"), creds).response) == 20
     db_path = setup.profile().db_path
 
     # No file of the receiver may grow past what it is now: the next WAL append fails.
@@ -37,7 +37,9 @@ def test_full_disk_answers_4x_and_writes_nothing_half(setup, receiver_process) -
     answers = []
     for n in range(TRIES):
         try:
-            answers.append(transact(receiver.port, letter(f"while-full-{n}"), ctx, timeout=20))
+            answers.append(
+                exchange(receiver.port, letter(f"while-full-{n}"), creds, timeout=20).response
+            )
         except ConnectionError:
             answers.append(b"")
     statuses = [status_of(answer) for answer in answers]
@@ -46,7 +48,7 @@ def test_full_disk_answers_4x_and_writes_nothing_half(setup, receiver_process) -
     resource.prlimit(
         receiver.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
     )
-    assert status_of(transact(receiver.port, letter("after-room"), ctx)) == 20
+    assert status_of(exchange(receiver.port, letter("after-room"), creds).response) == 20
     assert receiver.stop() == 0
 
     stored = stored_subjects(setup.profile_dir)

@@ -17,8 +17,8 @@ import threading
 import time
 
 import pytest
-
-from .conftest import client_context, letter, raise_nofile, status_of, transact
+from helpers.raw_tls import client_context, exchange, letter, status_of
+from helpers.receivers import raise_nofile
 
 IDLE = 500
 ADDRESSES = 50
@@ -105,15 +105,17 @@ class IdleCrowd:
 def test_idle_connections_do_not_starve_a_sender(setup, receiver_process, mode: str) -> None:
     raise_nofile(IDLE * 2 + 256)  # before the receiver starts: children inherit the limit
     receiver = receiver_process(setup.profile_dir)
-    ctx = setup.senders[0].context()
-    assert status_of(transact(receiver.port, letter("before"), ctx)) == 20
+    creds = setup.senders[0]
+    assert status_of(exchange(receiver.port, letter("before"), creds).response) == 20
     with IdleCrowd(receiver.port, mode) as crowd:
         held = crowd.held
         results = []
         for n in range(LETTERS):
             began = time.monotonic()
             try:
-                answer = transact(receiver.port, letter(f"during-{n}"), ctx, timeout=SERVE_WITHIN)
+                answer = exchange(
+                    receiver.port, letter(f"during-{n}"), creds, timeout=SERVE_WITHIN
+                ).response
             except OSError as exc:
                 answer = f"{type(exc).__name__}: {exc}".encode()
             results.append((answer, round(time.monotonic() - began, 2)))

@@ -13,8 +13,8 @@ import threading
 import time
 
 import pytest
-
-from .conftest import ReceiverProcess, letter, status_of, stored_subjects, transact
+from helpers.raw_tls import exchange, letter, status_of
+from helpers.receivers import ReceiverProcess, stored_subjects
 
 SENDERS = 8
 KILL_AFTER = 2.0  # seconds of load before SIGKILL
@@ -30,13 +30,13 @@ def test_every_acknowledged_letter_survives_sigkill(setup, receiver_process) -> 
 
     def sender(n: int) -> None:
         nonlocal unanswered
-        ctx = setup.senders[n % len(setup.senders)].context()
+        creds = setup.senders[n % len(setup.senders)]
         count = 0
         while not killed.is_set():
             token = f"letter-{n}-{count}"
             count += 1
             try:
-                answer = transact(receiver.port, letter(token), ctx, timeout=10)
+                answer = exchange(receiver.port, letter(token), creds, timeout=10).response
             except OSError:
                 answer = b""
             with lock:
@@ -57,8 +57,8 @@ def test_every_acknowledged_letter_survives_sigkill(setup, receiver_process) -> 
 
     restarted = receiver_process(setup.profile_dir)  # opens the database: WAL recovery runs
     assert restarted.alive()
-    ctx = setup.senders[0].context()
-    assert status_of(transact(restarted.port, letter("after-restart"), ctx)) == 20
+    creds = setup.senders[0]
+    assert status_of(exchange(restarted.port, letter("after-restart"), creds).response) == 20
     assert restarted.stop() == 0
 
     stored = stored_subjects(setup.profile_dir)

@@ -17,48 +17,19 @@ import random
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers.certs import Creds, odd_cert
+from helpers.profiles import RECIPIENT
+from helpers.raw_tls import exchange, letter, status_of
 
 from misfin_tui.core.wire import ProtocolError, RequestParser
-
-from .conftest import RECIPIENT, SenderCreds, client_context, letter, status_of, transact
 
 REQUESTS = int(os.environ.get("MISFIN_FUZZ_REQUESTS", "10000"))
 THREADS = 6
 SEED = 6
 ALLOWED = {59, 60, 62, 51, 53}
-
-
-def no_uid_cert(folder: Path) -> SenderCreds:
-    """A certificate without the Subject UID that names a Misfin mailbox (receiver: 62)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    from misfin_tui.core.identity import cert_pem, key_pem
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Nobody")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("senders.test")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "nouid.pem").write_bytes(cert_pem(cert))
-    (folder / "nouid.key").write_bytes(key_pem(key))
-    return SenderCreds("", folder / "nouid.pem", folder / "nouid.key", "")
 
 
 def _header(rng: random.Random) -> bytes:
@@ -145,10 +116,10 @@ def test_malformed_requests_are_refused_and_the_receiver_stays_up(
     setup, receiver_process, tmp_path: Path
 ) -> None:
     receiver = receiver_process(setup.profile_dir)
-    contexts = {
-        "none": client_context(),
-        "nouid": client_context(no_uid_cert(tmp_path / "odd")),
-        "sender": setup.senders[0].context(),
+    creds: dict[str, Creds | None] = {
+        "none": None,
+        "nouid": odd_cert(tmp_path / "odd", "nouid", uid=False),
+        "sender": setup.senders[0],
     }
     work = list(requests(REQUESTS))
     answers: Counter[str] = Counter()
@@ -159,14 +130,14 @@ def test_malformed_requests_are_refused_and_the_receiver_stays_up(
     def client(n: int) -> None:
         for kind, payload in work[n::THREADS]:
             try:
-                answer = transact(
+                answer = exchange(
                     receiver.port,
                     payload,
-                    contexts[kind],
+                    creds[kind],
                     source=f"127.0.3.{n + 1}",
                     timeout=20,
                     half_close=True,
-                )
+                ).response
             except ConnectionError:  # reset or broken pipe: the receiver closed
                 answer = b""
             except TimeoutError:
@@ -191,6 +162,6 @@ def test_malformed_requests_are_refused_and_the_receiver_stays_up(
     assert not wrong, f"{len(wrong)} unexpected answers, e.g. {wrong[:5]}"
     assert sum(answers.values()) == REQUESTS
     assert receiver.alive()
-    ctx = setup.senders[0].context()
-    assert status_of(transact(receiver.port, letter("still-up"), ctx)) == 20
+    creds = setup.senders[0]
+    assert status_of(exchange(receiver.port, letter("still-up"), creds).response) == 20
     assert not [line for line in receiver.lines if "Traceback" in line or "internal error" in line]

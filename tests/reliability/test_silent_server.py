@@ -16,20 +16,23 @@ import time
 from datetime import timedelta
 
 import pytest
+from helpers.certs import CertAndKey
+from helpers.fixture_receiver import FixtureReceiver
+from helpers.profiles import RECIPIENT, trust_network
+from helpers.receivers import stored_subjects
 
 from misfin_tui.core import outbox as outbox_module
 from misfin_tui.core.outbox import Outbox
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 
-from .conftest import RECIPIENT, SilentServer, sending_profile, stored_subjects
-
 DELIVER_TIMEOUT = 2.0
 
 
 @pytest.mark.timeout(60)
-async def test_a_silent_server_times_out_and_the_letter_is_deferred(tmp_path, silent_server):
-    profile = sending_profile(tmp_path / "client")
+async def test_a_silent_server_times_out_and_the_letter_is_deferred(sender, silent_server):
+    profile = sender
+    trust_network(profile)
     outbox = Outbox(profile, probe_timeout=DELIVER_TIMEOUT, deliver_timeout=DELIVER_TIMEOUT)
     letter_id = outbox.enqueue(
         "Are you there?\n",
@@ -41,7 +44,7 @@ async def test_a_silent_server_times_out_and_the_letter_is_deferred(tmp_path, si
     [item] = await outbox.process(policy="accept-new")
     took = time.monotonic() - began
 
-    assert silent_server.requests == 1, "the letter was never written to the server"
+    assert len(silent_server.requests) == 1, "the letter was never written to the server"
     assert item.state == "deferred", item
     assert item.next_attempt_at, "a deferred letter needs a retry time"
     assert "answer" in item.reason, item.reason
@@ -51,14 +54,14 @@ async def test_a_silent_server_times_out_and_the_letter_is_deferred(tmp_path, si
 
 @pytest.mark.timeout(90)
 def test_a_client_killed_mid_send_keeps_the_letter(
-    request, tmp_path, setup, receiver_process, monkeypatch
+    request, tmp_path, setup, receiver_process, monkeypatch, sender
 ):
-    folder = tmp_path / "client"
-    sending_profile(folder)
+    folder = sender.config_dir
+    trust_network(sender)
     bob = setup.profile().identity()
     # Silent, but with the real receiver's key: the pin made now still holds after the restart.
-    silent_server = SilentServer(tmp_path / "silent", (bob.cert_path, bob.key_path))
-    request.addfinalizer(silent_server.close)
+    silent_server = FixtureReceiver(CertAndKey.load(bob.cert_path, bob.key_path), silent=True)
+    request.addfinalizer(silent_server.stop)
     send = subprocess.Popen(
         [sys.executable, "-m", "misfin_tui", "--profile", str(folder), "send"]
         + ["--to", RECIPIENT, "--subject", "interrupted", "--trust-new", "--no-input"]

@@ -12,13 +12,12 @@ import asyncio
 import time
 
 import pytest
+from helpers.profiles import RECIPIENT, SENDER, trust_network
 
 from misfin_tui.core.outbox import Outbox
 from misfin_tui.core.store import MailStore
 from misfin_tui.ui.app import make_app
 from misfin_tui.ui.widgets.letter_list import LetterList
-
-from .conftest import RECIPIENT, sending_profile
 
 DELIVER_TIMEOUT = 3.0
 KEY_LATENCY_MAX = 0.5  # seconds from a key press to the cursor moving
@@ -35,8 +34,9 @@ async def _until(predicate, timeout: float, pilot) -> bool:
 
 
 @pytest.mark.timeout(60)
-async def test_keys_are_handled_while_a_send_waits_on_a_silent_server(tmp_path, silent_server):
-    profile = sending_profile(tmp_path / "client")
+async def test_keys_are_handled_while_a_send_waits_on_a_silent_server(sender, silent_server):
+    profile = sender
+    trust_network(profile)
     profile.config.set("trust.first_contact", "accept-new")
     profile.config.set("hosts.example.org", ("127.0.0.1", silent_server.port))
     profile.save_config()
@@ -50,9 +50,7 @@ async def test_keys_are_handled_while_a_send_waits_on_a_silent_server(tmp_path, 
     async with app.run_test(size=(120, 36)) as pilot:
         letters = app.screen.query_one("#letters", LetterList)
         assert await _until(lambda: len(letters.letters) == 5, 10, pilot)
-        app.sending.submit(
-            identity="alice@senders.test", recipients=[RECIPIENT], subject="wait", body="hi\n"
-        )
+        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="wait", body="hi\n")
         seen = await asyncio.to_thread(silent_server.request_seen.wait, 15)
         assert seen, "the letter never reached the silent server"
 
@@ -84,17 +82,16 @@ async def test_keys_are_handled_while_a_send_waits_on_a_silent_server(tmp_path, 
 
 
 @pytest.mark.timeout(60)
-async def test_quitting_while_a_letter_is_on_its_way_asks_first(tmp_path, silent_server):
-    profile = sending_profile(tmp_path / "client")
+async def test_quitting_while_a_letter_is_on_its_way_asks_first(sender, silent_server):
+    profile = sender
+    trust_network(profile)
     profile.config.set("trust.first_contact", "accept-new")
     profile.config.set("hosts.example.org", ("127.0.0.1", silent_server.port))
     profile.save_config()
     app = make_app(profile, start_receiver=False)
     app.__dict__["outbox"] = Outbox(profile, probe_timeout=10.0, deliver_timeout=10.0)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.sending.submit(
-            identity="alice@senders.test", recipients=[RECIPIENT], subject="wait", body="hi\n"
-        )
+        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="wait", body="hi\n")
         seen = await asyncio.to_thread(silent_server.request_seen.wait, 15)
         assert seen, "the letter never reached the silent server"
         await pilot.press("ctrl+q")

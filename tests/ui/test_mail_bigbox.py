@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mail_fixtures import add_many, make_profile, settle
+from helpers.letters import add_many
+from helpers.pilot import settle
+from helpers.profiles import make_profile
 
 from misfin_tui.ui.app import make_app
 from misfin_tui.ui.widgets.letter_list import LetterList

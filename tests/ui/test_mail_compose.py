@@ -9,15 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mail_fixtures import (
-    ME,
-    SIZE,
-    add_letter,
-    make_profile,
-    press_to_leave,
-    record_notes,
-    settle,
-)
+from helpers.letters import add_letter
+from helpers.pilot import SIZE, press_to_leave, record_notes, settle
+from helpers.profiles import ME, make_profile
 from textual.widgets import Input, Select, Static, TextArea
 
 from misfin_tui.core.profile import Profile

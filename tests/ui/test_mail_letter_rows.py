@@ -6,7 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from mail_fixtures import add_letter, add_many, make_profile, settle
+from helpers.letters import add_letter, add_many
+from helpers.pilot import settle
+from helpers.profiles import make_profile
 
 from misfin_tui.core.store import MailStore
 from misfin_tui.ui.app import make_app

@@ -5,16 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mail_fixtures import (
-    EVERY_KIND,
-    HOSTILE,
-    ME,
-    SIZE,
-    add_letter,
-    make_profile,
-    record_notes,
-    settle,
-)
+from helpers.letters import EVERY_KIND, HOSTILE, add_letter
+from helpers.pilot import SIZE, record_notes, settle
+from helpers.profiles import ME, make_profile
 from textual.widgets import Input, OptionList, Static
 
 from misfin_tui.core.profile import Profile

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mail_fixtures import EVERY_KIND, HOSTILE, SIZE, add_letter, make_profile, settle
+from helpers.letters import EVERY_KIND, HOSTILE, add_letter
+from helpers.pilot import SIZE, settle
+from helpers.profiles import make_profile
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 

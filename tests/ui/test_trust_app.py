@@ -5,18 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers.pilot import wait_for, wait_screen
+from helpers.profiles import RECIPIENT, SENDER, open_profile, trust_network
 from textual.widgets import Input, Static
-from trust_fixtures import (
-    RECIPIENT,
-    SENDER,
-    network,
-    open_profile,
-    peer,
-    sender,
-    trust_network,
-    wait_for,
-    wait_screen,
-)
 
 from misfin_tui.ui.app import make_app
 from misfin_tui.ui.screens.first_run import FirstRunScreen
@@ -25,8 +16,6 @@ from misfin_tui.ui.screens.main import MainScreen
 from misfin_tui.ui.screens.outbox import OutboxScreen
 from misfin_tui.ui.screens.prompts import FirstContactScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
-
-__all__ = ["network", "peer", "sender"]
 
 
 async def test_send_from_the_app_with_help_on_the_prompt(sender, peer) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from helpers.certs import fixed_cert
+from helpers.pilot import TrustHost, wait_for, wait_screen
+from helpers.profiles import open_profile
 from textual.widgets import Checkbox, Input, RadioButton, Select, Static, TabbedContent
-from trust_fixtures import TrustHost, fixed_cert, open_profile, wait_for, wait_screen
 
 from misfin_tui.core.profile import Profile
 from misfin_tui.ui.screens.first_run import FirstRunScreen

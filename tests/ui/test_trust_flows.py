@@ -5,25 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from helpers.certs import fixed_ca, fixed_cert, install_identity
+from helpers.pilot import TrustHost, record_notes, type_text, wait_for, wait_screen
+from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
-from trust_fixtures import (
-    CAFE,
-    RECIPIENT,
-    SENDER,
-    Notes,
-    TrustHost,
-    fixed_ca,
-    fixed_cert,
-    install_identity,
-    network,
-    peer,
-    sender,
-    trust_network,
-    type_text,
-    wait_for,
-    wait_screen,
-)
 
 from misfin_tui.core.trust import group_fingerprint
 from misfin_tui.ui.app import make_app
@@ -39,8 +25,6 @@ from misfin_tui.ui.screens.prompts import (
     UnfamiliarNetworkScreen,
 )
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
-
-__all__ = ["network", "peer", "sender"]
 
 
 def send(app: TrustHost, subject: str = "Hello") -> None:
@@ -243,7 +227,7 @@ async def test_mailbox_rotation_under_the_same_server_key_is_a_quiet_notice(send
     peer.swap_cert(fixed_cert(21, RECIPIENT, blurb="Bob", issuer=ca), ca)
     trust_network(sender)
     app = TrustHost(sender)
-    notes = Notes(app)
+    notes = record_notes(app)
     async with app.run_test(size=(120, 36)) as pilot:
         send(app, "One")
         prompt = await wait_screen(pilot, FirstContactScreen)
@@ -320,7 +304,7 @@ async def test_verified_mailbox_rotation_asks_before_sending_as_unverified(sende
 
 async def test_a_letter_that_cannot_be_queued_is_explained(sender, peer) -> None:
     app = TrustHost(sender)
-    notes = Notes(app)
+    notes = record_notes(app)
     async with app.run_test(size=(120, 36)) as pilot:
         app.sending.submit(identity=SENDER, recipients=["not an address"], subject="x", body="y")
         await wait_for(pilot, lambda: any(note.startswith("Not queued:") for note in notes))

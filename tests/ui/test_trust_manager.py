@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
+from helpers.pilot import TrustHost, type_text, wait_for, wait_screen
+from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
 from textual.widgets import Static
-from trust_fixtures import (
-    CAFE,
-    RECIPIENT,
-    SENDER,
-    TrustHost,
-    network,
-    peer,
-    sender,
-    trust_network,
-    type_text,
-    wait_for,
-    wait_screen,
-)
 
 from misfin_tui.ui.screens.prompts import (
     ConfirmScreen,
@@ -25,7 +14,6 @@ from misfin_tui.ui.screens.prompts import (
 )
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 
-__all__ = ["network", "peer", "sender"]
 HOSTPORT = "example.org:1958"
 
 

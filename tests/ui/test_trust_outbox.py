@@ -5,23 +5,12 @@ from __future__ import annotations
 import socket
 from datetime import UTC, datetime, timedelta
 
+from helpers.pilot import TrustHost, wait_for, wait_screen
+from helpers.profiles import RECIPIENT, SENDER, trust_network
 from textual.widgets import DataTable, Static
-from trust_fixtures import (
-    RECIPIENT,
-    SENDER,
-    TrustHost,
-    network,
-    peer,
-    sender,
-    trust_network,
-    wait_for,
-    wait_screen,
-)
 
 from misfin_tui.ui.screens.outbox import OutboxScreen
 from misfin_tui.ui.screens.prompts import ConfirmScreen, FirstContactScreen
-
-__all__ = ["network", "peer", "sender"]
 
 
 def cells(screen: OutboxScreen) -> list[list[str]]:

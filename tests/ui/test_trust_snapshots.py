@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.certs import fixed_cert
+from helpers.pilot import TrustHost
+from helpers.profiles import RECIPIENT, SENDER, open_profile
 from textual.app import App
 from textual.screen import Screen
 from textual.widgets import Input
-from trust_fixtures import RECIPIENT, SENDER, TrustHost, fixed_cert, open_profile
 
 from misfin_tui.core.store import MailStore
 from misfin_tui.ui.screens.first_run import FirstRunScreen

@@ -13,23 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers.certs import CertAndKey, ca_of, forged, identity_creds, signed_by
+from helpers.profiles import make_profile
+from helpers.raw_tls import exchange, status_of
+from helpers.receivers import running
 
 from misfin_tui.core.identity import cert_pem, fingerprint, key_pem, make_signed
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
 from misfin_tui.core.verify import Verifier
-
-from .conftest import (
-    ca_of,
-    exchange,
-    forged,
-    identity_creds,
-    make_profile,
-    running,
-    signed_by,
-    status_of,
-    stub_server,
-)
 
 BODY = b"\n\n\n# Hello\nFrom alice.\n"
 LETTER = b"misfin://bob@example.org\t%d\r\n%s" % (len(BODY), BODY)
@@ -43,9 +35,8 @@ def _free_port() -> int:
 
 def _bob(tmp_path: Path, home_port: int, unverified: str = "quarantine"):
     return make_profile(
-        tmp_path,
-        f"bob-{unverified}",
-        ["bob@example.org"],
+        tmp_path / f"bob-{unverified}",
+        "bob@example.org",
         hosts={"example.net": ("127.0.0.1", home_port)},
         unverified=unverified,
     )
@@ -53,7 +44,7 @@ def _bob(tmp_path: Path, home_port: int, unverified: str = "quarantine"):
 
 @pytest.fixture
 def home(tmp_path: Path):
-    profile = make_profile(tmp_path, "home", ["alice@example.net", "carol@example.net"], ca=True)
+    profile = make_profile(tmp_path / "home", "alice@example.net", "carol@example.net", ca=True)
     with running(profile) as r:
         yield r
 
@@ -67,7 +58,7 @@ def test_letter_from_a_mailbox_homed_on_the_first_is_verified_by_the_second(
 ) -> None:
     alice = identity_creds(home.profile, "alice@example.net")
     bob_profile = make_profile(
-        tmp_path, "bob", ["bob@example.org"], hosts={"example.net": ("127.0.0.1", home.port)}
+        tmp_path / "bob", "bob@example.org", hosts={"example.net": ("127.0.0.1", home.port)}
     )
     with running(bob_profile) as bob:
         out = exchange(bob.port, LETTER, alice)
@@ -180,7 +171,7 @@ def test_rotated_certificate_under_the_same_host_ca(home, tmp_path: Path) -> Non
 
 def test_unreachable_home_stays_pending_and_resumes_after_restart(tmp_path: Path) -> None:
     home_port = _free_port()  # nothing listens here yet
-    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home_port)
     with running(bob_profile) as bob:
@@ -236,7 +227,7 @@ def test_reject_mode_stores_a_verified_letter(rejecting, home) -> None:
 
 
 def test_reject_mode_answers_40_when_the_home_cannot_be_reached(tmp_path: Path) -> None:
-    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     with running(_bob(tmp_path, _free_port(), "reject")) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 40
@@ -244,10 +235,10 @@ def test_reject_mode_answers_40_when_the_home_cannot_be_reached(tmp_path: Path) 
 
 
 def test_self_signed_sender_is_verified_against_its_own_certificate(tmp_path: Path) -> None:
-    solo = make_profile(tmp_path, "solo", ["dave@solo.example"])
+    solo = make_profile(tmp_path / "solo", "dave@solo.example")
     with running(solo) as solo_r:
         bob_profile = make_profile(
-            tmp_path, "bob", ["bob@example.org"], hosts={"solo.example": ("127.0.0.1", solo_r.port)}
+            tmp_path / "bob", "bob@example.org", hosts={"solo.example": ("127.0.0.1", solo_r.port)}
         )
         with running(bob_profile) as bob:
             dave = identity_creds(solo, "dave@solo.example")
@@ -258,7 +249,7 @@ def test_self_signed_sender_is_verified_against_its_own_certificate(tmp_path: Pa
 
 def test_stop_does_not_wait_for_a_probe_in_flight(tmp_path: Path) -> None:
     """The sender's server accepts TCP but never speaks TLS: the probe hangs until its timeout."""
-    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     with socket.socket() as black_hole:
         black_hole.bind(("127.0.0.1", 0))
@@ -283,22 +274,26 @@ def test_stop_does_not_wait_for_a_probe_in_flight(tmp_path: Path) -> None:
     ],
 )
 def test_sender_server_answers_that_fail_verification(
-    tmp_path: Path, answer: bytes, words: str
+    tmp_path: Path, receiver_factory, answer: bytes, words: str
 ) -> None:
-    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     ca_cert, ca_key = home_profile.host_ca("example.net")
-    with stub_server(ca_cert, ca_key, answer) as port, running(_bob(tmp_path, port)) as bob:
+    stub = receiver_factory(server_cert=CertAndKey.load(ca_cert, ca_key), answer=answer)
+    with running(_bob(tmp_path, stub.port)) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (q,) = bob.wait_for("quarantined")
         assert words in _letter(bob, q["id"]).trust_reason
 
 
-def test_slow_down_from_the_sender_server_leaves_the_letter_pending(tmp_path: Path) -> None:
-    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+def test_slow_down_from_the_sender_server_leaves_the_letter_pending(
+    tmp_path: Path, receiver_factory
+) -> None:
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     ca_cert, ca_key = home_profile.host_ca("example.net")
-    with stub_server(ca_cert, ca_key, b"44 30\r\n") as port, running(_bob(tmp_path, port)) as bob:
+    stub = receiver_factory(server_cert=CertAndKey.load(ca_cert, ca_key), answer=b"44 30\r\n")
+    with running(_bob(tmp_path, stub.port)) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (stored,) = bob.wait_for("stored")
         bob.idle()
@@ -325,7 +320,7 @@ def test_cached_verification_expires_after_revalidate_days(home, tmp_path: Path)
 
 def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Path) -> None:
     home_port = _free_port()
-    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home_port)
     verdicts: list[tuple[str, dict]] = []
@@ -373,11 +368,11 @@ def test_a_forgery_does_not_cost_the_real_sender_its_cached_verdict(home, tmp_pa
 
 
 def test_forged_sender_of_a_self_signed_mailbox(tmp_path: Path) -> None:
-    solo = make_profile(tmp_path, "solo", ["dave@solo.example"])
+    solo = make_profile(tmp_path / "solo", "dave@solo.example")
     fake = forged(tmp_path / "certs", "dave", "solo.example")
     with running(solo) as solo_r:
         bob_profile = make_profile(
-            tmp_path, "bob", ["bob@example.org"], hosts={"solo.example": ("127.0.0.1", solo_r.port)}
+            tmp_path / "bob", "bob@example.org", hosts={"solo.example": ("127.0.0.1", solo_r.port)}
         )
         with running(bob_profile) as bob:
             assert status_of(exchange(bob.port, LETTER, fake).response) == 20
@@ -385,15 +380,17 @@ def test_forged_sender_of_a_self_signed_mailbox(tmp_path: Path) -> None:
             assert "forged" in _letter(bob, q["id"]).trust_reason
 
 
-def test_server_answering_with_its_own_tls_fingerprint_does_not_vouch(tmp_path: Path) -> None:
-    home_profile = make_profile(tmp_path, "home", ["alice@example.net"], ca=True)
+def test_server_answering_with_its_own_tls_fingerprint_does_not_vouch(
+    tmp_path: Path, receiver_factory
+) -> None:
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     ca_cert, ca_key = home_profile.host_ca("example.net")
     ca_fp = fingerprint(ssl.PEM_cert_to_DER_cert(ca_cert.read_text()))
-    with (
-        stub_server(ca_cert, ca_key, f"20 {ca_fp}\r\n".encode()) as port,
-        running(_bob(tmp_path, port)) as bob,
-    ):
+    stub = receiver_factory(
+        server_cert=CertAndKey.load(ca_cert, ca_key), answer=f"20 {ca_fp}\r\n".encode()
+    )
+    with running(_bob(tmp_path, stub.port)) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (q,) = bob.wait_for("quarantined")
         assert "its own server certificate's fingerprint" in _letter(bob, q["id"]).trust_reason

@@ -1,90 +1,30 @@
-"""Fixture receivers and profiles for the send tests: real TLS on 127.0.0.1, real certificates.
+"""FixtureReceiver: a deliberately small, independent Misfin server (pyOpenSSL, one thread per
+connection), so our client is tested against code that does not share its parser.
 
-A FixtureReceiver is a deliberately small, independent Misfin server (pyOpenSSL, one thread per
-connection) so the client is tested against code that does not share its parser. It requests a
-client certificate without validating it, records every connection (request bytes, client
-certificate, SNI) and answers from a script. Mode "C" understands B and C requests; mode "B"
-answers a C request 40, like the reference B server.
+It requests a client certificate without validating it, records every connection (request
+bytes, client certificate, SNI) and answers from a script. Mode "C" understands B and C
+requests; mode "B" answers a C request 40, like the reference B server. `answer` replaces the
+default "20 <mailbox_fp>" (a sender's server answering verification with a fixed line), and
+`silent` reads the request and never answers, holding the connection until the client closes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
-import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
-from misfin_tui.core.address import Address
-from misfin_tui.core.identity import fingerprint
-from misfin_tui.core.profile import Profile
+from helpers.certs import CertAndKey
 
 IO_TIMEOUT = 10.0
-NETWORK = "test-net"
-
-
-# -- certificates ---------------------------------------------------------------------------------
-
-
-@dataclass
-class ServerCert:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def der(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.DER)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.der)
-
-    @property
-    def spki(self) -> str:
-        from misfin_tui.core.identity import spki_sha256
-
-        return spki_sha256(self.cert)
-
-
-def make_server_cert(
-    host: str,
-    *,
-    key: ec.EllipticCurvePrivateKey | None = None,
-    days: float = 3650,
-    start: datetime | None = None,
-) -> ServerCert:
-    """A self-signed host CA certificate (as Misfin servers present), dates under our control."""
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    now = start or datetime.now(UTC) - timedelta(hours=1)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return ServerCert(cert, key)
-
-
-# -- the receiver ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -98,21 +38,20 @@ class Arrival:
     answered: bytes | None = None
 
 
-Answer = Callable[[bytes, str], str]
-
-
 @dataclass
 class FixtureReceiver:
-    server_cert: ServerCert
+    server_cert: CertAndKey
     mode: str = "C"  # "C" (takes B and C) | "B" (B only: a C request gets 40)
-    answers: list[str | bytes] = field(default_factory=list)  # scripted, then the default 20
+    answers: list[str | bytes] = field(default_factory=list)  # scripted, then `answer`
     mailbox_fp: str = "ab" * 32
+    answer: str | bytes | None = None  # after the script; None: f"20 {mailbox_fp}"
     silent: bool = False  # accept TLS, read the request, never answer
     arrivals: list[Arrival] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.request_seen = threading.Event()  # set once a whole request has arrived
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.1)
         self.port = self._sock.getsockname()[1]
@@ -136,7 +75,7 @@ class FixtureReceiver:
         with self._lock:
             return sum(len(a.data) for a in self.arrivals)
 
-    def swap_cert(self, server_cert: ServerCert) -> None:
+    def swap_cert(self, server_cert: CertAndKey) -> None:
         """Present another certificate from the next connection on (a key change)."""
         self.server_cert = server_cert
         self._context = self._make_context(server_cert)
@@ -147,7 +86,7 @@ class FixtureReceiver:
         self._sock.close()
 
     # internals
-    def _make_context(self, server_cert: ServerCert) -> SSL.Context:
+    def _make_context(self, server_cert: CertAndKey) -> SSL.Context:
         context = SSL.Context(SSL.TLS_SERVER_METHOD)
         context.set_min_proto_version(SSL.TLS1_2_VERSION)
         context.use_certificate(server_cert.cert)
@@ -171,7 +110,7 @@ class FixtureReceiver:
         with self._lock:
             if self.answers:
                 return self.answers.pop(0)
-        return f"20 {self.mailbox_fp}"
+        return self.answer if self.answer is not None else f"20 {self.mailbox_fp}"
 
     def _handle(self, sock: socket.socket) -> None:
         arrival = Arrival()
@@ -194,8 +133,9 @@ class FixtureReceiver:
             version = self._read_request(tls, sock, arrival, deadline)
             if version is None:
                 return
+            self.request_seen.set()
             if self.silent:
-                self._wait_for_close(tls, sock, deadline)
+                self._wait_for_close(tls, sock)
                 return
             answer = self._answer(arrival.data, version)
             # bytes are sent as they are (e.g. an answer cut off before its CRLF)
@@ -209,9 +149,9 @@ class FixtureReceiver:
         finally:
             sock.close()
 
-    def _wait_for_close(self, tls: SSL.Connection, sock: socket.socket, deadline: float) -> None:
-        """Hold the connection open, answering nothing, until the client gives up."""
-        while not self._stop.is_set() and time.monotonic() < deadline:
+    def _wait_for_close(self, tls: SSL.Connection, sock: socket.socket) -> None:
+        """Hold the connection open, answering nothing, until the client gives up (or stop)."""
+        while not self._stop.is_set():
             try:
                 if not _retry(tls, sock, lambda: tls.recv(4096), time.monotonic() + 0.2):
                     return
@@ -243,13 +183,15 @@ class FixtureReceiver:
             buffer += chunk
 
 
-def _retry(tls: SSL.Connection, sock: socket.socket, operation, deadline: float):
+def _retry(
+    tls: SSL.Connection, sock: socket.socket, operation: Callable[[], Any], deadline: float
+) -> Any:
     """Run a pyOpenSSL call on a non-blocking socket until it completes or the deadline passes."""
     while True:
         try:
             return operation()
         except SSL.WantReadError:
-            wait = ([sock], [])
+            wait: tuple[list[socket.socket], list[socket.socket]] = ([sock], [])
         except SSL.WantWriteError:
             wait = ([], [sock])
         except SSL.ZeroReturnError:
@@ -260,49 +202,3 @@ def _retry(tls: SSL.Connection, sock: socket.socket, operation, deadline: float)
         if remaining <= 0:
             raise TimeoutError
         select.select(*wait, [], min(remaining, 0.2))
-
-
-@pytest.fixture
-def receiver_factory() -> Iterator[Callable[..., FixtureReceiver]]:
-    started: list[FixtureReceiver] = []
-
-    def start(host: str = "example.org", **kwargs) -> FixtureReceiver:
-        kwargs.setdefault("server_cert", make_server_cert(host))
-        server = FixtureReceiver(**kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-# -- profiles -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def network_env(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Pin the network id for detection (MISFIN_TUI_NETWORK); trusted only when a test says so."""
-    monkeypatch.setenv("MISFIN_TUI_NETWORK", NETWORK)
-    return NETWORK
-
-
-@pytest.fixture
-def sender(tmp_path: Path, network_env: str) -> Profile:
-    """A profile with the identity alice@sender.test, its config written."""
-    profile = Profile.open(tmp_path / "alice")
-    profile.create_identity(Address.parse("alice@sender.test"), "Alice")
-    return profile
-
-
-def route(profile: Profile, host: str, server: FixtureReceiver) -> None:
-    """Map `host` to the fixture's port in config [hosts] (like curl --connect-to)."""
-    profile.config.set(f"hosts.{host}", server.hostport)
-    profile.save_config()
-
-
-def env_for(profile: Profile, network: str = NETWORK) -> dict[str, str]:
-    env = dict(os.environ)
-    env["MISFIN_TUI_PROFILE"] = str(profile.config_dir)
-    env["MISFIN_TUI_NETWORK"] = network
-    return env

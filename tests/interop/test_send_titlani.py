@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from send_fixtures import env_for
+from helpers.profiles import SENDER, env_for
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.identity import (
@@ -131,7 +131,7 @@ def test_send_reaches_titlani_intact_and_pins_the_mailbox(
     [stored] = titlani.letters()
     assert stored.endswith(("# Interop\n" + body).encode())
     lines = stored.decode().split("\n")
-    assert lines[0].startswith("alice@sender.test")  # titlani took the sender from our cert
+    assert lines[0].startswith(SENDER)  # titlani took the sender from our cert
     entries = json.loads(
         subprocess.run(
             [sys.executable, "-m", "misfin_tui", "trust", "list", "--json"],

@@ -6,7 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from send_fixtures import FixtureReceiver, make_server_cert, route
+from helpers.certs import make_server_cert
+from helpers.fixture_receiver import FixtureReceiver
+from helpers.profiles import route
 
 from misfin_tui.core.address import AddressError
 from misfin_tui.core.network import Networks

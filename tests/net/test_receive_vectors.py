@@ -9,19 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.certs import Creds, forged, identity_creds, odd_cert, write_creds
+from helpers.profiles import make_profile
+from helpers.raw_tls import exchange, status_of
+from helpers.receivers import running
 
 from misfin_tui.core.store import MailStore
-
-from .conftest import (
-    Creds,
-    exchange,
-    forged,
-    identity_creds,
-    make_profile,
-    odd_cert,
-    running,
-    status_of,
-)
 
 TIME = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
@@ -34,7 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("MISFIN_TUI_NETWORK", "test-net")
     closed = ("127.0.0.1", 9)  # senders' servers unreachable: verification stays pending, offline
     hosts = {"example.net": closed, "lists.example.com": closed}
-    profile = make_profile(root, "bob", ["bob@example.org"], hosts=hosts)
+    profile = make_profile(root / "bob", "bob@example.org", hosts=hosts)
     alice = forged(root / "certs", "alice", "example.net", "alice")
     lister = _list_creds(root / "certs")
     with running(profile) as r:
@@ -44,8 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 def _list_creds(folder: Path) -> Creds:
     from misfin_tui.core.identity import make_self_signed
-
-    from .conftest import write_creds
 
     cert, key = make_self_signed("list", "lists.example.com", "Example list")
     return write_creds(folder, "list", cert, key)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from helpers.certs import identity_creds
+from helpers.profiles import make_profile
+from helpers.receivers import running
 
 from misfin_tui.core.identity import fingerprint, load_certificates
 from misfin_tui.core.store import MailStore
-
-from .conftest import identity_creds, make_profile, running
 
 REPO = Path(__file__).resolve().parents[2]
 TITLANI = REPO / ".peers" / "titlani" / "bin"
@@ -69,7 +70,7 @@ def test_letter_from_titlani_is_received_with_the_certificate_sender(
 ) -> None:
     cert, key = titlani_identity
     profile = make_profile(
-        tmp_path, "bob", ["bob@example.org"], hosts={"titlani.example": ("127.0.0.1", 9)}
+        tmp_path / "bob", "bob@example.org", hosts={"titlani.example": ("127.0.0.1", 9)}
     )
     with running(profile) as r:
         # titlani's client writes its own sender line; ours must come from the certificate.
@@ -101,7 +102,7 @@ def test_blank_request_from_titlani_gets_our_mailbox_fingerprint(
     tmp_path: Path, titlani_identity
 ) -> None:
     cert, key = titlani_identity
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile) as r:
         answer = _peer(r.port, cert, key, "bob@example.org", "blank")
         assert answer == {
@@ -164,7 +165,7 @@ def test_sender_homed_on_a_single_mailbox_titlani_server_is_verified(
     cert, key = titlani_identity
     with titlani_server(tmp_path, (cert, key)) as port:
         profile = make_profile(
-            tmp_path, "bob", ["bob@example.org"], hosts={"titlani.example": ("127.0.0.1", port)}
+            tmp_path / "bob", "bob@example.org", hosts={"titlani.example": ("127.0.0.1", port)}
         )
         with running(profile) as r:
             answer = _peer(
@@ -192,7 +193,7 @@ def test_titlani_server_that_answers_with_its_own_fingerprint_does_not_vouch(
     cert, key = titlani_identity
     with titlani_server(tmp_path, None) as port:
         profile = make_profile(
-            tmp_path, "bob", ["bob@example.org"], hosts={"titlani.example": ("127.0.0.1", port)}
+            tmp_path / "bob", "bob@example.org", hosts={"titlani.example": ("127.0.0.1", port)}
         )
         with running(profile) as r:
             answer = _peer(

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from send_fixtures import FixtureReceiver, env_for, make_server_cert, route
+from helpers.certs import make_server_cert
+from helpers.fixture_receiver import FixtureReceiver
+from helpers.profiles import env_for, route
 
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile

@@ -13,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers.certs import forged
+from helpers.profiles import make_profile
+from helpers.raw_tls import exchange, status_of
+from helpers.receivers import running
 
 from misfin_tui.core.receiver import Limits
-
-from .conftest import exchange, forged, make_profile, running, status_of
 
 SEEDS = [
     b"misfin://bob@example.org Hi Bob!\r\n",
@@ -95,7 +97,7 @@ def test_arbitrary_bytes_never_break_the_receiver(
 ) -> None:
     rng = random.Random(1958)
     profile = make_profile(
-        tmp_path, "bob", ["bob@example.org"], hosts={"example.net": ("127.0.0.1", 9)}
+        tmp_path / "bob", "bob@example.org", hosts={"example.net": ("127.0.0.1", 9)}
     )
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     cases = [_payload(rng, n) for n in range(200)]

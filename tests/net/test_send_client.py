@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from send_fixtures import FixtureReceiver
+from helpers.fixture_receiver import FixtureReceiver
 
 from misfin_tui.core.address import Address, parse_hostport
 from misfin_tui.core.client import (

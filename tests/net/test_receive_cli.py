@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.certs import forged
+from helpers.profiles import make_profile
+from helpers.raw_tls import exchange, status_of
+from helpers.receivers import running
 
 from misfin_tui.cli import main
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
-
-from .conftest import exchange, forged, make_profile, running, status_of
 
 UNREACHABLE = {"example.net": ("127.0.0.1", 9)}  # verification stays pending, and offline
 
@@ -27,7 +29,7 @@ def _start(profile_dir: Path) -> tuple[subprocess.Popen, int]:
 
 
 def test_acknowledged_letter_survives_sigkill(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"], hosts=UNREACHABLE)
+    profile = make_profile(tmp_path / "bob", "bob@example.org", hosts=UNREACHABLE)
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     proc, port = _start(profile.config_dir)
     try:
@@ -46,7 +48,7 @@ def test_acknowledged_letter_survives_sigkill(tmp_path: Path) -> None:
 
 
 def test_receive_logs_each_transaction_and_stops_on_sigterm(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"], hosts=UNREACHABLE)
+    profile = make_profile(tmp_path / "bob", "bob@example.org", hosts=UNREACHABLE)
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     proc, port = _start(profile.config_dir)
     try:
@@ -104,7 +106,7 @@ def test_receive_without_identity_is_one_line_error(tmp_path: Path) -> None:
 @pytest.fixture
 def mailbox(tmp_path: Path):
     """bob's profile with three letters: two in the Inbox, one quarantined by hand."""
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"], hosts=UNREACHABLE)
+    profile = make_profile(tmp_path / "bob", "bob@example.org", hosts=UNREACHABLE)
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     with running(profile) as r:
         for body in (

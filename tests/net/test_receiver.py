@@ -8,13 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.certs import forged, identity_creds
+from helpers.profiles import make_profile
+from helpers.raw_tls import exchange, status_of
+from helpers.receivers import running
 
 from misfin_tui.core.identity import fingerprint
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.receiver import Limits
 from misfin_tui.core.store import MailStore
-
-from .conftest import exchange, forged, identity_creds, make_profile, running, status_of
 
 
 def _tls(port: int, sni: str = "example.org", timeout: float = 10.0) -> ssl.SSLSocket:
@@ -27,7 +29,7 @@ def _tls(port: int, sni: str = "example.org", timeout: float = 10.0) -> ssl.SSLS
 
 def _multi_host(tmp_path: Path) -> Profile:
     """bob@example.org self-signed, and carol/dan@example.com signed by a host CA."""
-    profile = make_profile(tmp_path, "multi", ["bob@example.org"])
+    profile = make_profile(tmp_path / "multi", "bob@example.org")
     profile.create_identity(_addr("carol@example.com"), "Carol", ca=True)
     profile.create_identity(_addr("dan@example.com"), "Dan")
     return Profile.open(profile.config_dir)
@@ -62,7 +64,7 @@ def test_tls_certificate_per_host_and_mailbox_fingerprint_in_the_answer(tmp_path
 
 
 def test_blank_requests_are_rate_limited_per_address(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile, Limits(blank_per_window=3, blank_window=60)) as r:
         answers = [exchange(r.port, b"misfin://bob@example.org \r\n").response for _ in range(4)]
         assert [status_of(a) for a in answers] == [20, 20, 20, 44]
@@ -71,7 +73,7 @@ def test_blank_requests_are_rate_limited_per_address(tmp_path: Path) -> None:
 
 
 def test_partial_request_times_out_with_59_and_silence_gets_closed(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile, Limits(request_timeout=1.0)) as r:
         with _tls(r.port) as tls:
             tls.sendall(b"misfin://bob@exa")
@@ -83,7 +85,7 @@ def test_partial_request_times_out_with_59_and_silence_gets_closed(tmp_path: Pat
 
 
 def test_answer_ends_with_close_notify(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile) as r, _tls(r.port) as tls:
         tls.sendall(b"misfin://bob@example.org \r\n")
         data = b""
@@ -96,7 +98,7 @@ def test_answer_ends_with_close_notify(tmp_path: Path) -> None:
     "limits", [Limits(max_connections=2), Limits(max_per_peer=2)], ids=["total", "per-peer"]
 )
 def test_connection_cap(tmp_path: Path, limits: Limits) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile, limits) as r:
         first, second = _tls(r.port), _tls(r.port)
         try:
@@ -124,7 +126,7 @@ def test_connection_cap(tmp_path: Path, limits: Limits) -> None:
 def test_when_full_the_longest_silent_connection_makes_room(tmp_path: Path) -> None:
     """Stalled peers holding every slot cannot lock a sender out: past idle_grace, the one
     silent longest is closed to serve the newcomer."""
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile, Limits(max_connections=2, idle_grace=0.3)) as r:
         idle = [_tls(r.port), _tls(r.port)]
         try:
@@ -145,7 +147,7 @@ def test_when_full_the_longest_silent_connection_makes_room(tmp_path: Path) -> N
 
 
 def test_stop_is_quick_with_connections_open(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile) as r:
         idle = _tls(r.port)
         idle.sendall(b"misfin://bob")
@@ -163,7 +165,7 @@ def test_stop_is_quick_with_connections_open(tmp_path: Path) -> None:
 
 def test_sender_line_written_by_the_client_is_not_trusted(tmp_path: Path) -> None:
     profile = make_profile(
-        tmp_path, "bob", ["bob@example.org"], hosts={"example.net": ("127.0.0.1", 9)}
+        tmp_path / "bob", "bob@example.org", hosts={"example.net": ("127.0.0.1", 9)}
     )
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     body = b"mallory@evil.example Mallory\n\n2020-01-01T00:00:00Z\nhi\n"
