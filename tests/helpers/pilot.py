@@ -16,12 +16,11 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.worker import WorkerCancelled
 
-from misfin_tui.core.network import Networks
-from misfin_tui.core.outbox import Outbox
+from misfin_tui.core.address import Address
+from misfin_tui.core.engine import Engine
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.store import MailStore
-from misfin_tui.core.trust import TrustStore
 from misfin_tui.ui.sending import Sending
+from misfin_tui.ui.session import Session
 
 SIZE = (120, 36)
 
@@ -96,29 +95,36 @@ def record_notes(app: App[Any]) -> list[str]:
 
 
 class TrustHost(App[None]):
-    """The app surface the trust UI needs (MisfinApp's contract), built from real core objects.
-
-    Lets the trust screens be driven and snapshotted without the mail screens around them.
-    """
+    """The trust screens without the mail screens around them: a real engine, sender and
+    session, as MisfinApp makes them, so they can be driven and snapshotted alone."""
 
     def __init__(
         self,
         profile: Profile,
-        screen: Callable[[], Screen[Any]] | None = None,
+        screen: Callable[[Session], Screen[Any]] | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
         retry_seconds: float = 30.0,
     ):
         super().__init__()
         self.profile = profile
-        db = profile.database()
-        self.store = MailStore(db)
-        self.trust = TrustStore(db)
-        self.networks = Networks(db)
-        self.outbox = Outbox(profile, probe_timeout=5.0, deliver_timeout=5.0, clock=clock)
-        self.sending = Sending(self, retry_seconds=retry_seconds)  # type: ignore[arg-type]
+        kwargs: dict[str, Any] = {"probe_timeout": 5.0, "deliver_timeout": 5.0}
+        if clock is not None:
+            kwargs["clock"] = clock
+        self.engine = Engine(profile, **kwargs)
+        self.sending = Sending(self, self.engine, self.review, retry_seconds=retry_seconds)
+        self.session = Session(self.engine, self.sending)
         self.first_screen = screen
+
+    def review(self, address: str) -> None:
+        from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+
+        key = Address.parse(address).key
+        self.push_screen(TrustManagerScreen(self.session, select=("mailboxes", key)))
 
     def on_mount(self) -> None:
         if self.first_screen is not None:
-            self.push_screen(self.first_screen())
+            self.push_screen(self.first_screen(self.session))
+
+    def on_unmount(self) -> None:
+        self.engine.close()

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from helpers.certs import CertAndKey, Creds, install_identity
 from misfin_tui.core.address import Address
-from misfin_tui.core.database import utc_now
+from misfin_tui.core.clock import utc_now
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile
 

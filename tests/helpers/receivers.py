@@ -22,9 +22,23 @@ from typing import Any
 import pytest
 
 from helpers.certs import CertAndKey, install_identity
+from misfin_tui.core.events import Event, LetterQuarantined, LetterStored, LetterVerified
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.receiver import Limits, Receiver
 from misfin_tui.core.store import MailStore
+
+
+def event_pair(event: Event) -> tuple[str, dict[str, Any]]:
+    """A typed event as (kind, fields), the shape these tests compare."""
+    if isinstance(event, LetterStored):
+        return "stored", {"id": event.letter_id, "sender": event.sender}
+    if isinstance(event, LetterVerified):
+        info = {"id": event.letter_id, "sender": event.sender, "trust": event.trust}
+        return "verified", {**info, "reason": event.reason}
+    if isinstance(event, LetterQuarantined):
+        info = {"id": event.letter_id, "sender": event.sender, "trust": "quarantined"}
+        return "quarantined", {**info, "reason": event.reason}
+    return type(event).__name__, {}
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
@@ -71,7 +85,7 @@ def running(
     receiver = Receiver(
         profile,
         ("127.0.0.1", listen_port),
-        on_event=lambda k, i: events.append((k, i)),
+        emit=lambda event: events.append(event_pair(event)),
         limits=limits,
         **kwargs,
     )

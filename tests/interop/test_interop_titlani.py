@@ -18,7 +18,8 @@ from helpers.certs import identity_creds
 from helpers.profiles import make_profile
 from helpers.receivers import running
 
-from misfin_tui.core.identity import fingerprint, load_certificates
+from misfin_tui.core.identity import load_certificates
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.store import MailStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,12 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from helpers.profiles import SENDER, env_for
 
 from misfin_tui.core.address import Address
-from misfin_tui.core.identity import (
-    cert_pem,
-    fingerprint,
-    load_certificates,
-    make_self_signed,
-)
+from misfin_tui.core.identity import cert_pem, load_certificates, make_self_signed
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile
 

@@ -27,7 +27,7 @@ from send_fixtures import FixtureReceiver, ServerCert, make_server_cert
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import DeliveryError, probe
-from misfin_tui.core.identity import fingerprint
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.receiver import Receiver
 

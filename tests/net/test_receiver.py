@@ -13,7 +13,7 @@ from helpers.profiles import make_profile
 from helpers.raw_tls import exchange, status_of
 from helpers.receivers import running
 
-from misfin_tui.core.identity import fingerprint
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.receiver import Limits
 from misfin_tui.core.store import MailStore

@@ -16,10 +16,10 @@ from misfin_tui.core.client import (
     probe,
     resolve,
 )
-from misfin_tui.core.identity import fingerprint
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.letter import new_message_c
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.wire import ProtocolError
+from misfin_tui.core.status import ProtocolError
 
 BOB = Address.parse("bob@example.org")
 

@@ -16,7 +16,7 @@ from misfin_tui.core.outbox import MAX_HOPS, Outbox, OutboxError, summarise
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
-from misfin_tui.core.wire import ProtocolError
+from misfin_tui.core.status import ProtocolError
 
 BOB = "bob@example.org"
 

@@ -18,7 +18,8 @@ from helpers.profiles import make_profile
 from helpers.raw_tls import exchange, status_of
 from helpers.receivers import running
 
-from misfin_tui.core.identity import cert_pem, fingerprint, key_pem, make_signed
+from misfin_tui.core.identity import cert_pem, key_pem, make_signed
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
 from misfin_tui.core.verify import Verifier

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError
-from misfin_tui.core.wire import ProtocolError, Status
+from misfin_tui.core.status import ProtocolError, Status
 
 
 def test_plain_address() -> None:

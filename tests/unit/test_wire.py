@@ -9,27 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from misfin_tui.core.address import Address, AddressError
-from misfin_tui.core.wire import (
-    B_REQUEST_MAX,
-    C_BODY_MAX,
-    C_HEADER_MAX,
-    RESPONSE_MAX,
-    NotMisfinRequest,
-    ProtocolError,
-    Request,
-    RequestParser,
-    Response,
-    ResponseParser,
-    Status,
-    b_fits,
-    build_b_request,
-    build_c_request,
-    build_response,
-    normalise_fingerprint,
-    parse_redirect,
-    parse_response,
-    parse_retry_after,
-)
+from misfin_tui.core.wire import B_REQUEST_MAX, C_BODY_MAX, C_HEADER_MAX, RESPONSE_MAX, Request, RequestParser, Response, ResponseParser, b_fits, build_b_request, build_c_request, build_response, normalise_fingerprint, parse_redirect, parse_response, parse_retry_after
+from misfin_tui.core.status import NotMisfinRequest, ProtocolError, Status
 
 BOB = Address("bob", "example.org")
 
