@@ -367,7 +367,10 @@ class TrustStore:
         what their approved server reports on delivery.
         """
         key = _address_key(address)
-        new = fingerprint.parse(reported)
+        try:
+            new = fingerprint.parse(reported)
+        except fingerprint.NotAFingerprint as exc:
+            raise TrustError(str(exc)) from None
         issuer = issuer_spki.strip().lower()
         now = utc_now()
         with self.db.transaction() as conn:
