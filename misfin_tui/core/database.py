@@ -214,6 +214,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE networks ADD COLUMN signals TEXT NOT NULL DEFAULT '';
     """,
+    # 7: key rotation. Retired or revoked mailbox fingerprints, never accepted again (like ssh's
+    # @revoked), with what the notice that retired them announced; an outbox item may present
+    # a retired certificate of ours (a rotation notice goes out signed with the old one).
+    """
+    CREATE TABLE revoked_fingerprints (
+        address      TEXT NOT NULL,                -- mailbox@host, lower case
+        fingerprint  TEXT NOT NULL,                -- the retired certificate's SHA-256
+        at           TEXT NOT NULL,
+        why          TEXT NOT NULL DEFAULT '',     -- routine|stolen|... (the notice's reason)
+        announced    TEXT NOT NULL DEFAULT '',     -- the successor the notice named
+        announced_ca TEXT NOT NULL DEFAULT '',     -- a new host CA's SPKI the notice named
+        notice_at    TEXT NOT NULL DEFAULT '',     -- the notice's own time
+        letter_id    INTEGER,                      -- the notice letter, when one retired it
+        PRIMARY KEY (address, fingerprint)
+    );
+    ALTER TABLE outbox ADD COLUMN present TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

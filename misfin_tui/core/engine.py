@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Coroutine
 from functools import cached_property
@@ -26,7 +27,10 @@ from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
 if TYPE_CHECKING:  # the receiver pulls in pyOpenSSL: only when mail is received
+    from misfin_tui.core.notice import Reason
     from misfin_tui.core.receiver import Limits, Receiver
+    from misfin_tui.core.revalidate import Check
+    from misfin_tui.core.rotation import Rotation
     from misfin_tui.core.verify import Verifier
 
 T = TypeVar("T")
@@ -114,6 +118,57 @@ class Engine:
         if receiver is not None:
             receiver.stop()
             self.verifier.stop()
+
+    # -- key rotation and re-validation (core/rotation.py, core/revalidate.py) -----------------
+
+    def rotate(self, address: str, reason: Reason, *, ca: bool = False) -> Rotation:
+        """Issue a new certificate for `address` (with `ca`: a new host CA and every mailbox of
+        its host), retire the old one, serve the new one at once, and queue one notice to
+        every past contact, signed with the old certificate. Deliver the returned items with
+        `delivery.run(rotation.items, asker)` like any letter."""
+        from misfin_tui.core import rotation
+
+        rotated = rotation.rotate(self.profile, address, reason, ca=ca)
+        rotation.record_retired(self.trust, rotated)
+        if self.receiver is not None:
+            self.receiver.reload_identities()
+        ours = {str(i.address).lower() for i in self.profile.identities()}
+        recipients = rotation.contacts(self.trust, ours)
+        items: list[int] = []
+        for notice in rotation.notices(rotated, recipients):
+            letter = self.outbox.enqueue(
+                notice.body,
+                [notice.recipient],
+                identity=notice.identity,
+                subject=notice.subject,
+                present=notice.present,
+            )
+            items.extend(item.id for item in self.outbox.items(letter))
+        return rotation.Rotation(rotated, items, recipients)
+
+    async def revalidate(self, *, due_only: bool = False) -> list[Check]:
+        """Check pinned servers and verified senders again (`due_only`: only what is older
+        than revalidate_days, and only on a trusted network). Never re-pins anything."""
+        from misfin_tui.core.revalidate import Revalidator
+
+        revalidator = Revalidator(
+            self.profile, self.trust, self.policy, self.networks, clock=self.clock
+        )
+        return await revalidator.run(due_only=due_only)
+
+    def revalidate_in_background(self, every: float = 3600.0) -> concurrent.futures.Future[None]:
+        """On the engine's loop: every `every` seconds, re-validate what is due (trusted
+        networks only). The app starts it once; `close()` ends it."""
+
+        async def rounds() -> None:
+            while True:
+                try:
+                    await self.revalidate(due_only=True)
+                except Exception:  # one failed round must not end the next ones
+                    logging.getLogger("misfin_tui.revalidate").exception("re-validation failed")
+                await asyncio.sleep(every)
+
+        return self.submit(rounds())
 
     # -- the background loop (the app's deliveries) -------------------------------------------
 

@@ -31,6 +31,7 @@ from misfin_tui.core.commit import GroupCommitter, Job, Stopped
 from misfin_tui.core.events import Event, LetterStored, LetterVerified
 from misfin_tui.core.identity import CertInfo, Identity, IdentityError, cert_info
 from misfin_tui.core.letter import Sender, parse_stored, stamp_received
+from misfin_tui.core.notice import mentions as mentions_notice
 from misfin_tui.core.profile import Config, Profile
 from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
@@ -152,7 +153,8 @@ class Receiver:
         self._damaged = ""
         # Parsed sender certificates (loop thread) and cached verdicts (writer thread).
         self._cert_infos: _Lru[bytes, CertInfo] = _Lru(4096)
-        self._verdicts: _Lru[tuple[str, str], tuple[float, Outcome]] = _Lru(4096)
+        self._verdicts: _Lru[tuple[str, str], tuple[float, int, Outcome]] = _Lru(4096)
+        self._identities_stamp: tuple[int, float] = (0, 0.0)  # (mtime_ns, when last looked)
         self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
         self._sender_limiter = RateLimiter(
             self.limits.letters_per_sender, self.limits.letter_window
@@ -286,6 +288,39 @@ class Receiver:
 
     # -- set-up -----------------------------------------------------------------------------
 
+    def reload_identities(self) -> None:
+        """Read the identities again (after a rotation): blank requests answer the new
+        fingerprints, and handshakes present the new host CA, from the next connection on.
+        Raises what loading raises; the identities served so far stay in use then."""
+        old = self._mailboxes, self._contexts, self._default_context
+        try:
+            self._load_mailboxes()
+        except BaseException:
+            self._mailboxes, self._contexts, self._default_context = old
+            raise
+        if self._server is not None and self._default_context is not None:
+            self._server.context = self._default_context
+        log.info("identities reloaded: %s", ", ".join(self.addresses))
+
+    def _identities_changed(self) -> None:
+        """At most once a second: reload when the identities folder changed (a rotation done
+        by another process swaps folders there, which changes its mtime)."""
+        now = time.monotonic()
+        stamp, looked = self._identities_stamp
+        if now - looked < 1.0:
+            return
+        try:
+            mtime = self.profile.identities_dir.stat().st_mtime_ns
+        except OSError:
+            mtime = stamp
+        self._identities_stamp = (mtime, now)
+        if mtime != stamp and stamp:
+            try:
+                self.reload_identities()
+            except Exception:  # a half-written identity: keep serving the old ones, retry later
+                log.exception("could not reload the identities")
+                self._identities_stamp = (stamp, now)
+
     def _load_mailboxes(self) -> None:
         identities = self.profile.identities()
         if not identities:
@@ -307,6 +342,8 @@ class Receiver:
         self._default_context = self._contexts[default_host]
         for ctx in self._contexts.values():
             ctx.set_tlsext_servername_callback(self._pick_context)
+        with contextlib.suppress(OSError):
+            self._identities_stamp = (self.profile.identities_dir.stat().st_mtime_ns, 0.0)
 
     def _make_context(self, host: str, boxes: dict[str, Mailbox]) -> SSL.Context:
         """The host CA's certificate when the profile holds one, else a mailbox's own."""
@@ -346,6 +383,7 @@ class Receiver:
     def _handle(self, session: Session, request: Request) -> Answer | asyncio.Future[Answer]:
         """Route a parsed request: host, mailbox, blank, certificate, limits, then store."""
         record = session.record = {"sender": "-", "mailbox": "-"}
+        self._identities_changed()
         host = request.address.host.lower().rstrip(".")
         boxes = self._mailboxes.get(host)
         if boxes is None:
@@ -482,6 +520,8 @@ class Receiver:
         if not self._quota.allows(conn, letter.sender, len(raw)):
             return 45, "you have too much mail stored here already; try again later"
         parsed = parse_stored(raw, letter.request.version)
+        if trust != "pending" and mentions_notice(parsed.body):  # judged by the verifier, always
+            trust, reason = "pending", "a key-change notice: checking it"
         recipients = tuple(parsed.recipients) or (box.address,)
         letter_id = self._store.add(
             folder="Inbox",
@@ -509,13 +549,14 @@ class Receiver:
         after letter costs one look-up (~0.6 ms of CPU) per few seconds, not per letter."""
         key = (address, fp)
         now = time.monotonic()
-        remembered = self._verdicts.get(key)
-        if remembered is not None and remembered[0] > now:
-            return remembered[1]
         assert self._verifier is not None
+        generation = self._verifier.revocations  # a retired certificate's verdict is forgotten
+        remembered = self._verdicts.get(key)
+        if remembered is not None and remembered[0] > now and remembered[1] == generation:
+            return remembered[2]
         hit = self._verifier.cached(address, fp)
         if hit is not None:
-            self._verdicts.put(key, (now + VERDICT_TTL, hit))
+            self._verdicts.put(key, (now + VERDICT_TTL, generation, hit))
         return hit
 
     def _emit(self, event: Event) -> None:

@@ -135,6 +135,7 @@ class Verifier:
         self._probe_slots = threading.BoundedSemaphore(max_probes)  # also caps reject-mode checks
         # Forged senders can name any domain: don't let them aim our probes at one (§7.3).
         self._host_limiter = RateLimiter(*probes_per_host)
+        self.revocations = 0  # counts retirements, so a receiver drops verdicts it remembered
 
     @classmethod
     def standalone(cls, profile: Profile, *, emit: EventSink | None = None) -> Verifier:
@@ -258,6 +259,7 @@ class Verifier:
             )
             return
         outcome = self.check(letter.sender_cert, letter.mailbox)
+        outcome = self._key_change_notice(letter_id, letter.sender_cert, letter.body, outcome)
         if outcome.trust == "pending":
             self.store.set_trust(letter_id, "pending", outcome.reason)
             if attempt < len(self.retry_delays) and not self._stopping:
@@ -342,6 +344,9 @@ class Verifier:
         return None
 
     def _check(self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str) -> Outcome:
+        revoked = self._revoked(address, fp)
+        if revoked is not None:
+            return revoked
         pin = self.trust.mailbox(address)
         if pin is not None and pin.state is MailboxState.REJECTED:
             return _failed(f"You rejected {address}; its letters are kept in Quarantine.", 61)
@@ -479,6 +484,57 @@ class Verifier:
                 f"it is issued by the same server key as before and {info.host} vouches for it",
             )
         return Outcome("verified", f"{info.host} confirms this certificate is {address}'s")
+
+    # -- key rotation (core/notice.py, trust/notices.py) -------------------------------------
+
+    def _revoked(self, address: str, fp: str) -> Outcome | None:
+        """A retired or revoked certificate is never accepted again, whatever its server says."""
+        revocation = self.policy.revoked(address, fp)
+        if revocation is None:
+            return None
+        since = revocation.at[:10]
+        why = f" ({revocation.why})" if revocation.why else ""
+        return _failed(
+            f"revoked: this letter came with {address}'s certificate {_short(fp)}, which was "
+            f"retired on {since}{why} and is never accepted again; it may have been stolen",
+            63,
+        )
+
+    def _key_change_notice(
+        self, letter_id: int, der: bytes, body: str, outcome: Outcome
+    ) -> Outcome:
+        """A letter carrying a key-change notice: the trust policy retires what it may.
+
+        The notice is judged by the certificate the letter came with (the TLS handshake proved
+        its key), not by whether the sender's server still vouches for it: after a rotation it
+        vouches for the successor, so a notice signed with the pinned certificate would fail
+        the ordinary check. A letter the policy did not act on keeps its own verdict."""
+        from misfin_tui.core.notice import NoticeError, find, mentions
+
+        if not mentions(body) or outcome.reason.startswith("revoked:"):
+            return outcome
+        try:
+            info = cert_info(der)
+        except Exception:  # unreadable: the ordinary verdict already says so
+            return outcome
+        sender = f"{info.mailbox}@{info.host}".lower()
+        try:
+            notice = find(body)
+        except NoticeError as exc:
+            self.trust.log("mailbox", sender, "notice-ignored", f"malformed notice: {exc}")
+            return Outcome(
+                outcome.trust,
+                f"{outcome.reason}. It carries a malformed key-change notice, ignored: {exc}",
+                outcome.status,
+            )
+        if notice is None:
+            return outcome
+        ruling = self.policy.notice(notice, sender, info.fingerprint, letter_id)
+        if ruling.retire:
+            self._negative.pop((sender, info.fingerprint), None)
+            self.revocations += 1
+            return Outcome("verified", ruling.words)
+        return Outcome(outcome.trust, f"{outcome.reason}. {ruling.words}", outcome.status)
 
     def _probe_identity(self, mailbox: str) -> Identity | None:
         for wanted in (mailbox or None, None):

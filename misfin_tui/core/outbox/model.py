@@ -107,6 +107,9 @@ class OutboxItem:
     created_at: str
     updated_at: str
     subject: str = ""
+    present: str = (
+        ""  # a retired certificate of ours to present (a rotation notice), by fingerprint
+    )
 
     @property
     def question(self) -> Question | None:

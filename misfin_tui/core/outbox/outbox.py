@@ -159,9 +159,12 @@ class Outbox:
         subject: str = "",
         connect: str = "",
         in_reply_to: int | None = None,
+        present: str = "",
     ) -> int:
         """Put a new letter in the outbox (one transaction); returns the letter id.
 
+        `present`: the fingerprint of a retired certificate of the identity to send it with (a
+        rotation notice goes out signed with the old certificate; core/rotation.py).
         `subject` becomes a "# " heading on top of the body. Raises AddressError when there is
         no recipient, ProtocolError when the letter is too big for Misfin, IdentityError when
         the sending identity is missing, ValueError for a bad `connect`.
@@ -200,8 +203,11 @@ class Outbox:
             )
             conn.executemany(
                 "INSERT INTO outbox(letter_id, recipient, identity, state, connect,"
-                " created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                [(letter_id, a.display, str(sender.address), connect, now, now) for a in addresses],
+                " created_at, updated_at, present) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                [
+                    (letter_id, a.display, str(sender.address), connect, now, now, present)
+                    for a in addresses
+                ],
             )
         return letter_id
 
@@ -384,7 +390,12 @@ class Outbox:
         except AddressError as exc:
             return Outcome(State.FAILED, f"the address {item.recipient} is not valid: {exc}")
         try:
-            identity = self.profile.identity(item.identity)
+            if item.present:
+                from misfin_tui.core.rotation import retired_identity
+
+                identity = retired_identity(self.profile, item.identity, item.present)
+            else:
+                identity = self.profile.identity(item.identity)
         except IdentityError as exc:
             return Outcome(State.FAILED, f"the identity {item.identity} cannot be used: {exc}")
         letter = self.store.get(item.letter_id)
@@ -395,7 +406,7 @@ class Outbox:
         blocked = self.trust.blocked(address.key)
         if blocked and not item.evidence.mailbox_once:
             pin = self.trust.mailbox(address.key)
-            if pin is not None and pin.state is MailboxState.REJECTED:
+            if pin is not None and pin.state in (MailboxState.REJECTED, MailboxState.GONE):
                 return Outcome(State.FAILED, blocked)
             return Outcome(
                 State.DECISION, blocked, question=self._mailbox_question(address, blocked, network)
@@ -525,6 +536,9 @@ class Outbox:
             return Outcome(
                 State.FAILED, f"{kind.description}{said}. Check your identity ({item.identity})."
             )
+        if status == 52:  # gone for good: remembered, so nothing to it is ever retried
+            self.trust.mark_gone(address.key, f"{address.host} answered 52{said}")
+            return Outcome(State.FAILED, f"{kind.description}{said}; {address} is marked gone")
         return Outcome(State.FAILED, kind.description + said)
 
     def _redirected(
@@ -572,6 +586,10 @@ class Outbox:
             MailboxEvent.ALARM: (
                 f"delivered, but {address.host} reported a different key for {address} than "
                 "the one you trusted; later letters to this address wait until you review it"
+            ),
+            MailboxEvent.REVOKED: (
+                f"delivered, but {address.host} answered with a certificate of {address} that "
+                "was retired; it is not trusted again (see Trust)"
             ),
         }[event]
         return Outcome(State.DELIVERED, reason, fingerprint=fp, mailbox_event=event)
@@ -676,4 +694,5 @@ def _item(row: sqlite3.Row) -> OutboxItem:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         subject=row["subject"],
+        present=row["present"],
     )

@@ -35,6 +35,7 @@ class MailboxState(StrEnum):
     VERIFIED = "verified"
     REJECTED = "rejected"
     ALARM = "alarm"  # its server reported another key; the old one stays pinned
+    GONE = "gone"  # its server answered 52: the mailbox no longer exists; nothing is retried
 
 
 class Origin(StrEnum):
@@ -79,6 +80,7 @@ class MailboxEvent(StrEnum):
     MATCH = "match"
     ROTATION = "rotation"
     ALARM = "alarm"
+    REVOKED = "revoked"  # a fingerprint retired by a notice (or by us): never accepted again
 
 
 class Verdict(StrEnum):
@@ -235,6 +237,20 @@ class MailboxPin:
     check_result: str
     alarm_fingerprint: str = ""
     origin: Origin = Origin.DELIVERY
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A mailbox fingerprint retired for good (revoked_fingerprints), and what retired it."""
+
+    address: str
+    fingerprint: str
+    at: str
+    why: str  # the notice's reason (routine | stolen), or what else retired it
+    announced: str = ""  # the successor the notice named (not trusted by being named)
+    announced_ca: str = ""  # a new host CA's SPKI the notice named
+    notice_at: str = ""
+    letter_id: int | None = None
 
 
 @dataclass(frozen=True)

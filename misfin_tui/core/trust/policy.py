@@ -22,6 +22,7 @@ from typing import Protocol
 from misfin_tui.core import fingerprint
 from misfin_tui.core.clock import Clock, day, parse_time, system_clock
 from misfin_tui.core.network import Network
+from misfin_tui.core.notice import Notice
 from misfin_tui.core.trust.model import (
     HOST_ASKS,
     Answer,
@@ -36,9 +37,11 @@ from misfin_tui.core.trust.model import (
     Policy,
     PresentedCert,
     Question,
+    Revocation,
     TrustError,
     Verdict,
 )
+from misfin_tui.core.trust.notices import NoticeRuling, judge_notice
 from misfin_tui.core.trust.store import TrustStore
 
 RENEWAL_WINDOW = timedelta(days=30)
@@ -284,9 +287,10 @@ class TrustPolicy:
     ) -> HostDecision:
         """What may happen with a letter (or a sync) for the server that presented this key."""
         pin = self.store.host(hostport)
-        return classify(
+        decision = classify(
             pin, presented, network, policy or self.policy, self.clock(), hostport=hostport
         )
+        return self._with_notice(decision)
 
     def admit(self, decision: HostDecision, network: Network) -> None:
         """Record a SEND verdict: pin a key the accept-new policy took, or refresh the pin."""
@@ -308,13 +312,25 @@ class TrustPolicy:
         """A person's answer about a server key: TRUST pins it, VERIFY pins it if the paste
         matches, ONCE records a one-letter exception. A changed key is replaced only by VERIFY."""
         if answer.choice is Choice.TRUST:
-            if decision_event is HostEvent.CHANGED:
+            announced = self.announced_host_key(hostport, presented.spki)
+            if decision_event is HostEvent.CHANGED and announced is not None:
+                self.store.log(
+                    "host",
+                    hostport,
+                    "accepted-announced",
+                    f"changed key {presented.spki} accepted by you, as announced by "
+                    f"{announced.address}'s notice of {announced.notice_at or announced.at}",
+                    network.id,
+                )
+                self.store.pin_host(hostport, presented, network, Origin.APPROVED, replace=True)
+            elif decision_event is HostEvent.CHANGED:
                 raise TrustError(
                     f"{hostport}'s key changed while the trusted one is still valid; it can only "
                     "be replaced by pasting the new fingerprint"
                 )
-            renewal = decision_event is HostEvent.RENEWAL_LIKELY
-            self.store.pin_host(hostport, presented, network, Origin.APPROVED, replace=renewal)
+            else:
+                renewal = decision_event is HostEvent.RENEWAL_LIKELY
+                self.store.pin_host(hostport, presented, network, Origin.APPROVED, replace=renewal)
         elif answer.choice is Choice.VERIFY:
             if not answer.pasted.strip():
                 raise TrustError("paste the fingerprint you were given to verify it")
@@ -369,3 +385,68 @@ class TrustPolicy:
             self.store.learn_host(hostport, presented, network, sender)
         else:
             self.store.saw_host(hostport, presented, network, sender)
+
+    # -- key rotation: notices and retired fingerprints -------------------------------------------
+
+    def revoked(self, address: str, fp: str) -> Revocation | None:
+        """A retired or revoked fingerprint is never accepted again (ssh's @revoked)."""
+        return self.store.revocation(address, fp)
+
+    def notice(self, notice: Notice, sender: str, letter_fp: str, letter_id: int) -> NoticeRuling:
+        """A key-change notice came with the certificate `letter_fp`: retire what it may.
+
+        Only the pinned certificate can retire itself; the successor it names is never trusted
+        from the notice (see trust/notices.py). Either way the history says what happened."""
+        host = sender.rpartition("@")[2]
+        ruling = judge_notice(
+            notice,
+            sender,
+            letter_fp,
+            self.store.mailbox(sender),
+            self.store.host(f"{host}:{PROBE_PORT}"),
+            self.store.revocation(sender, notice.old),
+        )
+        if ruling.retire:
+            self.store.revoke(
+                sender,
+                notice.old,
+                notice.reason.value,
+                announced=notice.new,
+                announced_ca=notice.ca,
+                notice_at=notice.at,
+                letter_id=letter_id,
+            )
+        else:
+            self.store.log("mailbox", sender.lower(), "notice-ignored", ruling.words)
+        return ruling
+
+    def announced_host_key(self, hostport: str, spki: str) -> Revocation | None:
+        """A notice (signed with a pinned mailbox certificate) that announced this new server key
+        for this host: evidence for the person, never a silent re-pin."""
+        host = hostport.rpartition(":")[0] or hostport
+        for revocation in self.store.revocations():
+            if (
+                revocation.announced_ca == spki
+                and revocation.address.endswith("@" + host)
+                and revocation.letter_id is not None  # received, not one of our own rotations
+            ):
+                return revocation
+        return None
+
+    def _with_notice(self, decision: HostDecision) -> HostDecision:
+        """A changed server key that a notice announced: say so, and let the person accept it
+        explicitly (Trust) as well as by paste. Still the person's decision."""
+        if decision.event is not HostEvent.CHANGED:
+            return decision
+        announced = self.announced_host_key(decision.hostport, decision.presented.spki)
+        if announced is None:
+            return decision
+        from dataclasses import replace
+
+        reason = (
+            decision.reason + f" Evidence: {announced.address} sent a key-change notice "
+            f"({announced.why}) on {day(announced.notice_at or announced.at)}, signed with the "
+            "certificate you had pinned, announcing exactly this new server key. A thief of that "
+            "certificate could have sent it too: accept it only if you expected it."
+        )
+        return replace(decision, reason=reason, choices=(Choice.VERIFY, Choice.TRUST, Choice.HOLD))

@@ -22,6 +22,7 @@ from misfin_tui.core.trust.model import (
     MailboxState,
     Origin,
     PresentedCert,
+    Revocation,
     TrustError,
     Vouch,
 )
@@ -374,6 +375,9 @@ class TrustStore:
         issuer = issuer_spki.strip().lower()
         now = utc_now()
         with self.db.transaction() as conn:
+            if self.revocation(key, new) is not None:
+                self.log("mailbox", key, "revoked-seen", f"fingerprint {new} is retired; refused")
+                return MailboxEvent.REVOKED
             pin = self.mailbox(key)
             if pin is None:
                 conn.execute(
@@ -454,6 +458,8 @@ class TrustStore:
             return None
         if pin.state is MailboxState.REJECTED:
             return f"You rejected {pin.address}; letters to it are not sent."
+        if pin.state is MailboxState.GONE:
+            return f"{pin.address} no longer exists (its server answered 52); nothing is sent."
         if pin.state is MailboxState.ALARM:
             return (
                 f"The server reported a different key for {pin.address} than the one you "
@@ -581,6 +587,87 @@ class TrustStore:
                     "UPDATE mailboxes SET check_result = ? WHERE address = ?", (result, key)
                 )
 
+    # ----- retired fingerprints and gone mailboxes -----------------------------------------
+
+    def revoke(
+        self,
+        address: str,
+        fp: str,
+        why: str,
+        *,
+        announced: str = "",
+        announced_ca: str = "",
+        notice_at: str = "",
+        letter_id: int | None = None,
+    ) -> bool:
+        """Retire a mailbox fingerprint for good; False when it already was (nothing changes).
+
+        A pin on that fingerprint stays (it is who the person knows) but its cached check is
+        dropped, so no letter signed with it is taken from the cache again."""
+        key = _address_key(address)
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO revoked_fingerprints(address, fingerprint, at, why,"
+                " announced, announced_ca, notice_at, letter_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, fp, utc_now(), why, announced, announced_ca, notice_at, letter_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            conn.execute(
+                "UPDATE mailboxes SET check_result = 'revoked', checked_at = NULL"
+                " WHERE address = ? AND fingerprint = ?",
+                (key, fp),
+            )
+            detail = f"fingerprint {fp} retired ({why}); never accepted again"
+            if announced:
+                detail += (
+                    f"; the notice names {announced} as its successor, trusted only once a "
+                    "letter comes with it and its server confirms it"
+                )
+            self.log("mailbox", key, "revoked", detail)
+        return True
+
+    def revocation(self, address: str, fp: str) -> Revocation | None:
+        row = (
+            self.db.connect()
+            .execute(
+                "SELECT * FROM revoked_fingerprints WHERE address = ? AND fingerprint = ?",
+                (_address_key(address), fp),
+            )
+            .fetchone()
+        )
+        return None if row is None else _revocation(row)
+
+    def revocations(self, address: str | None = None) -> list[Revocation]:
+        """Retired fingerprints, newest first (of one address, or all)."""
+        sql = "SELECT * FROM revoked_fingerprints"
+        args: tuple[str, ...] = ()
+        if address is not None:
+            sql, args = sql + " WHERE address = ?", (_address_key(address),)
+        rows = self.db.connect().execute(sql + " ORDER BY at DESC", args)
+        return [_revocation(row) for row in rows]
+
+    def mark_gone(self, address: str, detail: str) -> None:
+        """Its server answered 52: the mailbox is gone; letters to it are never retried."""
+        key = _address_key(address)
+        now = utc_now()
+        with self.db.transaction() as conn:
+            pin = self.mailbox(key)
+            if pin is None:
+                conn.execute(
+                    "INSERT INTO mailboxes(address, fingerprint, state, first_seen, last_seen)"
+                    " VALUES (?, '', 'gone', ?, ?)",
+                    (key, now, now),
+                )
+            elif pin.state is MailboxState.GONE:
+                return
+            else:
+                conn.execute(
+                    "UPDATE mailboxes SET state = 'gone', last_seen = ? WHERE address = ?",
+                    (now, key),
+                )
+            self.log("mailbox", key, "gone", detail)
+
     def contacts(self) -> list[tuple[str, str, str]]:
         """(address, nickname, blurb) of every mailbox not rejected, for compose completion."""
         rows = self.db.connect().execute(
@@ -611,6 +698,19 @@ class TrustStore:
         if pin is None:
             raise TrustError(f"{key} is not known.")
         return pin
+
+
+def _revocation(row: sqlite3.Row) -> Revocation:
+    return Revocation(
+        address=row["address"],
+        fingerprint=row["fingerprint"],
+        at=row["at"],
+        why=row["why"],
+        announced=row["announced"],
+        announced_ca=row["announced_ca"],
+        notice_at=row["notice_at"],
+        letter_id=row["letter_id"],
+    )
 
 
 def _alarm_detail(new: str, old: str) -> str:
