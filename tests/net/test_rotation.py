@@ -1,0 +1,287 @@
+"""Key rotation, the whole ceremony, over real TLS on 127.0.0.1 (issue 12).
+
+Two profiles, each with its own engine and receiver: alice@a.test (with a host CA) and
+bob@b.test (self-signed), `[hosts]` routing a.test and b.test to the receivers' ports. Alice
+writes to Bob (verified), rotates, the notice reaches Bob, her next letter with the new
+certificate is verified with no alarm, a letter with the old certificate lands in Quarantine
+as revoked, and re-validation notices a server key that changed behind a pin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers.profiles import make_profile, trust_network
+
+from misfin_tui.core.address import Address
+from misfin_tui.core.client import blank_request
+from misfin_tui.core.engine import Engine
+from misfin_tui.core.notice import Reason
+from misfin_tui.core.outbox.model import OutboxItem, State
+from misfin_tui.core.revalidate import Result
+from misfin_tui.core.store import StoredLetter
+from misfin_tui.core.trust.model import Answer, Ask, Choice, MailboxState, Policy, Question
+
+ALICE, BOB = "alice@a.test", "bob@b.test"
+
+
+@dataclass
+class Recorder:
+    """An asker that answers from a script (by Ask) and remembers every question."""
+
+    answers: dict[Ask, Answer] = field(default_factory=dict)
+    asked: list[Question] = field(default_factory=list)
+
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        self.asked.append(question)
+        return self.answers.get(question.ask)
+
+    async def tell(self, item: OutboxItem) -> None:
+        return None
+
+
+@dataclass
+class World:
+    alice: Engine
+    bob: Engine
+
+    def send(
+        self,
+        engine: Engine,
+        to: str,
+        text: str,
+        *,
+        present: str = "",
+        asker: Recorder | None = None,
+    ) -> list[OutboxItem]:
+        letter = engine.outbox.enqueue(
+            text, [Address.parse(to)], subject=text.split()[0], present=present
+        )
+        ids = [item.id for item in engine.outbox.items(letter)]
+        return self.deliver(engine, ids, asker)
+
+    def deliver(
+        self, engine: Engine, ids: list[int], asker: Recorder | None = None
+    ) -> list[OutboxItem]:
+        run = engine.delivery.run(ids, asker or Recorder(), policy=Policy.ACCEPT_NEW)
+        return asyncio.run(run)
+
+    def last_from(self, engine: Engine, sender: str) -> StoredLetter:
+        assert engine.receiver is not None and engine.receiver.verifier is not None
+        assert engine.receiver.verifier.wait_idle(20)
+        latest = None
+        for folder in ("Inbox", "Quarantine"):
+            for summary in engine.store.summaries(folder):
+                if summary.sender.lower() == sender and (latest is None or summary.id > latest):
+                    latest = summary.id
+        assert latest is not None, f"nothing from {sender}"
+        letter = engine.store.get(latest)
+        assert letter is not None
+        return letter
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    alice = Engine(make_profile(tmp_path / "alice", ALICE, ca=True))
+    bob = Engine(make_profile(tmp_path / "bob", BOB))
+    try:
+        a_port = alice.start_receiver(("127.0.0.1", 0))[1]
+        b_port = bob.start_receiver(("127.0.0.1", 0))[1]
+        for engine in (alice, bob):
+            engine.profile.config.set("hosts.a.test", ("127.0.0.1", a_port))
+            engine.profile.config.set("hosts.b.test", ("127.0.0.1", b_port))
+            engine.profile.save_config()
+            trust_network(engine.profile)
+        yield World(alice, bob)
+    finally:
+        alice.close()
+        bob.close()
+
+
+def delivered(items: list[OutboxItem]) -> bool:
+    return bool(items) and all(item.state is State.DELIVERED for item in items)
+
+
+def test_the_whole_ceremony(world: World) -> None:
+    alice, bob = world.alice, world.bob
+    old_fp = alice.profile.identity(ALICE).fingerprint
+
+    # 1. Alice writes to Bob; Bob's receiver verifies her with a.test.
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    first = world.last_from(bob, ALICE)
+    assert (first.folder, first.trust) == ("Inbox", "verified"), first.trust_reason
+    assert bob.trust.mailbox(ALICE).fingerprint == old_fp
+
+    # 2. Alice rotates: a new certificate by the same host CA, served at once, old one retired.
+    rotation = alice.rotate(ALICE, Reason.ROUTINE)
+    (rotated,) = rotation.rotated
+    new_fp = alice.profile.identity(ALICE).fingerprint
+    assert new_fp == rotated.new.fingerprint != old_fp
+    assert rotated.old.fingerprint == old_fp
+    assert rotated.new.issuer_fingerprint == rotated.old.issuer_fingerprint
+    assert rotation.recipients == [BOB]
+    bob_identity = bob.profile.identity(BOB)
+    _, answer = asyncio.run(
+        blank_request(Address.parse(ALICE), bob_identity, hosts=bob.profile.config.hosts)
+    )
+    assert (answer.status, answer.meta) == (20, new_fp)  # no restart needed
+
+    # 3. The notice goes through the outbox, signed with the old certificate, and reaches Bob.
+    items = world.deliver(alice, rotation.items)
+    assert delivered(items), [(i.state, i.reason) for i in items]
+    notice_letter = world.last_from(bob, ALICE)
+    assert notice_letter.fingerprint == old_fp  # it came with the old certificate
+    assert notice_letter.folder == "Inbox"
+    assert "Key-change notice" in notice_letter.trust_reason
+    revoked = bob.trust.revocation(ALICE, old_fp)
+    assert revoked is not None and revoked.announced == new_fp and revoked.why == "routine"
+    pin = bob.trust.mailbox(ALICE)
+    assert pin.fingerprint == old_fp  # the successor is not trusted from the notice alone
+    assert "revoked" in [h.event for h in bob.trust.history(subject=ALICE)]
+
+    # 4. Her next letter, with the new certificate, is verified with no alarm.
+    assert delivered(world.send(alice, BOB, "Second letter"))
+    second = world.last_from(bob, ALICE)
+    assert second.fingerprint == new_fp
+    assert second.folder == "Inbox" and second.trust in ("verified", "rotated"), second.trust_reason
+    pin = bob.trust.mailbox(ALICE)
+    assert (pin.fingerprint, pin.state) == (new_fp, MailboxState.PINNED)
+
+    # 5. A letter with the old certificate (a thief's) lands in Quarantine as revoked.
+    assert delivered(world.send(alice, BOB, "Stolen certificate", present=old_fp))
+    stolen = world.last_from(bob, ALICE)
+    assert stolen.fingerprint == old_fp
+    assert (stolen.folder, stolen.trust) == ("Quarantine", "quarantined")
+    assert stolen.trust_reason.startswith("revoked:"), stolen.trust_reason
+    assert bob.trust.mailbox(ALICE).fingerprint == new_fp  # nothing moved back
+
+
+def test_revalidation_notices_a_server_key_changed_behind_a_pin(world: World) -> None:
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    checks = asyncio.run(alice.revalidate())
+    assert [(c.kind, c.name, c.result) for c in checks] == [("host", "b.test:1958", Result.MATCH)]
+    checks = asyncio.run(bob.revalidate())
+    assert [(c.kind, c.name, c.result) for c in checks] == [("mailbox", ALICE, Result.MATCH)]
+
+    # Bob's server gets a new key without telling anyone (rebuilt, or taken over).
+    folder = bob.profile.identity(BOB).cert_path.parent
+    shutil.rmtree(folder)
+    bob.profile.create_identity(Address.parse(BOB), "Bob")
+    assert bob.receiver is not None
+    bob.receiver.reload_identities()
+
+    checks = asyncio.run(alice.revalidate())
+    (check,) = checks
+    assert (check.name, check.result) == ("b.test:1958", Result.CHANGED)
+    assert check.seen != check.expected
+    history = [h.event for h in alice.trust.history(subject="b.test:1958")]
+    assert history[:2] == ["revalidate-changed", "revalidated"]
+    assert alice.trust.host("b.test:1958").fingerprint == check.expected  # never re-pinned
+
+    # The alarm is raised before the next send to that host; nothing is sent.
+    asker = Recorder()
+    (item,) = world.send(alice, BOB, "After the change", asker=asker)
+    assert item.state is State.DECISION
+    assert [q.ask for q in asker.asked] == [Ask.CHANGED]
+    assert Choice.TRUST not in asker.asked[0].choices  # no notice: only a paste replaces it
+
+
+def test_revalidation_waits_for_a_trusted_network(world: World, network) -> None:
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    network("somewhere-else")  # a network nobody marked as trusted
+    assert asyncio.run(alice.revalidate(due_only=True)) == []
+    assert asyncio.run(alice.revalidate()) != []  # `trust revalidate` asks for it: it runs
+
+
+def test_a_stolen_host_ca_is_a_changed_server_key_with_the_notice_as_evidence(
+    world: World,
+) -> None:
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    assert delivered(world.send(bob, ALICE, "Hello Alice"))  # Bob approves a.test's key
+    old_spki = bob.trust.host("a.test:1958").spki
+
+    rotation = alice.rotate(ALICE, Reason.STOLEN, ca=True)
+    (rotated,) = rotation.rotated
+    assert rotated.new.issuer_fingerprint != rotated.old.issuer_fingerprint
+    assert delivered(world.deliver(alice, rotation.items))
+    notice_letter = world.last_from(bob, ALICE)
+    assert "server key changed as well" in notice_letter.trust_reason
+    assert bob.trust.revocation(ALICE, rotated.old.fingerprint) is not None
+    assert bob.trust.host("a.test:1958").spki == old_spki  # never silently
+
+    # Bob writes again: a changed server key, the notice as evidence, and Bob decides.
+    asker = Recorder()
+    (item,) = world.send(bob, ALICE, "Is this you", asker=asker)
+    assert item.state is State.DECISION
+    (question,) = asker.asked
+    assert question.ask is Ask.CHANGED and "key-change notice" in question.reason
+    assert Choice.TRUST in question.choices  # an explicit accept, or a paste
+    asker = Recorder({Ask.CHANGED: Answer(Choice.TRUST)})
+    (item,) = asyncio.run(bob.delivery.ask_again(item.id, asker))
+    assert item.state is State.DELIVERED, item.reason
+    assert bob.trust.host("a.test:1958").spki != old_spki
+    assert "accepted-announced" in [h.event for h in bob.trust.history(subject="a.test:1958")]
+
+
+def test_a_mailbox_that_answers_52_is_marked_gone_and_never_retried(
+    world: World, tmp_path: Path
+) -> None:
+    alice = world.alice
+    # Bob's receiver answers 51 for unknown mailboxes; a 52 comes from a server that knew it.
+    # Our receiver has no list of removed mailboxes, so a tiny TLS server answers 52 here.
+    import socket
+    import ssl
+    import threading
+
+    from helpers.certs import make_server_cert, write_creds
+
+    server = make_server_cert("gone.test")
+    creds = write_creds(tmp_path, "gone", server.cert, server.key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(creds.cert, creds.key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    served = []
+
+    def serve() -> None:
+        for _ in range(2):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    data = tls.recv(4096)
+                    if data:
+                        served.append(data)
+                        tls.sendall(b"52 removed\r\n")
+            except (OSError, ssl.SSLError):
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    alice.profile.config.set("hosts.gone.test", ("127.0.0.1", port))
+    try:
+        (item,) = world.send(alice, "old@gone.test", "Are you there")
+        assert item.state is State.FAILED and "gone" in item.reason
+        assert alice.trust.mailbox("old@gone.test").state is MailboxState.GONE
+        assert alice.trust.blocked("old@gone.test") is not None
+        (again,) = world.send(alice, "old@gone.test", "Still there")
+        assert again.state is State.FAILED  # not even tried: nothing reached the server
+        assert len(served) == 1
+    finally:
+        listener.close()
+        thread.join(timeout=5)
