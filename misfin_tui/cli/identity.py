@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from misfin_tui.cli.common import EXIT_OK, Context, UsageError
+from misfin_tui.cli.send import SEND_EPILOG
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.clock import iso_utc
 from misfin_tui.core.identity import (
@@ -19,6 +20,8 @@ from misfin_tui.core.identity import (
     IdentityError,
     PassphraseRequired,
 )
+from misfin_tui.core.notice import Reason
+from misfin_tui.core.outbox.model import summarise
 from misfin_tui.core.profile import Profile
 
 KEY_TYPE_NAMES = {"p256": "ECDSA P-256", "ed25519": "Ed25519", "rsa2048": "RSA 2048"}
@@ -91,6 +94,36 @@ def register(subparsers: Any) -> None:
     )
     exp.set_defaults(func=cmd_export)
 
+    rot = actions.add_parser(
+        "rotate",
+        help="replace an identity's certificate and tell every past contact",
+        description="Issue a new certificate for ADDRESS signed by the same host CA (with --ca:"
+        " a new host CA, and every mailbox of that host re-issued). The old certificate is"
+        " retired (kept, never used for new letters); a running receiver answers with the new"
+        " fingerprint at once. Every past contact gets a notice signed with the old"
+        " certificate; the exit code is send's.",
+        epilog=SEND_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rot.add_argument("address", metavar="ADDRESS", help="which identity")
+    rot.add_argument(
+        "--reason",
+        choices=[r.value for r in Reason],
+        default=Reason.ROUTINE.value,
+        help="why (the notice says it): routine, or stolen (default: routine)",
+    )
+    rot.add_argument(
+        "--ca",
+        action="store_true",
+        help="the host CA itself is replaced (e.g. stolen): correspondents see a changed"
+        " server key, with the notice as evidence, and decide",
+    )
+    rot.add_argument(
+        "--no-input", action="store_true", help="never ask; a needed decision leaves it held"
+    )
+    rot.add_argument("--json", action="store_true", help="print a JSON object")
+    rot.set_defaults(func=cmd_rotate)
+
     lst = actions.add_parser(
         "list", help="list your identities", description="List the profile's identities."
     )
@@ -129,6 +162,29 @@ def cmd_new(args: argparse.Namespace, ctx: Context) -> int:
         print(f"The profile already had a host CA for {address.host}; it was used, not replaced.")
     _print_details(identity, profile)
     return EXIT_OK
+
+
+def cmd_rotate(args: argparse.Namespace, ctx: Context) -> int:
+    import asyncio
+
+    from misfin_tui.cli import render
+    from misfin_tui.cli.asker import asker_for
+
+    try:
+        Address.parse(args.address)
+    except AddressError as exc:
+        raise UsageError(f"{args.address!r} is not an address: {exc}") from None
+    engine = ctx.engine
+    rotation = engine.rotate(args.address, Reason(args.reason), ca=args.ca)
+    if not args.json:
+        for line in render.rotation_lines(rotation):
+            print(line)
+    asker = asker_for(args.no_input or args.json)
+    items = asyncio.run(engine.delivery.run(rotation.items, asker)) if rotation.items else []
+    if args.json:
+        render.print_json(render.rotation_json(rotation, items))
+        return summarise(items)
+    return render.report(items)
 
 
 def _passphrase_from_env(args: argparse.Namespace) -> bytes | None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from misfin_tui.core import fingerprint
 from misfin_tui.core.network import Network
 from misfin_tui.core.outbox.model import OutboxItem, State, summarise
 from misfin_tui.core.text import one_line, visible
-from misfin_tui.core.trust.model import HostPin, MailboxPin, Question
+from misfin_tui.core.trust.model import HostPin, MailboxPin, Question, Revocation
+
+if TYPE_CHECKING:
+    from misfin_tui.core.revalidate import Check
+    from misfin_tui.core.rotation import Rotation
 
 
 def safe(text: str) -> str:
@@ -181,4 +185,78 @@ def network_json(network: Network, current_id: str = "") -> dict[str, Any]:
         "portal": network.portal,
         "signals": [{"kind": h.kind.value, "value": h.value} for h in network.signals.hints],
         "current": network.id == current_id,
+    }
+
+
+def rotation_lines(rotation: Rotation) -> list[str]:
+    """What `identity rotate` did, before the notices' delivery report."""
+    lines: list[str] = []
+    grouped = fingerprint.grouped
+    for item in rotation.rotated:
+        lines.append(f"Rotated {safe(str(item.new.address))} ({item.notice.reason.words}).")
+        lines.append(f"  retired  SHA-256 {grouped(item.old.fingerprint)}")
+        lines.append(f"  new      SHA-256 {grouped(item.new.fingerprint)}")
+        if item.notice.ca:
+            lines.append(f"  new host CA key (SPKI) {grouped(item.notice.ca)}")
+        lines.append(f"  the retired certificate is kept in {item.old.cert_path.parent}")
+    if rotation.recipients:
+        count = len(rotation.recipients)
+        lines.append(
+            f"Sending a notice, signed with the old certificate, to {count} past "
+            f"contact{'s' if count != 1 else ''}:"
+        )
+    else:
+        lines.append("No past contacts to tell: no notice is sent.")
+    return lines
+
+
+def rotation_json(rotation: Rotation, items: Sequence[OutboxItem]) -> dict[str, Any]:
+    return {
+        "rotated": [
+            {
+                "address": str(item.new.address),
+                "reason": item.notice.reason.value,
+                "old_fingerprint": item.old.fingerprint,
+                "new_fingerprint": item.new.fingerprint,
+                "new_host_ca_spki": item.notice.ca or None,
+                "notice": item.notice.line(),
+            }
+            for item in rotation.rotated
+        ],
+        "notices": [item_json(item) for item in items],
+        "exit_code": summarise(items),
+    }
+
+
+def check_json(check: Check) -> dict[str, Any]:
+    return {
+        "kind": check.kind,
+        "name": check.name,
+        "result": check.result.value,
+        "detail": check.detail,
+        "expected": check.expected,
+        "seen": check.seen,
+    }
+
+
+def check_lines(checks: Sequence[Check]) -> list[str]:
+    """One line per re-validated entry: still matches, changed, gone or unreachable."""
+    if not checks:
+        return ["Nothing to re-validate: no approved server and no verified sender yet."]
+    words = {"match": "still matches", "changed": "CHANGED", "gone": "gone", "unreachable": "?"}
+    return [
+        f"{check.kind:<8} {safe(check.name)}: {words[check.result.value]} - {safe(check.detail)}"
+        for check in checks
+    ]
+
+
+def revocation_json(revocation: Revocation) -> dict[str, Any]:
+    return {
+        "fingerprint": revocation.fingerprint,
+        "at": revocation.at,
+        "why": revocation.why,
+        "announced": revocation.announced,
+        "announced_ca": revocation.announced_ca,
+        "notice_at": revocation.notice_at,
+        "letter_id": revocation.letter_id,
     }

@@ -7,7 +7,14 @@ import sys
 from typing import Any
 
 from misfin_tui.cli import render
-from misfin_tui.cli.common import EXIT_NOT_FOUND, EXIT_OK, Context, UsageError
+from misfin_tui.cli.common import (
+    EXIT_DEFERRED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_WAITING,
+    Context,
+    UsageError,
+)
 from misfin_tui.core import fingerprint
 from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError
 from misfin_tui.core.trust.model import TrustError
@@ -35,6 +42,16 @@ def register(subparsers: Any) -> None:
         action.add_argument("name", metavar="NAME", help="host, host:port or mailbox@host")
         action.add_argument("--json", action="store_true", help="print JSON")
         action.set_defaults(func=func or cmd_trust_change, trust_change=name)
+    reval = actions.add_parser(
+        "revalidate",
+        help="check pinned servers and verified senders again, now",
+        description="Probe every approved server and ask every verified sender's server again;"
+        " say for each whether it still matches or changed. Nothing is re-pinned: a changed"
+        " server key is an alarm at the next letter. Exit 0: all match; 3: something changed"
+        " or is gone; 4: something could not be reached.",
+    )
+    reval.add_argument("--json", action="store_true", help="print JSON")
+    reval.set_defaults(func=cmd_trust_revalidate)
     verify = actions.add_parser("verify", help="verify by pasting the expected fingerprint")
     verify.add_argument("name", metavar="NAME", help="host, host:port or mailbox@host")
     verify.add_argument("fingerprint", metavar="FINGERPRINT", help="any case, spaces or colons")
@@ -93,8 +110,15 @@ def cmd_trust_show(args: argparse.Namespace, ctx: Context) -> int:
         print(f"{render.safe(args.name)} is not in the trust store.", file=sys.stderr)
         return EXIT_NOT_FOUND
     history = trust.history(subject=entry["name"])
+    retired = trust.revocations(entry["name"]) if entry["kind"] == "mailbox" else []
     if args.json:
-        render.print_json({**entry, "history": [vars(h) for h in history]})
+        render.print_json(
+            {
+                **entry,
+                "retired": [render.revocation_json(r) for r in retired],
+                "history": [vars(h) for h in history],
+            }
+        )
         return EXIT_OK
     print(f"{entry['kind']} {render.safe(entry['name'])}: {entry['state']}")
     print(f"  fingerprint (SHA-256):     {fingerprint.grouped(entry['fingerprint'])}")
@@ -104,9 +128,29 @@ def cmd_trust_show(args: argparse.Namespace, ctx: Context) -> int:
         if entry.get(key):
             print(f"  {key.replace('_', ' ')}: {render.safe(str(entry[key]))}")
     print(f"  first seen {entry['first_seen']}, last seen {entry['last_seen']}")
+    for r in retired:
+        print(f"  retired (never accepted again): {fingerprint.grouped(r.fingerprint)}")
+        print(f"    on {r.at} ({render.safe(r.why)})")
     for h in history:
         print(f"  {h.at}  {h.event}  {render.safe(h.detail)}")
     return EXIT_OK
+
+
+def cmd_trust_revalidate(args: argparse.Namespace, ctx: Context) -> int:
+    import asyncio
+
+    from misfin_tui.core.revalidate import Result
+
+    checks = asyncio.run(ctx.engine.revalidate())
+    if args.json:
+        render.print_json([render.check_json(check) for check in checks])
+    else:
+        for line in render.check_lines(checks):
+            print(line)
+    results = {check.result for check in checks}
+    if results & {Result.CHANGED, Result.GONE}:
+        return EXIT_WAITING
+    return EXIT_DEFERRED if Result.UNREACHABLE in results else EXIT_OK
 
 
 def cmd_trust_verify(args: argparse.Namespace, ctx: Context) -> int:

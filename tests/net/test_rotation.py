@@ -10,13 +10,17 @@ as revoked, and re-validation notices a server key that changed behind a pin.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers.profiles import make_profile, trust_network
+from helpers.profiles import env_for, make_profile, trust_network
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import blank_request
@@ -285,3 +289,74 @@ def test_a_mailbox_that_answers_52_is_marked_gone_and_never_retried(
     finally:
         listener.close()
         thread.join(timeout=5)
+
+
+# -- the command line, as a person runs it (a child process) ------------------------------------
+
+
+def cli(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
+    """`misfin-tui ARGS` on the engine's profile, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "misfin_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_for(engine.profile),
+    )
+
+
+def test_identity_rotate_from_the_command_line_while_the_receiver_runs(world: World) -> None:
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    old_fp = alice.profile.identity(ALICE).fingerprint
+
+    # Another process rotates: the running receiver notices the identities folder changed.
+    done = cli(alice, "identity", "rotate", ALICE, "--reason", "stolen", "--no-input", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    (rotated,) = report["rotated"]
+    assert rotated["old_fingerprint"] == old_fp and rotated["reason"] == "stolen"
+    assert rotated["notice"].startswith("misfin-key-change: v=1 ")
+    assert [n["state"] for n in report["notices"]] == ["delivered"]
+    assert [n["recipient"] for n in report["notices"]] == [BOB]
+    new_fp = rotated["new_fingerprint"]
+    time.sleep(1.1)  # the receiver looks at the folder at most once a second
+    _, answer = asyncio.run(
+        blank_request(
+            Address.parse(ALICE), bob.profile.identity(BOB), hosts=bob.profile.config.hosts
+        )
+    )
+    assert (answer.status, answer.meta) == (20, new_fp)
+    notice_letter = world.last_from(bob, ALICE)
+    assert "may have been stolen" in notice_letter.trust_reason
+    assert bob.trust.revocation(ALICE, old_fp) is not None
+
+    shown = cli(bob, "trust", "show", ALICE, "--json")
+    assert shown.returncode == 0, shown.stderr
+    entry = json.loads(shown.stdout)
+    assert [r["fingerprint"] for r in entry["retired"]] == [old_fp]
+    assert "revoked" in [h["event"] for h in entry["history"]]
+
+    checked = cli(alice, "trust", "revalidate", "--json")
+    assert checked.returncode == 0, checked.stderr
+    assert [(c["name"], c["result"]) for c in json.loads(checked.stdout)] == [
+        ("b.test:1958", "match")
+    ]
+    # Bob's pin of Alice is the retired certificate until her next letter: nothing verified to
+    # re-check; after it, her server vouches for the new one.
+    assert "Nothing to re-validate" in cli(bob, "trust", "revalidate").stdout
+    assert delivered(world.send(alice, BOB, "With the new one"))
+    assert world.last_from(bob, ALICE).fingerprint == new_fp
+    text = cli(bob, "trust", "revalidate")
+    assert text.returncode == 0, text.stderr
+    assert f"mailbox  {ALICE}: still matches" in text.stdout
+
+
+def test_trust_list_shows_a_gone_mailbox(world: World) -> None:
+    world.alice.trust.mark_gone("old@gone.test", "52 from gone.test")
+    listed = cli(world.alice, "trust", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    states = {e["name"]: e["state"] for e in json.loads(listed.stdout)}
+    assert states["old@gone.test"] == "gone"
+    assert "gone" in cli(world.alice, "trust", "list").stdout
