@@ -482,3 +482,85 @@ class MailStore:
         found = self._summaries(f"{sql} ORDER BY letters_fts.rowid DESC LIMIT ?", params)
         found.sort(key=lambda s: (s.received_at, s.id), reverse=True)
         return found
+
+    # -- archives and threads (read-only) ---------------------------------------------------
+
+    def letters_oldest_first(
+        self, folder: str | None = None, batch: int = 200
+    ) -> Iterator[StoredLetter]:
+        """Every letter of one folder (None: all folders), oldest first, read in batches.
+
+        Keyset pages on (received_at, id), so exporting 100,000 letters holds one batch of raw
+        bytes in memory at a time and never re-reads skipped rows the way OFFSET would.
+        """
+        where = ""
+        params: list[object] = []
+        if folder is not None:
+            where = "folder = ? AND"
+            params.append(_check_folder(folder))
+        after: tuple[str, int] = ("", -1)
+        conn = self.db.connect()
+        while True:
+            rows = conn.execute(
+                f"SELECT * FROM letters WHERE {where} (received_at, id) > (?, ?)"
+                " ORDER BY received_at, id LIMIT ?",
+                [*params, *after, batch],
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _letter(row)
+            after = (rows[-1]["received_at"], rows[-1]["id"])
+
+    def mailboxes_of(self, folder: str | None = None) -> list[str]:
+        """The distinct non-empty `mailbox` values of a folder (None: all), sorted."""
+        sql = "SELECT DISTINCT mailbox FROM letters WHERE mailbox != ''"
+        params: list[object] = []
+        if folder is not None:
+            sql += " AND folder = ?"
+            params.append(_check_folder(folder))
+        return sorted(row[0] for row in self.db.connect().execute(sql, params))
+
+    def ids_with_raw(self, raws: Iterable[bytes]) -> dict[bytes, int]:
+        """Stored letters whose raw bytes equal one of `raws` exactly: raw -> the lowest id.
+
+        Candidates are narrowed by length first (SQLite reads a blob's length without its
+        content), then compared byte for byte, so no hash column or migration is needed.
+        """
+        wanted = {bytes(raw) for raw in raws}
+        lengths = sorted({len(raw) for raw in wanted})
+        found: dict[bytes, int] = {}
+        conn = self.db.connect()
+        for start in range(0, len(lengths), _CHUNK):
+            chunk = lengths[start : start + _CHUNK]
+            rows = conn.execute(
+                f"SELECT id, raw FROM letters WHERE length(raw) IN ({_marks(len(chunk))})"
+                " ORDER BY id",
+                chunk,
+            )
+            for letter_id, raw in rows:
+                raw = bytes(raw)
+                if raw in wanted and raw not in found:
+                    found[raw] = letter_id
+        return found
+
+    def reply_parents(self) -> dict[int, int]:
+        """letter id -> the letter it answers (in_reply_to), where that letter still exists."""
+        rows = self.db.connect().execute(
+            "SELECT child.id, child.in_reply_to FROM letters AS child"
+            " JOIN letters AS parent ON parent.id = child.in_reply_to"
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def bodies_with_mid_links(self, folder: str | None = None) -> list[tuple[int, str]]:
+        """(id, body) of letters whose body mentions "mid:" (titlani's `=> mid:<id>` replies).
+
+        A substring scan, not FTS: the tokenizer splits "mid:" apart. threads.mid_links()
+        picks the real link lines out of these bodies.
+        """
+        sql = "SELECT id, body FROM letters WHERE instr(body, 'mid:') > 0"
+        params: list[object] = []
+        if folder is not None:
+            sql += " AND folder = ?"
+            params.append(_check_folder(folder))
+        return [(row[0], row[1]) for row in self.db.connect().execute(sql + " ORDER BY id", params)]
