@@ -19,7 +19,12 @@ from typing import NoReturn
 from misfin_tui import __version__
 
 PROG = "misfin-tui"
-COMMAND_MODULES = ("misfin_tui.cli_identity", "misfin_tui.cli_send", "misfin_tui.cli_receive")
+COMMAND_MODULES = (
+    "misfin_tui.cli_identity",
+    "misfin_tui.cli_send",
+    "misfin_tui.cli_receive",
+    "misfin_tui.cli_mail_archive",  # after cli_receive: it adds to the `mail` group
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the command could not do its work (bad file, bad config, network, …)

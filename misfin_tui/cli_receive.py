@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
     actions = mail.add_subparsers(
         title="actions", metavar="ACTION", dest="mail_action", required=True
     )
+    mail.set_defaults(mail_actions=actions)  # other modules add `mail` actions to it
     listing = actions.add_parser("list", help="list the letters of a folder")
     listing.add_argument(
         "--folder",
