@@ -421,16 +421,23 @@ def _parse_entry(lines: list[bytes], start: int, last_terminated: bool) -> tuple
     if not fields:
         return index, GemboxLetter(start + 1, entry_id, body, "C", tuple(tags))
     values = [fields.get(name, (0, b""))[1] for name in _FIELDS]
-    for position, name in enumerate(_FIELDS):
-        if name in fields:
-            alone = [b""] * 3
-            alone[position] = values[position]
-            if not _is_c_metadata(*alone):
-                raise GemboxError(
-                    fields[name][0], f"this {name.decode()}: line is not Misfin C metadata"
-                )
+    if not _is_c_metadata(*values):
+        raise _bad_field(fields, values)
     raw = b"\n".join((*values, body))
     return index, GemboxLetter(start + 1, entry_id, raw, "C", tuple(tags))
+
+
+def _bad_field(fields: dict[bytes, tuple[int, bytes]], values: list[bytes]) -> GemboxError:
+    """The error for the first field line that is not C metadata (checked alone, for its line)."""
+    for position, name in enumerate(_FIELDS):
+        alone = [b""] * 3
+        alone[position] = values[position]
+        if name in fields and not _is_c_metadata(*alone):
+            return GemboxError(
+                fields[name][0], f"this {name.decode()}: line is not Misfin C metadata"
+            )
+    first = min(number for number, _ in fields.values())
+    return GemboxError(first, "these Senders/Recipients/Timestamps lines are not Misfin C metadata")
 
 
 def _tag(name: str, value: str, number: int) -> Tag:

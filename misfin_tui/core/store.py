@@ -490,27 +490,29 @@ class MailStore:
     ) -> Iterator[StoredLetter]:
         """Every letter of one folder (None: all folders), oldest first, read in batches.
 
-        Keyset pages on (received_at, id), so exporting 100,000 letters holds one batch of raw
-        bytes in memory at a time and never re-reads skipped rows the way OFFSET would.
+        The order is read once from ids alone (one sort; the folder index when there is a
+        folder), then whole rows `batch` at a time by id, so exporting 100,000 letters holds
+        one batch of raw bytes in memory. Paging on (received_at, id) instead re-sorted the
+        whole table per page without a folder: ~250 s for 100,000 letters. Letters deleted
+        meanwhile are skipped.
         """
-        where = ""
-        params: list[object] = []
-        if folder is not None:
-            where = "folder = ? AND"
-            params.append(_check_folder(folder))
-        after: tuple[str, int] = ("", -1)
+        where, params = ("WHERE folder = ?", [_check_folder(folder)]) if folder else ("", [])
+        batch = max(1, min(batch, _CHUNK))
         conn = self.db.connect()
-        while True:
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(f"SELECT id FROM letters {where} ORDER BY received_at, id", params)
+        order = [row[0] for row in cursor]
+        for start in range(0, len(order), batch):
+            chunk = order[start : start + batch]
             rows = conn.execute(
-                f"SELECT * FROM letters WHERE {where} (received_at, id) > (?, ?)"
-                " ORDER BY received_at, id LIMIT ?",
-                [*params, *after, batch],
+                f"SELECT * FROM letters WHERE id IN ({_marks(len(chunk))})", chunk
             ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield _letter(row)
-            after = (rows[-1]["received_at"], rows[-1]["id"])
+            by_id = {row["id"]: row for row in rows}
+            for letter_id in chunk:
+                row = by_id.get(letter_id)
+                if row is not None:
+                    yield _letter(row)
 
     def mailboxes_of(self, folder: str | None = None) -> list[str]:
         """The distinct non-empty `mailbox` values of a folder (None: all), sorted."""

@@ -358,3 +358,17 @@ def test_store_ids_with_raw_finds_exact_bytes_only(store: MailStore) -> None:
     store.add(folder="Trash", raw=b"abc")
     store.add(folder="Inbox", raw=b"abd")
     assert store.ids_with_raw([b"abc", b"xyz", b"ab"]) == {b"abc": first}
+
+
+def test_store_letters_oldest_first_pages_through_ties_and_folders(store: MailStore) -> None:
+    made = []
+    for n in range(23):
+        folder = "Archive" if n % 4 == 0 else "Inbox"
+        when = f"2024-05-0{1 + n % 3}T00:00:00Z"  # many letters share a date
+        made.append((when, store.add(folder=folder, raw=b"%d" % n, received_at=when), folder))
+    everything = [letter_id for _, letter_id, _ in sorted(made)]
+    assert [x.id for x in store.letters_oldest_first(batch=4)] == everything
+    inbox = [letter_id for when, letter_id, folder in sorted(made) if folder == "Inbox"]
+    assert [x.id for x in store.letters_oldest_first("Inbox", batch=5)] == inbox
+    assert [x.raw for x in store.letters_oldest_first("Trash")] == []
+    assert store.mailboxes_of() == []
