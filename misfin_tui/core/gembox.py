@@ -317,6 +317,7 @@ def detect_format(data: bytes) -> GemboxFormat:
 
 def parse_gembox(data: bytes) -> Gembox:
     """Read a whole file (either format) or raise GemboxError with the line at fault."""
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM some editors add is no letter's byte
     if detect_format(data) is GemboxFormat.CURRENT:
         return _parse_current(data)
     return _parse_old(data)

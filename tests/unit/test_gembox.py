@@ -348,6 +348,13 @@ def test_import_folder_choice(store: MailStore) -> None:
     assert letter is not None and letter.folder == "Sent" and letter.trust == "none"
 
 
+def test_a_byte_order_mark_is_not_part_of_the_file() -> None:
+    data = file_of([stored(C_HEAD + b"# x\n")])
+    assert gembox.parse_gembox(b"\xef\xbb\xbf" + data) == gembox.parse_gembox(data)
+    old = b"\xef\xbb\xbf" + C_HEAD + b"# x\n"
+    assert gembox.parse_gembox(old).letters[0].raw == C_HEAD + b"# x\n"
+
+
 def test_empty_and_header_only_files_hold_no_letters() -> None:
     assert gembox.parse_gembox(b"").letters == ()
     assert gembox.parse_gembox(b"Mailbox: a@b.c\n\nDescription: mine\n").description == "mine"
