@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from misfin_tui.cli import render
+from misfin_tui.cli import archive, render
 from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError
 from misfin_tui.core.database import FOLDERS
 
@@ -35,6 +35,7 @@ def register(subparsers: Any) -> None:
     show.add_argument("id", type=int, metavar="ID", help="the letter's id (from mail list)")
     show.add_argument("--raw", action="store_true", help="write the stored bytes exactly")
     show.set_defaults(func=cmd_mail_show)
+    archive.register(actions)
 
 
 # -- mail ------------------------------------------------------------------------------------
