@@ -115,8 +115,11 @@ def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
         f"From:     {render.safe(sender)}",
         f"To:       {render.safe(letter.mailbox or ', '.join(letter.recipients))}",
     ]
-    if letter.recipients and list(letter.recipients) != [letter.mailbox]:
-        lines.append(f"Cc:       {render.safe(', '.join(letter.recipients))}")
+    others = [
+        r for r in letter.recipients if letter.mailbox and r.lower() != letter.mailbox.lower()
+    ]
+    if others:  # the letter went to others too (a letter we sent lists them all in To)
+        lines.append(f"Cc:       {render.safe(', '.join(others))}")
     lines += [
         f"Date:     {letter.received_at}",
         f"Subject:  {render.safe(letter.subject) or '(no subject)'}",
