@@ -15,21 +15,24 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from misfin_tui import __version__
 from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG, Context, UsageError
 
-COMMAND_MODULES = (
-    "misfin_tui.cli.identity",
-    "misfin_tui.cli.send",
-    "misfin_tui.cli.outbox",
-    "misfin_tui.cli.trust",
-    "misfin_tui.cli.network",
-    "misfin_tui.cli.receive",
-    "misfin_tui.cli.mail",
-    "misfin_tui.cli.sync",
-)
+# Command -> the module that registers it. Only the invoked command's module is imported (a
+# script's `send` should not pay for GMAP and gembox); --help without a command imports all.
+COMMAND_MODULES = {
+    "identity": "misfin_tui.cli.identity",
+    "send": "misfin_tui.cli.send",
+    "outbox": "misfin_tui.cli.outbox",
+    "trust": "misfin_tui.cli.trust",
+    "network": "misfin_tui.cli.network",
+    "receive": "misfin_tui.cli.receive",
+    "mail": "misfin_tui.cli.mail",
+    "sync": "misfin_tui.cli.sync",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +43,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word in argv (skipping --profile DIR), when it is one of ours."""
+    words = iter(argv)
+    for word in words:
+        if word == "--profile":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMAND_MODULES else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the command it names is registered (when it names one)."""
     parser = _Parser(
         prog=PROG,
         description="A terminal mail client for Misfin, the mail protocol of the Gemini small web."
@@ -59,14 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    only = _command_of(argv) if argv is not None else None
+    for command, module in COMMAND_MODULES.items():
+        if only is None or command == only:
+            importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     try:
         return _run(parser, args)
     except UsageError as exc:
@@ -95,7 +113,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_demo()
     from misfin_tui.core.profile import Profile
 
+    chosen = args.profile or os.environ.get("MISFIN_TUI_PROFILE")
+    creates = args.command is None or getattr(args, "creates_profile", False)
+    if chosen and not creates and not Path(chosen).expanduser().is_dir():
+        raise UsageError(
+            f"there is no profile at {chosen}; make one with "
+            f"`{PROG} --profile {chosen} identity new ADDRESS` (nothing was created)"
+        )
     profile = Profile.open(args.profile)
+    if args.command is not None:
+        profile.config.validate()  # a wrong config.toml is one clear line, for every command
     if args.command is None:
         from misfin_tui.ui.app import run_app
 

@@ -181,8 +181,9 @@ class Outbox:
             raise AddressError("the letter has no recipient")
         if connect:
             parse_hostport(connect)
-        if subject.strip():
-            body = f"# {subject.strip()}\n{body}"
+        heading = f"# {subject.strip()}"
+        if subject.strip() and body.lstrip("\n").split("\n", 1)[0].rstrip() != heading:
+            body = f"{heading}\n{body}"  # unless the body already starts with that heading
         message = new_message_c(body, [str(a) for a in addresses])
         for address in addresses:
             build_c_request(address, message)  # too big or malformed: refused before queueing
@@ -415,31 +416,36 @@ class Outbox:
         hosts = self.profile.config.hosts
         hp = hostport(address)
         connect = item.connect or None
-        # Before the person decided, a stranger (an impersonator, on a network we do not trust)
-        # learns nothing of who we are: the first probe presents no certificate.
         host_pin = self.trust.host(hp)
-        anonymous = not network.trusted and (host_pin is None or not host_pin.approved)
-        try:
-            presented = await probe(
-                address,
-                identity,
-                hosts=hosts,
-                connect=connect,
-                timeout=self.probe_timeout,
-                anonymous=anonymous,
-            )
-        except DeliveryError as exc:
-            return self._deferred(attempts, str(exc))
-        gate = self._gate(item, address, hp, presented, network, policy)
-        if gate is not None:
-            return gate
-        host_pin = self.trust.host(hp)  # admitted just now, or a B-only server's record
+        known = host_pin is not None and host_pin.approved
+        if known and host_pin is not None:
+            # A key the person approved is checked on the one connection, before the request.
+            approved_spki = host_pin.spki
+        else:
+            # Before the person decided, a stranger (an impersonator, on a network we do not
+            # trust) learns nothing of who we are: the first probe presents no certificate.
+            try:
+                presented = await probe(
+                    address,
+                    identity,
+                    hosts=hosts,
+                    connect=connect,
+                    timeout=self.probe_timeout,
+                    anonymous=not network.trusted,
+                )
+            except DeliveryError as exc:
+                return self._deferred(attempts, str(exc))
+            gate = self._gate(item, address, hp, presented, network, policy)
+            if gate is not None:
+                return gate
+            approved_spki = presented.spki
+            host_pin = self.trust.host(hp)  # admitted just now, or a B-only server's record
         try:
             result = await deliver(
                 address,
                 identity,
                 bytes(letter.raw),
-                approved_spki=presented.spki,
+                approved_spki=approved_spki,
                 prefer_b=host_pin is not None and host_pin.protocol == "B",
                 hosts=hosts,
                 connect=connect,
@@ -454,9 +460,11 @@ class Outbox:
             return Outcome(State.FAILED, f"the letter cannot be sent: {exc.message}")
         except DeliveryError as exc:
             return self._deferred(attempts, str(exc))
+        if known:  # the approved key answered: refresh its record (last seen, renewed dates)
+            self._gate(item, address, hp, result.presented, network, policy)
         if result.fell_back and result.response.status not in FALLBACK_STATUSES:
             self.trust.set_protocol(hp, "B")
-        return self._answer(item, address, result.response, attempts, presented)
+        return self._answer(item, address, result.response, attempts, result.presented)
 
     def _gate(
         self,

@@ -70,8 +70,8 @@ def classify(
     try:
         policy = Policy(policy)
     except ValueError:
-        choices = ", ".join(p.value for p in Policy)
-        raise ValueError(f"unknown first-contact policy {policy!r}; use one of {choices}") from None
+        known = ", ".join(p.value for p in Policy)
+        raise ValueError(f"unknown first-contact policy {policy!r}; use one of {known}") from None
     name = hostport or (pin.hostport if pin else "this server")
 
     def decide(
