@@ -54,7 +54,7 @@ def register(actions: Any) -> None:
         help="where the letters go (default: Inbox; not Outbox)",
     )
     imports.add_argument("--json", action="store_true", help="one JSON object, for scripts")
-    imports.set_defaults(func=cmd_mail_import)
+    imports.set_defaults(func=cmd_mail_import, creates_profile=True)  # an archive can start one
 
 
 def _folder(text: str, *, allow_all: bool) -> str | None:

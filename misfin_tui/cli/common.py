@@ -21,6 +21,16 @@ EXIT_DEFERRED = 4
 EXIT_FAILED = 5
 EXIT_NOT_FOUND = 1
 
+SEND_EPILOG = """\
+exit codes:
+  0  delivered to every recipient
+  3  held: waiting for your decision or for a trusted network (see `misfin-tui outbox list`)
+  4  deferred: a temporary failure; it will be retried (`misfin-tui outbox retry ID`)
+  5  failed: the server refused it for good (the reason is printed)
+  2  usage error (bad address, letter too big, bad option)
+  1  could not run (configuration, identity, database)
+"""
+
 
 class UsageError(Exception):
     """A command's argument is wrong in a way argparse cannot see (e.g. not an address)."""

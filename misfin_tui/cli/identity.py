@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from misfin_tui.cli.common import EXIT_OK, Context, UsageError
-from misfin_tui.cli.send import SEND_EPILOG
+from misfin_tui.cli.common import EXIT_OK, SEND_EPILOG, Context, UsageError
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.clock import iso_utc
 from misfin_tui.core.identity import (

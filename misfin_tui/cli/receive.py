@@ -84,6 +84,7 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
     gmap_log = logging.getLogger("misfin_tui.gmap")
     try:
         host, port = engine.start_receiver(listen)
+        engine.revalidate_in_background()  # pins checked again when due, trusted networks only
         addresses = engine.receiver.addresses if engine.receiver else []
         out.write(f"receiving on {host}:{port} for {', '.join(addresses)}\n")
         if gmap is not None:

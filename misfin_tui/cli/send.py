@@ -17,20 +17,10 @@ from typing import Any
 
 from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
-from misfin_tui.cli.common import Context, UsageError
+from misfin_tui.cli.common import SEND_EPILOG, Context, UsageError
 from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import Policy
-
-SEND_EPILOG = """\
-exit codes:
-  0  delivered to every recipient
-  3  held: waiting for your decision or for a trusted network (see `misfin-tui outbox list`)
-  4  deferred: a temporary failure; it will be retried (`misfin-tui outbox retry ID`)
-  5  failed: the server refused it for good (the reason is printed)
-  2  usage error (bad address, letter too big, bad option)
-  1  could not run (configuration, identity, database)
-"""
 
 
 def register(subparsers: Any) -> None:

@@ -16,21 +16,22 @@ from collections.abc import Coroutine
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from misfin_tui.core import rotation
 from misfin_tui.core.clock import Clock, system_clock
 from misfin_tui.core.events import Events
 from misfin_tui.core.network import Networks
+from misfin_tui.core.notice import Reason
 from misfin_tui.core.outbox.delivery import Conversation
 from misfin_tui.core.outbox.outbox import Outbox
 from misfin_tui.core.profile import Profile
+from misfin_tui.core.revalidate import Check, Revalidator
+from misfin_tui.core.rotation import Rotation
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
-if TYPE_CHECKING:  # the receiver pulls in pyOpenSSL: only when mail is received
-    from misfin_tui.core.notice import Reason
+if TYPE_CHECKING:  # the receiver and verifier pull in pyOpenSSL: imported when mail is received
     from misfin_tui.core.receiver import Limits, Receiver
-    from misfin_tui.core.revalidate import Check
-    from misfin_tui.core.rotation import Rotation
     from misfin_tui.core.verify import Verifier
 
 T = TypeVar("T")
@@ -126,8 +127,6 @@ class Engine:
         its host), retire the old one, serve the new one at once, and queue one notice to
         every past contact, signed with the old certificate. Deliver the returned items with
         `delivery.run(rotation.items, asker)` like any letter."""
-        from misfin_tui.core import rotation
-
         rotated = rotation.rotate(self.profile, address, reason, ca=ca)
         rotation.record_retired(self.trust, rotated)
         if self.receiver is not None:
@@ -149,8 +148,6 @@ class Engine:
     async def revalidate(self, *, due_only: bool = False) -> list[Check]:
         """Check pinned servers and verified senders again (`due_only`: only what is older
         than revalidate_days, and only on a trusted network). Never re-pins anything."""
-        from misfin_tui.core.revalidate import Revalidator
-
         revalidator = Revalidator(
             self.profile, self.trust, self.policy, self.networks, clock=self.clock
         )

@@ -23,7 +23,10 @@ from misfin_tui.core.identity import (
     host_ca_paths,
     import_identity,
     load_identities,
+    load_identity,
 )
+
+RETIRED_DIR = "_retired"  # identities/_retired/<address>/<fingerprint prefix>/
 
 if TYPE_CHECKING:
     import tomlkit.toml_document
@@ -458,6 +461,26 @@ class Profile:
     # -- identities --
     def identities(self) -> list[Identity]:
         return load_identities(self.identities_dir)
+
+    def retired_dir(self, address: str, fp: str) -> Path:
+        """Where a retired certificate of ours is kept (only to sign its rotation notice)."""
+        return self.identities_dir / RETIRED_DIR / address.lower() / fp[:16]
+
+    def retired_identity(self, address: str, fp: str) -> Identity:
+        """A retired certificate of ours, to sign a rotation notice with."""
+        folder = self.retired_dir(address, fp)
+        if not (folder / "cert.pem").is_file():
+            raise IdentityError(f"no retired certificate {fp[:16]}… of {address} in this profile")
+        identity = load_identity(folder)
+        if identity.fingerprint != fp:
+            raise IdentityError(f"{folder} does not hold the certificate {fp[:16]}…")
+        return identity
+
+    def retired_identities(self, address: str) -> list[Identity]:
+        folder = self.identities_dir / RETIRED_DIR / address.lower()
+        if not folder.is_dir():
+            return []
+        return [load_identity(f) for f in sorted(folder.iterdir()) if (f / "cert.pem").is_file()]
 
     def identity(self, address: str | None = None) -> Identity:
         """The identity for `address`; None -> the configured default, else the first one."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.clock import utc_now
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.identity import (
     CA_CERT_FILE,
     CA_DIR,
@@ -40,13 +41,12 @@ from misfin_tui.core.identity import (
     write_private,
 )
 from misfin_tui.core.notice import Notice, Reason, letter_text
+from misfin_tui.core.profile import RETIRED_DIR
 from misfin_tui.core.trust.model import MailboxState
 
 if TYPE_CHECKING:
     from misfin_tui.core.profile import Profile
     from misfin_tui.core.trust.store import TrustStore
-
-RETIRED_DIR = "_retired"
 
 
 @dataclass(frozen=True)
@@ -56,28 +56,6 @@ class Rotated:
     old: Identity  # the retired certificate (its files under _retired/)
     new: Identity
     notice: Notice
-
-
-def retired_dir(profile: Profile, address: str, fp: str) -> Path:
-    return profile.identities_dir / RETIRED_DIR / address.lower() / fp[:16]
-
-
-def retired_identity(profile: Profile, address: str, fp: str) -> Identity:
-    """A retired certificate of ours, to sign a rotation notice with."""
-    folder = retired_dir(profile, address, fp)
-    if not (folder / "cert.pem").is_file():
-        raise IdentityError(f"no retired certificate {fp[:16]}… of {address} in this profile")
-    identity = load_identity(folder)
-    if identity.fingerprint != fp:
-        raise IdentityError(f"{folder} does not hold the certificate {fp[:16]}…")
-    return identity
-
-
-def retired_identities(profile: Profile, address: str) -> list[Identity]:
-    folder = profile.identities_dir / RETIRED_DIR / address.lower()
-    if not folder.is_dir():
-        return []
-    return [load_identity(f) for f in sorted(folder.iterdir()) if (f / "cert.pem").is_file()]
 
 
 def rotate(profile: Profile, address: str, reason: Reason, *, ca: bool = False) -> list[Rotated]:
@@ -158,7 +136,7 @@ def _swap(
     results = []
     for old, folder, notice in staged:
         live = old.cert_path.parent
-        aside = retired_dir(profile, str(old.address), old.fingerprint)
+        aside = profile.retired_dir(str(old.address), old.fingerprint)
         aside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if aside.exists():
             shutil.rmtree(aside)
@@ -169,7 +147,6 @@ def _swap(
 
 
 def cert_info_fp(path: Path) -> str:
-    from misfin_tui.core.fingerprint import fingerprint
 
     pem = path.read_bytes()
     from cryptography import x509

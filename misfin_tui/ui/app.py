@@ -168,6 +168,7 @@ class MisfinApp(App[int]):
             return
         self.sending.process_pending()  # held and deferred letters from an earlier session
         self.home_sync.start()  # mail from home, when an identity has one
+        self.engine.revalidate_in_background()  # pins checked again when due, trusted nets only
 
     def _run_receiver(self) -> None:
         try:

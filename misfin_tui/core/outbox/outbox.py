@@ -391,10 +391,8 @@ class Outbox:
         except AddressError as exc:
             return Outcome(State.FAILED, f"the address {item.recipient} is not valid: {exc}")
         try:
-            if item.present:
-                from misfin_tui.core.rotation import retired_identity
-
-                identity = retired_identity(self.profile, item.identity, item.present)
+            if item.present:  # a rotation notice goes with the certificate it retires
+                identity = self.profile.retired_identity(item.identity, item.present)
             else:
                 identity = self.profile.identity(item.identity)
         except IdentityError as exc:

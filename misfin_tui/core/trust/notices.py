@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from misfin_tui.core import fingerprint
+from misfin_tui.core.identity import is_signed_by
 from misfin_tui.core.notice import Notice
 from misfin_tui.core.trust.model import HostPin, MailboxPin, MailboxState, Revocation
 
@@ -78,8 +79,6 @@ def judge_notice(
         )
         return NoticeRuling(True, words)
     if notice.cert and host_pin is not None and host_pin.cert_der:
-        from misfin_tui.core.identity import is_signed_by
-
         try:
             chained = is_signed_by(notice.cert, host_pin.cert_der)
         except Exception:  # an unreadable certificate chains to nothing
