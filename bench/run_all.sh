@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 OUT="${OUT:-bench/results.jsonl}"  # OUT=FILE: elsewhere, e.g. for a run with a patched copy
 : > "$OUT.new"
-for bench in receiver_throughput send app_start search key_types; do
+for bench in receiver_throughput receiver_crowd send send_process app_start search key_types gmap_sync threads; do
     echo "== $bench" >&2
     "$PYTHON" "bench/$bench.py" | tee -a "$OUT.new"
 done
