@@ -32,7 +32,7 @@ async def test_send_from_the_app_with_help_on_the_prompt(sender, peer) -> None:
         assert app.screen is prompt
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
-        await wait_for(pilot, lambda: [s.subject for s in app.store.summaries("Sent")] == ["Hi"])
+        await wait_for(pilot, lambda: [s.subject for s in app.engine.store.summaries("Sent")] == ["Hi"])
 
 
 async def test_main_screen_keys_open_trust_and_outbox(sender, peer) -> None:
@@ -57,4 +57,4 @@ async def test_first_run_when_the_profile_has_no_identity(tmp_path: Path, networ
         screen.query_one("#address", Input).value = "zoe@zoe.test"
         await pilot.press("ctrl+s")
         await wait_screen(pilot, MainScreen)
-        await wait_for(pilot, lambda: app.identity_address == "zoe@zoe.test")
+        await wait_for(pilot, lambda: app.session.default_identity == "zoe@zoe.test")

@@ -53,12 +53,12 @@ async def test_drop_asks_and_returns_the_letter_to_drafts(sender, peer) -> None:
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("escape")
         await wait_screen(pilot, OutboxScreen)
-        assert len(app.outbox.items()) == 1
+        assert len(app.engine.outbox.items()) == 1
         await pilot.press("d")
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.outbox.items() == [] and cells(screen) == [])
-        assert [s.subject for s in app.store.summaries("Drafts")] == ["Drop me"]
+        await wait_for(pilot, lambda: app.engine.outbox.items() == [] and cells(screen) == [])
+        assert [s.subject for s in app.engine.store.summaries("Drafts")] == ["Drop me"]
 
 
 async def test_enter_decides_an_item_waiting_for_a_person(sender, peer) -> None:
@@ -111,7 +111,7 @@ async def test_deferred_letters_are_retried_when_their_time_comes(sender, peer) 
     async with app.run_test(size=(120, 36)) as pilot:
         app.sending.process_pending()  # what the app does at start-up: also starts retrying
         app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Later", body="x")
-        await wait_for(pilot, lambda: [i.state for i in app.outbox.items()] == ["deferred"])
+        await wait_for(pilot, lambda: [i.state for i in app.engine.outbox.items()] == ["deferred"])
         peer.start()
         await pilot.pause(0.6)
         assert peer.received() == 0  # not before its time
