@@ -320,7 +320,9 @@ async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
 
 async def test_a_reply_to_a_hostile_letter_shows_its_escapes_as_symbols(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    add_letter(app.engine.store, subject="Hi \x1b[2J", body="# Hi \x1b[2J\nclick \x1b]8;;x\x07here\n")
+    add_letter(
+        app.engine.store, subject="Hi \x1b[2J", body="# Hi \x1b[2J\nclick \x1b]8;;x\x07here\n"
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("r")

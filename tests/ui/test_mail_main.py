@@ -181,7 +181,9 @@ async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
 async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
     add_letter(app.engine.store, subject="Lunch on Friday?", body=EVERY_KIND)
-    archived = add_letter(app.engine.store, subject="Noodles again", folder="Archive", body="noodle\n")
+    archived = add_letter(
+        app.engine.store, subject="Noodles again", folder="Archive", body="noodle\n"
+    )
     add_letter(app.engine.store, subject="Unrelated", body="# Unrelated\nnothing here\n")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

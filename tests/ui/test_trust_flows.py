@@ -83,7 +83,9 @@ async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender,
         peer.swap_cert(new)
         send(app, "Two")
         alarm = await wait_screen(pilot, ChangedKeyScreen)
-        assert alarm.question.pinned.fingerprint == fixed_cert(2, RECIPIENT, blurb="Bob").fingerprint
+        assert (
+            alarm.question.pinned.fingerprint == fixed_cert(2, RECIPIENT, blurb="Bob").fingerprint
+        )
         assert alarm.question.presented.fingerprint == new.fingerprint
         assert peer.received() == 1  # nothing reached the server
         await pilot.press("t", "a", "y", "o", "s")  # no one-key accept exists
@@ -230,7 +232,9 @@ async def test_mailbox_rotation_under_the_same_server_key_is_a_quiet_notice(send
     async with app.run_test(size=(120, 36)) as pilot:
         send(app, "One")
         prompt = await wait_screen(pilot, FirstContactScreen)
-        assert prompt.question.presented.fingerprint == ca.fingerprint  # the server shows its host CA
+        assert (
+            prompt.question.presented.fingerprint == ca.fingerprint
+        )  # the server shows its host CA
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
         rotated = fixed_cert(22, RECIPIENT, blurb="Bob", issuer=ca)

@@ -6,12 +6,10 @@ from helpers.pilot import TrustHost, type_text, wait_for, wait_screen
 from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
 from textual.widgets import Static
 
-from misfin_tui.ui.screens.prompts import (
-    ConfirmScreen,
-    FirstContactScreen,
-    PasteFingerprintScreen,
-    TextInputScreen,
-)
+from misfin_tui.core.address import Address
+from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen
+from misfin_tui.ui.prompts.first_contact import FirstContactScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 
 HOSTPORT = "example.org:1958"
@@ -19,14 +17,16 @@ HOSTPORT = "example.org:1958"
 
 async def delivered_once(app: TrustHost, pilot) -> None:
     """One letter to bob, first contact trusted: a host pin and a mailbox pin exist."""
-    app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Hi", body="Hello\n")
+    app.sending.submit(
+        identity=SENDER, recipients=[Address.parse(RECIPIENT)], subject="Hi", body="Hello\n"
+    )
     await wait_screen(pilot, FirstContactScreen)
     await pilot.press("t")
     await wait_for(pilot, lambda: [i.state for i in app.engine.outbox.items()] == ["delivered"])
 
 
 async def open_manager(app: TrustHost, pilot) -> TrustManagerScreen:
-    app.push_screen(TrustManagerScreen())
+    app.push_screen(TrustManagerScreen(app.session))
     manager = await wait_screen(pilot, TrustManagerScreen)
     await wait_for(pilot, lambda: manager.row_key("servers") == HOSTPORT)
     return manager
@@ -110,7 +110,7 @@ async def test_networks_mark_and_unmark(sender, peer, network) -> None:
     network(CAFE)
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.push_screen(TrustManagerScreen())
+        app.push_screen(TrustManagerScreen(app.session))
         manager = await wait_screen(pilot, TrustManagerScreen)
         await wait_for(pilot, lambda: manager.snapshot.current is not None)
         title = str(manager.query_one("#trust-title", Static).content)
