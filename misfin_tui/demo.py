@@ -24,10 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from misfin_tui.core.address import Address
+from misfin_tui.core.bundle import export_bundle, import_bundle
+from misfin_tui.core.client import presented_cert
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.events import Event, LetterStored
+from misfin_tui.core.gmap.server import GmapServer
 from misfin_tui.core.outbox.model import State
 from misfin_tui.core.profile import Profile
+from misfin_tui.core.trust.model import Answer, Choice, HostEvent
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +52,22 @@ to trust it. Choose "Trust & send".
 * Press T to open the trust manager, and o for the outbox.
 * Press ? on any screen for help, ctrl+p for every command, ctrl+q to quit.
 
+* Your home server kept a letter for you while you were away: $ syncs with it (GMAP).
+
 => misfin://ada@lovelace.demo Ada, who answers
 => gemini://geminiprotocol.net/ Gemini, the small web Misfin belongs to
 """
+
+
+AWAY = (
+    "# While you were away\n"
+    "This letter reached your home server while your laptop was somewhere else. Senders "
+    "deliver to the server of your address, so a laptop on a café network cannot receive; "
+    "misfin_tui fetched this from home over GMAP, with your own certificate, when it started.\n"
+    "\n"
+    "Press $ to sync with home again; the status line says when it last did.\n"
+)
+DEMO_PASSPHRASE = b"demo bundle passphrase"
 
 
 @dataclass
@@ -61,8 +78,12 @@ class DemoWorld:
     you: Profile
     correspondents: dict[str, Profile]
     engines: list[Engine] = field(default_factory=list)  # each runs a receiver
+    homes: list[GmapServer] = field(default_factory=list)  # your home's GMAP
 
     def close(self) -> None:
+        for server in self.homes:
+            server.stop()
+        self.homes.clear()
         for engine in self.engines:
             engine.close()
         self.engines.clear()
@@ -101,7 +122,7 @@ def _trust_demo_network(profile: Profile) -> None:
     networks.trust(DEMO_NETWORK, "Demo home network")
 
 
-def build_world(root: Path, *, receive_for_you: bool = True) -> DemoWorld:
+def build_world(root: Path, *, receive_for_you: bool = True, home: bool = True) -> DemoWorld:
     """Make the three profiles, start every receiver and send Bob's welcome letter.
 
     With `receive_for_you` your own receiver runs here too and the welcome letter has arrived
@@ -133,10 +154,42 @@ def build_world(root: Path, *, receive_for_you: bool = True) -> DemoWorld:
             engine.start_receiver(("127.0.0.1", ports[name]))
         if receive_for_you:
             send_as(bob, [YOU[0]], "", WELCOME)
+        if home:
+            _start_home(world, bob, ports["bob"])
     except BaseException:
         world.close()
         raise
     return world
+
+
+def _start_home(world: DemoWorld, bob: Profile, bob_port: int) -> None:
+    """Your home server: your identity on a second machine (brought there in a bundle, as
+    `identity export`/`import` do), receiving while you were away and serving it over GMAP."""
+    you = world.you
+    home = Profile.open(world.root / "home")
+    bundle = export_bundle(you, YOU[0], world.root / "you.bundle", DEMO_PASSPHRASE)
+    import_bundle(home, bundle, DEMO_PASSPHRASE)
+    bundle.unlink()
+    misfin_port, gmap_port = free_port(), free_port()
+    _configure(home, misfin_port, {"bobs.demo": bob_port}, "accept-new")
+    _trust_demo_network(home)
+    engine = Engine(home)
+    world.engines.append(engine)
+    engine.start_receiver(("127.0.0.1", misfin_port))
+    server = GmapServer(home, ("127.0.0.1", gmap_port))
+    server.start()
+    world.homes.append(server)
+    send_as(bob, [YOU[0]], "", AWAY, connect=f"127.0.0.1:{misfin_port}", attempts=20)
+    # Your laptop knows where home is, and you approved home's key when you set it up.
+    you.config.set(f"gmap.{YOU[0]}", ("127.0.0.1", gmap_port))
+    you.save_config()
+    laptop = Engine(you)
+    hostport = f"127.0.0.1:{gmap_port}"
+    presented = presented_cert(home.identity(YOU[0]).cert_der())
+    network = laptop.networks.current()
+    laptop.policy.answer(
+        HostEvent.FIRST_CONTACT, hostport, presented, network, Answer(Choice.TRUST)
+    )
 
 
 def send_as(

@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_KEY_TYPE,
         help=f"key algorithm (default: {DEFAULT_KEY_TYPE})",
     )
-    new.set_defaults(func=cmd_new)
+    new.set_defaults(func=cmd_new, creates_profile=True)
 
     imp = actions.add_parser(
         "import",
@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
         help="read the key's passphrase from environment variable VAR"
         " (otherwise a terminal asks when the key is encrypted)",
     )
-    imp.set_defaults(func=cmd_import)
+    imp.set_defaults(func=cmd_import, creates_profile=True)
 
     exp = actions.add_parser(
         "export",

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from misfin_tui.cli import render
+from misfin_tui.cli import archive, render
 from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError
 from misfin_tui.core.database import FOLDERS
 
@@ -35,6 +35,7 @@ def register(subparsers: Any) -> None:
     show.add_argument("id", type=int, metavar="ID", help="the letter's id (from mail list)")
     show.add_argument("--raw", action="store_true", help="write the stored bytes exactly")
     show.set_defaults(func=cmd_mail_show)
+    archive.register(actions)
 
 
 # -- mail ------------------------------------------------------------------------------------
@@ -114,8 +115,11 @@ def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
         f"From:     {render.safe(sender)}",
         f"To:       {render.safe(letter.mailbox or ', '.join(letter.recipients))}",
     ]
-    if letter.recipients and list(letter.recipients) != [letter.mailbox]:
-        lines.append(f"Cc:       {render.safe(', '.join(letter.recipients))}")
+    others = [
+        r for r in letter.recipients if letter.mailbox and r.lower() != letter.mailbox.lower()
+    ]
+    if others:  # the letter went to others too (a letter we sent lists them all in To)
+        lines.append(f"Cc:       {render.safe(', '.join(others))}")
     lines += [
         f"Date:     {letter.received_at}",
         f"Subject:  {render.safe(letter.subject) or '(no subject)'}",

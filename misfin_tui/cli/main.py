@@ -15,6 +15,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from misfin_tui import __version__
@@ -95,7 +96,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_demo()
     from misfin_tui.core.profile import Profile
 
+    chosen = args.profile or os.environ.get("MISFIN_TUI_PROFILE")
+    creates = args.command is None or getattr(args, "creates_profile", False)
+    if chosen and not creates and not Path(chosen).expanduser().is_dir():
+        raise UsageError(
+            f"there is no profile at {chosen}; make one with "
+            f"`{PROG} --profile {chosen} identity new ADDRESS` (nothing was created)"
+        )
     profile = Profile.open(args.profile)
+    if args.command is not None:
+        profile.config.validate()  # a wrong config.toml is one clear line, for every command
     if args.command is None:
         from misfin_tui.ui.app import run_app
 

@@ -92,6 +92,8 @@ def _read_body(args: argparse.Namespace) -> str:
             return path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"{args.body_file} is not UTF-8 text") from None
+        except OSError as exc:
+            raise UsageError(f"--body-file {path}: {exc.strerror or 'cannot be read'}") from None
     if sys.stdin.isatty():
         print("Type the letter; end it with Ctrl-D on a line of its own.", file=sys.stderr)
     data = sys.stdin.buffer.read()
@@ -111,6 +113,8 @@ def cmd_send(args: argparse.Namespace, ctx: Context) -> int:
         except ValueError as exc:
             raise UsageError(f"--connect: {exc}") from None
     body = _read_body(args)
+    if not body.strip() and not args.subject.strip():
+        raise UsageError("the letter is empty: nothing was sent (give a body, or --subject)")
     engine = ctx.engine
     try:
         letter = engine.outbox.enqueue(
@@ -121,7 +125,10 @@ def cmd_send(args: argparse.Namespace, ctx: Context) -> int:
             connect=args.connect,
         )
     except ProtocolError as exc:
-        raise UsageError(f"the letter cannot be sent: {exc.message}; split it") from None
+        raise UsageError(
+            f"the letter cannot be sent: {exc.message}. Split the body into several files and "
+            "send each, or write it in the app, which offers to send it as numbered parts"
+        ) from None
     ids = [item.id for item in engine.outbox.items(letter)]
     policy = Policy.ACCEPT_NEW if args.trust_new else None
     items = asyncio.run(engine.delivery.run(ids, asker_for(args.no_input), policy=policy))

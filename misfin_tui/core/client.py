@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import ipaddress
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,6 +71,29 @@ def resolve(
     if mapped is not None:
         return mapped[0], int(mapped[1])
     return address.host, address.port or DEFAULT_PORT
+
+
+_CONNECT_WORDS = {
+    errno.ECONNREFUSED: "the server refused the connection (nothing is listening there)",
+    errno.ECONNRESET: "the server closed the connection",
+    errno.ETIMEDOUT: "the connection timed out",
+    errno.EHOSTUNREACH: "there is no route to that host",
+    errno.ENETUNREACH: "the network is unreachable (are you offline?)",
+    errno.EADDRNOTAVAIL: "that address is not available from here",
+}
+
+
+def connect_words(exc: OSError) -> str:
+    """Why a connection failed, in plain words (never Python's own wording)."""
+    if isinstance(exc, socket.gaierror):
+        return "the server's name could not be found (check the address, or the network)"
+    errors = {exc.errno}
+    if not exc.errno and " " in str(exc):  # asyncio's "Multiple exceptions: [Errno 111] ..."
+        errors |= {code for code in _CONNECT_WORDS if f"[Errno {code}]" in str(exc)}
+    for code in errors:
+        if code in _CONNECT_WORDS:
+            return _CONNECT_WORDS[code]
+    return exc.strerror.lower() if exc.strerror else "the connection failed"
 
 
 def hostport(address: Address) -> str:
@@ -178,9 +203,11 @@ class _Connection:
         except TimeoutError:
             raise DeliveryError(f"{where} did not answer within {timeout:g} s") from None
         except ssl.SSLError as exc:
-            raise DeliveryError(f"the secure connection to {where} failed: {exc}") from None
+            raise DeliveryError(
+                f"the secure connection to {where} failed ({exc.reason or 'TLS error'})"
+            ) from None
         except OSError as exc:
-            raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+            raise DeliveryError(f"cannot connect to {where}: {connect_words(exc)}") from None
         connection = cls(reader, writer)
         ssl_object = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -308,7 +335,7 @@ async def anonymous_probe(
     except TimeoutError:
         raise DeliveryError(f"{where} did not answer within {timeout:g} s") from None
     except OSError as exc:
-        raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        raise DeliveryError(f"cannot connect to {where}: {connect_words(exc)}") from None
     failure = ""
     try:
         while True:

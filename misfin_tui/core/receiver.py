@@ -117,6 +117,7 @@ class _Letter:
     sender: str
     trust: str
     reason: str
+    source: str = ""  # the sending address: its budget of letters that may trigger a probe
 
 
 class Receiver:
@@ -395,7 +396,16 @@ class Receiver:
             wait = self._sender_limiter.wait_needed(info.fingerprint)
             if wait:
                 return 44, f"{wait} seconds: too many letters from you, slow down"
-        letter = _Letter(request, box, der, info, sender, "pending", "waiting for verification")
+        letter = _Letter(
+            request,
+            box,
+            der,
+            info,
+            sender,
+            "pending",
+            "checking the sender with their server",
+            session.peer_host,
+        )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
         if self._unverified == "reject":
@@ -446,7 +456,7 @@ class Receiver:
         self._emit(LetterStored(stored.letter_id, letter.sender))
         if stored.trust == "pending":
             assert self._verifier is not None
-            self._verifier.submit(stored.letter_id)
+            self._verifier.submit(stored.letter_id, source=letter.source)
         elif stored.trust in ("verified", "rotated"):
             self._emit(LetterVerified(stored.letter_id, letter.sender, stored.trust, stored.reason))
 
@@ -484,7 +494,7 @@ class Receiver:
         parsed = parse_stored(raw, letter.request.version)
         recipients = tuple(parsed.recipients) or (box.address,)
         letter_id = self._store.add(
-            folder="Inbox",
+            folder="Quarantine" if trust == "pending" else "Inbox",  # unverified waits aside
             raw=raw,
             version=letter.request.version,
             sender=f"{info.mailbox}@{info.host}",

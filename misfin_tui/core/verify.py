@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import ipaddress
 import itertools
 import logging
 import threading
@@ -24,11 +25,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from misfin_tui.core import fingerprint
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import DeliveryError, blank_request
-from misfin_tui.core.clock import day, parse_time
+from misfin_tui.core.clock import day, iso_utc, parse_time
 from misfin_tui.core.events import Event, LetterQuarantined, LetterVerified
 from misfin_tui.core.identity import (
     CertInfo,
@@ -43,20 +45,20 @@ from misfin_tui.core.profile import Profile
 from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.store import MailStore
+from misfin_tui.core.text import one_line
 from misfin_tui.core.trust.model import MailboxEvent, MailboxState, Origin, PresentedCert
 from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
 log = logging.getLogger("misfin_tui.verify")
 
-RETRY_DELAYS = (
-    30.0,
-    120.0,
-    600.0,
-    1800.0,
-    3600.0,
-)  # after network failures, then stop until restart
+# After a sender's server could not be reached: when to try again, per server (its site), so a
+# host that resets or times out is asked at most twice in the first hour, whatever the number
+# of letters that name it. After the last, its letters stay in Quarantine with the reason.
+RETRY_DELAYS = (60.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
 NEGATIVE_TTL = 600.0  # seconds a failed check is remembered, so forged senders cannot make us probe
+PROBE_BUDGET = (20, 3600.0)  # letters one sending address may make us probe for, per hour
+LEARNED_TTL = timedelta(days=90)  # a learned key no verified letter used again is forgotten
 EventSink = Callable[[Event], None]
 
 
@@ -72,6 +74,7 @@ class Outcome:
     trust: str
     reason: str
     status: int = 20
+    retry_after: float = 0.0  # pending: seconds before the sender's server may be asked again
 
     @property
     def ok(self) -> bool:
@@ -129,28 +132,37 @@ class Verifier:
         self._active = 0
         self._stopping = False
         self._threads: list[threading.Thread] = []
-        self._sender_locks: dict[str, threading.Lock] = {}
+        self._site_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._negative: dict[tuple[str, str], tuple[float, Outcome]] = {}
+        self._down: dict[str, tuple[float, int]] = {}  # site -> (not before, failures)
+        self._sources: dict[int, str] = {}  # letter id -> the address that sent it
         self._probe_slots = threading.BoundedSemaphore(max_probes)  # also caps reject-mode checks
-        # Forged senders can name any domain: don't let them aim our probes at one (§7.3).
-        self._host_limiter = RateLimiter(*probes_per_host)
+        # Forged senders can name any host: don't let them aim our probes at one site (§7.3),
+        # and don't let one sending address make us probe without end.
+        self._site_limiter = RateLimiter(*probes_per_host)
+        self._budget = RateLimiter(*PROBE_BUDGET)
 
     @classmethod
-    def standalone(cls, profile: Profile, *, emit: EventSink | None = None) -> Verifier:
-        """A verifier with stores of its own, for a receiver run without an engine (tests)."""
+    def standalone(
+        cls, profile: Profile, *, emit: EventSink | None = None, **options: Any
+    ) -> Verifier:
+        """A verifier with stores of its own, for a receiver run without an engine (tests);
+        `options` are the constructor's (timeouts, retry delays, limits)."""
         db = profile.database()
         trust = TrustStore(db)
         policy = TrustPolicy(trust, profile.config.first_contact)
-        return cls(profile, MailStore(db), trust, policy, Networks(db), emit=emit)
+        return cls(profile, MailStore(db), trust, policy, Networks(db), emit=emit, **options)
 
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker threads and pick up letters left pending by an earlier run."""
+        """Start the worker threads, forget stale learned keys, and pick up letters left
+        pending by an earlier run."""
         if self._threads:
             return
         self._stopping = False
+        self.trust.expire_learned(iso_utc(datetime.now(UTC) - LEARNED_TTL))
         for n in range(self.max_probes):
             thread = threading.Thread(target=self._work, name=f"misfin-verify-{n}", daemon=True)
             thread.start()
@@ -179,9 +191,16 @@ class Verifier:
             self.submit(letter_id)
         return len(ids)
 
-    def submit(self, letter_id: int, delay: float = 0.0, attempt: int = 0) -> None:
-        """Queue a stored letter for verification (no-op if it is already queued)."""
+    def submit(
+        self, letter_id: int, delay: float = 0.0, attempt: int = 0, *, source: str = ""
+    ) -> None:
+        """Queue a stored letter for verification (no-op if it is already queued). `source`,
+        the address that sent it, spends that address's budget if the letter needs a probe."""
         with self._cond:
+            if source:
+                if len(self._sources) > 100_000:
+                    self._sources.clear()
+                self._sources[letter_id] = source
             if letter_id in self._queued:
                 return
             self._queued.add(letter_id)
@@ -257,14 +276,27 @@ class Verifier:
                 letter_id, letter.sender, "the letter came without a sender certificate"
             )
             return
-        outcome = self.check(letter.sender_cert, letter.mailbox)
+        with self._cond:
+            source = self._sources.pop(letter_id, "")
+        outcome = self.check(letter.sender_cert, letter.mailbox, source=source)
         if outcome.trust == "pending":
-            self.store.set_trust(letter_id, "pending", outcome.reason)
-            if attempt < len(self.retry_delays) and not self._stopping:
-                self.submit(letter_id, delay=self.retry_delays[attempt], attempt=attempt + 1)
-            log.info(
-                "letter %s from %s: still pending (%s)", letter_id, letter.sender, outcome.reason
-            )
+            if attempt >= len(self.retry_delays):
+                self._quarantine(
+                    letter_id,
+                    letter.sender,
+                    f"{outcome.reason}; gave up after {attempt + 1} tries (check again from "
+                    "Quarantine)",
+                )
+                return
+            delay = max(self.retry_delays[attempt], outcome.retry_after)
+            when = datetime.now(UTC) + timedelta(seconds=delay)
+            reason = f"{outcome.reason}; will try again at {when:%H:%M} UTC"
+            if letter.folder == "Inbox":
+                self.store.move([letter_id], "Quarantine")  # it waits aside, never in the Inbox
+            self.store.set_trust(letter_id, "pending", reason)
+            if not self._stopping:
+                self.submit(letter_id, delay=delay, attempt=attempt + 1)
+            log.info("letter %s from %s: still pending (%s)", letter_id, letter.sender, reason)
             return
         if outcome.trust == "quarantined":
             self._quarantine(letter_id, letter.sender, outcome.reason)
@@ -287,10 +319,11 @@ class Verifier:
 
     # -- the check --------------------------------------------------------------------------
 
-    def check(self, cert_der: bytes, mailbox: str = "") -> Outcome:
+    def check(self, cert_der: bytes, mailbox: str = "", *, source: str = "") -> Outcome:
         """Verify one sender certificate (blocking; any thread without a running event loop).
 
         `mailbox` is our mailbox the letter was for: its identity is presented in the probe.
+        `source` is the address that sent the letter: a probe spends its budget.
         """
         try:
             info = cert_info(cert_der)
@@ -300,11 +333,11 @@ class Verifier:
             return _failed("the sender's certificate cannot be read")
         address = f"{info.mailbox}@{info.host}".lower()
         fp = fingerprint.fingerprint(cert_der)
-        with self._lock_for(address):
+        with self._lock_for(site_of(info.host)):  # one probe in flight per site, result shared
             remembered = self._negative.get((address, fp))
             if remembered is not None and remembered[0] > time.monotonic():
                 return remembered[1]
-            outcome = self._check(address, info, cert_der, fp, mailbox)
+            outcome = self._check(address, info, cert_der, fp, mailbox, source)
             if outcome.trust == "quarantined":
                 self._remember_failure(address, fp, outcome)
             return outcome
@@ -341,14 +374,16 @@ class Verifier:
             )
         return None
 
-    def _check(self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str) -> Outcome:
+    def _check(
+        self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str, source: str
+    ) -> Outcome:
         pin = self.trust.mailbox(address)
         if pin is not None and pin.state is MailboxState.REJECTED:
             return _failed(f"You rejected {address}; its letters are kept in Quarantine.", 61)
         hit = self.cached(address, fp)
         if hit is not None:
             return hit
-        return self._probe(address, info, der, fp, mailbox, pinned=pin is not None)
+        return self._probe(address, info, der, fp, mailbox, source, pinned=pin is not None)
 
     def _fresh(self, checked_at: str | None) -> bool:
         when = parse_time(checked_at) if checked_at else None
@@ -358,7 +393,15 @@ class Verifier:
         return datetime.now(UTC) - when < timedelta(days=days)
 
     def _probe(
-        self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str, *, pinned: bool
+        self,
+        address: str,
+        info: CertInfo,
+        der: bytes,
+        fp: str,
+        mailbox: str,
+        source: str,
+        *,
+        pinned: bool,
     ) -> Outcome:
         """Ask the sender's server (a blank request) and judge its certificate and answer.
 
@@ -373,10 +416,32 @@ class Verifier:
                 f"the sender's certificate names {address}, which is not a usable address: "
                 f"{exc.message}"
             )
-        wait = self._host_limiter.wait_needed(host)
+        if _is_ip_literal(host):
+            return _failed(
+                f"the sender's certificate names an IP address ({host}), not a host name: a "
+                "server cannot be asked to vouch for it, so the letter is not verified"
+            )
+        site = site_of(host)
+        down = self._down.get(site)
+        now = time.monotonic()
+        if down is not None and down[0] > now:
+            return Outcome(
+                "pending",
+                f"could not reach {host} to verify {address} a moment ago",
+                40,
+                retry_after=down[0] - now,
+            )
+        wait = self._site_limiter.wait_needed(site)
         if wait:
             return Outcome(
-                "pending", f"too many checks sent to {host} recently; will retry in {wait} s", 40
+                "pending", f"too many checks sent to {site} recently", 40, retry_after=wait
+            )
+        if source and self._budget.wait_needed(source):
+            return _failed(
+                f"{source} sent more letters from unknown senders than are checked in an hour, "
+                "so this one was not checked: open it in Quarantine and check it again if you "
+                "expect it",
+                40,
             )
         identity = self._probe_identity(mailbox)
         if identity is None:
@@ -394,10 +459,12 @@ class Verifier:
                     )
                 )
         except (DeliveryError, ProtocolError, OSError, TimeoutError) as exc:
+            retry = self._mark_down(site)
             return Outcome(
-                "pending", f"could not reach {host} to verify {address}: {exc}; will retry", 40
+                "pending", f"could not reach {host} to verify {address}: {exc}", 40, retry
             )
-        status, meta = response.status, response.meta
+        self._down.pop(site, None)
+        status, meta = response.status, one_line(response.meta)  # shown: made safe here
         if status // 10 == 3:
             return _failed(
                 f"{host} redirected the check for {address} elsewhere ({status} {meta}); "
@@ -411,7 +478,7 @@ class Verifier:
         if status // 10 == 4:
             return Outcome(
                 "pending",
-                f"{host} answered {status} {meta} when asked about {address}; will retry",
+                f"{host} answered {status} {meta} when asked about {address}",
                 40,
             )
         if status // 10 != 2:
@@ -480,6 +547,16 @@ class Verifier:
             )
         return Outcome("verified", f"{info.host} confirms this certificate is {address}'s")
 
+    def _mark_down(self, site: str) -> float:
+        """The site did not answer: seconds until it may be asked again (shared by its letters)."""
+        _, failures = self._down.get(site, (0.0, 0))
+        delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
+        if len(self._down) > 10_000:
+            now = time.monotonic()
+            self._down = {k: v for k, v in self._down.items() if v[0] > now}
+        self._down[site] = (time.monotonic() + delay, failures + 1)
+        return delay
+
     def _probe_identity(self, mailbox: str) -> Identity | None:
         for wanted in (mailbox or None, None):
             try:
@@ -488,12 +565,28 @@ class Verifier:
                 continue
         return None
 
-    def _lock_for(self, address: str) -> threading.Lock:
-        """One check per sender at a time: a burst of letters probes once, then hits the cache."""
+    def _lock_for(self, site: str) -> threading.Lock:
+        """One check per site at a time: a burst of letters probes once, then shares the result
+        (the cache, the remembered failure, or the site being down)."""
         with self._locks_guard:
-            lock = self._sender_locks.get(address)
+            lock = self._site_locks.get(site)
             if lock is None:
-                if len(self._sender_locks) > 10_000:
-                    self._sender_locks.clear()
-                lock = self._sender_locks[address] = threading.Lock()
+                if len(self._site_locks) > 10_000:
+                    self._site_locks.clear()
+                lock = self._site_locks[site] = threading.Lock()
             return lock
+
+
+def site_of(host: str) -> str:
+    """The part of a host name its owner controls, roughly: the last two labels ("a.b.evil.test"
+    -> "evil.test"), so wildcard names cannot spread probes over endless hosts of one site."""
+    labels = host.lower().rstrip(".").split(".")
+    return ".".join(labels[-2:])
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -38,6 +38,7 @@ from misfin_tui.ui.messages import (
 )
 from misfin_tui.ui.sending import Sending
 from misfin_tui.ui.session import Session
+from misfin_tui.ui.syncing import HomeSync
 
 POLL_SECONDS = 2.0
 # Folders whose new letters deserve a toast (our own drafts and sends do not).
@@ -72,6 +73,7 @@ class MisfinApp(App[int]):
         self.engine.events.subscribe(self._engine_event)
         self.sending = Sending(self, self.engine, self.review_mailbox)
         self.session = Session(self.engine, self.sending)
+        self.home_sync = HomeSync(self, self.engine, self.sending, self._update_status)
         self.start_receiver = config.receiver_enabled if start_receiver is None else start_receiver
         self.listen = listen
         self.network_text = "network …"
@@ -165,6 +167,7 @@ class MisfinApp(App[int]):
             self.action_first_run()
             return
         self.sending.process_pending()  # held and deferred letters from an earlier session
+        self.home_sync.start()  # mail from home, when an identity has one
 
     def _run_receiver(self) -> None:
         try:
@@ -216,6 +219,7 @@ class MisfinApp(App[int]):
         self._quit()
 
     def _quit(self) -> None:
+        self.home_sync.stop()
         self.engine.close()
         self.exit(0)
 
@@ -234,7 +238,8 @@ class MisfinApp(App[int]):
 
     def _update_status(self) -> None:
         who = self.session.default_identity or "no identity"
-        self.sub_title = f"{who} · {self.network_text} · {self.receiver_text}"
+        parts = [who, self.network_text, self.receiver_text, self.home_sync.status]
+        self.sub_title = " · ".join(part for part in parts if part)
 
     # -- new mail -----------------------------------------------------------------------------
 
@@ -351,6 +356,10 @@ class MisfinApp(App[int]):
         except AddressError:
             key = address.strip().lower()
         self.push_screen(TrustManagerScreen(self.session, select=("mailboxes", key)))
+
+    def action_sync_home(self) -> None:
+        """Fetch mail from home now (GMAP), and send back what changed here."""
+        self.home_sync.sync_now()
 
     def action_help(self) -> None:
         from misfin_tui.ui.screens.help import HelpScreen

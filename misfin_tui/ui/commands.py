@@ -19,6 +19,11 @@ APP_COMMANDS = (
     ("Compose a new letter", "Write a letter", "compose"),
     ("Trust manager", "Servers, mailboxes, networks, pending decisions, history", "trust_manager"),
     ("Outbox", "Letters waiting to go, and why", "outbox"),
+    (
+        "Sync with home",
+        "Fetch mail from your home server (GMAP) and send back changes",
+        "sync_home",
+    ),
     ("New identity", "Make or import a mailbox certificate", "first_run"),
     ("Help", "Keys and hints for this screen", "help"),
     ("Quit", "Stop the receiver and leave", "quit"),

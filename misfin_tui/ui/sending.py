@@ -53,8 +53,6 @@ class ModalAsker:
         answer = await self._show(question)
         if answer is not None and answer.choice is Choice.REVIEW:
             await self._on_app(lambda: self.review(who))
-        elif answer is None:
-            await self.say(f"Nothing was sent; the letter to {who} is waiting in the Outbox.")
         return answer
 
     async def tell(self, item: OutboxItem) -> None:
@@ -69,6 +67,8 @@ class ModalAsker:
                 )
             else:
                 await self.say(f"Delivered to {who}.")
+        elif item.state is State.DECISION or item.state is State.REDIRECTED:
+            await self.say(f"Nothing was sent; the letter to {who} is waiting in the Outbox.")
         elif item.state is State.DROPPED:
             await self.say(f"Dropped: the letter will not be sent to {who}.")
         elif item.state is State.HELD:

@@ -200,7 +200,7 @@ def test_a_profile_that_is_a_file_is_a_friendly_error(tmp_path: Path) -> None:
 
 
 def test_help_lists_every_command_with_a_description(tmp_path: Path) -> None:
-    from misfin_tui.cli import build_parser
+    from misfin_tui.cli.main import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -16,8 +16,26 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from misfin_tui.core.address import Address
-from misfin_tui.core.identity import DEFAULT_KEY_TYPE, KEY_TYPES, IdentityError, PassphraseRequired, cert_info, create_identity, host_ca_paths, import_identity, is_expired, is_signed_by, key_type_of, load_identities, make_host_ca, make_self_signed, make_signed, server_cert_summary, spki_sha256
 from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.identity import (
+    DEFAULT_KEY_TYPE,
+    KEY_TYPES,
+    IdentityError,
+    PassphraseRequired,
+    cert_info,
+    create_identity,
+    host_ca_paths,
+    import_identity,
+    is_expired,
+    is_signed_by,
+    key_type_of,
+    load_identities,
+    make_host_ca,
+    make_self_signed,
+    make_signed,
+    server_cert_summary,
+    spki_sha256,
+)
 
 DER = serialization.Encoding.DER
 PEM = serialization.Encoding.PEM

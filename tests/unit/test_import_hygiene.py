@@ -10,8 +10,10 @@ import misfin_tui.core
 
 
 def core_modules() -> list[str]:
+    """Every module under misfin_tui.core, subpackages (core/trust/, core/outbox/) included."""
     return sorted(
-        f"misfin_tui.core.{info.name}" for info in pkgutil.iter_modules(misfin_tui.core.__path__)
+        info.name
+        for info in pkgutil.walk_packages(misfin_tui.core.__path__, prefix="misfin_tui.core.")
     )
 
 

@@ -10,18 +10,21 @@ from pathlib import Path
 
 import pytest
 
+from misfin_tui.cli.render import host_json, mailbox_json
 from misfin_tui.core.database import Database
+from misfin_tui.core.fingerprint import grouped as group_fingerprint
+from misfin_tui.core.fingerprint import matches as fingerprint_matches
 from misfin_tui.core.network import Network
 from misfin_tui.core.trust import (
     HostEvent,
     HostPin,
+    HostState,
     MailboxEvent,
+    Origin,
     PresentedCert,
     TrustError,
     TrustStore,
     classify,
-    fingerprint_matches,
-    group_fingerprint,
 )
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -52,7 +55,7 @@ def pin_for(presented: PresentedCert, state: str = "pinned") -> HostPin:
         spki=presented.spki,
         fingerprint=presented.fingerprint,
         not_after=presented.not_after,
-        state=state,
+        state=HostState(state),
         protocol="C",
         first_seen="2025-03-02T10:00:00Z",
         first_network="home-id",
@@ -69,20 +72,20 @@ def pin_for(presented: PresentedCert, state: str = "pinned") -> HostPin:
 def test_known_matching_host_sends_on_any_network(network: Network, policy: str) -> None:
     presented = cert()
     decision = classify(pin_for(presented), presented, network, policy, NOW)
-    assert (decision.event, decision.action) == (HostEvent.MATCH, "send")
+    assert (decision.event, decision.verdict) == (HostEvent.MATCH, "send")
     assert decision.hostport == HOST and decision.choices == ()
 
 
 def test_same_key_new_dates_updates_quietly() -> None:
     old, renewed = cert(serial="1"), cert(serial="2", not_after="2031-01-01T00:00:00Z")
     decision = classify(pin_for(old), renewed, CAFE, "strict", NOW)
-    assert (decision.event, decision.action) == (HostEvent.NEW_DATES, "send")
+    assert (decision.event, decision.verdict) == (HostEvent.NEW_DATES, "send")
     assert "2031-01-01" in decision.reason
 
 
 def test_first_contact_trusted_network_asks_with_trust_default() -> None:
     decision = classify(None, cert(), HOME, "ask", NOW, hostport=HOST)
-    assert (decision.event, decision.action) == (HostEvent.FIRST_CONTACT, "ask")
+    assert (decision.event, decision.verdict) == (HostEvent.FIRST_CONTACT, "ask")
     assert decision.default == "trust"
     assert set(decision.choices) == {"trust", "once", "verify", "hold"}
     assert HOST in decision.reason and "Home" in decision.reason
@@ -91,22 +94,23 @@ def test_first_contact_trusted_network_asks_with_trust_default() -> None:
 
 def test_first_contact_trusted_network_accept_new_sends() -> None:
     decision = classify(None, cert(), HOME, "accept-new", NOW, hostport=HOST)
-    assert (decision.event, decision.action) == (HostEvent.FIRST_CONTACT, "send")
+    assert (decision.event, decision.verdict) == (HostEvent.FIRST_CONTACT, "send")
 
 
 def test_first_contact_strict_only_allows_verification() -> None:
     for network in (HOME, CAFE):
         decision = classify(None, cert(), network, "strict", NOW, hostport=HOST)
-        assert decision.action == "ask"
+        assert decision.verdict == ("ask" if network.trusted else "hold")
         assert decision.choices == ("verify", "hold") and decision.default == "hold"
         assert "strict" in decision.reason
 
 
 @pytest.mark.parametrize("network", [CAFE, UNKNOWN])
-def test_first_contact_untrusted_network_asks_with_hold_default(network: Network) -> None:
+def test_first_contact_untrusted_network_is_held_with_hold_default(network: Network) -> None:
     decision = classify(None, cert(), network, "ask", NOW, hostport=HOST)
     assert decision.event is HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
-    assert decision.action == "ask" and decision.default == "hold"
+    assert decision.verdict == "hold" and decision.default == "hold"
+    assert "trust-network" in decision.choices
     assert "not marked as trusted" in decision.reason
 
 
@@ -114,7 +118,7 @@ def test_first_contact_untrusted_network_asks_with_hold_default(network: Network
 def test_first_contact_untrusted_network_is_never_automatic(network: Network) -> None:
     decision = classify(None, cert(), network, "accept-new", NOW, hostport=HOST)
     assert decision.event is HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
-    assert decision.action == "hold"
+    assert decision.verdict == "hold"
     assert "never on an untrusted network" in decision.reason
 
 
@@ -122,7 +126,7 @@ def test_first_contact_untrusted_network_is_never_automatic(network: Network) ->
 def test_new_key_with_expiring_or_expired_pin_is_a_calm_renewal(not_after: str) -> None:
     old = cert("key-a", not_after=not_after)
     decision = classify(pin_for(old), cert("key-b"), HOME, "ask", NOW)
-    assert (decision.event, decision.action) == (HostEvent.RENEWAL_LIKELY, "ask")
+    assert (decision.event, decision.verdict) == (HostEvent.RENEWAL_LIKELY, "ask")
     assert "renewal" in decision.reason and not_after[:10] in decision.reason
     assert "trust" in decision.choices and decision.default == "hold"
     assert "unfamiliar" not in decision.reason
@@ -131,7 +135,7 @@ def test_new_key_with_expiring_or_expired_pin_is_a_calm_renewal(not_after: str) 
 def test_renewal_on_untrusted_network_suggests_waiting() -> None:
     old = cert("key-a", not_after="2026-06-10T00:00:00Z")
     decision = classify(pin_for(old), cert("key-b"), CAFE, "accept-new", NOW)
-    assert (decision.event, decision.action) == (HostEvent.RENEWAL_LIKELY, "ask")
+    assert (decision.event, decision.verdict) == (HostEvent.RENEWAL_LIKELY, "ask")
     assert "unfamiliar network" in decision.reason
 
 
@@ -155,7 +159,7 @@ def test_changed_key_with_valid_pin_is_an_alarm_under_every_policy(
     network: Network, policy: str, state: str
 ) -> None:
     decision = classify(pin_for(cert("key-a"), state), cert("key-b"), network, policy, NOW)
-    assert (decision.event, decision.action) == (HostEvent.CHANGED, "ask")
+    assert (decision.event, decision.verdict) == (HostEvent.CHANGED, "ask")
     assert decision.choices == ("verify", "hold") and decision.default == "hold"
     assert "Nothing was sent" in decision.reason and "paste" in decision.reason
     assert "2025-03-02" in decision.reason and network.label in decision.reason
@@ -169,7 +173,7 @@ def test_unreadable_pin_expiry_fails_safe_to_alarm() -> None:
 @pytest.mark.parametrize("presented", [cert("key-a"), cert("key-b")])
 def test_rejected_host_is_refused(presented: PresentedCert) -> None:
     decision = classify(pin_for(cert("key-a"), "rejected"), presented, HOME, "accept-new", NOW)
-    assert (decision.event, decision.action) == (HostEvent.REJECTED, "refuse")
+    assert (decision.event, decision.verdict) == (HostEvent.REJECTED, "refuse")
 
 
 def test_unknown_policy_is_an_error() -> None:
@@ -228,7 +232,7 @@ def events(store: TrustStore, subject: str | None = None) -> list[str]:
 
 def test_pin_host_first_contact(store: TrustStore) -> None:
     presented = cert()
-    pin = store.pin_host(HOST, presented, HOME)
+    pin = store.pin_host(HOST, presented, HOME, Origin.APPROVED)
     assert (pin.spki, pin.fingerprint, pin.not_after) == (
         presented.spki,
         presented.fingerprint,
@@ -248,7 +252,7 @@ def test_pin_host_first_contact(store: TrustStore) -> None:
 
 
 def test_touch_host_after_new_dates(store: TrustStore) -> None:
-    store.pin_host(HOST, cert(serial="1"), HOME)
+    store.pin_host(HOST, cert(serial="1"), HOME, Origin.APPROVED)
     renewed = cert(serial="2", not_after="2031-01-01T00:00:00Z")
     pin = store.touch_host(HOST, renewed, CAFE)
     assert pin.fingerprint == renewed.fingerprint and pin.not_after == renewed.not_after
@@ -262,12 +266,12 @@ def test_touch_host_after_new_dates(store: TrustStore) -> None:
 
 
 def test_pin_host_accepts_renewal_but_never_a_changed_valid_key(store: TrustStore) -> None:
-    store.pin_host(HOST, cert("key-a", not_after="2026-06-10T00:00:00Z"), HOME)
-    replaced = store.pin_host(HOST, cert("key-b"), HOME, now=NOW)
+    store.pin_host(HOST, cert("key-a", not_after="2026-06-10T00:00:00Z"), HOME, Origin.APPROVED)
+    replaced = store.pin_host(HOST, cert("key-b"), HOME, Origin.APPROVED, replace=True)
     assert replaced.spki == sha("key-b")
     assert events(store) == ["accepted", "replaced"]
     with pytest.raises(TrustError, match="pasting"):
-        store.pin_host(HOST, cert("key-c"), HOME, now=NOW)
+        store.pin_host(HOST, cert("key-c"), HOME, Origin.APPROVED)
     assert store.host(HOST).spki == sha("key-b")
 
 
@@ -282,7 +286,7 @@ def test_verify_host_by_paste_on_first_contact(store: TrustStore) -> None:
 
 def test_verify_existing_pin_without_presented(store: TrustStore) -> None:
     presented = cert()
-    store.pin_host(HOST, presented, HOME)
+    store.pin_host(HOST, presented, HOME, Origin.APPROVED)
     assert not store.verify_host(HOST, presented.spki[:15])
     assert store.host(HOST).state == "pinned"
     assert store.verify_host(HOST, "sha256:" + presented.spki.upper())
@@ -294,11 +298,11 @@ def test_verify_existing_pin_without_presented(store: TrustStore) -> None:
 def test_pin_host_again_keeps_verification(store: TrustStore) -> None:
     presented = cert()
     store.verify_host(HOST, presented.fingerprint, presented, HOME)
-    assert store.pin_host(HOST, presented, CAFE).state == "verified"
+    assert store.pin_host(HOST, presented, CAFE, Origin.APPROVED).state == "verified"
 
 
 def test_changed_valid_key_is_replaced_only_by_a_matching_paste(store: TrustStore) -> None:
-    store.pin_host(HOST, cert("key-a"), HOME)
+    store.pin_host(HOST, cert("key-a"), HOME, Origin.APPROVED)
     attacker = cert("key-b")
     assert not store.verify_host(HOST, cert("key-a").fingerprint, attacker, HOME)
     assert store.host(HOST).spki == sha("key-a")
@@ -311,12 +315,12 @@ def test_changed_valid_key_is_replaced_only_by_a_matching_paste(store: TrustStor
 
 def test_reject_and_forget_host(store: TrustStore) -> None:
     presented = cert()
-    store.pin_host(HOST, presented, HOME)
+    store.pin_host(HOST, presented, HOME, Origin.APPROVED)
     store.reject_host(HOST)
     assert store.host(HOST).state == "rejected"
-    assert classify(store.host(HOST), presented, HOME, "ask", NOW).action == "refuse"
+    assert classify(store.host(HOST), presented, HOME, "ask", NOW).verdict == "refuse"
     with pytest.raises(TrustError, match="rejected"):
-        store.pin_host(HOST, presented, HOME)
+        store.pin_host(HOST, presented, HOME, Origin.APPROVED)
     with pytest.raises(TrustError, match="rejected"):
         store.verify_host(HOST, presented.fingerprint, presented, HOME)
     assert store.forget_host(HOST)
@@ -341,7 +345,7 @@ def test_accept_once_logs_without_pinning(store: TrustStore) -> None:
 
 
 def test_set_protocol(store: TrustStore) -> None:
-    store.pin_host(HOST, cert(), HOME)
+    store.pin_host(HOST, cert(), HOME, Origin.APPROVED)
     store.set_protocol(HOST, "B")
     assert store.host(HOST).protocol == "B"
     with pytest.raises(ValueError):
@@ -349,7 +353,7 @@ def test_set_protocol(store: TrustStore) -> None:
 
 
 def test_history_is_append_only(store: TrustStore) -> None:
-    store.pin_host(HOST, cert(), HOME)
+    store.pin_host(HOST, cert(), HOME, Origin.APPROVED)
     conn = store.db.connect()
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("UPDATE trust_history SET event = 'nothing'")
@@ -366,138 +370,142 @@ CA = sha("host ca key")
 
 def test_mailbox_first_and_match(store: TrustStore) -> None:
     fp = sha("bob cert 1")
-    assert store.record_mailbox("Bob@Example.org", "SHA256:" + fp.upper(), CA, "Bob") == (
-        MailboxEvent.FIRST
-    )
+    assert store.record_mailbox(
+        "Bob@Example.org", "SHA256:" + fp.upper(), Origin.DELIVERY, CA, "Bob"
+    ) == (MailboxEvent.FIRST)
     pin = store.mailbox(BOB)
     assert (pin.fingerprint, pin.issuer_spki, pin.state, pin.blurb) == (fp, CA, "pinned", "Bob")
-    assert store.record_mailbox(BOB, fp) is MailboxEvent.MATCH
+    assert store.record_mailbox(BOB, fp, Origin.DELIVERY) is MailboxEvent.MATCH
     assert store.mailbox(BOB).blurb == "Bob"
-    assert store.mailbox_blocked(BOB) is None
+    assert store.blocked(BOB) is None
     assert events(store, BOB) == ["first-seen"]
 
 
 def test_bad_fingerprint_is_refused(store: TrustStore) -> None:
     with pytest.raises(TrustError):
-        store.record_mailbox(BOB, "not a fingerprint")
+        store.record_mailbox(BOB, "not a fingerprint", Origin.DELIVERY)
 
 
 def test_mailbox_rotation_under_the_same_host_ca(store: TrustStore) -> None:
-    store.record_mailbox(BOB, sha("bob 1"), CA)
-    assert store.record_mailbox(BOB, sha("bob 2"), CA) is MailboxEvent.ROTATION
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA)
+    assert store.record_mailbox(BOB, sha("bob 2"), Origin.DELIVERY, CA) is MailboxEvent.ROTATION
     pin = store.mailbox(BOB)
     assert pin.fingerprint == sha("bob 2") and pin.state == "pinned"
-    assert store.mailbox_blocked(BOB) is None
+    assert store.blocked(BOB) is None
     assert events(store, BOB) == ["first-seen", "rotated"]
 
 
 def test_rotation_of_a_verified_mailbox_blocks_until_reverified(store: TrustStore) -> None:
-    store.record_mailbox(BOB, sha("bob 1"), CA)
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA)
     assert store.verify_mailbox(BOB, sha("bob 1")[:16])
     assert store.mailbox(BOB).state == "verified" and store.mailbox(BOB).verified_at
-    assert store.record_mailbox(BOB, sha("bob 2"), CA) is MailboxEvent.ROTATION
-    assert "verified" in store.mailbox_blocked(BOB)
+    assert store.record_mailbox(BOB, sha("bob 2"), Origin.DELIVERY, CA) is MailboxEvent.ROTATION
+    assert "verified" in store.blocked(BOB)
     assert not store.verify_mailbox(BOB, sha("bob 1"))
     assert store.verify_mailbox(BOB, group_fingerprint(sha("bob 2")))
-    assert store.mailbox_blocked(BOB) is None
+    assert store.blocked(BOB) is None
     assert events(store, BOB) == ["first-seen", "verified", "rotated", "verify-failed", "verified"]
 
 
 def test_rotation_of_a_verified_mailbox_can_be_sent_unverified(store: TrustStore) -> None:
-    store.record_mailbox(BOB, sha("bob 1"), CA)
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA)
     store.verify_mailbox(BOB, sha("bob 1"))
-    store.record_mailbox(BOB, sha("bob 2"), CA)
+    store.record_mailbox(BOB, sha("bob 2"), Origin.DELIVERY, CA)
     store.unverify_mailbox(BOB)
     pin = store.mailbox(BOB)
     assert (pin.state, pin.verified_at, pin.fingerprint) == ("pinned", None, sha("bob 2"))
-    assert store.mailbox_blocked(BOB) is None
+    assert store.blocked(BOB) is None
 
 
 @pytest.mark.parametrize("old_issuer,new_issuer", [(CA, sha("other ca")), ("", ""), (CA, "")])
 def test_mailbox_alarm_keeps_old_pin_and_blocks(
     store: TrustStore, old_issuer: str, new_issuer: str
 ) -> None:
-    store.record_mailbox(BOB, sha("bob 1"), old_issuer)
-    assert store.record_mailbox(BOB, sha("evil"), new_issuer) is MailboxEvent.ALARM
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, old_issuer)
+    assert store.record_mailbox(BOB, sha("evil"), Origin.DELIVERY, new_issuer) is MailboxEvent.ALARM
     pin = store.mailbox(BOB)
     assert pin.state == "alarm"
     assert pin.fingerprint == sha("bob 1") and pin.alarm_fingerprint == sha("evil")
-    assert "paused" in store.mailbox_blocked(BOB)
+    assert "paused" in store.blocked(BOB)
     assert sha("evil") in store.history(subject=BOB)[0].detail
     # The same unexpected key again is not logged twice; a third key is.
-    assert store.record_mailbox(BOB, sha("evil"), new_issuer) is MailboxEvent.ALARM
+    assert store.record_mailbox(BOB, sha("evil"), Origin.DELIVERY, new_issuer) is MailboxEvent.ALARM
     assert events(store, BOB) == ["first-seen", "alarm"]
-    assert store.record_mailbox(BOB, sha("evil 2"), new_issuer) is MailboxEvent.ALARM
+    assert (
+        store.record_mailbox(BOB, sha("evil 2"), Origin.DELIVERY, new_issuer) is MailboxEvent.ALARM
+    )
     assert store.mailbox(BOB).alarm_fingerprint == sha("evil 2")
     assert events(store, BOB) == ["first-seen", "alarm", "alarm"]
 
 
 def test_alarm_resolved_by_pasting_the_new_fingerprint(store: TrustStore) -> None:
-    store.record_mailbox(BOB, sha("bob 1"), CA)
-    store.record_mailbox(BOB, sha("bob new"), sha("new ca"))
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA)
+    store.record_mailbox(BOB, sha("bob new"), Origin.DELIVERY, sha("new ca"))
     assert not store.verify_mailbox(BOB, sha("something else"))
     assert store.mailbox(BOB).state == "alarm"
     assert store.verify_mailbox(BOB, sha("bob new").upper())
     pin = store.mailbox(BOB)
     assert (pin.fingerprint, pin.state, pin.alarm_fingerprint) == (sha("bob new"), "verified", "")
-    assert store.mailbox_blocked(BOB) is None
+    assert store.blocked(BOB) is None
     assert events(store, BOB)[-1] == "replaced"
 
 
 def test_alarm_resolved_by_pasting_the_old_fingerprint(store: TrustStore) -> None:
-    store.record_mailbox(BOB, sha("bob 1"), CA)
-    store.record_mailbox(BOB, sha("evil"))
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA)
+    store.record_mailbox(BOB, sha("evil"), Origin.DELIVERY)
     assert store.verify_mailbox(BOB, sha("bob 1"))
     pin = store.mailbox(BOB)
     assert (pin.fingerprint, pin.state) == (sha("bob 1"), "verified")
 
 
 def test_resolve_alarm_accepts_unverified_only_when_never_verified(store: TrustStore) -> None:
-    store.record_mailbox(BOB, sha("bob 1"))
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY)
     assert not store.resolve_alarm(BOB)  # no alarm
-    store.record_mailbox(BOB, sha("bob 2"))
+    store.record_mailbox(BOB, sha("bob 2"), Origin.DELIVERY)
     assert store.resolve_alarm(BOB)
-    assert store.mailbox(BOB).fingerprint == sha("bob 2") and store.mailbox_blocked(BOB) is None
+    assert store.mailbox(BOB).fingerprint == sha("bob 2") and store.blocked(BOB) is None
     store.verify_mailbox(BOB, sha("bob 2"))
-    store.record_mailbox(BOB, sha("bob 3"))
+    store.record_mailbox(BOB, sha("bob 3"), Origin.DELIVERY)
     with pytest.raises(TrustError, match="paste"):
         store.resolve_alarm(BOB)
     assert store.mailbox(BOB).fingerprint == sha("bob 2")
 
 
 def test_reject_forget_and_nickname(store: TrustStore) -> None:
-    store.record_mailbox(BOB, sha("bob 1"), blurb="Bob B.")
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, blurb="Bob B.")
     store.set_nickname(BOB, " bobby ")
     assert store.contacts() == [(BOB, "bobby", "Bob B.")]
     store.reject_mailbox(BOB)
-    assert "rejected" in store.mailbox_blocked(BOB)
+    assert "rejected" in store.blocked(BOB)
     assert store.contacts() == []
-    assert store.record_mailbox(BOB, sha("bob 2"), CA) is MailboxEvent.ALARM
+    assert store.record_mailbox(BOB, sha("bob 2"), Origin.DELIVERY, CA) is MailboxEvent.ALARM
     assert store.mailbox(BOB).state == "rejected"
     assert store.forget_mailbox(BOB)
-    assert store.mailbox(BOB) is None and store.mailbox_blocked(BOB) is None
-    assert store.record_mailbox(BOB, sha("bob 2")) is MailboxEvent.FIRST
+    assert store.mailbox(BOB) is None and store.blocked(BOB) is None
+    assert store.record_mailbox(BOB, sha("bob 2"), Origin.DELIVERY) is MailboxEvent.FIRST
     with pytest.raises(TrustError):
         store.set_nickname("nobody@example.org", "x")
     assert events(store, BOB) == ["first-seen", "rejected", "alarm", "forgotten", "first-seen"]
 
 
 def test_entries_for_json(store: TrustStore) -> None:
-    store.pin_host(HOST, cert(), HOME)
-    store.record_mailbox(BOB, sha("bob 1"), CA, "Bob")
+    store.pin_host(HOST, cert(), HOME, Origin.APPROVED)
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA, "Bob")
     store.set_nickname(BOB, "bob")
-    host, mailbox = store.entries()
+    host = host_json(store.hosts()[0])
+    mailbox = mailbox_json(store.mailboxes()[0], store.blocked(BOB))
     required = {"kind", "name", "fingerprint", "state", "first_seen", "last_seen"}
     assert required <= host.keys() and required <= mailbox.keys()
     assert (host["kind"], host["name"], host["spki"]) == ("host", HOST, sha("key-a"))
     assert host["not_after"] == "2030-01-01T00:00:00Z"
     assert (mailbox["kind"], mailbox["name"], mailbox["nickname"]) == ("mailbox", BOB, "bob")
     assert mailbox["blocked"] is None
-    assert json.loads(json.dumps(store.entries())) == [host, mailbox]
+    assert json.loads(json.dumps([host, mailbox])) == [host, mailbox]
+    assert host["origin"] == "approved" and mailbox["origin"] == "delivery"
 
 
 def test_record_check_caches_the_receivers_verdict(store: TrustStore) -> None:
-    store.record_mailbox("Alice@Example.net", "a" * 64)
+    store.record_mailbox("Alice@Example.net", "a" * 64, Origin.DELIVERY)
     store.record_check("alice@example.net", "failed")
     pin = store.mailbox("alice@example.net")
     assert (pin.check_result, pin.checked_at) == ("failed", None)

@@ -234,3 +234,16 @@ def test_questions_and_evidence_survive_json() -> None:
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"question": {"ask": "nonsense"}}', "null"])
 def test_unreadable_evidence_reads_as_empty(text: str) -> None:
     assert Evidence.from_json(text) == Evidence()
+
+
+def test_learned_keys_no_letter_used_again_expire(store: TrustStore) -> None:
+    learn(store, cert(1))
+    store.pin_host("other.test:1958", cert(2), HOME, Origin.APPROVED)
+    store.record_mailbox("ceo@bank.test", "aa" * 32, Origin.LEARNED, cert(1).spki)
+    store.record_mailbox("bob@b.test", "bb" * 32, Origin.DELIVERY, cert(2).spki)
+    assert store.expire_learned("2000-01-01T00:00:00Z") == 0  # all used since
+    assert store.expire_learned("2999-01-01T00:00:00Z") == 2
+    assert store.host(HP) is None and store.mailbox("ceo@bank.test") is None
+    assert store.host("other.test:1958") is not None  # approved keys never expire
+    assert store.mailbox("bob@b.test") is not None
+    assert [h.event for h in store.history(subject=HP)][0] == "expired"

@@ -9,8 +9,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from misfin_tui.core.address import Address, AddressError
-from misfin_tui.core.wire import B_REQUEST_MAX, C_BODY_MAX, C_HEADER_MAX, RESPONSE_MAX, Request, RequestParser, Response, ResponseParser, b_fits, build_b_request, build_c_request, build_response, normalise_fingerprint, parse_redirect, parse_response, parse_retry_after
+from misfin_tui.core.fingerprint import NotAFingerprint
+from misfin_tui.core.fingerprint import parse as normalise_fingerprint
 from misfin_tui.core.status import NotMisfinRequest, ProtocolError, Status
+from misfin_tui.core.wire import (
+    B_REQUEST_MAX,
+    C_BODY_MAX,
+    C_HEADER_MAX,
+    RESPONSE_MAX,
+    Request,
+    RequestParser,
+    Response,
+    ResponseParser,
+    b_fits,
+    build_b_request,
+    build_c_request,
+    build_response,
+    parse_redirect,
+    parse_response,
+    parse_retry_after,
+)
 
 BOB = Address("bob", "example.org")
 
@@ -307,7 +325,7 @@ def test_vector_22_fingerprints() -> None:
     assert normalise_fingerprint("sha256:" + FP.upper()) == FP
     assert normalise_fingerprint("SHA256:" + FP) == FP
     for bad in ("", "abc", FP[:-1], FP + "0", "message delivered"):
-        with pytest.raises(ProtocolError):
+        with pytest.raises(NotAFingerprint):
             normalise_fingerprint(bad)
 
 

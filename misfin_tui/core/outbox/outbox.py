@@ -178,8 +178,9 @@ class Outbox:
             raise AddressError("the letter has no recipient")
         if connect:
             parse_hostport(connect)
-        if subject.strip():
-            body = f"# {subject.strip()}\n{body}"
+        heading = f"# {subject.strip()}"
+        if subject.strip() and body.lstrip("\n").split("\n", 1)[0].rstrip() != heading:
+            body = f"{heading}\n{body}"  # unless the body already starts with that heading
         message = new_message_c(body, [str(a) for a in addresses])
         for address in addresses:
             build_c_request(address, message)  # too big or malformed: refused before queueing

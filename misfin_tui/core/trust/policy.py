@@ -64,7 +64,11 @@ def classify(
     wording of a renewal; it never softens an alarm. A pin learned while verifying a sender
     is no approval, so it still makes a first contact.
     """
-    policy = Policy(policy)
+    try:
+        policy = Policy(policy)
+    except ValueError:
+        known = ", ".join(p.value for p in Policy)
+        raise ValueError(f"unknown first-contact policy {policy!r}; use one of {known}") from None
     name = hostport or (pin.hostport if pin else "this server")
 
     def decide(

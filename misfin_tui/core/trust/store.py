@@ -152,6 +152,27 @@ class TrustStore:
                     network.id,
                 )
 
+    def expire_learned(self, before: str) -> int:
+        """Forget keys learned while verifying (hosts, and mailboxes never verified by a
+        person) that no verified letter used since `before`: a stranger's forged letters
+        leave nothing behind for long. Logged; returns how many were forgotten."""
+        with self.db.transaction() as conn:
+            hosts = conn.execute(
+                "SELECT hostport FROM hosts WHERE origin = 'learned' AND last_seen < ?", (before,)
+            ).fetchall()
+            boxes = conn.execute(
+                "SELECT address FROM mailboxes WHERE origin = 'learned' AND state = 'pinned'"
+                " AND verified_at IS NULL AND last_seen < ?",
+                (before,),
+            ).fetchall()
+            for (hostport,) in hosts:
+                conn.execute("DELETE FROM hosts WHERE hostport = ?", (hostport,))
+                self.log("host", hostport, "expired", "a learned key no letter used again")
+            for (address,) in boxes:
+                conn.execute("DELETE FROM mailboxes WHERE address = ?", (address,))
+                self.log("mailbox", address, "expired", "a learned key no letter used again")
+        return len(hosts) + len(boxes)
+
     def saw_host(
         self, hostport: str, presented: PresentedCert, network: Network, sender: str
     ) -> None:
@@ -367,7 +388,10 @@ class TrustStore:
         what their approved server reports on delivery.
         """
         key = _address_key(address)
-        new = fingerprint.parse(reported)
+        try:
+            new = fingerprint.parse(reported)
+        except fingerprint.NotAFingerprint as exc:
+            raise TrustError(str(exc)) from None
         issuer = issuer_spki.strip().lower()
         now = utc_now()
         with self.db.transaction() as conn:

@@ -73,6 +73,7 @@ class MainScreen(Screen[None]):
         Binding("slash", "search", "Search", id="mail.search"),
         Binding("T", "app.trust_manager", "Trust", id="mail.trust_manager"),
         Binding("o", "app.outbox", "Outbox", id="mail.outbox"),
+        Binding("dollar_sign", "app.sync_home", "Sync with home", id="mail.sync", show=False),
         Binding("question_mark", "app.help", "Help", id="mail.help"),
         Binding("escape", "close_search", "Close search", id="mail.close_search", show=False),
         *[

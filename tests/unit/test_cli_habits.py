@@ -1,0 +1,104 @@
+"""What a script or a person at a shell expects from the command line (issue 13's findings):
+a mistyped --profile creates nothing, a broken config.toml is one line for every command,
+usage mistakes exit 2, an empty letter is not sent, and a subject is not sent twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from misfin_tui.core.address import Address
+from misfin_tui.core.engine import Engine
+from misfin_tui.core.profile import Profile
+
+
+def cli(*args: str, body: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "misfin_tui", *args],
+        input=body,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def alice(tmp_path: Path) -> Path:
+    folder = tmp_path / "alice"
+    made = cli("--profile", str(folder), "identity", "new", "alice@alice.test")
+    assert made.returncode == 0, made.stderr
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("mail", "list"),
+        ("outbox", "list"),
+        ("trust", "list"),
+        ("network", "status"),
+        ("send", "--to", "bob@b.test", "--no-input"),
+        ("sync", "--no-input"),
+        ("receive",),
+    ],
+)
+def test_a_mistyped_profile_is_refused_and_nothing_is_created(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    missing = tmp_path / "alcie"
+    result = cli("--profile", str(missing), *args, body="Hi\n")
+    assert result.returncode == 2, result.stderr
+    assert str(missing) in result.stderr and "identity new" in result.stderr
+    assert not missing.exists()
+    assert result.stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_identity_new_makes_the_profile(tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    assert cli("--profile", str(folder), "identity", "new", "x@x.test").returncode == 0
+    assert (folder / "config.toml").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [("mail", "list"), ("outbox", "list"), ("trust", "list"), ("network", "status")]
+)
+def test_a_broken_config_is_one_line_for_every_command(alice: Path, args: tuple[str, ...]) -> None:
+    config = alice / "config.toml"
+    text = config.read_text()
+    assert 'first_contact = "ask"' in text
+    config.write_text(text.replace('first_contact = "ask"', "first_contact = 42"))
+    result = cli("--profile", str(alice), *args)
+    assert result.returncode == 1
+    assert "config.toml" in result.stderr and "first_contact" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_missing_body_file_is_a_usage_error(alice: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.gmi"
+    result = cli("--profile", str(alice), "send", "--to", "b@b.test", "--body-file", str(missing))
+    assert result.returncode == 2 and str(missing) in result.stderr
+
+
+def test_an_empty_letter_is_not_sent(alice: Path) -> None:
+    result = cli("--profile", str(alice), "send", "--to", "b@b.test", "--no-input", body="\n \n")
+    assert result.returncode == 2 and "empty" in result.stderr
+    assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
+
+
+def test_a_too_big_letter_says_how_to_split_it(alice: Path) -> None:
+    result = cli("--profile", str(alice), "send", "--to", "b@b.test", body="x" * 20_000)
+    assert result.returncode == 2 and "Split the body" in result.stderr
+
+
+def test_a_subject_the_body_already_starts_with_is_not_sent_twice(alice: Path) -> None:
+    engine = Engine(Profile.open(alice))
+    bob = [Address.parse("bob@b.test")]
+    twice = engine.outbox.enqueue("# Hi\nHello\n", bob, subject="Hi")
+    once = engine.outbox.enqueue("Hello\n", bob, subject="Hi")
+    for letter_id in (twice, once):
+        letter = engine.store.get(letter_id)
+        assert letter is not None and letter.body == "# Hi\nHello\n"
+    engine.close()
