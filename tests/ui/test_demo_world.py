@@ -85,6 +85,8 @@ def test_welcome_waits_for_a_receiver_that_starts_later(
         engine.start_receiver()
         sending.join(timeout=20)
         store = MailStore(built.you.database())
+        # Stored in Quarantine until its sender checks out, then moved to the Inbox.
+        wait_for(lambda: store.summaries("Inbox"))
         assert [s.sender for s in store.summaries("Inbox")] == ["bob@bobs.demo"]
     finally:
         built.close()
