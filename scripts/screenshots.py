@@ -58,7 +58,7 @@ def inbox_letters(world: DemoWorld, subject_start: str) -> bool:
 
 
 def outbox_has(app: MisfinApp, state: str) -> bool:
-    return any(item.state == state for item in app.outbox.items())
+    return any(item.state == state for item in app.engine.outbox.items())
 
 
 def screen_is(app: MisfinApp, name: str) -> bool:
@@ -81,7 +81,7 @@ async def walk(world: DemoWorld) -> None:
         await pilot.pause(0.5)
         save(app, "inbox")
 
-        app.networks.untrust()  # as if the laptop were in a cafe
+        app.engine.networks.untrust()  # as if the laptop were in a cafe
         app.refresh_network()
         await compose(pilot, app, "ada@lovelace.demo", "Hello Ada")
         await pilot.press(*"This is my first Misfin letter. Nice to meet you!")

@@ -14,7 +14,8 @@ import time
 import pytest
 from helpers.profiles import RECIPIENT, SENDER, trust_network
 
-from misfin_tui.core.outbox import Outbox
+from misfin_tui.core.address import Address
+from misfin_tui.core.engine import Engine
 from misfin_tui.core.store import MailStore
 from misfin_tui.ui.app import make_app
 from misfin_tui.ui.widgets.letter_list import LetterList
@@ -44,13 +45,16 @@ async def test_keys_are_handled_while_a_send_waits_on_a_silent_server(sender, si
     for n in range(5):
         store.add(folder="Inbox", raw=b"\n\n\n# hi\n", sender=f"p{n}@example.net", subject=f"n{n}")
 
-    app = make_app(profile, start_receiver=False)
-    outbox = Outbox(profile, probe_timeout=DELIVER_TIMEOUT, deliver_timeout=DELIVER_TIMEOUT)
-    app.__dict__["outbox"] = outbox  # the app's outbox, with a short deliver timeout
+    # The app's engine, with a short deliver timeout.
+    engine = Engine(profile, probe_timeout=DELIVER_TIMEOUT, deliver_timeout=DELIVER_TIMEOUT)
+    app = make_app(profile, engine=engine, start_receiver=False)
+    outbox = engine.outbox
     async with app.run_test(size=(120, 36)) as pilot:
         letters = app.screen.query_one("#letters", LetterList)
         assert await _until(lambda: len(letters.letters) == 5, 10, pilot)
-        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="wait", body="hi\n")
+        app.sending.submit(
+            identity=SENDER, recipients=[Address.parse(RECIPIENT)], subject="wait", body="hi\n"
+        )
         seen = await asyncio.to_thread(silent_server.request_seen.wait, 15)
         assert seen, "the letter never reached the silent server"
 
@@ -88,10 +92,12 @@ async def test_quitting_while_a_letter_is_on_its_way_asks_first(sender, silent_s
     profile.config.set("trust.first_contact", "accept-new")
     profile.config.set("hosts.example.org", ("127.0.0.1", silent_server.port))
     profile.save_config()
-    app = make_app(profile, start_receiver=False)
-    app.__dict__["outbox"] = Outbox(profile, probe_timeout=10.0, deliver_timeout=10.0)
+    engine = Engine(profile, probe_timeout=10.0, deliver_timeout=10.0)
+    app = make_app(profile, engine=engine, start_receiver=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="wait", body="hi\n")
+        app.sending.submit(
+            identity=SENDER, recipients=[Address.parse(RECIPIENT)], subject="wait", body="hi\n"
+        )
         seen = await asyncio.to_thread(silent_server.request_seen.wait, 15)
         assert seen, "the letter never reached the silent server"
         await pilot.press("ctrl+q")
@@ -104,5 +110,9 @@ async def test_quitting_while_a_letter_is_on_its_way_asks_first(sender, silent_s
         await pilot.press("y")
         await pilot.pause(0.3)
     assert app.return_code == 0
-    [item] = Outbox(profile).items()
+    later = Engine(profile)  # what the next start finds on disk
+    try:
+        [item] = later.outbox.items()
+    finally:
+        later.close()
     assert item.state in ("sending", "queued", "deferred")  # still in the Outbox, not lost

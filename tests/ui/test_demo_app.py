@@ -66,10 +66,10 @@ async def test_newcomer_sends_to_ada_approves_first_contact_and_reads_her_answer
 
         await pilot.press("T")
         await until(pilot, lambda: screen_name(app) == "TrustManagerScreen")
-        assert app.trust.host("lovelace.demo:1958") is not None
+        assert app.engine.trust.host("lovelace.demo:1958") is not None
 
-        assert app.receiver is not None  # the app runs your receiver in the demo
+        assert app.engine.receiver is not None  # the app runs your receiver in the demo
         await pilot.press("ctrl+q")
         await pilot.pause(0.2)
     assert app.return_code == 0
-    assert app.receiver is None  # stopped on the way out
+    assert app.engine.receiver is None  # stopped on the way out

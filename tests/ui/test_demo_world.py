@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from misfin_tui.core.outbox import Outbox
+from misfin_tui.core.address import Address
+from misfin_tui.core.engine import Engine
 from misfin_tui.core.store import MailStore
+from misfin_tui.core.trust import Answer, Ask, Choice
 from misfin_tui.demo import DemoWorld, build_world
 
 
@@ -41,12 +43,14 @@ def test_welcome_letter_arrives_verified(world: DemoWorld) -> None:
 
 
 def test_first_contact_is_asked_then_ada_answers(world: DemoWorld) -> None:
-    outbox = Outbox(world.you)
-    letter_id = outbox.enqueue("Hello Ada!", ["ada@lovelace.demo"], subject="Hi")
+    engine = Engine(world.you)
+    world.engines.append(engine)  # closed with the world
+    outbox = engine.outbox
+    letter_id = outbox.enqueue("Hello Ada!", [Address.parse("ada@lovelace.demo")], subject="Hi")
     (item,) = asyncio.run(outbox.process())
     assert item.state == "decision"  # the demo network is trusted, the policy asks
-    assert item.evidence["event"] == "first-contact"
-    outbox.decide(item.id, "trust")
+    assert item.question is not None and item.question.ask is Ask.FIRST_CONTACT
+    outbox.decide(item.id, Answer(Choice.TRUST))
     (item,) = asyncio.run(outbox.process([item.id]))
     assert item.state == "delivered"
     store = MailStore(world.you.database())
@@ -69,7 +73,6 @@ def test_welcome_waits_for_a_receiver_that_starts_later(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As in `--demo`: the app starts your receiver after the world exists."""
-    from misfin_tui.core.receiver import Receiver
     from misfin_tui.demo import deliver_welcome
 
     monkeypatch.setenv("MISFIN_TUI_NETWORK", "demo-home-network")
@@ -77,11 +80,13 @@ def test_welcome_waits_for_a_receiver_that_starts_later(
     try:
         sending = deliver_welcome(built)
         time.sleep(0.6)  # the first attempts find nobody listening
-        receiver = Receiver(built.you)
-        receiver.start()
-        built.receivers.append(receiver)
+        engine = Engine(built.you)
+        built.engines.append(engine)  # its receiver is stopped with the world
+        engine.start_receiver()
         sending.join(timeout=20)
         store = MailStore(built.you.database())
+        # Stored in Quarantine until its sender checks out, then moved to the Inbox.
+        wait_for(lambda: store.summaries("Inbox"))
         assert [s.sender for s in store.summaries("Inbox")] == ["bob@bobs.demo"]
     finally:
         built.close()

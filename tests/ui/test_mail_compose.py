@@ -14,12 +14,13 @@ from helpers.pilot import SIZE, press_to_leave, record_notes, settle
 from helpers.profiles import ME, make_profile
 from textual.widgets import Input, Select, Static, TextArea
 
+from misfin_tui.core.address import Address
 from misfin_tui.core.profile import Profile
 from misfin_tui.ui.app import MisfinApp, make_app
+from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.screens import compose as compose_module
 from misfin_tui.ui.screens.compose import ComposeScreen
 from misfin_tui.ui.screens.main import MainScreen
-from misfin_tui.ui.widgets.confirm import Confirm
 from misfin_tui.ui.widgets.letter_list import LetterList
 
 
@@ -37,7 +38,8 @@ class RecordingSending:
         self.submitted: list[dict[str, Any]] = []
 
     def submit(self, **fields: Any) -> None:
-        self.submitted.append(fields)
+        assert all(isinstance(to, Address) for to in fields["recipients"])
+        self.submitted.append({**fields, "recipients": [str(to) for to in fields["recipients"]]})
 
     def process_pending(self) -> None:
         pass
@@ -63,7 +65,7 @@ def meter(app: MisfinApp) -> Static:
 
 
 def drafts(app: MisfinApp) -> list:
-    return app.store.summaries("Drafts")
+    return app.engine.store.summaries("Drafts")
 
 
 async def test_the_meter_counts_the_whole_message_and_says_when_b_still_fits(
@@ -95,7 +97,7 @@ async def test_a_letter_too_long_is_split_into_numbered_parts_only_when_asked(
 ) -> None:
     app = make_app(profile, start_receiver=False)
     sending = RecordingSending()
-    app.__dict__["sending"] = sending
+    app.session.sending = sending  # type: ignore[assignment]
     body = "".join(f"Paragraph {n}: " + "words " * 20 + "\n" for n in range(200))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -105,16 +107,16 @@ async def test_a_letter_too_long_is_split_into_numbered_parts_only_when_asked(
         await settle(pilot)
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert isinstance(app.screen, Confirm)
+        assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("escape")  # keep editing
         await settle(pilot)
         assert isinstance(app.screen, ComposeScreen)
         assert sending.submitted == []
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert isinstance(app.screen, Confirm)
+        assert isinstance(app.screen, ConfirmScreen)
         assert "Split into 2 and send" in str(app.screen.query_one("#yes").label)
-        await press_to_leave(pilot, "enter", until=lambda app: isinstance(app.screen, MainScreen))
+        await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
     parts = sending.submitted
     assert [p["body"].split("\n", 1)[0] for p in parts] == [
         "# Long story (1/2)",
@@ -145,13 +147,13 @@ async def test_sending_queues_the_letter_in_the_outbox_and_drops_the_draft(
         await press_to_leave(pilot, "ctrl+s")
         assert isinstance(app.screen, MainScreen)
         for _ in range(50):
-            if app.store.summaries("Outbox") or app.store.summaries("Sent"):
+            if app.engine.store.summaries("Outbox") or app.engine.store.summaries("Sent"):
                 break
             await pilot.pause(0.1)
-        queued = app.store.summaries("Outbox") + app.store.summaries("Sent")
+        queued = app.engine.store.summaries("Outbox") + app.engine.store.summaries("Sent")
         assert [s.subject for s in queued] == ["Queued"]
         assert drafts(app) == []
-        letter = app.store.get(queued[0].id)
+        letter = app.engine.store.get(queued[0].id)
         assert letter is not None and letter.body == "# Queued\nOff it goes.\n"
 
 
@@ -206,7 +208,7 @@ async def test_escape_keeps_what_was_typed_and_a_blank_letter_leaves_no_draft(
         await press_to_leave(pilot, "escape")  # before the autosave timer fires
         assert isinstance(app.screen, MainScreen)
         assert [d.id for d in drafts(app)]
-        assert app.store.get(drafts(app)[0].id).body == "An idea worth keeping"
+        assert app.engine.store.get(drafts(app)[0].id).body == "An idea worth keeping"
         assert "Draft kept in Drafts." in notes
 
 
@@ -272,14 +274,14 @@ async def test_several_identities_get_a_picker_and_the_draft_records_the_choice(
         picker.value = "work@example.com"
         await fill(app, to="bob@example.net", body="From work")
         await press_to_leave(pilot, "escape")
-    letter = app.store.get(drafts(app)[0].id)
+    letter = app.engine.store.get(drafts(app)[0].id)
     assert letter is not None and letter.identity == "work@example.com"
 
 
 async def test_recipients_complete_from_known_contacts(profile: Profile) -> None:
-    from misfin_tui.core.trust import TrustStore
+    from misfin_tui.core.trust import Origin, TrustStore
 
-    TrustStore(profile.database()).record_mailbox("carol@example.net", "ab" * 32)
+    TrustStore(profile.database()).record_mailbox("carol@example.net", "ab" * 32, Origin.DELIVERY)
     app = make_app(profile, start_receiver=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -300,8 +302,8 @@ async def test_recipients_complete_from_known_contacts(profile: Profile) -> None
 
 async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    app.__dict__["sending"] = RecordingSending()
-    letter = add_letter(app.store, subject="Question", body="# Question\nTea or coffee?\n")
+    app.session.sending = RecordingSending()  # type: ignore[assignment]
+    letter = add_letter(app.engine.store, subject="Question", body="# Question\nTea or coffee?\n")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("r")
@@ -309,7 +311,7 @@ async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
         screen = compose_screen(app)
         screen.query_one("#body", TextArea).insert("Tea, please.\n")
         await press_to_leave(pilot, "ctrl+s")
-    (sent,) = app.sending.submitted
+    (sent,) = app.session.sending.submitted
     assert sent["identity"] == ME and sent["recipients"] == ["bob@example.net"]
     assert sent["in_reply_to"] == letter
     assert sent["body"].startswith("# Re: Question\nbob@example.net wrote on 2026-01-05 12:00 UTC:")
@@ -318,7 +320,9 @@ async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
 
 async def test_a_reply_to_a_hostile_letter_shows_its_escapes_as_symbols(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    add_letter(app.store, subject="Hi \x1b[2J", body="# Hi \x1b[2J\nclick \x1b]8;;x\x07here\n")
+    add_letter(
+        app.engine.store, subject="Hi \x1b[2J", body="# Hi \x1b[2J\nclick \x1b]8;;x\x07here\n"
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("r")
@@ -341,7 +345,7 @@ async def test_discarding_asks_and_moves_the_draft_to_the_trash(profile: Profile
         (draft,) = drafts(app)
         await pilot.press("ctrl+t")
         await settle(pilot)
-        assert isinstance(app.screen, Confirm)
-        await press_to_leave(pilot, "enter", until=lambda app: isinstance(app.screen, MainScreen))
+        assert isinstance(app.screen, ConfirmScreen)
+        await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
         assert drafts(app) == []
-        assert app.store.get(draft.id).folder == "Trash"
+        assert app.engine.store.get(draft.id).folder == "Trash"

@@ -121,7 +121,7 @@ async def test_a_deep_archive_and_undo_keep_the_cursor_on_the_letter(
         assert rows.current.id == chosen.id and rows.current.unread != chosen.unread
         await pilot.press("a")
         await settle(pilot)
-        assert app.store.get(chosen.id).folder == "Archive"
+        assert app.engine.store.get(chosen.id).folder == "Archive"
         assert len(rows.letters) == COUNT - 1 and rows.letters.index_of(chosen.id) is None
         assert rows.cursor == position and rows.current.id != chosen.id
         await pilot.press("u")

@@ -44,7 +44,7 @@ async def test_the_inbox_lists_letters_and_the_reader_renders_every_gemtext_kind
     profile: Profile,
 ) -> None:
     app = make_app(profile, start_receiver=False)
-    add_letter(app.store, subject="Lunch on Friday?", body=EVERY_KIND, unread=False)
+    add_letter(app.engine.store, subject="Lunch on Friday?", body=EVERY_KIND, unread=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -82,7 +82,7 @@ async def test_markup_and_escape_sequences_in_a_letter_are_shown_literally(
 ) -> None:
     app = make_app(profile, start_receiver=False)
     add_letter(
-        app.store,
+        app.engine.store,
         sender="mallory@evil.example",
         blurb="[b]Bank[/b] \x1b[2J",
         subject="[bold]Sneaky[/bold]",
@@ -106,51 +106,51 @@ async def test_markup_and_escape_sequences_in_a_letter_are_shown_literally(
 
 async def test_opening_a_letter_marks_it_read_and_m_toggles(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    older = add_letter(app.store, subject="Older", when="2026-01-04T10:00:00Z")
-    newer = add_letter(app.store, subject="Newer", when="2026-01-05T10:00:00Z")
+    older = add_letter(app.engine.store, subject="Older", when="2026-01-04T10:00:00Z")
+    newer = add_letter(app.engine.store, subject="Newer", when="2026-01-05T10:00:00Z")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         folders = app.screen.query_one("#folders", OptionList)
         assert "2" in str(folders.get_option_at_index(0).prompt)
         await pilot.press("down")  # highlight "Older" (preview only: still unread)
         await settle(pilot)
-        assert app.store.get(older).unread
+        assert app.engine.store.get(older).unread
         await pilot.press("enter")
         await settle(pilot)
-        assert not app.store.get(older).unread
+        assert not app.engine.store.get(older).unread
         assert not letter_list(app).current.unread
-        assert app.store.get(newer).unread
+        assert app.engine.store.get(newer).unread
         assert str(folders.get_option_at_index(0).prompt).split() == ["Inbox", "1"]
         letter_list(app).focus()
         await pilot.press("m")
         await settle(pilot)
-        assert app.store.get(older).unread
+        assert app.engine.store.get(older).unread
         assert letter_list(app).current.unread
 
 
 async def test_archive_and_delete_can_be_undone(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    first = add_letter(app.store, subject="First", when="2026-01-05T10:00:00Z")
-    second = add_letter(app.store, subject="Second", when="2026-01-04T10:00:00Z")
+    first = add_letter(app.engine.store, subject="First", when="2026-01-05T10:00:00Z")
+    second = add_letter(app.engine.store, subject="Second", when="2026-01-04T10:00:00Z")
     notes = record_notes(app)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("a")
         await settle(pilot)
-        assert app.store.get(first).folder == "Archive"
+        assert app.engine.store.get(first).folder == "Archive"
         assert [s.id for s in letter_list(app).letters] == [second]
         assert "Archived — u to undo" in notes
         await pilot.press("d")
         await settle(pilot)
-        assert app.store.get(second).folder == "Trash"
+        assert app.engine.store.get(second).folder == "Trash"
         assert list(letter_list(app).letters) == []
         assert "Moved to Trash — u to undo" in notes
         await pilot.press("ctrl+z")
         await settle(pilot)
-        assert app.store.get(second).folder == "Inbox"
+        assert app.engine.store.get(second).folder == "Inbox"
         await pilot.press("u")
         await settle(pilot)
-        assert app.store.get(first).folder == "Inbox"
+        assert app.engine.store.get(first).folder == "Inbox"
         assert {s.id for s in letter_list(app).letters} == {first, second}
         await pilot.press("u")
         await settle(pilot)
@@ -159,7 +159,7 @@ async def test_archive_and_delete_can_be_undone(profile: Profile) -> None:
 
 async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    gone = add_letter(app.store, subject="Old news", folder="Trash")
+    gone = add_letter(app.engine.store, subject="Old news", folder="Trash")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("7")  # the Trash
@@ -169,20 +169,22 @@ async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
         await settle(pilot)
         await pilot.press("escape")  # the question: no
         await settle(pilot)
-        assert app.store.get(gone) is not None
+        assert app.engine.store.get(gone) is not None
         await pilot.press("d")
         await settle(pilot)
-        await pilot.press("enter")  # "Delete for good" has the focus
+        await pilot.press("y")  # "[Y] Delete for good" (No has the focus: Enter keeps it)
         await settle(pilot)
-        assert app.store.get(gone) is None
+        assert app.engine.store.get(gone) is None
         assert list(letter_list(app).letters) == []
 
 
 async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    add_letter(app.store, subject="Lunch on Friday?", body=EVERY_KIND)
-    archived = add_letter(app.store, subject="Noodles again", folder="Archive", body="noodle\n")
-    add_letter(app.store, subject="Unrelated", body="# Unrelated\nnothing here\n")
+    add_letter(app.engine.store, subject="Lunch on Friday?", body=EVERY_KIND)
+    archived = add_letter(
+        app.engine.store, subject="Noodles again", folder="Archive", body="noodle\n"
+    )
+    add_letter(app.engine.store, subject="Unrelated", body="# Unrelated\nnothing here\n")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("slash")
@@ -206,17 +208,17 @@ async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: 
 
 async def test_a_toast_announces_a_letter_stored_while_running(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    add_letter(app.store, subject="Before")
+    add_letter(app.engine.store, subject="Before")
     notes = record_notes(app)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        add_letter(app.store, subject="Fresh news", when="2026-02-01T09:00:00Z")
+        add_letter(app.engine.store, subject="Fresh news", when="2026-02-01T09:00:00Z")
         app.poll_mail()
         await settle(pilot)
         assert "bob@example.net: Fresh news" in notes
         assert [s.subject for s in letter_list(app).letters] == ["Fresh news", "Before"]
         # A letter of ours (a draft) is no news.
-        app.store.save_draft(None, identity=ME, recipients=[], subject="x", body="y")
+        app.engine.store.save_draft(None, identity=ME, recipients=[], subject="x", body="y")
         app.poll_mail()
         await settle(pilot)
         assert sum("new" in note.lower() or ":" in note for note in notes) == 1
@@ -227,7 +229,7 @@ async def test_reply_reply_all_and_forward_quote_and_address_by_the_core_rules(
 ) -> None:
     app = make_app(profile, start_receiver=False)
     add_letter(
-        app.store,
+        app.engine.store,
         subject="Plans",
         body="# Plans\nShall we?\n",
         recipients=(ME, "carol@example.net"),
@@ -262,16 +264,16 @@ def letter_list_id(app: MisfinApp) -> int:
 
 async def test_quarantine_banner_and_trust_marks(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    add_letter(app.store, subject="Checked", trust="verified", when="2026-01-05T10:00:00Z")
+    add_letter(app.engine.store, subject="Checked", trust="verified", when="2026-01-05T10:00:00Z")
     add_letter(
-        app.store,
+        app.engine.store,
         subject="Suspicious",
         trust="quarantined",
         reason="their server does not vouch for this certificate",
         when="2026-01-04T10:00:00Z",
     )
-    add_letter(app.store, subject="Rotated", trust="rotated", when="2026-01-03T10:00:00Z")
-    add_letter(app.store, subject="Waiting", trust="pending", when="2026-01-02T10:00:00Z")
+    add_letter(app.engine.store, subject="Rotated", trust="rotated", when="2026-01-03T10:00:00Z")
+    add_letter(app.engine.store, subject="Waiting", trust="pending", when="2026-01-02T10:00:00Z")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         rows = letter_list(app)
@@ -312,28 +314,28 @@ async def test_key_overrides_from_config_apply(tmp_path: Path, monkeypatch) -> N
     profile.save_config()
     profile = Profile.open(tmp_path / "profile")
     app = make_app(profile, start_receiver=False)
-    letter = add_letter(app.store, subject="Keep")
+    letter = add_letter(app.engine.store, subject="Keep")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("a")
         await settle(pilot)
-        assert app.store.get(letter).folder == "Inbox"
+        assert app.engine.store.get(letter).folder == "Inbox"
         await pilot.press("x")
         await settle(pilot)
-        assert app.store.get(letter).folder == "Archive"
+        assert app.engine.store.get(letter).folder == "Archive"
 
 
 async def test_the_embedded_receiver_starts_and_ctrl_q_stops_it(profile: Profile) -> None:
     app = make_app(profile, start_receiver=True, listen=("127.0.0.1", 0))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        receiver = app.receiver
+        receiver = app.engine.receiver
         assert receiver is not None
         assert "receiving on 127.0.0.1:" in app.sub_title
         assert ME in app.sub_title and "test-net" in app.sub_title
         await pilot.press("ctrl+q")
         await pilot.pause()
-    assert app.receiver is None
+    assert app.engine.receiver is None
     assert app.return_value == 0
 
 
@@ -357,7 +359,7 @@ async def test_a_letter_delivered_to_the_embedded_receiver_raises_a_toast(
     notes = record_notes(app)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert app.receiver is not None
+        assert app.engine.receiver is not None
         port = int(app.sub_title.rsplit(":", 1)[1])
         hosts = {"example.org": ("127.0.0.1", port)}
         to = Address.parse(ME)
@@ -371,7 +373,7 @@ async def test_a_letter_delivered_to_the_embedded_receiver_raises_a_toast(
             await asyncio.sleep(0.05)
         await settle(pilot)
         assert any(note.startswith("bob@example.net: Hi from Bob") for note in notes)
-        (stored,) = app.store.search("Hi from Bob")
+        (stored,) = app.engine.store.search("Hi from Bob")
         assert stored.folder in ("Inbox", "Quarantine")  # verification runs after the 20
         if stored.folder == "Inbox":  # the open folder shows it at once
             assert letter_list(app).letters[0].id == stored.id
@@ -382,7 +384,7 @@ async def test_the_status_line_follows_the_network_being_trusted(profile: Profil
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "test-net (untrusted)" in app.sub_title
-        app.networks.trust("test-net", "home")
+        app.engine.networks.trust("test-net", "home")
         await pilot.press("question_mark")
         await settle(pilot)
         await pilot.press("escape")  # back on the main screen: the status is looked at again
@@ -406,7 +408,7 @@ async def test_a_theme_chosen_while_running_is_remembered(profile: Profile, tmp_
 
 async def test_palette_commands_run_their_action(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
-    letter = add_letter(app.store, subject="Via the palette")
+    letter = add_letter(app.engine.store, subject="Via the palette")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         from misfin_tui.ui.commands import MailCommands
@@ -414,7 +416,7 @@ async def test_palette_commands_run_their_action(profile: Profile) -> None:
         commands = {name: run for name, _help, run in MailCommands(app.screen)._commands()}
         await commands["Archive"]()
         await settle(pilot)
-        assert app.store.get(letter).folder == "Archive"
+        assert app.engine.store.get(letter).folder == "Archive"
         await commands["Compose"]()
         await settle(pilot)
         assert isinstance(app.screen, ComposeScreen)

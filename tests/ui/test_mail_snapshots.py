@@ -26,7 +26,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MisfinApp:
     monkeypatch.delenv("EDITOR", raising=False)
     profile = make_profile(tmp_path / "profile")
     app = make_app(profile, start_receiver=False)
-    store = app.store
+    store = app.engine.store
     add_letter(store, subject="Lunch on Friday?", body=EVERY_KIND, unread=False)
     add_letter(
         store,

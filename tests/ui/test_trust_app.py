@@ -9,12 +9,13 @@ from helpers.pilot import wait_for, wait_screen
 from helpers.profiles import RECIPIENT, SENDER, open_profile, trust_network
 from textual.widgets import Input, Static
 
+from misfin_tui.core.address import Address
 from misfin_tui.ui.app import make_app
+from misfin_tui.ui.prompts.first_contact import FirstContactScreen
 from misfin_tui.ui.screens.first_run import FirstRunScreen
 from misfin_tui.ui.screens.help import HelpScreen
 from misfin_tui.ui.screens.main import MainScreen
 from misfin_tui.ui.screens.outbox import OutboxScreen
-from misfin_tui.ui.screens.prompts import FirstContactScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 
 
@@ -23,7 +24,9 @@ async def test_send_from_the_app_with_help_on_the_prompt(sender, peer) -> None:
     app = make_app(sender, start_receiver=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_screen(pilot, MainScreen)
-        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Hi", body="Hello\n")
+        app.sending.submit(
+            identity=SENDER, recipients=[Address.parse(RECIPIENT)], subject="Hi", body="Hello\n"
+        )
         prompt = await wait_screen(pilot, FirstContactScreen)
         await pilot.press("question_mark")
         help_screen = await wait_screen(pilot, HelpScreen)
@@ -32,7 +35,9 @@ async def test_send_from_the_app_with_help_on_the_prompt(sender, peer) -> None:
         assert app.screen is prompt
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
-        await wait_for(pilot, lambda: [s.subject for s in app.store.summaries("Sent")] == ["Hi"])
+        await wait_for(
+            pilot, lambda: [s.subject for s in app.engine.store.summaries("Sent")] == ["Hi"]
+        )
 
 
 async def test_main_screen_keys_open_trust_and_outbox(sender, peer) -> None:
@@ -57,4 +62,4 @@ async def test_first_run_when_the_profile_has_no_identity(tmp_path: Path, networ
         screen.query_one("#address", Input).value = "zoe@zoe.test"
         await pilot.press("ctrl+s")
         await wait_screen(pilot, MainScreen)
-        await wait_for(pilot, lambda: app.identity_address == "zoe@zoe.test")
+        await wait_for(pilot, lambda: app.session.default_identity == "zoe@zoe.test")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from helpers.certs import fixed_ca, fixed_cert, install_identity
@@ -11,28 +10,28 @@ from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from misfin_tui.core.trust import group_fingerprint
+from misfin_tui.core.address import Address
+from misfin_tui.core.fingerprint import grouped
+from misfin_tui.core.outbox import Evidence, State
+from misfin_tui.core.trust import Ask, Choice, NetworkFacts, Question
 from misfin_tui.ui.app import make_app
-from misfin_tui.ui.screens.prompts import (
-    ChangedKeyScreen,
-    FirstContactScreen,
-    MailboxAlarmScreen,
-    MailboxChangedScreen,
-    PasteFingerprintScreen,
-    RedirectScreen,
-    RenewalScreen,
-    TextInputScreen,
-    UnfamiliarNetworkScreen,
-)
+from misfin_tui.ui.prompts.changed_key import ChangedKeyScreen
+from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen
+from misfin_tui.ui.prompts.first_contact import FirstContactScreen, UnfamiliarNetworkScreen
+from misfin_tui.ui.prompts.mailbox import MailboxAlarmScreen, MailboxChangedScreen
+from misfin_tui.ui.prompts.redirect import RedirectScreen
+from misfin_tui.ui.prompts.renewal import RenewalScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 
 
 def send(app: TrustHost, subject: str = "Hello") -> None:
-    app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject=subject, body="Hi Bob.\n")
+    app.sending.submit(
+        identity=SENDER, recipients=[Address.parse(RECIPIENT)], subject=subject, body="Hi Bob.\n"
+    )
 
 
 def states(app: TrustHost) -> list[str]:
-    return [item.state for item in app.outbox.items()]
+    return [item.state for item in app.engine.outbox.items()]
 
 
 async def test_first_contact_trust_and_send(sender, peer) -> None:
@@ -41,12 +40,12 @@ async def test_first_contact_trust_and_send(sender, peer) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         send(app)
         screen = await wait_screen(pilot, FirstContactScreen)
-        assert screen.question.presented == peer.cert.fingerprint
+        assert screen.question.presented.fingerprint == peer.cert.fingerprint
         assert peer.received() == 0  # asked before a byte of the letter went out
         await pilot.press("t")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
         assert peer.received() == 1
-        pin = app.trust.host("example.org:1958")
+        pin = app.engine.trust.host("example.org:1958")
         assert pin is not None and pin.state == "pinned"
 
 
@@ -63,10 +62,10 @@ async def test_first_contact_verified_by_paste(sender, peer) -> None:
         assert app.screen is paste  # a wrong fingerprint is refused, with the reason
         assert "does NOT match" in str(paste.query_one("#result", Static).content)
         paste.query_one(Input).value = ""
-        await type_text(pilot, group_fingerprint(peer.cert.fingerprint).lower())
+        await type_text(pilot, grouped(peer.cert.fingerprint).lower())
         await pilot.press("enter")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
-        assert app.trust.host("example.org:1958").state == "verified"
+        assert app.engine.trust.host("example.org:1958").state == "verified"
         assert peer.received() == 1
 
 
@@ -84,8 +83,10 @@ async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender,
         peer.swap_cert(new)
         send(app, "Two")
         alarm = await wait_screen(pilot, ChangedKeyScreen)
-        assert alarm.question.pinned == fixed_cert(2, RECIPIENT, blurb="Bob").fingerprint
-        assert alarm.question.presented == new.fingerprint
+        assert (
+            alarm.question.pinned.fingerprint == fixed_cert(2, RECIPIENT, blurb="Bob").fingerprint
+        )
+        assert alarm.question.presented.fingerprint == new.fingerprint
         assert peer.received() == 1  # nothing reached the server
         await pilot.press("t", "a", "y", "o", "s")  # no one-key accept exists
         assert app.screen is alarm
@@ -102,8 +103,8 @@ async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender,
         # that no trusted server issued: delivered, but further letters are paused.
         mailbox_alarm = await wait_screen(pilot, MailboxAlarmScreen)
         assert peer.received() == 2
-        assert app.trust.host("example.org:1958").spki == new.spki
-        assert mailbox_alarm.question.presented == new.fingerprint
+        assert app.engine.trust.host("example.org:1958").spki == new.spki
+        assert mailbox_alarm.question.reported == new.fingerprint
         await pilot.press("t")
         manager = await wait_screen(pilot, TrustManagerScreen)
         await wait_for(pilot, lambda: manager.row_key("mailboxes") == RECIPIENT)
@@ -119,7 +120,7 @@ async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender,
         await pilot.press("enter")
         await wait_for(pilot, lambda: peer.received() == 3)
         assert paused is not app.screen
-        assert app.trust.mailbox(RECIPIENT).state == "verified"
+        assert app.engine.trust.mailbox(RECIPIENT).state == "verified"
 
 
 async def test_unfamiliar_network_holds_until_network_trusted(sender, peer, network) -> None:
@@ -129,14 +130,14 @@ async def test_unfamiliar_network_holds_until_network_trusted(sender, peer, netw
         send(app)
         screen = await wait_screen(pilot, UnfamiliarNetworkScreen)
         assert screen.focused.id == "do-hold"  # the safe choice is the default
-        assert screen.question.network_hints == "set by MISFIN_TUI_NETWORK"
+        assert screen.question.network.hints == "set by MISFIN_TUI_NETWORK"
         await pilot.press("t", "o")  # no trust-and-send shortcut on an unfamiliar network
         assert app.screen is screen
         await pilot.press("h")
         await wait_for(pilot, lambda: states(app) == ["held"])
         assert peer.received() == 0
 
-        app.push_screen(TrustManagerScreen())
+        app.push_screen(TrustManagerScreen(app.session))
         manager = await wait_screen(pilot, TrustManagerScreen)
         await pilot.press("3")
         await wait_for(pilot, lambda: manager.row_key("networks") == CAFE)
@@ -150,7 +151,7 @@ async def test_unfamiliar_network_holds_until_network_trusted(sender, peer, netw
         await pilot.press("t")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
         assert peer.received() == 1
-        assert app.networks.get(CAFE).trusted
+        assert app.engine.networks.get(CAFE).trusted
 
 
 async def test_unfamiliar_network_mark_trusted_from_the_prompt(sender, peer, network) -> None:
@@ -164,10 +165,10 @@ async def test_unfamiliar_network_mark_trusted_from_the_prompt(sender, peer, net
         await type_text(pilot, "Office")
         await pilot.press("enter")
         prompt = await wait_screen(pilot, FirstContactScreen)
-        assert prompt.question.network_trusted
+        assert prompt.question.network.trusted
         await pilot.press("t")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
-        assert app.networks.get(CAFE).label == "Office"
+        assert app.engine.networks.get(CAFE).label == "Office"
 
 
 async def test_unfamiliar_network_send_anyway_pins_nothing(sender, peer, network) -> None:
@@ -179,7 +180,7 @@ async def test_unfamiliar_network_send_anyway_pins_nothing(sender, peer, network
         await pilot.press("s")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
         assert peer.received() == 1
-        assert app.trust.host("example.org:1958") is None
+        assert app.engine.trust.host("example.org:1958") is None
 
 
 async def test_likely_renewal_is_calm_and_accepts(sender, peer) -> None:
@@ -199,7 +200,7 @@ async def test_likely_renewal_is_calm_and_accepts(sender, peer) -> None:
         assert screen.focused.id == "do-keep"
         await pilot.press("a")
         await wait_for(pilot, lambda: peer.received() == 2)
-        assert app.trust.host("example.org:1958").spki == renewed.spki
+        assert app.engine.trust.host("example.org:1958").spki == renewed.spki
 
 
 async def test_escape_keeps_the_letter_waiting_and_decide_reopens(sender, peer) -> None:
@@ -211,7 +212,7 @@ async def test_escape_keeps_the_letter_waiting_and_decide_reopens(sender, peer) 
         await pilot.press("escape")
         await wait_for(pilot, lambda: states(app) == ["decision"])
         assert peer.received() == 0
-        app.push_screen(TrustManagerScreen())
+        app.push_screen(TrustManagerScreen(app.session))
         manager = await wait_screen(pilot, TrustManagerScreen)
         await pilot.press("4")
         await wait_for(pilot, lambda: manager.row_key("pending") is not None)
@@ -219,7 +220,7 @@ async def test_escape_keeps_the_letter_waiting_and_decide_reopens(sender, peer) 
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("o")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
-        assert app.trust.host("example.org:1958") is None  # "send once" remembers nothing
+        assert app.engine.trust.host("example.org:1958") is None  # "send once" remembers nothing
 
 
 async def test_mailbox_rotation_under_the_same_server_key_is_a_quiet_notice(sender, peer) -> None:
@@ -231,7 +232,9 @@ async def test_mailbox_rotation_under_the_same_server_key_is_a_quiet_notice(send
     async with app.run_test(size=(120, 36)) as pilot:
         send(app, "One")
         prompt = await wait_screen(pilot, FirstContactScreen)
-        assert prompt.question.presented == ca.fingerprint  # the server shows its host CA
+        assert (
+            prompt.question.presented.fingerprint == ca.fingerprint
+        )  # the server shows its host CA
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
         rotated = fixed_cert(22, RECIPIENT, blurb="Bob", issuer=ca)
@@ -240,7 +243,7 @@ async def test_mailbox_rotation_under_the_same_server_key_is_a_quiet_notice(send
         await wait_for(pilot, lambda: any("new mailbox key" in note for note in notes))
         assert peer.received() == 2
         assert not isinstance(app.screen, ModalScreen)  # a notice, not a question
-        assert app.trust.mailbox(RECIPIENT).fingerprint == rotated.fingerprint
+        assert app.engine.trust.mailbox(RECIPIENT).fingerprint == rotated.fingerprint
 
 
 async def test_one_answer_covers_every_letter_to_the_same_server(sender, peer) -> None:
@@ -251,7 +254,10 @@ async def test_one_answer_covers_every_letter_to_the_same_server(sender, peer) -
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
         app.sending.submit(
-            identity=SENDER, recipients=[RECIPIENT, carol], subject="Both", body="Hi both\n"
+            identity=SENDER,
+            recipients=[Address.parse(RECIPIENT), Address.parse(carol)],
+            subject="Both",
+            body="Hi both\n",
         )
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("t")
@@ -288,7 +294,7 @@ async def test_verified_mailbox_rotation_asks_before_sending_as_unverified(sende
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
-        assert app.trust.verify_mailbox(RECIPIENT, peer.cert.fingerprint)
+        assert app.engine.trust.verify_mailbox(RECIPIENT, peer.cert.fingerprint)
         peer.swap_cert(fixed_cert(22, RECIPIENT, blurb="Bob", issuer=ca), ca)
         send(app, "Two")  # delivered: the 20 reveals the rotation
         await wait_for(pilot, lambda: peer.received() == 2)
@@ -299,16 +305,16 @@ async def test_verified_mailbox_rotation_asks_before_sending_as_unverified(sende
         assert peer.received() == 2
         await pilot.press("s")
         await wait_for(pilot, lambda: peer.received() == 3)
-        assert app.trust.mailbox(RECIPIENT).verified_at is None
+        assert app.engine.trust.mailbox(RECIPIENT).verified_at is None
 
 
 async def test_a_letter_that_cannot_be_queued_is_explained(sender, peer) -> None:
     app = TrustHost(sender)
     notes = record_notes(app)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.sending.submit(identity=SENDER, recipients=["not an address"], subject="x", body="y")
+        app.sending.submit(identity=SENDER, recipients=[], subject="x", body="y")  # no one
         await wait_for(pilot, lambda: any(note.startswith("Not queued:") for note in notes))
-        assert app.outbox.items() == []
+        assert app.engine.outbox.items() == []
 
 
 async def test_an_unidentified_network_cannot_be_marked_trusted(sender, peer, network) -> None:
@@ -339,7 +345,7 @@ async def test_held_letter_is_reprobed_at_start_up_on_a_trusted_network(
     app = make_app(sender, start_receiver=False)
     async with app.run_test(size=(120, 36)) as pilot:
         prompt = await wait_screen(pilot, FirstContactScreen)  # asked again, now calmly
-        assert prompt.question.network_trusted
+        assert prompt.question.network.trusted
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
 
@@ -347,19 +353,25 @@ async def test_held_letter_is_reprobed_at_start_up_on_a_trusted_network(
 async def test_redirect_is_followed_only_when_the_person_agrees(sender, peer) -> None:
     trust_network(sender)
     app = TrustHost(sender)
-    letter = app.outbox.enqueue("Moved?\n", ["old@example.org"], identity=SENDER)
-    (item,) = app.outbox.items(letter_id=letter)
-    evidence = {
-        "event": "redirect",
-        "address": "old@example.org",
-        "target": RECIPIENT,
-        "permanent": False,
-        "choices": ["follow"],
-    }
+    old = Address.parse("old@example.org")
+    letter = app.engine.outbox.enqueue("Moved?\n", [old], identity=SENDER)
+    (item,) = app.engine.outbox.items(letter_id=letter)
+    question = Question(
+        ask=Ask.REDIRECT,
+        recipient=old.display,
+        hostport="example.org:1958",
+        reason="Send here instead",
+        choices=(Choice.FOLLOW,),
+        default=Choice.HOLD,
+        network=NetworkFacts("test-net", "Home", True),
+        target=RECIPIENT,
+        permanent=False,
+        status=30,
+    )
     # The state a 30 answer leaves behind (the receiver we use never redirects).
     sender.database().connect().execute(
-        "UPDATE outbox SET state = 'redirected', reason = ?, evidence = ? WHERE id = ?",
-        ("Send here instead", json.dumps(evidence), item.id),
+        "UPDATE outbox SET state = ?, reason = ?, evidence = ? WHERE id = ?",
+        (State.REDIRECTED.value, "Send here instead", Evidence(question).to_json(), item.id),
     )
     async with app.run_test(size=(120, 36)) as pilot:
         app.sending.decide(item.id)
@@ -369,4 +381,4 @@ async def test_redirect_is_followed_only_when_the_person_agrees(sender, peer) ->
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("t")
         await wait_for(pilot, lambda: peer.received() == 1)
-        assert app.outbox.item(item.id).recipient == RECIPIENT
+        assert app.engine.outbox.item(item.id).recipient == RECIPIENT

@@ -6,12 +6,10 @@ from helpers.pilot import TrustHost, type_text, wait_for, wait_screen
 from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
 from textual.widgets import Static
 
-from misfin_tui.ui.screens.prompts import (
-    ConfirmScreen,
-    FirstContactScreen,
-    PasteFingerprintScreen,
-    TextInputScreen,
-)
+from misfin_tui.core.address import Address
+from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen
+from misfin_tui.ui.prompts.first_contact import FirstContactScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 
 HOSTPORT = "example.org:1958"
@@ -19,14 +17,16 @@ HOSTPORT = "example.org:1958"
 
 async def delivered_once(app: TrustHost, pilot) -> None:
     """One letter to bob, first contact trusted: a host pin and a mailbox pin exist."""
-    app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Hi", body="Hello\n")
+    app.sending.submit(
+        identity=SENDER, recipients=[Address.parse(RECIPIENT)], subject="Hi", body="Hello\n"
+    )
     await wait_screen(pilot, FirstContactScreen)
     await pilot.press("t")
-    await wait_for(pilot, lambda: [i.state for i in app.outbox.items()] == ["delivered"])
+    await wait_for(pilot, lambda: [i.state for i in app.engine.outbox.items()] == ["delivered"])
 
 
 async def open_manager(app: TrustHost, pilot) -> TrustManagerScreen:
-    app.push_screen(TrustManagerScreen())
+    app.push_screen(TrustManagerScreen(app.session))
     manager = await wait_screen(pilot, TrustManagerScreen)
     await wait_for(pilot, lambda: manager.row_key("servers") == HOSTPORT)
     return manager
@@ -54,7 +54,7 @@ async def test_servers_tab_shows_pin_and_verifies_by_paste(sender, peer) -> None
         paste.query_one("Input").value = ""
         await type_text(pilot, peer.cert.fingerprint)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.trust.host(HOSTPORT).state == "verified")
+        await wait_for(pilot, lambda: app.engine.trust.host(HOSTPORT).state == "verified")
         await wait_for(pilot, lambda: "✓ verified" in detail(manager))
 
 
@@ -68,16 +68,16 @@ async def test_forget_and_reject_ask_first(sender, peer) -> None:
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("n")  # no is the default and changes nothing
         await wait_screen(pilot, TrustManagerScreen)
-        assert app.trust.host(HOSTPORT) is not None
+        assert app.engine.trust.host(HOSTPORT) is not None
         await pilot.press("b")
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.trust.host(HOSTPORT).state == "rejected")
+        await wait_for(pilot, lambda: app.engine.trust.host(HOSTPORT).state == "rejected")
         await pilot.press("x")
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.trust.host(HOSTPORT) is None)
-        events = [e.event for e in app.trust.history(subject=HOSTPORT)]
+        await wait_for(pilot, lambda: app.engine.trust.host(HOSTPORT) is None)
+        events = [e.event for e in app.engine.trust.history(subject=HOSTPORT)]
         assert events[:2] == ["forgotten", "rejected"]
 
 
@@ -93,16 +93,16 @@ async def test_mailbox_nickname_verify_and_reject(sender, peer) -> None:
         await wait_screen(pilot, TextInputScreen)
         await type_text(pilot, "Bob B.")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).nickname == "Bob B.")
+        await wait_for(pilot, lambda: app.engine.trust.mailbox(RECIPIENT).nickname == "Bob B.")
         await pilot.press("v")
         await wait_screen(pilot, PasteFingerprintScreen)
         await type_text(pilot, peer.cert.fingerprint[:20])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).state == "verified")
+        await wait_for(pilot, lambda: app.engine.trust.mailbox(RECIPIENT).state == "verified")
         await pilot.press("b")
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).state == "rejected")
+        await wait_for(pilot, lambda: app.engine.trust.mailbox(RECIPIENT).state == "rejected")
         assert "⛔ rejected" in detail(manager) or manager.current_tab == "mailboxes"
 
 
@@ -110,7 +110,7 @@ async def test_networks_mark_and_unmark(sender, peer, network) -> None:
     network(CAFE)
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.push_screen(TrustManagerScreen())
+        app.push_screen(TrustManagerScreen(app.session))
         manager = await wait_screen(pilot, TrustManagerScreen)
         await wait_for(pilot, lambda: manager.snapshot.current is not None)
         title = str(manager.query_one("#trust-title", Static).content)
@@ -119,13 +119,13 @@ async def test_networks_mark_and_unmark(sender, peer, network) -> None:
         await wait_screen(pilot, TextInputScreen)
         await type_text(pilot, "Home")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.networks.get(CAFE).trusted)
+        await wait_for(pilot, lambda: app.engine.networks.get(CAFE).trusted)
         await pilot.press("3")
         await wait_for(pilot, lambda: manager.row_key("networks") == CAFE)
         await wait_for(pilot, lambda: "Trusted: yes" in detail(manager))
         await pilot.press("m")
-        await wait_for(pilot, lambda: not app.networks.get(CAFE).trusted)
-        history = [e.event for e in app.trust.history(subject=CAFE)]
+        await wait_for(pilot, lambda: not app.engine.networks.get(CAFE).trusted)
+        history = [e.event for e in app.engine.trust.history(subject=CAFE)]
         assert history[:2] == ["network-untrusted", "network-trusted"]
 
 
@@ -147,12 +147,12 @@ async def test_mailbox_unverify_and_copy_fingerprint(sender, peer) -> None:
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
         await delivered_once(app, pilot)
-        assert app.trust.verify_mailbox(RECIPIENT, peer.cert.fingerprint)
+        assert app.engine.trust.verify_mailbox(RECIPIENT, peer.cert.fingerprint)
         manager = await open_manager(app, pilot)
         await pilot.press("c")
         assert app.clipboard == peer.cert.fingerprint  # the server's certificate
         await pilot.press("2")
         await wait_for(pilot, lambda: manager.row_key("mailboxes") == RECIPIENT)
         await pilot.press("u")
-        await wait_for(pilot, lambda: app.trust.mailbox(RECIPIENT).state == "pinned")
-        assert app.trust.mailbox(RECIPIENT).verified_at is None
+        await wait_for(pilot, lambda: app.engine.trust.mailbox(RECIPIENT).state == "pinned")
+        assert app.engine.trust.mailbox(RECIPIENT).verified_at is None

@@ -9,8 +9,12 @@ from helpers.pilot import TrustHost, wait_for, wait_screen
 from helpers.profiles import RECIPIENT, SENDER, trust_network
 from textual.widgets import DataTable, Static
 
+from misfin_tui.core.address import Address
+from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.prompts.first_contact import FirstContactScreen
 from misfin_tui.ui.screens.outbox import OutboxScreen
-from misfin_tui.ui.screens.prompts import ConfirmScreen, FirstContactScreen
+
+BOB = Address.parse(RECIPIENT)
 
 
 def cells(screen: OutboxScreen) -> list[list[str]]:
@@ -21,10 +25,10 @@ def cells(screen: OutboxScreen) -> list[list[str]]:
 async def test_deferred_letter_is_shown_and_retried(sender, peer) -> None:
     trust_network(sender)
     peer.stop()  # the server is down: the letter waits, it is not lost
-    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    app = TrustHost(sender, lambda session: OutboxScreen(session, refresh_seconds=0.2))
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await wait_screen(pilot, OutboxScreen)
-        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Lunch?", body="x\n")
+        app.sending.submit(identity=SENDER, recipients=[BOB], subject="Lunch?", body="x\n")
         await wait_for(pilot, lambda: any("deferred until" in row[3] for row in cells(screen)))
         row = cells(screen)[0]
         assert row[1:3] == [RECIPIENT, "Lunch?"]
@@ -44,29 +48,29 @@ async def test_deferred_letter_is_shown_and_retried(sender, peer) -> None:
 async def test_drop_asks_and_returns_the_letter_to_drafts(sender, peer) -> None:
     trust_network(sender)
     peer.stop()
-    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    app = TrustHost(sender, lambda session: OutboxScreen(session, refresh_seconds=0.2))
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await wait_screen(pilot, OutboxScreen)
-        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Drop me", body="x\n")
+        app.sending.submit(identity=SENDER, recipients=[BOB], subject="Drop me", body="x\n")
         await wait_for(pilot, lambda: len(cells(screen)) == 1 and "deferred" in cells(screen)[0][3])
         await pilot.press("d")
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("escape")
         await wait_screen(pilot, OutboxScreen)
-        assert len(app.outbox.items()) == 1
+        assert len(app.engine.outbox.items()) == 1
         await pilot.press("d")
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.outbox.items() == [] and cells(screen) == [])
-        assert [s.subject for s in app.store.summaries("Drafts")] == ["Drop me"]
+        await wait_for(pilot, lambda: app.engine.outbox.items() == [] and cells(screen) == [])
+        assert [s.subject for s in app.engine.store.summaries("Drafts")] == ["Drop me"]
 
 
 async def test_enter_decides_an_item_waiting_for_a_person(sender, peer) -> None:
     trust_network(sender)
-    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    app = TrustHost(sender, lambda session: OutboxScreen(session, refresh_seconds=0.2))
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await wait_screen(pilot, OutboxScreen)
-        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Ask", body="x\n")
+        app.sending.submit(identity=SENDER, recipients=[BOB], subject="Ask", body="x\n")
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("escape")
         await wait_screen(pilot, OutboxScreen)
@@ -84,11 +88,14 @@ async def test_a_letter_stays_visible_until_every_recipient_has_it(sender, peer)
     sender.config.set("hosts.down.example", ("127.0.0.1", 9))  # nothing listens there
     sender.save_config()
     trust_network(sender)
-    app = TrustHost(sender, lambda: OutboxScreen(refresh_seconds=0.2))
+    app = TrustHost(sender, lambda session: OutboxScreen(session, refresh_seconds=0.2))
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await wait_screen(pilot, OutboxScreen)
         app.sending.submit(
-            identity=SENDER, recipients=[RECIPIENT, "dan@down.example"], subject="Two", body="x"
+            identity=SENDER,
+            recipients=[BOB, Address.parse("dan@down.example")],
+            subject="Two",
+            body="x",
         )
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("t")
@@ -110,8 +117,8 @@ async def test_deferred_letters_are_retried_when_their_time_comes(sender, peer) 
     app = TrustHost(sender, clock=lambda: now[0], retry_seconds=0.2)
     async with app.run_test(size=(120, 36)) as pilot:
         app.sending.process_pending()  # what the app does at start-up: also starts retrying
-        app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Later", body="x")
-        await wait_for(pilot, lambda: [i.state for i in app.outbox.items()] == ["deferred"])
+        app.sending.submit(identity=SENDER, recipients=[BOB], subject="Later", body="x")
+        await wait_for(pilot, lambda: [i.state for i in app.engine.outbox.items()] == ["deferred"])
         peer.start()
         await pilot.pause(0.6)
         assert peer.received() == 0  # not before its time
@@ -129,9 +136,9 @@ async def test_a_silent_server_never_blocks_the_ui(sender, peer) -> None:
     app = TrustHost(sender)
     try:
         async with app.run_test(size=(120, 36)) as pilot:
-            app.sending.submit(identity=SENDER, recipients=[RECIPIENT], subject="Hang", body="x")
+            app.sending.submit(identity=SENDER, recipients=[BOB], subject="Hang", body="x")
             await wait_for(pilot, lambda: app.sending.busy)
-            app.push_screen(OutboxScreen(refresh_seconds=0.2))
+            app.push_screen(OutboxScreen(app.session, refresh_seconds=0.2))
             screen = await wait_screen(pilot, OutboxScreen)  # the UI answers meanwhile
             await wait_for(pilot, lambda: [r[3] for r in cells(screen)] == ["sending…"])
             assert app.sending.busy

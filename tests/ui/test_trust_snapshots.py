@@ -6,9 +6,9 @@ and database rows are written with fixed timestamps (no tmp paths or clocks on s
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,19 @@ from textual.app import App
 from textual.screen import Screen
 from textual.widgets import Input
 
+from misfin_tui.core.outbox import Evidence
 from misfin_tui.core.store import MailStore
+from misfin_tui.core.trust import (
+    Ask,
+    Choice,
+    NetworkFacts,
+    PinFacts,
+    PresentedCert,
+    Question,
+)
+from misfin_tui.ui.prompts import prompt_for
 from misfin_tui.ui.screens.first_run import FirstRunScreen
 from misfin_tui.ui.screens.outbox import OutboxScreen
-from misfin_tui.ui.screens.prompts import Ask, TrustQuestion, prompt_for
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 
 SIZE = (120, 36)
@@ -45,61 +54,108 @@ class ScreenHost(App[None]):
         self.push_screen(self.make_screen())
 
 
-def question(ask: Ask, **extra: Any) -> TrustQuestion:
+HOME = NetworkFacts("home-net", "Home", True)
+CAFE = NetworkFacts("cafe-net", "network cafe-net", False, hints="gateway 10.0.0.1 on wlan0")
+NEW_CERT = PresentedCert(
+    der=BOB_NEW.der,
+    spki=BOB_NEW.spki,
+    fingerprint=BOB_NEW.fingerprint,
+    not_after="2036-01-01T00:00:00Z",
+    not_before="2026-01-01T00:00:00Z",
+)
+# What the core offers for each question (an outbox item adds hold and drop).
+HOST = (Choice.TRUST, Choice.ONCE, Choice.VERIFY, Choice.HOLD, Choice.DROP)
+
+
+def question(ask: Ask, **extra: Any) -> Question:
     values: dict[str, Any] = {
         "ask": ask,
         "recipient": RECIPIENT,
-        "host": "example.org",
-        "presented": BOB_NEW.fingerprint,
-        "presented_spki": BOB_NEW.spki,
-        "presented_not_after": "2036-01-01T00:00:00Z",
-        "network_label": "Home",
-        "network_trusted": True,
-        "network_id": "home-net",
-        "now": NOW,
+        "hostport": "example.org:1958",
+        "reason": "",
+        "choices": HOST,
+        "default": Choice.HOLD,
+        "presented": NEW_CERT,
+        "network": HOME,
     }
     values.update(extra)
-    return TrustQuestion(**values)
+    return Question(**values)
 
 
-PINNED = {
-    "pinned": BOB.fingerprint,
-    "pinned_not_after": "2027-06-15T00:00:00Z",
-    "pinned_since": "2026-03-02T09:30:00Z",
-}
+PINNED = PinFacts(
+    BOB.fingerprint,
+    BOB.spki,
+    not_after="2027-06-15T00:00:00Z",
+    state="pinned",
+    origin="approved",
+    first_seen="2026-03-02T09:30:00Z",
+)
+MAILBOX = PinFacts(BOB.fingerprint, state="alarm", origin="delivery")
 PROMPTS = {
-    "first_contact": question(Ask.FIRST_CONTACT),
+    "first_contact": question(Ask.FIRST_CONTACT, default=Choice.TRUST),
     "first_contact_unfamiliar_network": question(
         Ask.FIRST_CONTACT_UNTRUSTED,
-        network_label="network cafe-net",
-        network_trusted=False,
-        network_id="cafe-net",
-        network_hints="gateway 10.0.0.1 on wlan0",
+        network=CAFE,
+        choices=(
+            Choice.HOLD,
+            Choice.TRUST_NETWORK,
+            Choice.VERIFY,
+            Choice.ONCE,
+            Choice.TRUST,
+            Choice.DROP,
+        ),
     ),
-    "renewal": question(Ask.RENEWAL, **{**PINNED, "pinned_not_after": "2026-12-01T00:00:00Z"}),
+    "renewal": question(
+        Ask.RENEWAL,
+        pinned=replace(PINNED, not_after="2026-12-01T00:00:00Z"),
+        choices=(Choice.TRUST, Choice.VERIFY, Choice.HOLD, Choice.DROP),
+    ),
     "changed_key": question(
-        Ask.CHANGED, **PINNED, network_label="network cafe-net", network_trusted=False
+        Ask.CHANGED,
+        pinned=PINNED,
+        network=replace(HOME, label="network cafe-net", trusted=False),
+        choices=(Choice.VERIFY, Choice.HOLD, Choice.DROP),
     ),
-    "mailbox_alarm": question(Ask.MAILBOX_ALARM, pinned=BOB.fingerprint),
+    "mailbox_alarm": question(
+        Ask.MAILBOX_ALARM,
+        presented=None,
+        pinned=MAILBOX,
+        reported=BOB_NEW.fingerprint,
+        choices=(Choice.REVIEW,),
+        default=Choice.REVIEW,
+    ),
     "mailbox_paused": question(
         Ask.MAILBOX_CHANGED,
-        pinned=BOB.fingerprint,
+        presented=None,
+        pinned=MAILBOX,
+        reported=BOB_NEW.fingerprint,
         reason="The server reported a different key for bob@example.org than the one you "
         "trusted, and it is not issued by the same server key. Letters to this address are "
         "paused until you review it in Trust.",
-        choices=("verify", "once"),
+        choices=(Choice.VERIFY, Choice.ONCE, Choice.REVIEW, Choice.HOLD, Choice.DROP),
     ),
-    "redirect": question(Ask.REDIRECT, target="robert@example.net", permanent=True),
+    "redirect": question(
+        Ask.REDIRECT,
+        presented=None,
+        target="robert@example.net",
+        permanent=True,
+        status=31,
+        choices=(Choice.FOLLOW, Choice.HOLD, Choice.DROP),
+    ),
 }
+
+
+def prompt(name: str) -> Screen[Any]:
+    return prompt_for(PROMPTS[name], now=NOW)
 
 
 @pytest.mark.parametrize("name", sorted(PROMPTS))
 def test_prompt(snap_compare, name: str) -> None:
-    assert snap_compare(ScreenHost(lambda: prompt_for(PROMPTS[name])), terminal_size=SIZE)
+    assert snap_compare(ScreenHost(lambda: prompt(name)), terminal_size=SIZE)
 
 
 def test_changed_key_details(snap_compare) -> None:
-    app = ScreenHost(lambda: prompt_for(PROMPTS["changed_key"]))
+    app = ScreenHost(lambda: prompt("changed_key"))
     assert snap_compare(app, press=["d"], terminal_size=SIZE)
 
 
@@ -111,7 +167,7 @@ def test_paste_refused(snap_compare) -> None:
         pilot.app.screen.query_one(Input).insert_text_at_cursor("AB12 CD34 EF56 7890 0000")
         await pilot.press("enter")
 
-    app = ScreenHost(lambda: prompt_for(PROMPTS["changed_key"]))
+    app = ScreenHost(lambda: prompt("changed_key"))
     assert snap_compare(app, terminal_size=SIZE, run_before=paste_wrong)
 
 
@@ -139,10 +195,22 @@ def seeded_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     )  # fmt: skip
     conn.executemany(
         "INSERT INTO mailboxes(address, fingerprint, issuer_spki, state, blurb, nickname,"
-        " first_seen, last_seen, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " first_seen, last_seen, verified_at, alarm_fingerprint)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (RECIPIENT, BOB.fingerprint, BOB.spki, "verified", "Bob", "Bobby", t0, t1, t1),
-            ("carol@carol.test", CAROL.fingerprint, "", "alarm", "Carol", "", t0, t1, None),
+            (RECIPIENT, BOB.fingerprint, BOB.spki, "verified", "Bob", "Bobby", t0, t1, t1, ""),
+            (
+                "carol@carol.test",
+                CAROL.fingerprint,
+                "",
+                "alarm",
+                "Carol",
+                "",
+                t0,
+                t1,
+                None,
+                BOB_NEW.fingerprint,
+            ),
         ],
     )
     conn.executemany(
@@ -167,6 +235,12 @@ def seeded_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     return profile
 
 
+def asking(ask: Ask, recipient: str, **extra: Any) -> str:
+    """The evidence column of an item waiting for a person."""
+    host = recipient.partition("@")[2]
+    return Evidence(question(ask, recipient=recipient, hostport=f"{host}:1958", **extra)).to_json()
+
+
 def seed_outbox(profile: Any) -> None:
     store = MailStore(profile.database())
     conn = profile.database().connect()
@@ -175,11 +249,11 @@ def seed_outbox(profile: Any) -> None:
         ("deferred", "carol@carol.test", "Minutes", "the server did not answer (next try at "
          "14:30 UTC)", "{}", "2026-11-28T14:30:00Z"),
         ("decision", "dave@new.example", "Hello from Alice", "You have not contacted "
-         "new.example:1958 before.", json.dumps({"event": "first-contact"}), None),
+         "new.example:1958 before.", asking(Ask.FIRST_CONTACT, "dave@new.example"), None),
         ("held", "erin@far.example", "Postcard", "First contact on an untrusted network.",
-         json.dumps({"event": "first-contact-untrusted-network"}), None),
+         asking(Ask.FIRST_CONTACT_UNTRUSTED, "erin@far.example", network=CAFE), None),
         ("redirected", "frank@old.example", "Moving?", "Send here forever: frank@new.example.",
-         json.dumps({"event": "redirect", "target": "frank@new.example"}), None),
+         asking(Ask.REDIRECT, "frank@old.example", target="frank@new.example"), None),
         ("failed", "gina@example.org", "Typo", "Mailbox not found (the server said: no such "
          "mailbox)", "{}", None),
     ]  # fmt: skip
@@ -210,21 +284,24 @@ async def settled(pilot) -> None:
 
 def test_trust_manager_servers(snap_compare, tmp_path, monkeypatch) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
-    app = TrustHost(profile, lambda: TrustManagerScreen(now=NOW))
+    app = TrustHost(profile, lambda session: TrustManagerScreen(session, now=NOW))
     assert snap_compare(app, terminal_size=SIZE, run_before=settled)
 
 
 def test_trust_manager_mailbox_alarm_selected(snap_compare, tmp_path, monkeypatch) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
     app = TrustHost(
-        profile, lambda: TrustManagerScreen(select=("mailboxes", "carol@carol.test"), now=NOW)
+        profile,
+        lambda session: TrustManagerScreen(
+            session, select=("mailboxes", "carol@carol.test"), now=NOW
+        ),
     )
     assert snap_compare(app, terminal_size=SIZE, run_before=settled)
 
 
 def test_trust_manager_history(snap_compare, tmp_path, monkeypatch) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
-    app = TrustHost(profile, lambda: TrustManagerScreen(now=NOW))
+    app = TrustHost(profile, lambda session: TrustManagerScreen(session, now=NOW))
 
     async def history(pilot) -> None:
         await settled(pilot)
@@ -237,7 +314,7 @@ def test_trust_manager_history(snap_compare, tmp_path, monkeypatch) -> None:
 def test_outbox(snap_compare, tmp_path, monkeypatch) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
     seed_outbox(profile)
-    app = TrustHost(profile, lambda: OutboxScreen(refresh_seconds=0))
+    app = TrustHost(profile, lambda session: OutboxScreen(session, refresh_seconds=0))
 
     async def second_row(pilot) -> None:
         await settled(pilot)
@@ -254,5 +331,5 @@ def test_first_run(snap_compare, tmp_path) -> None:
             field.cursor_blink = False
 
     profile = open_profile(tmp_path / "new", None, None)
-    app = TrustHost(profile, FirstRunScreen)
+    app = TrustHost(profile, lambda session: FirstRunScreen())
     assert snap_compare(app, terminal_size=SIZE, run_before=no_blink)

@@ -116,6 +116,8 @@ class Conversation:
                     return item, []
                 question = item.question
                 if question is None:
+                    if item.state is State.QUEUED:  # released by an answer about another item
+                        return item, [item.id]
                     break
                 answer = await asker.ask(replace(question, choices=item.choices), problem)
                 if answer is None or answer.choice is Choice.REVIEW:
