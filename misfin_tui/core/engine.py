@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Coroutine
@@ -189,5 +190,16 @@ class Engine:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None:
+            ending = asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop)
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                ending.result(timeout=2)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=2)
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel what still runs on the engine's loop and let it finish cancelling."""
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)

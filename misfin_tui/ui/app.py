@@ -276,7 +276,11 @@ class MisfinApp(App[int]):
         if len(incoming) == 1:
             letter = incoming[0]
             subject = one_line(letter.subject) or "(no subject)"
-            where = " (quarantined)" if letter.folder == "Quarantine" else ""
+            where = ""
+            if letter.trust == "pending":  # it waits aside while its server is asked
+                where = " (checking the sender)"
+            elif letter.folder == "Quarantine":
+                where = " (quarantined)"
             self.notify(
                 f"{one_line(letter.sender)}: {subject}{where}",
                 title="New letter",

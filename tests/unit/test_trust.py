@@ -101,7 +101,9 @@ def test_first_contact_strict_only_allows_verification() -> None:
     for network in (HOME, CAFE):
         decision = classify(None, cert(), network, "strict", NOW, hostport=HOST)
         assert decision.verdict == ("ask" if network.trusted else "hold")
-        assert decision.choices == ("verify", "hold") and decision.default == "hold"
+        offered = {"verify", "hold"} if network.trusted else {"verify", "hold", "trust-network"}
+        assert set(decision.choices) == offered and decision.default == "hold"
+        assert "trust" not in decision.choices and "once" not in decision.choices
         assert "strict" in decision.reason
 
 

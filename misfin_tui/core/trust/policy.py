@@ -206,7 +206,7 @@ def _first_contact(
             Verdict.HOLD,
             reason + " Your policy is strict: a new server is accepted only when you paste "
             "its fingerprint.",
-            verify_only,
+            (Choice.HOLD, Choice.TRUST_NETWORK, Choice.VERIFY),
         )
     if policy is Policy.ACCEPT_NEW:
         reason += (

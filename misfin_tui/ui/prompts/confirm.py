@@ -27,9 +27,14 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
 
-    def __init__(self, title: str, text: str, *, yes: str = "Yes", no: str = "No") -> None:
+    def __init__(
+        self, title: str, text: str, *, yes: str = "Yes", no: str = "No", enter_yes: bool = False
+    ) -> None:
+        """`enter_yes`: the focus (and so Enter) is on Yes, for a step the person just asked for
+        (discard, split); otherwise on No, for what cannot be taken back lightly."""
         super().__init__()
         self.title_text, self.text, self.yes, self.no = title, text, yes, no
+        self.enter_yes = enter_yes
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):
@@ -41,7 +46,7 @@ class ConfirmScreen(ModalScreen[bool]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus(scroll_visible=False)
+        self.query_one("#yes" if self.enter_yes else "#no", Button).focus(scroll_visible=False)
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:

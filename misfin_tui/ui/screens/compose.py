@@ -389,7 +389,9 @@ class ComposeScreen(Screen[str | None]):
         """Throw the letter away (its draft goes to the Trash, so it can still be found)."""
         question = "Discard this letter? Its draft goes to the Trash."
         if not await self.app.push_screen_wait(
-            ConfirmScreen("Discard this letter?", question, yes="Discard", no="Keep writing")
+            ConfirmScreen(
+                "Discard this letter?", question, yes="Discard", no="Keep writing", enter_yes=True
+            )
         ):
             return
         self._leaving = True
@@ -477,7 +479,9 @@ class ComposeScreen(Screen[str | None]):
                 "and its number (1/…)?"
             )
             split = f"Split into {len(parts)} and send"
-            confirm = ConfirmScreen("Split the letter?", question, yes=split, no="Keep editing")
+            confirm = ConfirmScreen(
+                "Split the letter?", question, yes=split, no="Keep editing", enter_yes=True
+            )
             if not await self.app.push_screen_wait(confirm):
                 return
         if self._save_timer is not None:

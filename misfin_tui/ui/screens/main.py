@@ -402,7 +402,7 @@ class MainScreen(Screen[None]):
             f"Delete “{one_line(summary.subject) or '(no subject)'}” for good? "
             "Letters deleted from the Trash cannot be brought back."
         )
-        confirm = ConfirmScreen("Delete for good?", question, yes="Delete for good")
+        confirm = ConfirmScreen("Delete for good?", question, yes="Delete for good", enter_yes=True)
         if await self.app.push_screen_wait(confirm):
             await self._delete_ids([summary.id])
 
