@@ -16,13 +16,13 @@ import pytest
 from helpers.certs import CertAndKey, ca_of, forged, identity_creds, signed_by
 from helpers.profiles import make_profile
 from helpers.raw_tls import exchange, status_of
-from helpers.receivers import running
+from helpers.receivers import event_pair, running, verifier_for
 
 from misfin_tui.core.identity import cert_pem, key_pem, make_signed
 from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
-from misfin_tui.core.verify import Verifier
+from misfin_tui.core.trust.model import Origin
 
 BODY = b"\n\n\n# Hello\nFrom alice.\n"
 LETTER = b"misfin://bob@example.org\t%d\r\n%s" % (len(BODY), BODY)
@@ -325,8 +325,8 @@ def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Pa
     alice = identity_creds(home_profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home_port)
     verdicts: list[tuple[str, dict]] = []
-    verifier = Verifier(
-        bob_profile, on_event=lambda k, i: verdicts.append((k, i)), retry_delays=(0.3,) * 20
+    verifier = verifier_for(
+        bob_profile, emit=lambda event: verdicts.append(event_pair(event)), retry_delays=(0.3,) * 20
     )
     verifier.start()
     try:
@@ -346,7 +346,7 @@ def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Pa
 
 
 def test_probes_per_host_are_limited_so_forgeries_cannot_aim_us(home, tmp_path: Path) -> None:
-    verifier = Verifier(_bob(tmp_path, home.port), probes_per_host=(1, 60.0))
+    verifier = verifier_for(_bob(tmp_path, home.port), probes_per_host=(1, 60.0))
     first = forged(tmp_path / "certs", "mallory", "example.net", "m1")
     second = forged(tmp_path / "certs", "eve", "example.net", "m2")
     assert verifier.check(first.der, "bob@example.org").trust == "quarantined"
@@ -406,12 +406,15 @@ def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_
     trust = TrustStore(bob_profile.database())
     stale = forged(tmp_path / "certs", "old", "example.net", "old-server")  # a key pinned earlier
     trust.pin_host(
-        "example.net:1958", presented_cert(stale.der), Networks(bob_profile.database()).current()
+        "example.net:1958",
+        presented_cert(stale.der),
+        Networks(bob_profile.database()).current(),
+        Origin.APPROVED,
     )
     with running(bob_profile) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (q,) = bob.wait_for("quarantined")
-        assert "different key from the one pinned" in _letter(bob, q["id"]).trust_reason
+        assert "different key from the one you trust" in _letter(bob, q["id"]).trust_reason
         assert trust.forget_host("example.net:1958")  # the person checked and forgot the old key
         assert bob.receiver.verifier.recheck(q["id"])
         (verified,) = bob.wait_for("verified")
