@@ -81,6 +81,8 @@ def test_unknown_network_first_contact_exits_3_sending_nothing(
     result = send(sender, network="unknown")
     assert result.returncode == 3, result.stderr
     assert bob.bytes_received == 0 and len(bob.arrivals) == 1  # a handshake, no request
+    [probed] = bob.settled()
+    assert probed.client_cert is None  # an anonymous one: not who we are either
     [item] = outbox_json(sender)
     assert item["state"] == "held"
     assert item["question"]["ask"] == "first-contact-untrusted-network"
