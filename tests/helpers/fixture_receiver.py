@@ -134,7 +134,8 @@ class FixtureReceiver:
         deadline = time.monotonic() + IO_TIMEOUT
         try:
             _retry(tls, sock, tls.do_handshake, deadline)
-            arrival.sni = tls.get_servername().decode() if tls.get_servername() else None
+            name = tls.get_servername()
+            arrival.sni = name.decode() if name else None
             peer = tls.get_peer_certificate(as_cryptography=True)
             if peer is not None:
                 arrival.client_cert = peer.public_bytes(serialization.Encoding.DER)

@@ -15,23 +15,17 @@ from pathlib import Path
 import pytest
 from helpers.certs import CertAndKey, ca_of, forged, identity_creds, signed_by
 from helpers.profiles import make_profile
-from helpers.raw_tls import exchange, status_of
+from helpers.raw_tls import exchange, free_port, status_of
 from helpers.receivers import event_pair, running, verifier_for
 
-from misfin_tui.core.identity import cert_pem, key_pem, make_signed
 from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.identity import cert_pem, key_pem, make_signed
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
 from misfin_tui.core.trust.model import Origin
 
 BODY = b"\n\n\n# Hello\nFrom alice.\n"
 LETTER = b"misfin://bob@example.org\t%d\r\n%s" % (len(BODY), BODY)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _bob(tmp_path: Path, home_port: int, unverified: str = "quarantine"):
@@ -171,7 +165,7 @@ def test_rotated_certificate_under_the_same_host_ca(home, tmp_path: Path) -> Non
 
 
 def test_unreachable_home_stays_pending_and_resumes_after_restart(tmp_path: Path) -> None:
-    home_port = _free_port()  # nothing listens here yet
+    home_port = free_port()  # nothing listens here yet
     home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home_port)
@@ -230,7 +224,7 @@ def test_reject_mode_stores_a_verified_letter(rejecting, home) -> None:
 def test_reject_mode_answers_40_when_the_home_cannot_be_reached(tmp_path: Path) -> None:
     home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
-    with running(_bob(tmp_path, _free_port(), "reject")) as bob:
+    with running(_bob(tmp_path, free_port(), "reject")) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 40
         assert MailStore(bob.profile.database()).latest_id() == 0
 
@@ -320,7 +314,7 @@ def test_cached_verification_expires_after_revalidate_days(home, tmp_path: Path)
 
 
 def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Path) -> None:
-    home_port = _free_port()
+    home_port = free_port()
     home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home_port)
