@@ -215,12 +215,7 @@ async def test_anonymous_probe_to_the_fixture_receiver(
     server = receiver_factory()
     presented = await probe(BOB, sender.identity(), connect=server.hostport, anonymous=True)
     assert presented.spki == server.server_cert.spki
-    for _ in range(50):
-        if server.arrivals and server.arrivals[0].sni is not None:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.1)
-    arrival = server.arrivals[0]
+    [arrival] = await asyncio.to_thread(server.settled)
     assert arrival.client_cert is None and arrival.client_chain == []
     assert arrival.data == b"" and arrival.sni == "example.org"
 
