@@ -17,8 +17,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from misfin_tui.core.identity import cert_pem, key_pem, load_certificates, load_private_key, make_self_signed, make_signed, spki_sha256
 from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.identity import (
+    cert_pem,
+    key_pem,
+    load_certificates,
+    load_private_key,
+    make_self_signed,
+    make_signed,
+    spki_sha256,
+)
 from misfin_tui.core.profile import Profile
 
 PrivateKey = ec.EllipticCurvePrivateKey | Ed25519PrivateKey

@@ -36,6 +36,7 @@ class Arrival:
     client_chain: list[bytes] = field(default_factory=list)  # DER of what came with the leaf
     sni: str | None = None
     answered: bytes | None = None
+    done: threading.Event = field(default_factory=threading.Event)  # the server closed it
 
 
 @dataclass
@@ -74,6 +75,17 @@ class FixtureReceiver:
     def bytes_received(self) -> int:
         with self._lock:
             return sum(len(a.data) for a in self.arrivals)
+
+    def settled(self, timeout: float = 5.0) -> list[Arrival]:
+        """Every connection so far, once the server has finished with each (what a client
+        returning early cannot know yet: what the server recorded of its handshake)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            arrivals = list(self.arrivals)
+        for arrival in arrivals:
+            if not arrival.done.wait(max(0.0, deadline - time.monotonic())):
+                raise AssertionError(f"the server is still busy with {arrival}")
+        return arrivals
 
     def swap_cert(self, server_cert: CertAndKey) -> None:
         """Present another certificate from the next connection on (a key change)."""
@@ -149,6 +161,7 @@ class FixtureReceiver:
             pass
         finally:
             sock.close()
+            arrival.done.set()
 
     def _wait_for_close(self, tls: SSL.Connection, sock: socket.socket) -> None:
         """Hold the connection open, answering nothing, until the client gives up (or stop)."""

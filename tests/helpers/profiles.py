@@ -33,9 +33,11 @@ def make_profile(
     ca: bool = False,
     hosts: dict[str, tuple[str, int]] | None = None,
     unverified: str | None = None,
+    trusted: bool = False,
 ) -> Profile:
     """A profile with one identity per address (the first is the default; none given: ME),
-    created by the core as a user would, read back fresh as a new process would read it."""
+    created by the core as a user would, read back fresh as a new process would read it.
+    `trusted`: the test network NETWORK is marked trusted (as "Home")."""
     profile = Profile.open(folder)
     for address in addresses or (ME,):
         parsed = Address.parse(address)
@@ -45,6 +47,8 @@ def make_profile(
     if unverified is not None:
         profile.config.set("receiver.unverified", unverified)
     profile.save_config()
+    if trusted:
+        Networks(profile.database()).trust(NETWORK, "Home")
     return Profile.open(folder)
 
 

@@ -15,6 +15,13 @@ from misfin_tui.core.address import Address
 IO_TIMEOUT = 15.0
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server started next, or one that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def client_context(creds: Creds | None = None) -> ssl.SSLContext:
     """A TLS client context that checks nothing and shows `creds` when given."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -75,6 +82,13 @@ def status_of(response: bytes) -> int | None:
     """The status of a response that is exactly one status line, else None."""
     match = re.fullmatch(rb"(\d\d)(?: [^\r\n]*)?\r\n", response)
     return int(match.group(1)) if match else None
+
+
+def c_request(recipient: str, body: str) -> bytes:
+    """A Misfin(C) request with empty metadata lines (sender, recipients, date), exact bytes:
+    the receiver fills in the sender from the certificate."""
+    message = ("\n\n\n" + body).encode()
+    return f"misfin://{recipient}\t{len(message)}\r\n".encode() + message
 
 
 def letter(token: str, words: int = 20, recipient: str = RECIPIENT) -> bytes:

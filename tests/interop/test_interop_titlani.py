@@ -17,19 +17,16 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from helpers.certs import identity_creds
 from helpers.profiles import make_profile
 from helpers.receivers import running
+from helpers.titlani import TITLANI_BIN as TITLANI
+from helpers.titlani import titlani_needed
 
-from misfin_tui.core.identity import load_certificates
 from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.identity import load_certificates
 from misfin_tui.core.store import MailStore
 
-REPO = Path(__file__).resolve().parents[2]
-TITLANI = REPO / ".peers" / "titlani" / "bin"
 PEER = Path(__file__).with_name("titlani_peer.py")
 
-pytestmark = pytest.mark.skipif(
-    not (TITLANI / "python").exists(),
-    reason="titlani is not installed in .peers/titlani (run: bash scripts/install-peers.sh)",
-)
+pytestmark = titlani_needed
 
 
 @pytest.fixture

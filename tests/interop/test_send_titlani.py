@@ -17,27 +17,19 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from helpers.profiles import SENDER, env_for
+from helpers.raw_tls import free_port
+from helpers.titlani import TITLANI_BIN, titlani_needed
 
 from misfin_tui.core.address import Address
-from misfin_tui.core.identity import cert_pem, load_certificates, make_self_signed
 from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.identity import cert_pem, load_certificates, make_self_signed
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile
 
-ROOT = Path(__file__).resolve().parents[2]
-TITLANI = ROOT / ".peers" / "titlani" / "bin" / "titlani"
+TITLANI = TITLANI_BIN / "titlani"
 HOST = "titlani.test"
 
-pytestmark = pytest.mark.skipif(
-    not TITLANI.exists(),
-    reason="titlani is not installed: run `bash scripts/install-peers.sh` (CI does)",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = titlani_needed
 
 
 class Titlani:

@@ -9,10 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+from helpers.certs import forged
+from helpers.profiles import make_profile
+from helpers.raw_tls import exchange, status_of
+from helpers.receivers import running
+
 from misfin_tui.core.receiver import Limits
 from misfin_tui.core.store import MailStore
-
-from .conftest import exchange, forged, make_profile, running, status_of
 
 
 def letter(subject: str, words: int = 5) -> bytes:
@@ -21,7 +24,7 @@ def letter(subject: str, words: int = 5) -> bytes:
 
 
 def test_letters_per_sender_certificate_get_44_with_the_wait(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     carol = forged(tmp_path / "certs", "carol", "example.net", "carol")
     limits = Limits(letters_per_sender=3, letters_per_address=100)
@@ -35,7 +38,7 @@ def test_letters_per_sender_certificate_get_44_with_the_wait(tmp_path: Path) -> 
 
 
 def test_letters_per_source_address_get_44(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     senders = [forged(tmp_path / "certs", f"s{n}", "example.net", f"s{n}") for n in range(5)]
     with running(profile, Limits(letters_per_sender=100, letters_per_address=4)) as r:
         statuses = [
@@ -45,7 +48,7 @@ def test_letters_per_source_address_get_44(tmp_path: Path) -> None:
 
 
 def test_limits_off_with_zero(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     limits = Limits(letters_per_sender=0, letters_per_address=0, sender_quota=0)
     with running(profile, limits) as r:
@@ -54,7 +57,7 @@ def test_limits_off_with_zero(tmp_path: Path) -> None:
 
 
 def test_storage_quota_per_sender_answers_45(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
     carol = forged(tmp_path / "certs", "carol", "example.net", "carol")
     limits = Limits(letters_per_sender=100, letters_per_address=100, sender_quota=5000)
@@ -71,7 +74,7 @@ def test_storage_quota_per_sender_answers_45(tmp_path: Path) -> None:
 
 
 def test_limits_come_from_the_receiver_settings(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path, "bob", ["bob@example.org"])
+    profile = make_profile(tmp_path / "bob", "bob@example.org")
     profile.config.set("receiver.letters_per_sender", 2)
     profile.config.set("receiver.sender_quota_mb", 0)
     profile.save_config()
@@ -97,9 +100,8 @@ def test_reject_mode_has_a_deadline_and_a_bounded_queue(tmp_path: Path) -> None:
     hole = BlackHole()
     try:
         profile = make_profile(
-            tmp_path,
-            "bob",
-            ["bob@example.org"],
+            tmp_path / "bob",
+            "bob@example.org",
             hosts={"slow.example": ("127.0.0.1", hole.port)},
             unverified="reject",
         )

@@ -22,8 +22,9 @@ from typing import TypeVar
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from helpers.certs import CertAndKey, make_server_cert
+from helpers.fixture_receiver import FixtureReceiver
 from OpenSSL import SSL
-from send_fixtures import FixtureReceiver, ServerCert, make_server_cert
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import DeliveryError, probe
@@ -52,7 +53,7 @@ class Seen:
 class RequiringServer:
     """A TLS server that refuses any client without a certificate, and records each client."""
 
-    server_cert: ServerCert
+    server_cert: CertAndKey
     max_version: int = SSL.TLS1_3_VERSION
     require: bool = True
     seen: list[Seen] = field(default_factory=list)
@@ -214,17 +215,12 @@ async def test_anonymous_probe_to_the_fixture_receiver(
     server = receiver_factory()
     presented = await probe(BOB, sender.identity(), connect=server.hostport, anonymous=True)
     assert presented.spki == server.server_cert.spki
-    for _ in range(50):
-        if server.arrivals and server.arrivals[0].sni is not None:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.1)
-    arrival = server.arrivals[0]
+    [arrival] = await asyncio.to_thread(server.settled)
     assert arrival.client_cert is None and arrival.client_chain == []
     assert arrival.data == b"" and arrival.sni == "example.org"
 
 
-async def test_anonymous_probe_to_our_own_receiver(tmp_path: Path, network_env: str) -> None:
+async def test_anonymous_probe_to_our_own_receiver(tmp_path: Path) -> None:
     """The product's Receiver asks for a certificate but takes a handshake without one."""
     bob = Profile.open(tmp_path / "bob")
     bob.create_identity(BOB, "Bob")

@@ -162,7 +162,7 @@ def test_mail_list_text_never_passes_escapes_through(
 ) -> None:
     assert main(["--profile", str(mailbox.config_dir), "mail", "list"]) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "\\x1b[31m" in out and "First" in out
+    assert "\x1b" not in out and "␛[31m" in out and "First" in out
 
 
 def test_mail_show_and_raw(mailbox: Profile, capsysbinary: pytest.CaptureFixture) -> None:
@@ -170,7 +170,7 @@ def test_mail_show_and_raw(mailbox: Profile, capsysbinary: pytest.CaptureFixture
     assert main(["--profile", str(mailbox.config_dir), "mail", "show", "2"]) == 0
     out = capsysbinary.readouterr().out.decode()
     assert "From:     alice@example.net (Alice)" in out and "Trust:    pending" in out
-    assert "\x1b" not in out and "\x07" not in out and "body \\x1b]0;x\\x07 here" in out
+    assert "\x1b" not in out and "\x07" not in out and "body ␛]0;x␇ here" in out
     assert not store.get(2).unread  # reading it marks it read
     assert main(["--profile", str(mailbox.config_dir), "mail", "show", "3", "--raw"]) == 0
     assert capsysbinary.readouterr().out == store.get(3).raw

@@ -81,10 +81,13 @@ def test_unknown_network_first_contact_exits_3_sending_nothing(
     result = send(sender, network="unknown")
     assert result.returncode == 3, result.stderr
     assert bob.bytes_received == 0 and len(bob.arrivals) == 1  # a handshake, no request
+    [probed] = bob.settled()
+    assert probed.client_cert is None  # an anonymous one: not who we are either
     [item] = outbox_json(sender)
     assert item["state"] == "held"
-    assert item["evidence"]["event"] == "first-contact-untrusted-network"
-    assert item["evidence"]["presented"]["fingerprint"] == bob.server_cert.fingerprint
+    assert item["question"]["ask"] == "first-contact-untrusted-network"
+    assert item["question"]["presented"]["fingerprint"] == bob.server_cert.fingerprint
+    assert "der" not in item["question"]["presented"]
 
 
 def test_trust_new_does_not_send_on_an_untrusted_network(
@@ -105,13 +108,15 @@ def test_network_trust_sends_held_letters(sender: Profile, bob: FixtureReceiver)
     assert b"delivered" in result.stdout
     assert len(bob.requests) == 1
     status = json.loads(run(sender, "network", "status", "--json").stdout)
-    assert status["current"] == {
+    current = status["current"]
+    assert {k: current[k] for k in ("id", "label", "trusted", "current")} == {
         "id": "test-net",
         "label": "Home",
         "trusted": True,
-        "strength": status["current"]["strength"],
         "current": True,
     }
+    assert {"strength", "hints", "portal", "signals"} <= current.keys()
+    assert current["signals"] == [{"kind": "override", "value": "test-net"}]
 
 
 def test_changed_key_exits_3_sending_nothing(sender: Profile, bob: FixtureReceiver) -> None:
@@ -122,7 +127,7 @@ def test_changed_key_exits_3_sending_nothing(sender: Profile, bob: FixtureReceiv
     assert result.returncode == 3, result.stderr
     assert len(bob.requests) == 1  # only the first letter
     waiting = [i for i in outbox_json(sender) if i["state"] == "decision"]
-    assert waiting[0]["evidence"]["event"] == "changed"
+    assert waiting[0]["question"]["ask"] == "changed"
     assert "trust" not in waiting[0]["choices"]
 
 
@@ -197,8 +202,9 @@ def test_connect_override_for_one_send(sender: Profile, receiver_factory) -> Non
 
 def test_headless_commands_never_import_textual(sender: Profile) -> None:
     code = (
-        "import sys; from misfin_tui import cli; cli.build_parser();"
-        "import misfin_tui.cli_send, misfin_tui.core.outbox;"
+        "import sys; from misfin_tui.cli.main import build_parser; build_parser();"
+        "import misfin_tui.cli.send, misfin_tui.cli.outbox, misfin_tui.cli.trust;"
+        "import misfin_tui.cli.network, misfin_tui.core.outbox, misfin_tui.core.engine;"
         "assert 'textual' not in sys.modules, 'textual imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
@@ -246,7 +252,7 @@ def test_terminal_asks_and_trust_sends(
     body.write_text("Hello Bob\n")
     code, output = run_on_terminal(sender, ["send", "--to", BOB, "--body-file", str(body)], ["t"])
     assert code == 0, output
-    assert "Server key (SHA-256)" in output and "[t] trust this server and send" in output
+    assert "Presented fingerprint (SHA-256)" in output and "[t] Trust this key and send" in output
     assert len(bob.requests) == 1
 
 

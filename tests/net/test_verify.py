@@ -15,23 +15,17 @@ from pathlib import Path
 import pytest
 from helpers.certs import CertAndKey, ca_of, forged, identity_creds, signed_by
 from helpers.profiles import make_profile
-from helpers.raw_tls import exchange, status_of
-from helpers.receivers import running
+from helpers.raw_tls import exchange, free_port, status_of
+from helpers.receivers import event_pair, running, verifier_for
 
-from misfin_tui.core.identity import cert_pem, key_pem, make_signed
 from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.identity import cert_pem, key_pem, make_signed
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
-from misfin_tui.core.verify import Verifier
+from misfin_tui.core.trust.model import Origin
 
 BODY = b"\n\n\n# Hello\nFrom alice.\n"
 LETTER = b"misfin://bob@example.org\t%d\r\n%s" % (len(BODY), BODY)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _bob(tmp_path: Path, home_port: int, unverified: str = "quarantine"):
@@ -171,7 +165,7 @@ def test_rotated_certificate_under_the_same_host_ca(home, tmp_path: Path) -> Non
 
 
 def test_unreachable_home_stays_pending_and_resumes_after_restart(tmp_path: Path) -> None:
-    home_port = _free_port()  # nothing listens here yet
+    home_port = free_port()  # nothing listens here yet
     home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home_port)
@@ -230,7 +224,7 @@ def test_reject_mode_stores_a_verified_letter(rejecting, home) -> None:
 def test_reject_mode_answers_40_when_the_home_cannot_be_reached(tmp_path: Path) -> None:
     home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
-    with running(_bob(tmp_path, _free_port(), "reject")) as bob:
+    with running(_bob(tmp_path, free_port(), "reject")) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 40
         assert MailStore(bob.profile.database()).latest_id() == 0
 
@@ -320,13 +314,13 @@ def test_cached_verification_expires_after_revalidate_days(home, tmp_path: Path)
 
 
 def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Path) -> None:
-    home_port = _free_port()
+    home_port = free_port()
     home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
     alice = identity_creds(home_profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home_port)
     verdicts: list[tuple[str, dict]] = []
-    verifier = Verifier(
-        bob_profile, on_event=lambda k, i: verdicts.append((k, i)), retry_delays=(0.3,) * 20
+    verifier = verifier_for(
+        bob_profile, emit=lambda event: verdicts.append(event_pair(event)), retry_delays=(0.3,) * 20
     )
     verifier.start()
     try:
@@ -346,7 +340,7 @@ def test_network_failure_is_retried_until_the_sender_server_answers(tmp_path: Pa
 
 
 def test_probes_per_host_are_limited_so_forgeries_cannot_aim_us(home, tmp_path: Path) -> None:
-    verifier = Verifier(_bob(tmp_path, home.port), probes_per_host=(1, 60.0))
+    verifier = verifier_for(_bob(tmp_path, home.port), probes_per_host=(1, 60.0))
     first = forged(tmp_path / "certs", "mallory", "example.net", "m1")
     second = forged(tmp_path / "certs", "eve", "example.net", "m2")
     assert verifier.check(first.der, "bob@example.org").trust == "quarantined"
@@ -406,12 +400,15 @@ def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_
     trust = TrustStore(bob_profile.database())
     stale = forged(tmp_path / "certs", "old", "example.net", "old-server")  # a key pinned earlier
     trust.pin_host(
-        "example.net:1958", presented_cert(stale.der), Networks(bob_profile.database()).current()
+        "example.net:1958",
+        presented_cert(stale.der),
+        Networks(bob_profile.database()).current(),
+        Origin.APPROVED,
     )
     with running(bob_profile) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (q,) = bob.wait_for("quarantined")
-        assert "different key from the one pinned" in _letter(bob, q["id"]).trust_reason
+        assert "different key from the one you trust" in _letter(bob, q["id"]).trust_reason
         assert trust.forget_host("example.net:1958")  # the person checked and forgot the old key
         assert bob.receiver.verifier.recheck(q["id"])
         (verified,) = bob.wait_for("verified")

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.raw_tls import exchange, letter, status_of
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.profile import Profile
-
-from .conftest import letter, status_of, transact
 
 
 def mode(path: Path) -> int:
@@ -70,9 +69,9 @@ def damage(path: Path, where: str) -> None:
 @pytest.mark.parametrize("where", ["middle", "tail"])
 def test_a_damaged_database_is_refused_in_one_line(setup, receiver_process, where: str) -> None:
     receiver = receiver_process(setup.profile_dir)
-    ctx = setup.senders[0].context()
+    creds = setup.senders[0]
     for n in range(30):
-        assert status_of(transact(receiver.port, letter(f"l{n}", 200), ctx)) == 20
+        assert status_of(exchange(receiver.port, letter(f"l{n}", 200), creds).response) == 20
     assert receiver.stop() == 0
     db_path = setup.profile().db_path
     damage(db_path, where)

@@ -24,8 +24,8 @@ from helpers.certs import Creds, odd_cert
 from helpers.profiles import RECIPIENT
 from helpers.raw_tls import exchange, letter, status_of
 
-from misfin_tui.core.wire import RequestParser
 from misfin_tui.core.status import ProtocolError
+from misfin_tui.core.wire import RequestParser
 
 REQUESTS = int(os.environ.get("MISFIN_FUZZ_REQUESTS", "10000"))
 THREADS = 6

@@ -11,21 +11,22 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from .conftest import letter, raise_nofile, status_of, transact
-from .crowd import Crowd, rss_kb
+from helpers.certs import Creds
+from helpers.crowd import Crowd, rss_kb
+from helpers.raw_tls import exchange, letter, status_of
+from helpers.receivers import raise_nofile
 
 LETTERS = 12
 WITHIN = 1.0
 DEADLINE = 10.0  # Limits.request_timeout: from accept to the complete request
 
 
-def send_letters(port: int, ctx, count: int) -> list[tuple[int | None, float]]:
+def send_letters(port: int, creds: Creds, count: int) -> list[tuple[int | None, float]]:
     results = []
     for n in range(count):
         began = time.monotonic()
         try:
-            answer = transact(port, letter(f"real-{n}"), ctx, timeout=10)
+            answer = exchange(port, letter(f"real-{n}"), creds, timeout=10).response
         except OSError:
             answer = b""
         results.append((status_of(answer), round(time.monotonic() - began, 3)))
@@ -43,10 +44,10 @@ def test_trickling_crowd_over_capacity_does_not_starve_a_sender(
     profile.save_config()
     raise_nofile(4096)
     receiver = receiver_process(setup.profile_dir)
-    ctx = setup.senders[0].context()
+    creds = setup.senders[0]
     with Crowd(receiver.port, mode, size=450, addresses=45) as crowd:  # 10 an address
         time.sleep(1.5)  # the crowd is past the grace and holds every slot
-        results = send_letters(receiver.port, ctx, LETTERS)
+        results = send_letters(receiver.port, creds, LETTERS)
         time.sleep(max(0.0, DEADLINE + 2.5 - 1.5 - sum(t for _, t in results) - 0.3 * LETTERS))
         lifetimes = list(crowd.lifetimes)
     assert receiver.alive()
@@ -60,8 +61,8 @@ def test_trickling_crowd_over_capacity_does_not_starve_a_sender(
 def test_two_thousand_idle_connections_cost_little_memory(setup, receiver_process) -> None:
     raise_nofile(8192)
     receiver = receiver_process(setup.profile_dir)
-    ctx = setup.senders[0].context()
-    assert status_of(transact(receiver.port, letter("warm-up"), ctx)) == 20
+    creds = setup.senders[0]
+    assert status_of(exchange(receiver.port, letter("warm-up"), creds).response) == 20
     before = rss_kb(receiver.pid)
     with (
         Crowd(receiver.port, "idle-tls", size=1000, addresses=100, net=5, tick=2.0) as tls,
@@ -69,7 +70,7 @@ def test_two_thousand_idle_connections_cost_little_memory(setup, receiver_proces
     ):
         held = tcp.held + tls.held
         after = rss_kb(receiver.pid)
-        results = send_letters(receiver.port, ctx, 6)
+        results = send_letters(receiver.port, creds, 6)
     per_connection_kb = (after - before) / held
     print(f"{held} idle connections: {per_connection_kb:.1f} KB each")
     assert held >= 1900, f"only {held} connections held"

@@ -21,10 +21,13 @@ from helpers.fixture_receiver import FixtureReceiver
 from helpers.profiles import RECIPIENT, trust_network
 from helpers.receivers import stored_subjects
 
-from misfin_tui.core import outbox as outbox_module
-from misfin_tui.core.outbox import Outbox
+from misfin_tui.core.address import Address
+from misfin_tui.core.engine import Engine
+from misfin_tui.core.outbox import State
+from misfin_tui.core.outbox import outbox as outbox_module
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
+from misfin_tui.core.trust.model import Policy
 
 DELIVER_TIMEOUT = 2.0
 
@@ -33,19 +36,20 @@ DELIVER_TIMEOUT = 2.0
 async def test_a_silent_server_times_out_and_the_letter_is_deferred(sender, silent_server):
     profile = sender
     trust_network(profile)
-    outbox = Outbox(profile, probe_timeout=DELIVER_TIMEOUT, deliver_timeout=DELIVER_TIMEOUT)
+    engine = Engine(profile, probe_timeout=DELIVER_TIMEOUT, deliver_timeout=DELIVER_TIMEOUT)
+    outbox = engine.outbox
     letter_id = outbox.enqueue(
         "Are you there?\n",
-        [RECIPIENT],
+        [Address.parse(RECIPIENT)],
         subject="silence",
         connect=f"127.0.0.1:{silent_server.port}",
     )
     began = time.monotonic()
-    [item] = await outbox.process(policy="accept-new")
+    [item] = await outbox.process(policy=Policy.ACCEPT_NEW)
     took = time.monotonic() - began
 
     assert len(silent_server.requests) == 1, "the letter was never written to the server"
-    assert item.state == "deferred", item
+    assert item.state is State.DEFERRED, item
     assert item.next_attempt_at, "a deferred letter needs a retry time"
     assert "answer" in item.reason, item.reason
     assert took < DELIVER_TIMEOUT * 3, f"the send waited {took:.1f} s on a silent server"
@@ -82,22 +86,22 @@ def test_a_client_killed_mid_send_keeps_the_letter(
     store = MailStore(profile.database())
     [letter] = store.summaries("Outbox")
     assert letter.subject == "interrupted"
-    [item] = Outbox(profile).items()
-    assert item.state in ("sending", "queued"), item
+    [item] = Engine(profile).outbox.items()
+    assert item.state in (State.SENDING, State.QUEUED), item
 
     # Once the crashed attempt is stale it is sent again; here, to a real receiver.
     monkeypatch.setattr(outbox_module, "STALE_SENDING", timedelta(0))
     time.sleep(1.1)  # times have one-second resolution
     receiver = receiver_process(setup.profile_dir)
-    outbox = Outbox(Profile.open(folder))
+    outbox = Engine(Profile.open(folder)).outbox
     [item] = outbox.items()
-    assert item.state == "queued", item
+    assert item.state is State.QUEUED, item
     # The server is back (at another port: this send's --connect override follows it).
     outbox.db.connect().execute(
         "UPDATE outbox SET connect = ? WHERE id = ?", (f"127.0.0.1:{receiver.port}", item.id)
     )
-    [item] = asyncio.run(outbox.process(policy="accept-new"))
-    assert item.state == "delivered", item
+    [item] = asyncio.run(outbox.process(policy=Policy.ACCEPT_NEW))
+    assert item.state is State.DELIVERED, item
     assert store.summaries("Sent")[0].subject == "interrupted"
     assert receiver.stop() == 0
     assert "interrupted" in stored_subjects(setup.profile_dir)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .conftest import client_context
+from helpers.raw_tls import client_context
 
 REQUEST = b"misfin://bob@example.org\t40\r\n" + b"x" * 40
 

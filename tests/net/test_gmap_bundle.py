@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
 import pytest
+from helpers.profiles import make_profile
 
 from misfin_tui.cli import main
 from misfin_tui.core.address import Address
@@ -14,13 +14,11 @@ from misfin_tui.core.bundle import BundleError, export_bundle, import_bundle
 from misfin_tui.core.identity import PassphraseRequired
 from misfin_tui.core.profile import Profile
 
-from .conftest import make_profile
-
 SECRET = b"correct horse battery"
 
 
 def test_bundle_carries_the_identity_and_home(tmp_path: Path) -> None:
-    home = make_profile(tmp_path, "home", ["alice@example.org"], ca=True)
+    home = make_profile(tmp_path / "home", "alice@example.org", ca=True)
     home.config.set("gmap.alice@example.org", ("mail.example.org", 1961))
     home.save_config()
     bundle = export_bundle(home, "alice@example.org", tmp_path / "alice.bundle", SECRET)
@@ -48,7 +46,7 @@ def test_bundle_carries_the_identity_and_home(tmp_path: Path) -> None:
 
 
 def test_with_ca_the_laptop_can_sign_new_mailboxes(tmp_path: Path) -> None:
-    home = make_profile(tmp_path, "home", ["alice@example.org"], ca=True)
+    home = make_profile(tmp_path / "home", "alice@example.org", ca=True)
     bundle = export_bundle(home, "alice@example.org", tmp_path / "b", SECRET, with_ca=True)
     laptop = Profile.open(tmp_path / "laptop")
     imported = import_bundle(laptop, bundle, SECRET)
@@ -58,23 +56,22 @@ def test_with_ca_the_laptop_can_sign_new_mailboxes(tmp_path: Path) -> None:
     assert created.identity.issuer_fingerprint == home.identity().issuer_fingerprint
 
 
-def test_cli_export_and_import_with_passphrase_env(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    make_profile(tmp_path, "home", ["alice@example.org"])
-    os.environ["BUNDLE_PASS"] = SECRET.decode()
-    try:
-        out = tmp_path / "alice.bundle"
-        home = str(tmp_path / "home")
-        assert main(["--profile", home, "identity", "export", "alice@example.org", str(out),
-                     "--passphrase-env", "BUNDLE_PASS"]) == 0  # fmt: skip
-        assert main(["--profile", str(tmp_path / "laptop"), "identity", "import", str(out),
-                     "--passphrase-env", "BUNDLE_PASS"]) == 0  # fmt: skip
-        assert "Imported identity alice@example.org" in capsys.readouterr().out
-        # Without the passphrase and without a terminal: a clear error, exit 1.
-        assert main(["--profile", str(tmp_path / "third"), "identity", "import", str(out)]) == 1
-        assert "passphrase" in capsys.readouterr().err
-        # --with-ca on a self-signed identity: nothing to export.
-        assert main(["--profile", str(tmp_path / "home"), "identity", "export",
-                     "alice@example.org", str(tmp_path / "x"), "--with-ca",
-                     "--passphrase-env", "BUNDLE_PASS"]) == 1  # fmt: skip
-    finally:
-        del os.environ["BUNDLE_PASS"]
+def test_cli_export_and_import_with_passphrase_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_profile(tmp_path / "home", "alice@example.org")
+    monkeypatch.setenv("BUNDLE_PASS", SECRET.decode())
+    out = tmp_path / "alice.bundle"
+    home = str(tmp_path / "home")
+    assert main(["--profile", home, "identity", "export", "alice@example.org", str(out),
+                 "--passphrase-env", "BUNDLE_PASS"]) == 0  # fmt: skip
+    assert main(["--profile", str(tmp_path / "laptop"), "identity", "import", str(out),
+                 "--passphrase-env", "BUNDLE_PASS"]) == 0  # fmt: skip
+    assert "Imported identity alice@example.org" in capsys.readouterr().out
+    # Without the passphrase and without a terminal: a clear error, exit 1.
+    assert main(["--profile", str(tmp_path / "third"), "identity", "import", str(out)]) == 1
+    assert "passphrase" in capsys.readouterr().err
+    # --with-ca on a self-signed identity: nothing to export.
+    assert main(["--profile", str(tmp_path / "home"), "identity", "export",
+                 "alice@example.org", str(tmp_path / "x"), "--with-ca",
+                 "--passphrase-env", "BUNDLE_PASS"]) == 1  # fmt: skip

@@ -1,11 +1,17 @@
 """Interop with titlani 0.4.1's GMAP server: letters delivered to it over Misfin are synced
-here, and reading, archiving, trashing and emptying the Trash here reach it."""
+here, and reading, archiving, trashing and emptying the Trash here reach it; our GMAP server
+answers what titlani's answers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from helpers.certs import Creds, forged, identity_creds
+from helpers.gmap import ask, gmap_raw, serving
+from helpers.profiles import make_profile
+from helpers.raw_tls import c_request, exchange
+from helpers.titlani import titlani_home, titlani_needed
 
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.gmap.protocol import id_time
@@ -13,29 +19,31 @@ from misfin_tui.core.gmap.sync import GmapSync, SyncStatus
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust import TrustStore
 
-from .conftest import make_profile, make_sender, misfin_send, titlani_home, titlani_needed
-
 pytestmark = titlani_needed
 
 
-def _laptop(tmp_path: Path, gmap_port: int):
-    profile = make_profile(tmp_path, "laptop", ["alice@localhost"])
-    profile.config.set("gmap.alice@localhost", ("localhost", gmap_port))
-    profile.save_config()
-    return profile
+def misfin_send(port: int, sender: Creds, to: str, body: str) -> str:
+    """One Misfin C letter to titlani with exact bytes; its answer line."""
+    answer = exchange(port, c_request(to, body), sender, sni="localhost", timeout=10).response
+    return answer.decode("utf-8", "replace").strip()
+
+
+def bob(tmp_path: Path) -> Creds:
+    """A sender titlani has never heard of (it does not verify senders)."""
+    return forged(tmp_path / "bob", "bob", "example.org", name="bob")
 
 
 def test_sync_read_archive_trash_delete_and_resync_against_titlani(tmp_path: Path) -> None:
-    laptop = make_profile(tmp_path, "laptop", ["alice@localhost"])
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=True)
     alice = laptop.identity("alice@localhost")
-    bob = make_sender(tmp_path / "bob")
+    sender = bob(tmp_path)
     with titlani_home(tmp_path / "titlani", alice.cert_path) as home:
         laptop.config.set("gmap.alice@localhost", ("localhost", home.gmap_port))
         laptop.save_config()
         connect = f"127.0.0.1:{home.gmap_port}"
         for n in range(4):
             answer = misfin_send(
-                home.misfin_port, bob, "alice@localhost", f"# Letter {n}\nBody {n}\n"
+                home.misfin_port, sender, "alice@localhost", f"# Letter {n}\nBody {n}\n"
             )
             assert answer.startswith("20"), answer
         sync = GmapSync(Engine(laptop), timeout=10)
@@ -87,7 +95,7 @@ def test_sync_read_archive_trash_delete_and_resync_against_titlani(tmp_path: Pat
         assert not list(home.alice_dir.glob(f"{rid_of['Letter 2']}.gemmail*"))
 
         # A new letter arrives; a re-sync brings it alone, and nothing comes back twice.
-        misfin_send(home.misfin_port, bob, "alice@localhost", "# Letter 4\nlate\n")
+        misfin_send(home.misfin_port, sender, "alice@localhost", "# Letter 4\nlate\n")
         later = sync.sync("alice@localhost", connect=connect)
         assert later.status is SyncStatus.DONE and later.fetched == 1
         counts = store.counts()
@@ -96,16 +104,14 @@ def test_sync_read_archive_trash_delete_and_resync_against_titlani(tmp_path: Pat
 
 
 def test_changes_made_at_home_come_here(tmp_path: Path) -> None:
-    from .conftest import gmap_raw
-
-    laptop = make_profile(tmp_path, "laptop", ["alice@localhost"])
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=True)
     alice = laptop.identity("alice@localhost")
-    bob = make_sender(tmp_path / "bob")
+    sender = bob(tmp_path)
     with titlani_home(tmp_path / "titlani", alice.cert_path) as home:
         laptop.config.set("gmap.alice@localhost", ("localhost", home.gmap_port))
         laptop.save_config()
         connect = f"127.0.0.1:{home.gmap_port}"
-        misfin_send(home.misfin_port, bob, "alice@localhost", "# One\n")
+        misfin_send(home.misfin_port, sender, "alice@localhost", "# One\n")
         sync = GmapSync(Engine(laptop), timeout=10)
         assert sync.sync("alice@localhost", connect=connect, trust_new=True).fetched == 1
         rid = next(iter(home.index()))
@@ -113,8 +119,7 @@ def test_changes_made_at_home_come_here(tmp_path: Path) -> None:
         for line in (f"/untag/Unread?{rid}", f"/tag/Archive?{rid}", f"/untag/Inbox?{rid}"):
             answer = gmap_raw(
                 home.gmap_port,
-                alice.chain_path,
-                alice.key_path,
+                identity_creds(laptop, "alice@localhost"),
                 f"gemini://localhost{line}\r\n".encode(),
             )
             assert answer.startswith(b"20"), answer
@@ -126,7 +131,7 @@ def test_changes_made_at_home_come_here(tmp_path: Path) -> None:
 
 
 def test_encrypted_letter_is_listed_not_dropped(tmp_path: Path) -> None:
-    laptop = make_profile(tmp_path, "laptop", ["alice@localhost"])
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=True)
     alice = laptop.identity("alice@localhost")
     with titlani_home(tmp_path / "titlani", alice.cert_path) as home:
         laptop.config.set("gmap.alice@localhost", ("localhost", home.gmap_port))
@@ -143,8 +148,8 @@ def test_encrypted_letter_is_listed_not_dropped(tmp_path: Path) -> None:
 
 
 def test_titlani_refuses_a_certificate_it_has_not_registered(tmp_path: Path) -> None:
-    laptop = make_profile(tmp_path, "laptop", ["alice@localhost"])
-    other = make_profile(tmp_path, "other", ["alice@localhost"])  # same address, other key
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=True)
+    other = make_profile(tmp_path / "other", "alice@localhost")  # same address, other key
     with titlani_home(tmp_path / "titlani", other.identity().cert_path) as home:
         laptop.config.set("gmap.alice@localhost", ("localhost", home.gmap_port))
         laptop.save_config()
@@ -157,7 +162,7 @@ def test_titlani_refuses_a_certificate_it_has_not_registered(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("trusted", [False])
 def test_first_contact_on_an_untrusted_network_is_held(tmp_path: Path, trusted: bool) -> None:
-    laptop = make_profile(tmp_path, "laptop", ["alice@localhost"], trusted=trusted)
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=trusted)
     alice = laptop.identity("alice@localhost")
     with titlani_home(tmp_path / "titlani", alice.cert_path) as home:
         laptop.config.set("gmap.alice@localhost", ("localhost", home.gmap_port))
@@ -169,3 +174,31 @@ def test_first_contact_on_an_untrusted_network_is_held(tmp_path: Path, trusted: 
         assert report.requests == 0  # not one request was written
         assert report.question is not None and report.question.hostport == report.hostport
         assert TrustStore(laptop.database()).host(f"localhost:{home.gmap_port}") is None
+
+
+def test_same_answers_as_titlani_for_the_same_requests(tmp_path: Path) -> None:
+    """A titlani-style client sees the same status lines from both servers."""
+    home = make_profile(tmp_path / "home", "alice@localhost", ca=True, trusted=True)
+    ident = home.identity("alice@localhost")
+    me = identity_creds(home, "alice@localhost")
+    requests = [
+        "gemini://localhost/nonsense",
+        "gemini://localhost/untag/Unread",
+        "gemini://localhost/delete",
+        "gemini://localhost/tag/?x",
+        "gemini://localhost/tag/Inbox/2026-13-01T00:00:00Z",
+        "gemini://localhost/tag/a/b/c",
+        "gemini://localhost/msgid/20260101T000000Z-00000000",
+        "gemini://localhost/tag/Archive?20260101T000000Z-00000000",
+        "gemini://localhost/tag/Inbox",
+        "gemini://localhost/list/",
+    ]
+    with titlani_home(tmp_path / "titlani", ident.cert_path) as peer, serving(home) as port:
+        for request in requests:
+            theirs = ask(peer.gmap_port, me, request)[0]
+            ours = ask(port, me, request)[0]
+            assert ours == theirs, request
+        assert (
+            ask(port, None, "gemini://localhost/tag/")[0]
+            == ask(peer.gmap_port, None, "gemini://localhost/tag/")[0]
+        )

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from helpers.gmap import scripted_home, titlani_like
+from helpers.profiles import make_profile
+from helpers.raw_tls import free_port
+
 from misfin_tui.cli import main
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.gmap.protocol import id_time
@@ -13,8 +17,6 @@ from misfin_tui.core.gmap.sync import GmapSync, Progress, SyncStatus
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust.model import Ask
-
-from .conftest import free_port, make_profile, scripted_home, titlani_like
 
 
 def _letters(n: int) -> dict[str, bytes]:
@@ -27,7 +29,7 @@ def _letters(n: int) -> dict[str, bytes]:
 
 
 def _laptop(tmp_path: Path, port: int, *, trusted: bool = True) -> Profile:
-    laptop = make_profile(tmp_path, "laptop", ["alice@localhost"], trusted=trusted)
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=trusted)
     laptop.config.set("gmap.alice@localhost", ("localhost", port))
     laptop.save_config()
     return laptop

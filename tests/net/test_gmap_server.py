@@ -5,38 +5,21 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers.certs import Creds, identity_creds, write_creds
+from helpers.gmap import ask, serving
+from helpers.profiles import make_profile
 
 from misfin_tui.core.engine import Engine
-from misfin_tui.core.gmap.server import GmapServer, Limits, gmap_id
+from misfin_tui.core.gmap.server import Limits, gmap_id
 from misfin_tui.core.gmap.sync import GmapSync, SyncStatus
-from misfin_tui.core.identity import (
-    cert_pem,
-    key_pem,
-    load_certificates,
-    load_private_key,
-    make_signed,
-)
+from misfin_tui.core.identity import load_certificates, load_private_key, make_signed
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 
-from .conftest import gmap_raw, make_profile, titlani_home, titlani_needed
-
 RAW = b"bob@example.org Bob\nalice@localhost\n2026-01-02T03:04:05Z\n# Hello\nFirst line\n"
-
-
-@contextmanager
-def serving(profile: Profile, limits: Limits | None = None) -> Iterator[int]:
-    server = GmapServer(profile, ("127.0.0.1", 0), limits=limits)
-    _, port = server.start()
-    try:
-        yield port
-    finally:
-        server.stop()
 
 
 def _receive(profile: Profile, raw: bytes = RAW, folder: str = "Inbox", when: str = "") -> int:
@@ -53,69 +36,60 @@ def _receive(profile: Profile, raw: bytes = RAW, folder: str = "Inbox", when: st
     )
 
 
-def _creds(profile: Profile, tmp: Path, name: str = "alice") -> tuple[Path, Path]:
-    ident = profile.identity(f"{name}@localhost")
-    return ident.chain_path, ident.key_path
-
-
-def _ask(port: int, creds: tuple[Path, Path] | None, request: str) -> tuple[str, bytes]:
-    cert, key = creds if creds else (None, None)
-    data = gmap_raw(port, cert, key, request.encode() + b"\r\n")
-    head, _, body = data.partition(b"\r\n")
-    return head.decode(), body
+def _creds(profile: Profile, name: str = "alice") -> Creds:
+    """The mailbox's own certificate (with its host CA) and key."""
+    return identity_creds(profile, f"{name}@localhost")
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Profile:
-    return make_profile(tmp_path, "home", ["alice@localhost"], ca=True)
+    return make_profile(tmp_path / "home", "alice@localhost", ca=True, trusted=True)
 
 
-def test_routes_and_answers_like_titlani(home: Profile, tmp_path: Path) -> None:
+def test_routes_and_answers_like_titlani(home: Profile) -> None:
     letter = _receive(home)
     rid = gmap_id(letter, "2026-01-02T03:04:05Z")
-    me = _creds(home, tmp_path)
+    me = _creds(home)
     with serving(home) as port:
-        assert _ask(port, me, "gemini://localhost/tag/") == ("20 text/plain", rid.encode())
-        assert _ask(port, me, "gemini://localhost/tag/Inbox")[1] == rid.encode()
-        assert _ask(port, me, "gemini://localhost/tag/Unread")[1] == rid.encode()
-        assert (
-            _ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:05Z")[1] == rid.encode()
-        )
-        assert _ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:06Z")[1] == b""
-        assert _ask(port, me, "gemini://localhost/tag/Nope")[1] == b""
-        assert _ask(port, me, f"gemini://localhost:1960/msgid/{rid}") == ("20 text/plain", RAW)
-        assert _ask(port, me, f"gemini://localhost/untag/Unread?{rid}")[1] == b"Tag removed"
+        assert ask(port, me, "gemini://localhost/tag/") == ("20 text/plain", rid.encode())
+        assert ask(port, me, "gemini://localhost/tag/Inbox")[1] == rid.encode()
+        assert ask(port, me, "gemini://localhost/tag/Unread")[1] == rid.encode()
+        assert ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:05Z")[1] == rid.encode()
+        assert ask(port, me, "gemini://localhost/tag/Inbox/2026-01-02T03:04:06Z")[1] == b""
+        assert ask(port, me, "gemini://localhost/tag/Nope")[1] == b""
+        assert ask(port, me, f"gemini://localhost:1960/msgid/{rid}") == ("20 text/plain", RAW)
+        assert ask(port, me, f"gemini://localhost/untag/Unread?{rid}")[1] == b"Tag removed"
         assert not MailStore(home.database()).summary(letter).unread  # type: ignore[union-attr]
-        assert _ask(port, me, f"gemini://localhost/delete?{rid}")[0] == "51 Message not in Trash"
-        assert _ask(port, me, f"gemini://localhost/tag/Trash?{rid}")[1] == b"Tag added"
-        assert _ask(port, me, "gemini://localhost/tag/")[1] == b""  # Trash is left out
-        assert _ask(port, me, f"gemini://localhost/delete?{rid}")[1] == b"Message deleted"
+        assert ask(port, me, f"gemini://localhost/delete?{rid}")[0] == "51 Message not in Trash"
+        assert ask(port, me, f"gemini://localhost/tag/Trash?{rid}")[1] == b"Tag added"
+        assert ask(port, me, "gemini://localhost/tag/")[1] == b""  # Trash is left out
+        assert ask(port, me, f"gemini://localhost/delete?{rid}")[1] == b"Message deleted"
         assert MailStore(home.database()).get(letter) is None
-        assert _ask(port, me, f"gemini://localhost/msgid/{rid}")[0] == "51 Message not found"
-        assert _ask(port, me, "gemini://localhost/untag/Unread")[0] == "59 Message ID required"
-        assert _ask(port, me, "gemini://localhost/delete")[0] == "59 Message ID required"
-        assert _ask(port, me, "gemini://localhost/tag/?x")[0] == "59 No query expected"
-        assert _ask(port, me, "gemini://localhost/tag/a b?x")[0] == "59 Invalid tag name"
-        assert _ask(port, me, "gemini://localhost/tag/a/b/c")[0] == "51 Unknown tag route"
-        assert _ask(port, me, "gemini://localhost/tag/Inbox/2026-13-01T00:00:00Z")[0] == (
+        assert ask(port, me, f"gemini://localhost/msgid/{rid}")[0] == "51 Message not found"
+        assert ask(port, me, "gemini://localhost/untag/Unread")[0] == "59 Message ID required"
+        assert ask(port, me, "gemini://localhost/delete")[0] == "59 Message ID required"
+        assert ask(port, me, "gemini://localhost/tag/?x")[0] == "59 No query expected"
+        assert ask(port, me, "gemini://localhost/tag/a b?x")[0] == "59 Invalid tag name"
+        assert ask(port, me, "gemini://localhost/tag/a/b/c")[0] == "51 Unknown tag route"
+        assert ask(port, me, "gemini://localhost/tag/Inbox/2026-13-01T00:00:00Z")[0] == (
             "59 Invalid timestamp"
         )
-        assert _ask(port, me, "gemini://localhost/whatever")[0] == "51 Unknown route"
-        assert _ask(port, None, "gemini://localhost/list/")[0] == "20 text/gemini"
-        assert _ask(port, me, "https://localhost/tag/")[0] == "59 Not a Gemini URL"
-        assert _ask(port, me, "gemini://localhost/" + "a" * 1100)[0] == (
+        assert ask(port, me, "gemini://localhost/whatever")[0] == "51 Unknown route"
+        assert ask(port, None, "gemini://localhost/list/")[0] == "20 text/gemini"
+        assert ask(port, me, "https://localhost/tag/")[0] == "59 Not a Gemini URL"
+        assert ask(port, me, "gemini://localhost/" + "a" * 1100)[0] == (
             "59 Request exceeds 1024 bytes"
         )
 
 
-def test_ids_never_reach_a_path(home: Profile, tmp_path: Path) -> None:
+def test_ids_never_reach_a_path(home: Profile) -> None:
     _receive(home)
-    me = _creds(home, tmp_path)
+    me = _creds(home)
     with serving(home) as port:
         for bad in ("../../../etc/passwd", "..", "20260102T030405Z-../x", "%2e%2e", "\x00", "1"):
-            assert _ask(port, me, f"gemini://localhost/msgid/{bad}")[0] == "51 Message not found"
+            assert ask(port, me, f"gemini://localhost/msgid/{bad}")[0] == "51 Message not found"
         # The right number with the wrong time is not the letter either.
-        assert _ask(port, me, "gemini://localhost/msgid/20990101T000000Z-00000001")[0] == (
+        assert ask(port, me, "gemini://localhost/msgid/20990101T000000Z-00000001")[0] == (
             "51 Message not found"
         )
 
@@ -128,29 +102,27 @@ def test_only_the_mailbox_certificate_gets_in(home: Profile, tmp_path: Path) -> 
     assert ca is not None
     ca_cert, ca_key = load_certificates(ca[0])[0], load_private_key(ca[1])
 
-    def write(name: str, cert, key) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
-        (tmp_path / f"{name}.pem").write_bytes(cert_pem(cert))
-        (tmp_path / f"{name}.key").write_bytes(key_pem(key))
-        return tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    def write(name: str, cert, key) -> Creds:  # type: ignore[no-untyped-def]
+        return write_creds(tmp_path, name, cert, key)  # the leaf alone, no chain
 
     forged = write("forged", *make_self_signed("alice", "localhost", "Alice"))  # titlani's hole
     signed = write("signed", *make_signed("alice", "localhost", "Alice", ca_cert, ca_key))
     other_box = write("carol", *make_signed("carol", "localhost", "Carol", ca_cert, ca_key))
     other_host = write("elsewhere", *make_self_signed("alice", "elsewhere.example", "Alice"))
     with serving(home) as port:
-        assert _ask(port, None, "gemini://localhost/tag/")[0] == "60 Client certificate required"
-        assert _ask(port, forged, "gemini://localhost/tag/")[0] == (
+        assert ask(port, None, "gemini://localhost/tag/")[0] == "60 Client certificate required"
+        assert ask(port, forged, "gemini://localhost/tag/")[0] == (
             "61 Certificate fingerprint mismatch"
         )
-        assert _ask(port, other_box, "gemini://localhost/tag/")[0] == (
+        assert ask(port, other_box, "gemini://localhost/tag/")[0] == (
             "61 No registered identity for mailbox"
         )
-        assert _ask(port, other_host, "gemini://localhost/tag/")[0] == (
+        assert ask(port, other_host, "gemini://localhost/tag/")[0] == (
             "61 No registered identity for mailbox"
         )
         # Host CA set-up: a certificate the CA signed for that mailbox and host is alice's.
-        assert _ask(port, signed, "gemini://localhost/tag/")[0] == "20 text/plain"
-        assert _ask(port, _creds(home, tmp_path), "gemini://localhost/tag/")[0] == "20 text/plain"
+        assert ask(port, signed, "gemini://localhost/tag/")[0] == "20 text/plain"
+        assert ask(port, _creds(home), "gemini://localhost/tag/")[0] == "20 text/plain"
 
 
 def test_a_silent_client_is_cut_off_and_a_crowd_is_capped(home: Profile) -> None:
@@ -208,35 +180,7 @@ def test_laptop_syncs_from_our_own_receive(home: Profile, tmp_path: Path) -> Non
         assert again.fetched == 0 and again.requests == 5
 
 
-@titlani_needed
-def test_same_answers_as_titlani_for_the_same_requests(home: Profile, tmp_path: Path) -> None:
-    """A titlani-style client sees the same status lines from both servers."""
-    ident = home.identity("alice@localhost")
-    me = (ident.chain_path, ident.key_path)
-    requests = [
-        "gemini://localhost/nonsense",
-        "gemini://localhost/untag/Unread",
-        "gemini://localhost/delete",
-        "gemini://localhost/tag/?x",
-        "gemini://localhost/tag/Inbox/2026-13-01T00:00:00Z",
-        "gemini://localhost/tag/a/b/c",
-        "gemini://localhost/msgid/20260101T000000Z-00000000",
-        "gemini://localhost/tag/Archive?20260101T000000Z-00000000",
-        "gemini://localhost/tag/Inbox",
-        "gemini://localhost/list/",
-    ]
-    with titlani_home(tmp_path / "titlani", ident.cert_path) as peer, serving(home) as port:
-        for request in requests:
-            theirs = _ask(peer.gmap_port, me, request)[0]
-            ours = _ask(port, me, request)[0]
-            assert ours == theirs, request
-        assert (
-            _ask(port, None, "gemini://localhost/tag/")[0]
-            == _ask(peer.gmap_port, None, "gemini://localhost/tag/")[0]
-        )
-
-
-def test_receive_serves_gmap_with_gmap_listen(home: Profile, tmp_path: Path) -> None:
+def test_receive_serves_gmap_with_gmap_listen(home: Profile) -> None:
     import os
     import re
     import signal
@@ -244,7 +188,7 @@ def test_receive_serves_gmap_with_gmap_listen(home: Profile, tmp_path: Path) -> 
     import sys
 
     _receive(home)
-    me = _creds(home, tmp_path)
+    me = _creds(home)
     env = {**os.environ, "MISFIN_TUI_NETWORK": "test-net"}
     process = subprocess.Popen(
         [
@@ -273,8 +217,8 @@ def test_receive_serves_gmap_with_gmap_listen(home: Profile, tmp_path: Path) -> 
             found = re.search(r"serving GMAP on 127\.0\.0\.1:(\d+) for alice@localhost", line)
             port = int(found.group(1)) if found else 0
         assert port, "receive did not report its GMAP listener"
-        assert _ask(port, me, "gemini://localhost/tag/Inbox")[0] == "20 text/plain"
-        assert _ask(port, None, "gemini://localhost/tag/Inbox")[0] == (
+        assert ask(port, me, "gemini://localhost/tag/Inbox")[0] == "20 text/plain"
+        assert ask(port, None, "gemini://localhost/tag/Inbox")[0] == (
             "60 Client certificate required"
         )
     finally:
