@@ -81,13 +81,15 @@ def test_receive_logs_each_transaction_and_stops_on_sigterm(tmp_path: Path) -> N
 
 
 def test_receive_without_identity_is_one_line_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()  # a profile folder without an identity
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "misfin_tui",
             "--profile",
-            str(tmp_path / "empty"),
+            str(empty),
             "receive",
             "--listen",
             "127.0.0.1:0",
@@ -125,6 +127,7 @@ def mailbox(tmp_path: Path):
             status_of(exchange(r.port, b"misfin://bob@example.org Third\r\n", alice).response) == 20
         )
     store = MailStore(profile.database())
+    store.move([1, 2], "Inbox")  # unverifiable senders wait in Quarantine: take two out by hand
     store.move([3], "Quarantine")
     store.set_trust(3, "quarantined", "example.net vouches for another certificate")
     return profile

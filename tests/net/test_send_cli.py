@@ -188,7 +188,7 @@ def test_usage_errors_exit_2(sender: Profile, args: tuple[str, ...]) -> None:
 
 def test_too_big_is_a_usage_error(sender: Profile) -> None:
     result = send(sender, body="x" * 17000)
-    assert result.returncode == 2 and b"split" in result.stderr
+    assert result.returncode == 2 and b"Split the body into several files" in result.stderr
     assert outbox_json(sender) == []
 
 
