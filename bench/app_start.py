@@ -8,6 +8,11 @@ to that moment (CLOCK_MONOTONIC is shared by processes) and reads the child's pe
 os.wait4. Each size runs RUNS times; the medians are compared with the empty profile's.
 Targets: 100,000 letters <= 1.3x empty in time, peak RSS <= 1.5x empty.
 
+In the same run, interleaved with the others, a Textual hello world (`--hello`: one Static,
+the same run_test size, first paint = its first render) is timed the same way, and the JSON
+line gains `hello_world_seconds` and `first_paint_ratio` (the empty profile's painted inbox
+over the hello world's first paint): what the app costs over Textual itself.
+
     .venv/bin/python bench/app_start.py [--runs 3]
 """
 
@@ -62,11 +67,41 @@ def child(profile_dir: str) -> int:
     return 0 if "at" in painted else 1
 
 
-def one_start(profile_dir: Path) -> dict:
+def hello_child() -> int:
+    """Runs in the fresh process: a Textual hello world, print when it first paints."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    imported = time.monotonic()
+    painted: dict[str, float] = {}
+
+    class Hello(Static):
+        def render(self):  # type: ignore[no-untyped-def]
+            painted.setdefault("at", time.monotonic())
+            return super().render()
+
+    class HelloApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Hello("Hello, world")
+
+    async def run() -> None:
+        async with HelloApp().run_test(headless=True, size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 60
+            while "at" not in painted and time.monotonic() < deadline:
+                await pilot.pause(0.005)
+
+    asyncio.run(run())
+    print(json.dumps({"imported": imported, "rows": 1, **painted}), flush=True)
+    return 0 if "at" in painted else 1
+
+
+def one_start(profile_dir: Path | None) -> dict:
+    """One fresh process: the app on `profile_dir`, or the hello world when None."""
     began = time.monotonic()
+    which = ["--hello"] if profile_dir is None else ["--child", str(profile_dir)]
     with tempfile.TemporaryFile() as errors:  # shown only when the start failed
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--child", str(profile_dir)],
+            [sys.executable, __file__, *which],
             stdout=subprocess.PIPE,
             stderr=errors,
             env={**os.environ, "MISFIN_TUI_NETWORK": "bench-net", "TEXTUAL_ANIMATIONS": "none"},
@@ -106,17 +141,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--child", metavar="PROFILE")
+    parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child)
+    if args.hello:
+        return hello_child()
     from common import report
 
     results: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="misfin-bench-") as tmp:
         profiles = {size: make_profile(Path(tmp), size) for size in SIZES}
         one_start(profiles[0])  # warm the OS file cache for the imports
+        one_start(None)
         runs: dict[int, list[dict]] = {size: [] for size in SIZES}
+        hello: list[float] = []
         for _ in range(args.runs):
+            hello.append(one_start(None)["seconds"])
             for size in SIZES:  # interleaved, so load drift hits every size alike
                 runs[size].append(one_start(profiles[size]))
         for size in SIZES:
@@ -129,6 +170,7 @@ def main() -> int:
     empty, big = results[0], results[SIZES[-1]]
     time_ratio = big["seconds"] / empty["seconds"]
     rss_ratio = big["rss_mb"] / empty["rss_mb"]
+    hello_seconds = statistics.median(hello)
     report(
         "app_start",
         figure=big["seconds"],
@@ -137,6 +179,8 @@ def main() -> int:
         target=f"time <= {TIME_TARGET}x empty, peak RSS <= {RSS_TARGET}x empty",
         passed=time_ratio <= TIME_TARGET and rss_ratio <= RSS_TARGET,
         rss_ratio=round(rss_ratio, 3),
+        hello_world_seconds=round(hello_seconds, 3),
+        first_paint_ratio=round(empty["seconds"] / hello_seconds, 3),
         runs=args.runs,
         sizes={
             str(size): {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}

@@ -2,8 +2,16 @@
 
 Runs the app headless at 120x36, walks through the main screens as a newcomer would (inbox,
 reader, compose, the unfamiliar-network and first-contact prompts, Ada's answer, the trust
-manager, the outbox) and saves each as SVG, plus PNG when `rsvg-convert` is installed
-(Debian: librsvg2-bin, with fonts-firacode for the look of the SVGs).
+manager, the outbox) and saves each as SVG and PNG.
+
+The PNGs need `rsvg-convert` and the Fira Code font the SVGs name (Debian/Ubuntu:
+`apt-get install librsvg2-bin fonts-firacode`, and fonts-symbola for the header's ⭘ and
+other symbols Fira Code lacks); without them the script says so and writes the SVGs only.
+Textual writes every space of the screen as a no-break space inside <text>, and SVG's
+default whitespace handling lets a renderer drop the leading ones (rsvg-convert did: "^ppal
+ette", misaligned labels), so each SVG is marked xml:space="preserve" and its text drawn
+without ligatures (Fira Code would turn "=>" into an arrow): the PNG then shows each cell
+where the terminal does.
 
     .venv/bin/python scripts/screenshots.py
 """
@@ -41,20 +49,70 @@ async def until(pilot, predicate: Callable[[], bool], timeout: float = 20.0) -> 
     await pilot.pause(0.3)
 
 
+NO_LIGATURES = 'text { font-variant-ligatures: none; font-feature-settings: "liga" 0, "calt" 0; }'
+
+
+def keep_spaces(svg: str) -> str:
+    """The SVG as a terminal shows it: every space kept, no ligatures."""
+    if "xml:space=" not in svg.split(">", 1)[0]:
+        svg = svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
+    if NO_LIGATURES not in svg:
+        svg = svg.replace("<style>", "<style>\n    " + NO_LIGATURES, 1)
+    return svg
+
+
+def png_tools() -> str | None:
+    """rsvg-convert when it and the Fira Code font are installed; else say what is missing."""
+    converter = shutil.which("rsvg-convert")
+    fonts = shutil.which("fc-list")
+    has_fira = bool(
+        fonts and subprocess.run([fonts, "Fira Code"], capture_output=True, text=True).stdout
+    )
+    if converter and has_fira:
+        symbols = (
+            fonts
+            and subprocess.run([fonts, ":charset=2b58"], capture_output=True, text=True).stdout
+        )
+        if not symbols:
+            print("PNGs will show boxes for ⭘ and a few symbols: install fonts-symbola")
+        return converter
+    missing = [
+        name
+        for name, ok in (("librsvg2-bin (rsvg-convert)", converter), ("fonts-firacode", has_fira))
+        if not ok
+    ]
+    print(f"no PNGs: install {' and '.join(missing)} (apt-get install ...)", file=sys.stderr)
+    return None
+
+
+CONVERTER: str | None = None
+
+
 def save(app: MisfinApp, name: str) -> None:
     svg = OUT / f"{name}.svg"
-    app.save_screenshot(filename=svg.name, path=str(OUT))
+    svg.write_text(keep_spaces(app.export_screenshot()), encoding="utf-8")
     print(f"wrote {svg.relative_to(ROOT)}")
-    converter = shutil.which("rsvg-convert")
-    if converter:
+    if CONVERTER:
         png = svg.with_suffix(".png")
-        subprocess.run([converter, "-w", "1600", "-o", str(png), str(svg)], check=True)
+        subprocess.run([CONVERTER, "-w", "1600", "-o", str(png), str(svg)], check=True)
         print(f"wrote {png.relative_to(ROOT)}")
 
 
 def inbox_letters(world: DemoWorld, subject_start: str) -> bool:
     store = MailStore(world.you.database())
     return any(s.subject.startswith(subject_start) for s in store.summaries("Inbox"))
+
+
+def listed(app: MisfinApp, subject_start: str) -> bool:
+    """The letter list on screen holds a letter whose subject starts so."""
+    from misfin_tui.ui.widgets.letter_list import LetterList
+
+    lists = app.screen.query(LetterList)
+    return any(
+        lst.letters[i].subject.startswith(subject_start)
+        for lst in lists
+        for i in range(len(lst.letters))
+    )
 
 
 def outbox_has(app: MisfinApp, state: str) -> bool:
@@ -77,6 +135,7 @@ async def walk(world: DemoWorld) -> None:
     async with app.run_test(size=SIZE) as pilot:
         deliver_welcome(world)
         await until(pilot, lambda: inbox_letters(world, "Welcome"))
+        await until(pilot, lambda: listed(app, "Welcome"))  # the list shows it, not only the store
         await pilot.press("down", "up", "enter")
         await pilot.pause(0.5)
         save(app, "inbox")
@@ -96,6 +155,10 @@ async def walk(world: DemoWorld) -> None:
         await until(pilot, lambda: screen_is(app, "TextInputScreen"))
         await pilot.press(*"Home", "enter")
         await until(pilot, lambda: screen_is(app, "FirstContactScreen"))
+        # The header must show the network as the prompt does ("Home (trusted)"), not the
+        # "(untrusted)" it read before the network was marked.
+        app.refresh_network()
+        await until(pilot, lambda: "Home (trusted)" in app.network_text)
         save(app, "first-contact")
 
         await pilot.press("t")
@@ -122,6 +185,8 @@ async def walk(world: DemoWorld) -> None:
 
 
 def main() -> int:
+    global CONVERTER
+    CONVERTER = png_tools()
     OUT.mkdir(exist_ok=True)
     os.environ["MISFIN_TUI_NETWORK"] = "demo-home-network"
     root = Path(tempfile.mkdtemp(prefix="misfin-tui-shots-"))

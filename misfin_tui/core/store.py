@@ -670,6 +670,23 @@ class MailStore:
             params.append(_check_folder(folder))
         return sorted(row[0] for row in self.db.connect().execute(sql, params))
 
+    def correspondents(self) -> list[str]:
+        """Addresses we have written with, for compose completion: who wrote to us (not from
+        Quarantine or Trash) and whom we wrote to (Sent, Outbox, Drafts); most recent first."""
+        conn = self.db.connect()
+        seen: dict[str, str] = {}
+        rows = conn.execute(
+            "SELECT sender, recipients, folder FROM letters"
+            " WHERE folder NOT IN ('Quarantine', 'Trash') ORDER BY received_at DESC, id DESC"
+        )
+        for sender, recipients, folder in rows:
+            ours = folder in ("Sent", "Outbox", "Drafts")
+            for address in _split_recipients(recipients) if ours else (sender,):
+                address = address.strip()
+                if address and "@" in address:
+                    seen.setdefault(address.lower(), address)
+        return list(seen.values())
+
     def ids_with_raw(self, raws: Iterable[bytes]) -> dict[bytes, int]:
         """Stored letters whose raw bytes equal one of `raws` exactly: raw -> the lowest id.
 

@@ -16,6 +16,7 @@ from textual.widgets import Input, Select, Static, TextArea
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.profile import Profile
+from misfin_tui.core.store import MailStore
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.screens import compose as compose_module
@@ -239,8 +240,31 @@ async def test_the_external_editor_gets_a_private_file_that_is_removed_after(
         assert compose_screen(app).body == "Written in my editor.\n"
     assert seen["argv"] == ["myedit", "--wait"]
     assert seen["mode"] == 0o600
-    assert seen["before"] == "draft text"
+    assert seen["before"] == "draft text\n"  # a final newline, as editors expect
     assert not Path(seen["path"]).exists()
+
+
+async def test_a_line_the_editor_appends_starts_its_own_line_and_comes_back_as_written(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def appending_editor(app: Any, argv: list[str], path: str) -> int:
+        with open(path, "a", encoding="utf-8", newline="") as handle:
+            handle.write("=> gemini://example.net/ a link\r\nno newline at the end")
+        return 0
+
+    monkeypatch.setattr(compose_module, "run_editor", appending_editor)
+    monkeypatch.setenv("EDITOR", "myedit")
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, body="# Hello\nlast line")
+        await pilot.press("ctrl+e")
+        await settle(pilot)
+        body = compose_screen(app).body
+    assert body.splitlines()[:3] == ["# Hello", "last line", "=> gemini://example.net/ a link"]
+    assert body.endswith("no newline at the end")  # nothing added or dropped on the way back
 
 
 async def test_without_an_editor_a_toast_says_how_to_set_one(
@@ -294,10 +318,64 @@ async def test_recipients_complete_from_known_contacts(profile: Profile) -> None
         assert await screen.suggester.get_suggestion("zed") is None
         await pilot.press(*"CAR")
         await settle(pilot)
-        await pilot.press("right")  # accept the suggestion
-        assert screen.query_one("#to", Input).value == "CARol@example.net"
+        await pilot.press("right")  # accept the suggestion: the address as stored
+        assert screen.query_one("#to", Input).value == "carol@example.net"
         await pilot.press("enter")  # on to the subject
         assert screen.focused is screen.query_one("#subject", Input)
+
+
+def contacts_profile(profile: Profile) -> None:
+    """carol (nicknamed "Cee") and dave in the trust store; erin only as a past sender."""
+    from misfin_tui.core.trust import Origin, TrustStore
+
+    trust = TrustStore(profile.database())
+    trust.record_mailbox("carol@example.net", "ab" * 32, Origin.DELIVERY)
+    trust.record_mailbox("dave@example.org", "cd" * 32, Origin.DELIVERY)
+    trust.set_nickname("carol@example.net", "Cee")
+
+
+async def test_tab_accepts_the_contact_and_a_fast_burst_lands_where_it_should(
+    profile: Profile,
+) -> None:
+    contacts_profile(profile)
+    add_letter(MailStore(profile.database()), sender="erin@past.example", subject="Earlier")
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        screen = compose_screen(app)
+        to = screen.query_one("#to", Input)
+        subject = screen.query_one("#subject", Input)
+        # One burst, no pause: Tab completes each recipient (from the trust store, a nickname,
+        # and a past correspondent), then Tab with nothing to complete moves on to Subject.
+        await pilot.press(*"car", "tab", ",", "space", *"ce", "tab", ",", "space", *"er")
+        await pilot.press("tab", "tab", *"Hi")
+        assert to.value == "carol@example.net, carol@example.net, erin@past.example"
+        assert subject.value == "Hi"
+        assert screen.focused is subject
+        assert screen.recipients == ["carol@example.net", "carol@example.net", "erin@past.example"]
+
+
+async def test_a_nickname_hint_shows_the_address_and_tab_without_a_match_moves_on(
+    profile: Profile,
+) -> None:
+    contacts_profile(profile)
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        screen = compose_screen(app)
+        assert await screen.suggester.get_suggestion("da") == "dave@example.org"
+        assert await screen.suggester.get_suggestion("x@y, c") == "x@y, carol@example.net"
+        assert await screen.suggester.get_suggestion("cE") == "cEe <carol@example.net>"
+        assert await screen.suggester.get_suggestion(ME[:3]) is None  # never ourselves
+        await pilot.press(*"nobody", "tab", *"Subj")
+        assert screen.query_one("#to", Input).value == "nobody"
+        assert screen.query_one("#subject", Input).value == "Subj"
+    assert "nickname <address>" in ComposeScreen.HELP
+    assert "Tab, or → at the end" in ComposeScreen.HELP
 
 
 async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:

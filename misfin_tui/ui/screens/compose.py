@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from textual import on, work
@@ -133,35 +134,125 @@ def run_editor(app: App[Any], argv: list[str], path: str) -> int:
 
 
 def edit_in_editor(app: App[Any], argv: list[str], text: str) -> str | None:
-    """Write `text` to a private temporary file, edit it, read it back, delete the file."""
+    """Write `text` to a private temporary file, edit it, read it back, delete the file.
+
+    The file ends with a newline (editors expect one, and a line the editor appends must not
+    join the last one); what comes back is exactly what the editor left, newlines untouched.
+    """
+    if text and not text.endswith("\n"):
+        text += "\n"
     fd, path = tempfile.mkstemp(prefix="misfin-draft-", suffix=".gmi")  # mode 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         if run_editor(app, argv, path) != 0:
             return None
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
             return handle.read()
     finally:
         os.unlink(path)
 
 
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Someone to complete to: an address, and the nickname given in the trust manager."""
+
+    address: str
+    nickname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What completing the last recipient gives: the grey hint shown and the value accepted.
+
+    The hint starts with what was typed (Input shows only what follows it); for a nickname it
+    reads "nickname <address>", and accepting puts the address alone in the field."""
+
+    hint: str
+    value: str
+
+
+def complete(value: str, contacts: Sequence[Contact]) -> Completion | None:
+    """Complete the recipient being typed (after the last comma or space) from `contacts`.
+
+    An address that starts with what was typed wins (ignoring case), then a nickname that does;
+    contacts are tried in order. Nothing is offered for an empty or already complete token.
+    """
+    token = value.replace(",", " ").split(" ")[-1]
+    if not token:
+        return None
+    lead = value[: len(value) - len(token)]
+    wanted = token.lower()
+    for contact in contacts:
+        address = contact.address
+        if address.lower().startswith(wanted) and len(address) > len(token):
+            return Completion(lead + token + address[len(token) :], lead + address)
+    for contact in contacts:
+        nick = contact.nickname
+        if nick and nick.lower().startswith(wanted) and token.lower() != contact.address.lower():
+            hint = f"{lead}{token}{nick[len(token) :]} <{contact.address}>"
+            return Completion(hint, lead + contact.address)
+    return None
+
+
+def merge_contacts(
+    trusted: Sequence[tuple[str, str, str]], correspondents: Sequence[str], ours: Sequence[str]
+) -> list[Contact]:
+    """The trust store's contacts (with nicknames) first, then past correspondents; each
+    address once (ignoring case), never one of our own identities."""
+    skip = {address.lower() for address in ours}
+    result: list[Contact] = []
+    for address, nickname, _blurb in trusted:
+        if address.lower() not in skip:
+            skip.add(address.lower())
+            result.append(Contact(address, one_line(nickname or "")))
+    for address in correspondents:
+        if address.lower() not in skip:
+            skip.add(address.lower())
+            result.append(Contact(address))
+    return result
+
+
 class ContactSuggester(Suggester):
-    """Completes the address being typed (after the last comma) from the contact list."""
+    """Shows the grey completion hint for the recipient being typed (see `complete`)."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
-        self.addresses: list[str] = []
+        self.contacts: list[Contact] = []
 
     async def get_suggestion(self, value: str) -> str | None:
-        token = value.replace(",", " ").split(" ")[-1]
-        if not token:
-            return None
-        lead = value[: len(value) - len(token)]
-        for address in self.addresses:
-            if address.lower().startswith(token.lower()) and len(address) > len(token):
-                return lead + token + address[len(token) :]
-        return None
+        found = complete(value, self.contacts)
+        return found.hint if found else None
+
+
+class RecipientsInput(Input):
+    """The To field: Tab, or → at the end, accepts the completion; Tab with nothing to
+    complete moves on. Completing is worked out on the key press itself from the contact list,
+    not from the hint (computed later, in a worker), so a fast burst of keys is never raced."""
+
+    BINDINGS = [Binding("tab", "accept_or_next", "Accept contact", show=False)]
+
+    def __init__(self, value: str, suggester: ContactSuggester, **kwargs: Any) -> None:
+        super().__init__(value, suggester=suggester, **kwargs)
+        self.contact_suggester = suggester
+
+    def _accept(self) -> bool:
+        if not (self.cursor_at_end and self.selection.is_empty):
+            return False
+        found = complete(self.value, self.contact_suggester.contacts)
+        if found is None:
+            return False
+        self.value = found.value
+        self.cursor_position = len(self.value)
+        return True
+
+    def action_accept_or_next(self) -> None:
+        if not self._accept():
+            self.screen.focus_next()
+
+    def action_cursor_right(self, select: bool = False) -> None:
+        if select or not self._accept():
+            super().action_cursor_right(select)
 
 
 # -- the screen ---------------------------------------------------------------------------------
@@ -172,7 +263,11 @@ class ComposeScreen(Screen[str | None]):
 
     HELP_TITLE = "Compose"
     HELP = (
-        "Separate several recipients with commas; Tab accepts the suggested contact. A Misfin "
+        "To completes from your contacts (the trust manager's mailboxes) and everyone you have "
+        "written with: type the start of an address or of a nickname and a grey hint shows the "
+        'rest (a nickname as "nickname <address>"). Tab, or → at the end of the field, accepts '
+        "it and puts the address itself in To; Tab with nothing to complete moves on to Subject. "
+        "Separate several recipients with commas; each one completes. A Misfin "
         "subject is the first heading of the letter: the Subject field becomes that heading. "
         "The meter counts the whole Misfin(C) message against its 16,384-byte limit and says "
         "whether it would also fit the older Misfin(B) 2,048-byte request. A longer letter can "
@@ -238,12 +333,7 @@ class ComposeScreen(Screen[str | None]):
                     yield Static(Content(chosen or "no identity yet"), id="from-static")
             with Horizontal(classes="field"):
                 yield Label("To", classes="field-label")
-                yield Input(
-                    to,
-                    placeholder="mailbox@host, …",
-                    suggester=self.suggester,
-                    id="to",
-                )
+                yield RecipientsInput(to, self.suggester, placeholder="mailbox@host, …", id="to")
             with Horizontal(classes="field"):
                 yield Label("Subject", classes="field-label")
                 yield Input(
@@ -267,11 +357,16 @@ class ComposeScreen(Screen[str | None]):
 
     @work(thread=True, exit_on_error=False, group="contacts")
     def _load_contacts(self) -> None:
+        engine = self.session.engine
         try:
-            contacts = self.session.engine.trust.contacts()
+            trusted = engine.trust.contacts()
         except Exception:  # no address book yet: completion just stays quiet
-            contacts = []
-        self.suggester.addresses = [address for address, _nick, _blurb in contacts]
+            trusted = []
+        try:
+            correspondents = engine.store.correspondents()
+        except Exception:
+            correspondents = []
+        self.suggester.contacts = merge_contacts(trusted, correspondents, self.session.identities)
 
     # -- reading the form ---------------------------------------------------------------------
 
