@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from misfin_tui.core.address import parse_hostport
+from misfin_tui.core.gmap.sync import home_for
 from misfin_tui.core.identity import (
     CA_CERT_FILE,
     CA_DIR,
@@ -69,7 +71,6 @@ def export_bundle(
     profile: Profile, address: str, path: Path, passphrase: bytes, *, with_ca: bool = False
 ) -> Path:
     """Write ADDRESS's identity to `path` (mode 0600, never over an existing file)."""
-    from misfin_tui.core.gmap.sync import home_for
 
     if len(passphrase) < PASSPHRASE_MIN:
         raise BundleError(f"the passphrase must have at least {PASSPHRASE_MIN} characters")
@@ -168,7 +169,6 @@ def _adopt_ca(profile: Profile, host: str, ca_cert: Any, ca_key: Any) -> None:
 
 
 def _record_home(profile: Profile, identity: Identity, text: str) -> str:
-    from misfin_tui.core.address import parse_hostport
 
     found = _HOME_RE.search(text[:2048])
     if found is None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from misfin_tui.core.address import DEFAULT_PORT, Address, parse_hostport
 from misfin_tui.core.clock import iso_utc
 from misfin_tui.core.fingerprint import fingerprint
+from misfin_tui.core.letter import c_to_b
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import PresentedCert
 from misfin_tui.core.wire import Response, ResponseParser, b_fits, build_b_request, build_c_request
@@ -430,7 +431,6 @@ async def deliver(
     when the letter fits neither form, KeyMismatch when the key is not the approved one, and
     DeliveryError when the outcome is unknown.
     """
-    from misfin_tui.core.letter import c_to_b
 
     target = resolve(address, hosts or {}, connect)
     b_message = c_to_b(message)

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.letter import c_to_b, new_message_c
+from misfin_tui.core.wire import C_BODY_MAX, b_fits
+
 _FENCE = "```"
 _MIN_BUDGET = 64  # bytes of text per part, headers and fences aside
 
@@ -49,9 +53,6 @@ def letter_text(subject: str, body: str) -> str:
 
 def measure(text: str, recipients: Sequence[str]) -> Size:
     """Size of `text` sent as new mail to `recipients` (invalid addresses are ignored)."""
-    from misfin_tui.core.address import Address, AddressError
-    from misfin_tui.core.letter import c_to_b, new_message_c
-    from misfin_tui.core.wire import C_BODY_MAX, b_fits
 
     addresses = []
     for recipient in recipients:

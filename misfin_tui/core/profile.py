@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from misfin_tui.core.address import Address, AddressError, parse_hostport
+from misfin_tui.core.database import Database, private_dir
 from misfin_tui.core.identity import (
+    DEFAULT_KEY_TYPE,
     Created,
     Identity,
     IdentityError,
@@ -445,8 +447,6 @@ class Profile:
         """Write config.toml (the commented default the first time), keeping comments."""
         import tomlkit
 
-        from misfin_tui.core.database import private_dir
-
         text = tomlkit.dumps(self.config.document)
         private_dir(self.config_dir)
         temporary = self.config_path.with_name(self.config_path.name + ".tmp")
@@ -510,7 +510,6 @@ class Profile:
         self, address: Address, blurb: str = "", key_type: str | None = None, *, ca: bool = False
     ) -> Created:
         """Make an identity (see identity.create_identity); the first becomes the default."""
-        from misfin_tui.core.identity import DEFAULT_KEY_TYPE
 
         self._private_data()
         created = create_identity(
@@ -531,13 +530,11 @@ class Profile:
 
     def _private_data(self) -> None:
         """The data folder (mail, identities) is ours alone: 0700 whatever the umask."""
-        from misfin_tui.core.database import private_dir
 
         private_dir(self.data_dir)
 
     def _private_identities(self) -> None:
         """Identity files 0600 and their folders 0700 (keys were; certificates now are too)."""
-        from misfin_tui.core.database import private_dir
 
         if not self.identities_dir.is_dir():
             return
@@ -558,8 +555,6 @@ class Profile:
     # -- database --
     def database(self) -> Database:
         if self._database is None:
-            from misfin_tui.core.database import Database
-
             self._private_data()
             self._database = Database(self.db_path)
         return self._database

@@ -41,6 +41,7 @@ from misfin_tui.core.identity import (
     server_cert_summary,
 )
 from misfin_tui.core.network import Networks
+from misfin_tui.core.notice import NoticeError, find, mentions
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
@@ -586,7 +587,6 @@ class Verifier:
         its key), not by whether the sender's server still vouches for it: after a rotation it
         vouches for the successor, so a notice signed with the pinned certificate would fail
         the ordinary check. A letter the policy did not act on keeps its own verdict."""
-        from misfin_tui.core.notice import NoticeError, find, mentions
 
         if not mentions(body) or outcome.reason.startswith("revoked:"):
             return outcome

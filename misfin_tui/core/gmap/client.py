@@ -16,7 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from misfin_tui.core.gmap.protocol import Answer, GmapError, MalformedAnswer, parse_header
+from misfin_tui.core.client import DeliveryError, _sni, client_context, presented_cert
+from misfin_tui.core.gmap.protocol import (
+    Answer,
+    GmapError,
+    MalformedAnswer,
+    build_request,
+    parse_header,
+)
 
 if TYPE_CHECKING:
     from misfin_tui.core.identity import Identity
@@ -59,7 +66,6 @@ class GmapClient:
     """Requests to one home for one identity. Thread-compatible (one request at a time)."""
 
     def __init__(self, identity: Identity, home: Home, *, timeout: float = 15.0) -> None:
-        from misfin_tui.core.client import DeliveryError, client_context
 
         self.identity = identity
         self.home = home
@@ -77,7 +83,6 @@ class GmapClient:
 
     def request(self, path: str, query: str | None = None, *, gate: Gate, max_body: int) -> Answer:
         """One request and its whole answer. Unavailable, MalformedAnswer or KeyRefused."""
-        from misfin_tui.core.gmap.protocol import build_request
 
         line = build_request(self.home.host, self.home.port, path, query)
         deadline = time.monotonic() + self.timeout
@@ -105,7 +110,6 @@ class GmapClient:
         )
 
     def _connect(self, deadline: float) -> ssl.SSLSocket:
-        from misfin_tui.core.client import _sni
 
         try:
             raw = socket.create_connection(self.home.connect, timeout=_left(deadline))
@@ -178,7 +182,6 @@ def _left(deadline: float) -> float:
 
 
 def _presented(der: bytes) -> PresentedCert:
-    from misfin_tui.core.client import DeliveryError, presented_cert
 
     try:
         return presented_cert(der)

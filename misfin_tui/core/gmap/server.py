@@ -28,7 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.gmap.protocol import REQUEST_MAX, Answer, valid_tag
+from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by, load_certificates
+from misfin_tui.core.letter import forward_message
+from misfin_tui.core.store import MailStore
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
@@ -133,8 +137,6 @@ class GmapService:
         return Answer(51, "Unknown list route")
 
     def _authenticate(self, der: bytes | None) -> ServedMailbox | Answer:
-        from misfin_tui.core.fingerprint import fingerprint
-        from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by
 
         if not der:
             return Answer(60, "Client certificate required")
@@ -250,7 +252,6 @@ class GmapService:
         return row[0], row[1], bool(row[2])
 
     def _msgid(self, box: ServedMailbox, remote_id: str) -> Answer:
-        from misfin_tui.core.letter import forward_message
 
         found = self._letter(box, remote_id)
         letter = self.store.get(found[0]) if found else None
@@ -301,8 +302,6 @@ class GmapService:
 def served_mailboxes(profile: Profile) -> list[ServedMailbox]:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from misfin_tui.core.identity import load_certificates
-
     boxes = []
     for identity in profile.identities():
         ca = profile.host_ca(identity.address.host)
@@ -352,8 +351,6 @@ class GmapServer:
         )
 
     def start(self) -> tuple[str, int]:
-        from misfin_tui.core.identity import IdentityError
-        from misfin_tui.core.store import MailStore
 
         boxes = served_mailboxes(self.profile)
         if not boxes:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.events import NetworkTrusted
@@ -44,6 +45,7 @@ from misfin_tui.core.gmap.protocol import (
     parse_id_list,
     unread_op,
 )
+from misfin_tui.core.letter import parse_c
 from misfin_tui.core.network import Network, NetworkError
 from misfin_tui.core.store import RemoteEntry, RemoteLetter
 from misfin_tui.core.trust import model as trust
@@ -118,7 +120,6 @@ class HomeRefused(GmapError):
 def home_for(profile: Profile, identity: Identity, connect: str | None = None) -> Home:
     """[gmap] in config.toml names home's GMAP for an address; else the address's host:1960.
     `connect` (HOST:PORT) only moves the TCP connection, like send's --connect."""
-    from misfin_tui.core.address import parse_hostport
 
     configured = profile.config.gmap_homes.get(str(identity.address).lower())
     host, port = configured or (identity.address.host, DEFAULT_PORT)
@@ -461,7 +462,6 @@ def _pending(entry: RemoteEntry) -> bool:
 def _stored_letter(raw: bytes, *, home: str, **common: Any) -> RemoteLetter:
     """The letter as home stored it, byte for byte; only senders[0] was authenticated (by
     home, from the sender's TLS certificate)."""
-    from misfin_tui.core.letter import parse_c
 
     parsed = parse_c(raw)
     first = parsed.senders[0] if parsed.senders else None

@@ -26,7 +26,9 @@ from misfin_tui.core.client import (
     probe,
 )
 from misfin_tui.core.clock import Clock, iso_utc, system_clock, utc_now
+from misfin_tui.core.gemtext import subject as subject_of
 from misfin_tui.core.identity import IdentityError
+from misfin_tui.core.letter import new_message_c
 from misfin_tui.core.network import Network, Networks
 from misfin_tui.core.outbox.model import (
     Evidence,
@@ -169,8 +171,6 @@ class Outbox:
         no recipient, ProtocolError when the letter is too big for Misfin, IdentityError when
         the sending identity is missing, ValueError for a bad `connect`.
         """
-        from misfin_tui.core.gemtext import subject as subject_of
-        from misfin_tui.core.letter import new_message_c
 
         sender = self.profile.identity(identity)
         addresses: list[Address] = []
