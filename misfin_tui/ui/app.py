@@ -362,6 +362,12 @@ class MisfinApp(App[int]):
             key = address.strip().lower()
         self.push_screen(TrustManagerScreen(self.session, select=("mailboxes", key)))
 
+    def action_archive(self) -> None:
+        """Export letters to a gembox file, or import one."""
+        from misfin_tui.ui.screens.archive import ArchiveScreen
+
+        self.push_screen(ArchiveScreen(self.session))
+
     def action_sync_home(self) -> None:
         """Fetch mail from home now (GMAP), and send back what changed here."""
         self.home_sync.sync_now()

@@ -25,6 +25,7 @@ APP_COMMANDS = (
         "sync_home",
     ),
     ("New identity", "Make or import a mailbox certificate", "first_run"),
+    ("Archive (gembox)", "Export letters to a gembox file, or import one", "archive"),
     ("Help", "Keys and hints for this screen", "help"),
     ("Quit", "Stop the receiver and leave", "quit"),
 )
