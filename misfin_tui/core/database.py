@@ -12,9 +12,23 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 
-FOLDERS = ("Inbox", "Sent", "Drafts", "Outbox", "Quarantine", "Archive", "Trash")
+
+class Folder(StrEnum):
+    """The folders every profile has, in the order the folder list shows them."""
+
+    INBOX = "Inbox"
+    SENT = "Sent"
+    DRAFTS = "Drafts"
+    OUTBOX = "Outbox"
+    QUARANTINE = "Quarantine"
+    ARCHIVE = "Archive"
+    TRASH = "Trash"
+
+
+FOLDERS: tuple[str, ...] = tuple(folder.value for folder in Folder)
 
 # Each entry upgrades the schema by one version; PRAGMA user_version records how far we got.
 MIGRATIONS: tuple[str, ...] = (

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from misfin_tui.core.address import Address
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.commit import GroupCommitter, Job, Stopped
+from misfin_tui.core.database import Folder
 from misfin_tui.core.events import Event, LetterStored, LetterVerified
 from misfin_tui.core.identity import CertInfo, Identity, IdentityError, cert_info
 from misfin_tui.core.letter import Sender, parse_stored, stamp_received
@@ -35,7 +36,7 @@ from misfin_tui.core.notice import mentions as mentions_notice
 from misfin_tui.core.profile import Config, Profile
 from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
-from misfin_tui.core.store import MailStore
+from misfin_tui.core.store import LetterTrust, MailStore
 from misfin_tui.core.tls_server import Answer, ServerLimits, Session, TlsServer, peer_text
 from misfin_tui.core.verify import Outcome, Verifier
 from misfin_tui.core.wire import Request, RequestParser, build_response
@@ -534,7 +535,9 @@ class Receiver:
             trust, reason = "pending", "a key-change notice: checking it"
         recipients = tuple(parsed.recipients) or (box.address,)
         letter_id = self._store.add(
-            folder="Quarantine" if trust == "pending" else "Inbox",  # unverified waits aside
+            folder=Folder.QUARANTINE
+            if trust == LetterTrust.PENDING
+            else Folder.INBOX,  # unverified waits aside
             raw=raw,
             version=letter.request.version,
             sender=f"{info.mailbox}@{info.host}",
@@ -684,7 +687,7 @@ class _CheckQueue:
                 outcome = self.verifier.check(letter.der, letter.box.address)
             except Exception:
                 log.exception("checking %s failed", letter.sender)
-                outcome = Outcome("pending", "the check failed", 40)
+                outcome = Outcome(LetterTrust.PENDING, "the check failed", 40)
             finally:
                 with self._lock:
                     self._inflight -= 1

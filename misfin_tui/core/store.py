@@ -10,12 +10,25 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.database import FOLDERS, Database
 
-TRUST_STATES = ("none", "verified", "pending", "quarantined", "rotated", "unverified")
+
+class LetterTrust(StrEnum):
+    """What is known of a stored letter's sender."""
+
+    NONE = "none"  # ours (sent, drafts) or from home, where the sender was authenticated
+    VERIFIED = "verified"  # the sender's server vouched for this certificate
+    ROTATED = "rotated"  # verified, with a new certificate under the same host key
+    PENDING = "pending"  # not checked yet: waits in Quarantine
+    QUARANTINED = "quarantined"  # the check failed, with the reason
+    UNVERIFIED = "unverified"  # imported from an archive: nobody checked
+
+
+TRUST_STATES: tuple[str, ...] = tuple(trust.value for trust in LetterTrust)
 VERSIONS = ("B", "C")
 PREFIX_MIN = 3
 

@@ -31,6 +31,7 @@ from misfin_tui.core import fingerprint
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import DeliveryError, blank_request
 from misfin_tui.core.clock import day, iso_utc, parse_time
+from misfin_tui.core.database import Folder
 from misfin_tui.core.events import Event, LetterQuarantined, LetterVerified
 from misfin_tui.core.identity import (
     CertInfo,
@@ -45,7 +46,7 @@ from misfin_tui.core.notice import NoticeError, find, mentions
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
-from misfin_tui.core.store import MailStore
+from misfin_tui.core.store import LetterTrust, MailStore
 from misfin_tui.core.text import one_line
 from misfin_tui.core.trust.model import MailboxEvent, MailboxState, Origin, PresentedCert
 from misfin_tui.core.trust.policy import TrustPolicy
@@ -72,18 +73,18 @@ class Outcome:
     status: what a receiver with `unverified = "reject"` answers: 20, 61, 62 or 63 (40 pending).
     """
 
-    trust: str
+    trust: LetterTrust
     reason: str
     status: int = 20
     retry_after: float = 0.0  # pending: seconds before the sender's server may be asked again
 
     @property
     def ok(self) -> bool:
-        return self.trust in ("verified", "rotated")
+        return self.trust in (LetterTrust.VERIFIED, LetterTrust.ROTATED)
 
 
 def _failed(reason: str, status: int = 62) -> Outcome:
-    return Outcome("quarantined", reason, status)
+    return Outcome(LetterTrust.QUARANTINED, reason, status)
 
 
 def _names(presented: PresentedCert, address: str) -> bool:
@@ -188,7 +189,7 @@ class Verifier:
 
     def resume(self) -> int:
         """Queue every letter still 'pending' (e.g. after a restart); returns how many."""
-        ids = self.store.ids_with_trust("pending")
+        ids = self.store.ids_with_trust(LetterTrust.PENDING)
         for letter_id in ids:
             self.submit(letter_id)
         return len(ids)
@@ -227,7 +228,7 @@ class Verifier:
         else:
             address = f"{info.mailbox}@{info.host}".lower()
             self._negative.pop((address, fingerprint.fingerprint(letter.sender_cert)), None)
-        self.store.set_trust(letter_id, "pending", "checking the sender again")
+        self.store.set_trust(letter_id, LetterTrust.PENDING, "checking the sender again")
         self.submit(letter_id)
         return True
 
@@ -271,7 +272,7 @@ class Verifier:
 
     def _verify_letter(self, letter_id: int, attempt: int) -> None:
         letter = self.store.get(letter_id)
-        if letter is None or letter.trust != "pending":
+        if letter is None or letter.trust != LetterTrust.PENDING:
             return
         if not letter.sender_cert:
             self._quarantine(
@@ -282,7 +283,7 @@ class Verifier:
             source = self._sources.pop(letter_id, "")
         outcome = self.check(letter.sender_cert, letter.mailbox, source=source)
         outcome = self._key_change_notice(letter_id, letter.sender_cert, letter.body, outcome)
-        if outcome.trust == "pending":
+        if outcome.trust == LetterTrust.PENDING:
             if attempt >= len(self.retry_delays):
                 self._quarantine(
                     letter_id,
@@ -294,25 +295,27 @@ class Verifier:
             delay = max(self.retry_delays[attempt], outcome.retry_after)
             when = datetime.now(UTC) + timedelta(seconds=delay)
             reason = f"{outcome.reason}; will try again at {when:%H:%M} UTC"
-            if letter.folder == "Inbox":
-                self.store.move([letter_id], "Quarantine")  # it waits aside, never in the Inbox
-            self.store.set_trust(letter_id, "pending", reason)
+            if letter.folder == Folder.INBOX:
+                self.store.move(
+                    [letter_id], Folder.QUARANTINE
+                )  # it waits aside, never in the Inbox
+            self.store.set_trust(letter_id, LetterTrust.PENDING, reason)
             if not self._stopping:
                 self.submit(letter_id, delay=delay, attempt=attempt + 1)
             log.info("letter %s from %s: still pending (%s)", letter_id, letter.sender, reason)
             return
-        if outcome.trust == "quarantined":
+        if outcome.trust == LetterTrust.QUARANTINED:
             self._quarantine(letter_id, letter.sender, outcome.reason)
             return
-        if letter.folder == "Quarantine":  # a recheck passed: it is ordinary mail after all
-            self.store.move([letter_id], "Inbox")
+        if letter.folder == Folder.QUARANTINE:  # a recheck passed: it is ordinary mail after all
+            self.store.move([letter_id], Folder.INBOX)
         self.store.set_trust(letter_id, outcome.trust, outcome.reason)
         log.info("letter %s from %s: %s", letter_id, letter.sender, outcome.reason)
         self._emit(LetterVerified(letter_id, letter.sender, outcome.trust, outcome.reason))
 
     def _quarantine(self, letter_id: int, sender: str, reason: str) -> None:
-        self.store.move([letter_id], "Quarantine")
-        self.store.set_trust(letter_id, "quarantined", reason)
+        self.store.move([letter_id], Folder.QUARANTINE)
+        self.store.set_trust(letter_id, LetterTrust.QUARANTINED, reason)
         log.info("letter %s from %s: quarantined (%s)", letter_id, sender, reason)
         self._emit(LetterQuarantined(letter_id, sender, reason))
 
@@ -341,7 +344,7 @@ class Verifier:
             if remembered is not None and remembered[0] > time.monotonic():
                 return remembered[1]
             outcome = self._check(address, info, cert_der, fp, mailbox, source)
-            if outcome.trust == "quarantined":
+            if outcome.trust == LetterTrust.QUARANTINED:
                 self._remember_failure(address, fp, outcome)
             return outcome
 
@@ -371,7 +374,7 @@ class Verifier:
             and self._fresh(pin.checked_at)
         ):
             return Outcome(
-                "verified",
+                LetterTrust.VERIFIED,
                 f"{address}'s certificate matches the one its server confirmed on "
                 f"{day(pin.checked_at)}",
             )
@@ -432,7 +435,7 @@ class Verifier:
         now = time.monotonic()
         if down is not None and down[0] > now:
             return Outcome(
-                "pending",
+                LetterTrust.PENDING,
                 f"could not reach {host} to verify {address} a moment ago",
                 40,
                 retry_after=down[0] - now,
@@ -440,7 +443,10 @@ class Verifier:
         wait = self._site_limiter.wait_needed(site)
         if wait:
             return Outcome(
-                "pending", f"too many checks sent to {site} recently", 40, retry_after=wait
+                LetterTrust.PENDING,
+                f"too many checks sent to {site} recently",
+                40,
+                retry_after=wait,
             )
         if source and self._budget.wait_needed(source):
             return _failed(
@@ -452,7 +458,9 @@ class Verifier:
         identity = self._probe_identity(mailbox)
         if identity is None:
             return Outcome(
-                "pending", "no identity of ours to present when asking the sender's server", 40
+                LetterTrust.PENDING,
+                "no identity of ours to present when asking the sender's server",
+                40,
             )
         try:
             with self._probe_slots:
@@ -467,7 +475,7 @@ class Verifier:
         except (DeliveryError, ProtocolError, OSError, TimeoutError) as exc:
             retry = self._mark_down(site)
             return Outcome(
-                "pending", f"could not reach {host} to verify {address}: {exc}", 40, retry
+                LetterTrust.PENDING, f"could not reach {host} to verify {address}: {exc}", 40, retry
             )
         self._down.pop(site, None)
         status, meta = response.status, one_line(response.meta)  # shown: made safe here
@@ -483,7 +491,7 @@ class Verifier:
             )
         if status // 10 == 4:
             return Outcome(
-                "pending",
+                LetterTrust.PENDING,
                 f"{host} answered {status} {meta} when asked about {address}",
                 40,
             )
@@ -547,11 +555,13 @@ class Verifier:
         self.trust.record_check(address, "verified", succeeded=True)
         if event is MailboxEvent.ROTATION:
             return Outcome(
-                "rotated",
+                LetterTrust.ROTATED,
                 f"{address}'s certificate changed since their last letter (new: {_short(fp)}); "
                 f"it is issued by the same server key as before and {info.host} vouches for it",
             )
-        return Outcome("verified", f"{info.host} confirms this certificate is {address}'s")
+        return Outcome(
+            LetterTrust.VERIFIED, f"{info.host} confirms this certificate is {address}'s"
+        )
 
     def _mark_down(self, site: str) -> float:
         """The site did not answer: seconds until it may be asked again (shared by its letters)."""
@@ -610,7 +620,7 @@ class Verifier:
         if ruling.retire:
             self._negative.pop((sender, info.fingerprint), None)
             self.revocations += 1
-            return Outcome("verified", ruling.words)
+            return Outcome(LetterTrust.VERIFIED, ruling.words)
         return Outcome(outcome.trust, f"{outcome.reason}. {ruling.words}", outcome.status)
 
     def _probe_identity(self, mailbox: str) -> Identity | None:
