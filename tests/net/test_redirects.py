@@ -1,0 +1,53 @@
+"""A 30/31 answer: the reason says what happened (the server received the letter and did not
+accept it), and a followed redirect finds the new host afresh instead of keeping --connect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from helpers.fixture_receiver import FixtureReceiver
+from helpers.profiles import route, trust_network
+
+from misfin_tui.core.address import Address
+from misfin_tui.core.engine import Engine
+from misfin_tui.core.outbox.model import OutboxItem, State
+from misfin_tui.core.profile import Profile
+from misfin_tui.core.trust.model import Answer, Choice, Policy, Question
+
+
+class Follow:
+    """An asker that follows every redirect and records what it was shown."""
+
+    def __init__(self) -> None:
+        self.asked: list[Question] = []
+
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        self.asked.append(question)
+        return Answer(Choice.FOLLOW)
+
+    async def tell(self, item: OutboxItem) -> None:
+        return None
+
+
+def test_a_followed_redirect_goes_to_the_new_host_not_the_connect_target(
+    sender: Profile, receiver_factory: Callable[..., FixtureReceiver]
+) -> None:
+    old = receiver_factory("example.org", answers=["31 misfin://bob@new.test"])
+    new = receiver_factory("new.test")
+    route(sender, "new.test", new)
+    trust_network(sender)
+    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
+    letter = engine.outbox.enqueue(
+        "Hi\n", [Address.parse("bob@example.org")], connect=f"127.0.0.1:{old.port}"
+    )
+    ids = [item.id for item in engine.outbox.items(letter)]
+    asker = Follow()
+    [item] = asyncio.run(engine.delivery.run(ids, asker, policy=Policy.ACCEPT_NEW))
+    engine.close()
+    [question] = asker.asked
+    assert question.target == "bob@new.test" and question.permanent
+    assert "did not accept the letter" in question.reason
+    assert "Nothing was sent" not in question.reason  # the old server did receive it
+    assert item.state is State.DELIVERED and item.recipient == "bob@new.test"
+    assert len(old.requests) == 1 and len(new.requests) == 1
