@@ -50,10 +50,13 @@ class MisfinApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "misfin-tui"
-    COMMANDS = App.COMMANDS | {MailCommands}
+    # Our provider alone: it lists our commands first, each once, then Theme and Screenshot.
+    COMMANDS = {MailCommands}
+    # Small terminals (24 rows) get a compact layout: class "-short" on every screen.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-        Binding("f1", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False),
+        Binding("f1", "help", "Help", id="app.help", show=False),  # the footer shows "? Help"
     ]
 
     def __init__(
@@ -361,6 +364,24 @@ class MisfinApp(App[int]):
         except AddressError:
             key = address.strip().lower()
         self.push_screen(TrustManagerScreen(self.session, select=("mailboxes", key)))
+
+    def action_mark_network(self) -> None:
+        """Name the network we are on and mark it trusted (from the palette, anywhere)."""
+        from misfin_tui.ui.prompts.common import TextInputScreen
+
+        def done(label: str | None) -> None:
+            if label is not None:
+                self.sending.trust_network(None, label)
+
+        self.push_screen(
+            TextInputScreen(
+                "Mark this network as trusted",
+                "Only mark a network you control, such as your home or office. Letters held "
+                "for a trusted network are then tried again. Give it a name:",
+                placeholder="Home",
+            ),
+            done,
+        )
 
     def action_sync_home(self) -> None:
         """Fetch mail from home now (GMAP), and send back what changed here."""

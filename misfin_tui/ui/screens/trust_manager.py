@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from misfin_tui.core.text import one_line, visible
+from misfin_tui.ui.dates import local_time
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen, is_default_label
 from misfin_tui.ui.screens.outbox import state_text
@@ -47,8 +48,8 @@ def state_mark(state: str) -> str:
 
 
 def short_time(iso: str | None) -> str:
-    """'2026-05-30 14:02' from ISO-8601 UTC text (blank when absent)."""
-    return (iso or "")[:16].replace("T", " ")
+    """'2026-05-30 14:02' in local time from ISO-8601 UTC text (blank when absent)."""
+    return local_time(iso)
 
 
 def days_until(iso: str, now: datetime) -> str:
@@ -597,7 +598,7 @@ def pending_detail(item: Any) -> str:
 def history_detail(e: HistoryEntry) -> str:
     return "\n".join(
         [
-            f"{short_time(e.at)} UTC",
+            short_time(e.at),
             f"{e.kind}: {e.subject}",
             f"Event: {e.event}",
             f"Network: {e.network or '-'}",
