@@ -89,13 +89,13 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
                 f"trusted on {day(pinned_since(q))}{valid}."
             )
             yield para(
-                f"  SHA-256 trusted:  {short_fingerprint(pinned_fp(q), 3)}      "
+                f"  Fingerprint (SHA-256) trusted:  {short_fingerprint(pinned_fp(q), 3)}   "
                 f"received:  {short_fingerprint(presented_fp(q), 3)}"
             )
             with Vertical(id="details") as details:
                 details.display = False
-                yield FingerprintView("Trusted key ", pinned_fp(q))
-                yield FingerprintView("Received key", presented_fp(q))
+                yield FingerprintView("Trusted fingerprint ", pinned_fp(q))
+                yield FingerprintView("Received fingerprint", presented_fp(q))
                 yield para(f"Received certificate valid until {day(presented_until(q))}", "para")
             yield para(
                 "This can happen if the operator rebuilt the server without keeping its key "
