@@ -63,8 +63,8 @@ Esc  hold the letter in the Outbox
                 "server now presents a different one."
             )
             yield para(
-                f"Fingerprint (SHA-256) trusted: {short_fingerprint(pinned_fp(q))}   "
-                f"new: {short_fingerprint(presented_fp(q))}"
+                f"Trusted fingerprint (SHA-256): {short_fingerprint(pinned_fp(q))}\n"
+                f"New fingerprint (SHA-256):     {short_fingerprint(presented_fp(q))}"
             )
             with Vertical(id="details", classes="para") as details:
                 details.display = False

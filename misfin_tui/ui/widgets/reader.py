@@ -50,7 +50,7 @@ class Reader(Vertical):
     Reader { height: 1fr; }
     Reader > #reader-head { height: auto; padding: 0 1; background: $boost; }
     Reader > #reader-head-short { height: auto; padding: 0 1; background: $boost; display: none; }
-    Reader:focus-within > #reader-head, Reader:focus-within > #reader-head-short {
+    Reader.-reading > #reader-head, Reader.-reading > #reader-head-short {
         background: $primary; color: $text;
     }
     Reader > #reader-banner { height: auto; padding: 0 1; display: none; }
@@ -74,14 +74,27 @@ class Reader(Vertical):
         super().__init__(**kwargs)
         self.letter: StoredLetter | None = None
 
+    def on_descendant_focus(self) -> None:
+        # A class, not :focus-within: Textual restyles the focused widget's ancestors on a
+        # focus change, not their other children (the header).
+        self.add_class("-reading")
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._blurred)
+
+    def _blurred(self) -> None:
+        focused = self.screen.focused if self.is_attached else None
+        if focused is None or self not in focused.ancestors:
+            self.remove_class("-reading")
+
     def action_leave(self) -> None:
         """Back to the letter list."""
         self.post_message(self.Leave())
 
     def compose(self) -> ComposeResult:
-        yield Static(Content("Select a letter to read it."), id="reader-head")
+        yield Static(Content("Select a letter to read it."), id="reader-head", classes="head")
         # On a short terminal (24 rows) two header lines, so the letter gets the room.
-        yield Static(Content("Select a letter to read it."), id="reader-head-short")
+        yield Static(Content("Select a letter to read it."), id="reader-head-short", classes="head")
         yield Static(id="reader-banner")
         yield GemtextView(id="reader-body")
 
