@@ -59,7 +59,7 @@ def short_css(screen: str) -> str:
     """The compact rules for one screen class (DEFAULT_CSS is scoped to its class)."""
     short = f"{screen}.-short #dialog"
     return f"""
-{short} {{ padding: 0 1; }}
+{short} {{ padding: 0 1; scrollbar-gutter: stable; }}
 {short} > .para, {short} > .state, {short} > .warning,
 {short} > FingerprintView, {short} > .buttons {{ margin: 0; }}
 {short} > .buttons Button {{ margin: 0 1 0 0; }}
