@@ -194,8 +194,8 @@ def rotation_lines(rotation: Rotation) -> list[str]:
     grouped = fingerprint.grouped
     for item in rotation.rotated:
         lines.append(f"Rotated {safe(str(item.new.address))} ({item.notice.reason.words}).")
-        lines.append(f"  retired  SHA-256 {grouped(item.old.fingerprint)}")
-        lines.append(f"  new      SHA-256 {grouped(item.new.fingerprint)}")
+        lines.append(f"  retired fingerprint (SHA-256) {grouped(item.old.fingerprint)}")
+        lines.append(f"  new fingerprint (SHA-256)     {grouped(item.new.fingerprint)}")
         if item.notice.ca:
             lines.append(f"  new host CA key (SPKI) {grouped(item.notice.ca)}")
         lines.append(f"  the retired certificate is kept in {item.old.cert_path.parent}")

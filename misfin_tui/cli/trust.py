@@ -121,15 +121,17 @@ def cmd_trust_show(args: argparse.Namespace, ctx: Context) -> int:
         )
         return EXIT_OK
     print(f"{entry['kind']} {render.safe(entry['name'])}: {entry['state']}")
-    print(f"  fingerprint (SHA-256):     {fingerprint.grouped(entry['fingerprint'])}")
+    print(f"  fingerprint (SHA-256):      {fingerprint.grouped(entry['fingerprint'])}")
     if entry.get("spki"):
-        print(f"  public key pin (SHA-256):  {fingerprint.grouped(entry['spki'])}")
+        print(f"  key pin (SHA-256):          {fingerprint.grouped(entry['spki'])}")
+    if entry.get("issuer_spki"):
+        print(f"  issued by key pin (SHA-256): {fingerprint.grouped(entry['issuer_spki'])}")
     for key in ("origin", "not_after", "protocol", "nickname", "verified_at", "blocked"):
         if entry.get(key):
             print(f"  {key.replace('_', ' ')}: {render.safe(str(entry[key]))}")
     print(f"  first seen {entry['first_seen']}, last seen {entry['last_seen']}")
     for r in retired:
-        print(f"  retired (never accepted again): {fingerprint.grouped(r.fingerprint)}")
+        print(f"  retired fingerprint (never accepted again): {fingerprint.grouped(r.fingerprint)}")
         print(f"    on {r.at} ({render.safe(r.why)})")
     for h in history:
         print(f"  {h.at}  {h.event}  {render.safe(h.detail)}")

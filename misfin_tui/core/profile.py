@@ -94,6 +94,9 @@ verify_queue = 16
 # Command for composing in your own editor (empty: $VISUAL, then $EDITOR).
 editor = ""
 theme = "textual-dark"
+# How new mail is announced besides the list: "toast" (a note in the app), "bell" (also the
+# terminal bell) or "desktop" (also a desktop notification: OSC 9 / OSC 777, and notify-send).
+notify = "toast"
 
 [keys]
 # Override a key binding: action = "key", e.g. compose = "ctrl+n"
@@ -108,6 +111,8 @@ class ConfigError(Exception):
 
 
 # dotted key -> (table, key): where each typed setting lives in config.toml
+NOTIFY_CHOICES = ("toast", "bell", "desktop")
+
 _KEYS: dict[str, tuple[str | None, str]] = {
     "default_identity": (None, "default_identity"),
     "trust.first_contact": ("trust", "first_contact"),
@@ -125,6 +130,7 @@ _KEYS: dict[str, tuple[str | None, str]] = {
     "receiver.verify_queue": ("receiver", "verify_queue"),
     "ui.editor": ("ui", "editor"),
     "ui.theme": ("ui", "theme"),
+    "ui.notify": ("ui", "notify"),
 }
 _MAP_TABLES = ("hosts", "keys", "gmap")
 
@@ -263,6 +269,11 @@ class Config:
         )
 
     @property
+    def notify(self) -> str:
+        """How new mail is announced: "toast", "bell" or "desktop" (see ui/notify.py)."""
+        return self._choice("ui", "notify", "toast", NOTIFY_CHOICES)
+
+    @property
     def keys(self) -> dict[str, str]:
         return {
             str(action): self._check(str, key, "keys", action, "a key in quotes")
@@ -273,7 +284,7 @@ class Config:
         """Read every setting once so a wrong value is reported when the file is loaded."""
         for name in (
             "default_identity", "first_contact", "receiver_enabled", "receiver_listen",
-            "unverified", "revalidate_days", "hosts", "editor", "theme", "keys",
+            "unverified", "revalidate_days", "hosts", "editor", "theme", "notify", "keys",
             "receiver_max_connections", "receiver_max_per_address", "receiver_letters_per_sender",
             "receiver_letters_per_address", "receiver_sender_quota_mb", "receiver_verify_seconds",
             "receiver_verify_queue",

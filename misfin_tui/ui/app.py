@@ -36,6 +36,7 @@ from misfin_tui.ui.messages import (
     NetworkChanged,
     NewMail,
 )
+from misfin_tui.ui.notify import Notifier
 from misfin_tui.ui.sending import Sending
 from misfin_tui.ui.session import Session
 from misfin_tui.ui.syncing import HomeSync
@@ -50,10 +51,13 @@ class MisfinApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "misfin-tui"
-    COMMANDS = App.COMMANDS | {MailCommands}
+    # Our provider alone: it lists our commands first, each once, then Theme and Screenshot.
+    COMMANDS = {MailCommands}
+    # Small terminals (24 rows) get a compact layout: class "-short" on every screen.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-        Binding("f1", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False),
+        Binding("f1", "help", "Help", id="app.help", show=False),  # the footer shows "? Help"
     ]
 
     def __init__(
@@ -82,6 +86,7 @@ class MisfinApp(App[int]):
         self._counts: dict[str, tuple[int, int]] = {}
         self._theme_wanted = config.theme
         self._keymap_wanted = dict(config.keys)
+        self.notifier = Notifier(config.notify, write=self._write_terminal, bell=self.bell)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -244,6 +249,24 @@ class MisfinApp(App[int]):
 
     # -- new mail -----------------------------------------------------------------------------
 
+    def _write_terminal(self, text: str) -> None:
+        """Raw text to the terminal through Textual's driver (none in tests: headless)."""
+        driver = self._driver
+        if driver is not None and not driver.is_headless:
+            driver.write(text)
+            driver.flush()
+
+    def _announce(self, title: str, body: str) -> None:
+        """The bell or a desktop notification, as config.toml's [ui] notify asks."""
+        self.notifier.announce(title, body)
+        command = self.notifier.desktop_command(title, body)
+        if command is not None:
+            self._run_desktop_command(command)
+
+    @work(thread=True, exit_on_error=False, group="notify")
+    def _run_desktop_command(self, command: list[str]) -> None:
+        self.notifier.run_desktop_command(command)
+
     def poll_mail(self) -> None:
         """Timer: look for new letters and changed counts off the UI thread."""
         self._poll()
@@ -286,8 +309,10 @@ class MisfinApp(App[int]):
                 title="New letter",
                 markup=False,
             )
+            self._announce("New letter", f"{letter.sender}: {letter.subject}{where}")
         elif incoming:
             self.notify(f"{len(incoming)} new letters", title="New mail", markup=False)
+            self._announce("New mail", f"{len(incoming)} new letters")
         for screen in self.screen_stack:  # the main screen refreshes its lists
             screen.post_message(NewMail(message.letters, message.counts))
 
@@ -367,6 +392,24 @@ class MisfinApp(App[int]):
         from misfin_tui.ui.screens.archive import ArchiveScreen
 
         self.push_screen(ArchiveScreen(self.session))
+
+    def action_mark_network(self) -> None:
+        """Name the network we are on and mark it trusted (from the palette, anywhere)."""
+        from misfin_tui.ui.prompts.common import TextInputScreen
+
+        def done(label: str | None) -> None:
+            if label is not None:
+                self.sending.trust_network(None, label)
+
+        self.push_screen(
+            TextInputScreen(
+                "Mark this network as trusted",
+                "Only mark a network you control, such as your home or office. Letters held "
+                "for a trusted network are then tried again. Give it a name:",
+                placeholder="Home",
+            ),
+            done,
+        )
 
     def action_sync_home(self) -> None:
         """Fetch mail from home now (GMAP), and send back what changed here."""

@@ -1,7 +1,9 @@
 """Command palette: every action the current screen has a key for, plus the app-wide ones.
 
 Built from the live bindings, so a key, its footer entry and its palette entry are one
-definition, and a key override from config shows up here too.
+definition, and a key override from config shows up here too. It is the palette's only
+provider: our commands come first, each once, then the two of Textual's worth keeping
+(Theme, Screenshot); Textual's Quit and Keys would repeat ours.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ APP_COMMANDS = (
     ("Trust manager", "Servers, mailboxes, networks, pending decisions, history", "trust_manager"),
     ("Outbox", "Letters waiting to go, and why", "outbox"),
     (
+        "Mark this network as trusted",
+        "Name the network you are on and trust it for first contacts",
+        "mark_network",
+    ),
+    (
         "Sync with home",
         "Fetch mail from your home server (GMAP) and send back changes",
         "sync_home",
@@ -29,6 +36,19 @@ APP_COMMANDS = (
     ("Help", "Keys and hints for this screen", "help"),
     ("Quit", "Stop the receiver and leave", "quit"),
 )
+# Textual's own commands kept, by name.
+SYSTEM_KEPT = ("Theme", "Screenshot")
+# Screen plumbing that is not a command (focus moves, copying a selection, the palette itself).
+PLUMBING = frozenset(
+    {"focus_next", "focus_previous", "copy_text", "command_palette", "close_search"}
+)
+
+
+def _bare(action: str) -> str:
+    """'app.quit' / 'screen.copy_text' -> 'quit' / 'copy_text'."""
+    for prefix in ("app.", "screen."):
+        action = action.removeprefix(prefix)
+    return action
 
 
 class MailCommands(Provider):
@@ -37,22 +57,29 @@ class MailCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         app = self.app
         seen: set[str] = set()
+        names: set[str] = set()
         commands: list[tuple[str, str, Callable[[], Any]]] = []
         for active in self.screen.active_bindings.values():
             binding = active.binding
-            action = binding.action.removeprefix("app.")
+            action = _bare(binding.action)
             if not binding.description or not active.enabled or action in seen:
+                continue
+            if binding.system or action in PLUMBING:
                 continue
             if not isinstance(active.node, Screen | App):
                 continue  # cursor and scrolling keys of the focused widget are not commands
             seen.add(action)
+            names.add(binding.description)
             key = app.get_key_display(binding)
             help_text = f"{binding.tooltip or binding.description} ({key})"
             run = partial(app.run_action, binding.action, active.node)
             commands.append((binding.description, help_text, run))
         for name, help_text, action in APP_COMMANDS:
-            if action not in seen:
+            if action not in seen and name not in names:
                 commands.append((name, help_text, partial(app.run_action, action, app)))
+        for command in app.get_system_commands(self.screen):
+            if command.title in SYSTEM_KEPT:
+                commands.append((command.title, command.help, command.callback))
         return commands
 
     async def discover(self) -> Hits:

@@ -6,6 +6,7 @@ and look at the report before committing.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MisfinApp:
     monkeypatch.delenv("MISFIN_TUI_PROFILE", raising=False)
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.setenv("TZ", "UTC")  # the app shows local time: the same on every machine
+    time.tzset()
     profile = make_profile(tmp_path / "profile")
     app = make_app(profile, start_receiver=False)
     store = app.engine.store
@@ -67,17 +70,25 @@ async def steady(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-def test_main_screen(app: MisfinApp, snap_compare) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=steady)
+# The small terminal people start in, and the roomy one.
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
 
-def test_reader_shows_a_quarantined_letter_literally(app: MisfinApp, snap_compare) -> None:
+@SIZES
+def test_main_screen(app: MisfinApp, snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(app, terminal_size=size, run_before=steady)
+
+
+@SIZES
+def test_reader_shows_a_quarantined_letter_literally(
+    app: MisfinApp, snap_compare, size: tuple[int, int]
+) -> None:
     async def run_before(pilot: Pilot) -> None:
         await steady(pilot)
-        await pilot.press("down")
+        await pilot.press("down", "enter")  # Enter: the reader has the focus (header lit)
         await steady(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 def test_compose_reply(app: MisfinApp, snap_compare) -> None:
@@ -89,13 +100,14 @@ def test_compose_reply(app: MisfinApp, snap_compare) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_help_screen(app: MisfinApp, snap_compare) -> None:
+@SIZES
+def test_help_screen(app: MisfinApp, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await steady(pilot)
         await pilot.press("question_mark")
         await steady(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 def test_search_results(app: MisfinApp, snap_compare) -> None:

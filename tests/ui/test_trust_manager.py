@@ -43,7 +43,7 @@ async def test_servers_tab_shows_pin_and_verifies_by_paste(sender, peer) -> None
         await delivered_once(app, pilot)
         manager = await open_manager(app, pilot)
         text = detail(manager)
-        assert "Certificate (SHA-256):" in text
+        assert "Fingerprint (SHA-256):" in text and "Key pin (SHA-256):" in text
         grouped = peer.cert.fingerprint.upper()
         assert f"{grouped[:4]} {grouped[4:8]}" in text
         await pilot.press("v")
@@ -156,3 +156,33 @@ async def test_mailbox_unverify_and_copy_fingerprint(sender, peer) -> None:
         await pilot.press("u")
         await wait_for(pilot, lambda: app.engine.trust.mailbox(RECIPIENT).state == "pinned")
         assert app.engine.trust.mailbox(RECIPIENT).verified_at is None
+
+
+async def test_the_table_has_the_focus_and_j_k_1_5_and_q_work(sender, peer) -> None:
+    """Arrows and j/k move at once (the focus is on the table, not the tab bar); 1-5 switch
+    tabs and keep the focus on that tab's table; help tells the truth; q closes."""
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        manager = await open_manager(app, pilot)
+        assert manager.focused is manager.table("servers")
+        await pilot.press("2")
+        await pilot.pause()
+        assert manager.current_tab == "mailboxes"
+        assert manager.focused is manager.table("mailboxes")
+        await pilot.press("5")
+        await pilot.pause()
+        history = manager.table("history")
+        assert manager.focused is history and history.row_count >= 2
+        assert history.cursor_row == 0
+        await pilot.press("j")
+        assert history.cursor_row == 1
+        await pilot.press("k")
+        assert history.cursor_row == 0
+        await pilot.press("down")
+        assert history.cursor_row == 1
+        assert "Tab switches" not in manager.HELP and "Tab / 1-5" not in manager.HELP
+        assert "1-5  switch tab" in manager.HELP
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TrustManagerScreen))

@@ -154,6 +154,12 @@ def test_prompt(snap_compare, name: str) -> None:
     assert snap_compare(ScreenHost(lambda: prompt(name)), terminal_size=SIZE)
 
 
+@pytest.mark.parametrize("name", ["first_contact", "first_contact_unfamiliar_network", "renewal"])
+def test_prompt_at_80x24(snap_compare, name: str) -> None:
+    """Every button on screen at 80×24 (the compact layout under 30 rows)."""
+    assert snap_compare(ScreenHost(lambda: prompt(name)), terminal_size=(80, 24))
+
+
 def test_changed_key_details(snap_compare) -> None:
     app = ScreenHost(lambda: prompt("changed_key"))
     assert snap_compare(app, press=["d"], terminal_size=SIZE)
@@ -282,10 +288,11 @@ async def settled(pilot) -> None:
         await pilot.wait_for_scheduled_animations()
 
 
-def test_trust_manager_servers(snap_compare, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_trust_manager_servers(snap_compare, tmp_path, monkeypatch, size) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
     app = TrustHost(profile, lambda session: TrustManagerScreen(session, now=NOW))
-    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
+    assert snap_compare(app, terminal_size=size, run_before=settled)
 
 
 def test_trust_manager_mailbox_alarm_selected(snap_compare, tmp_path, monkeypatch) -> None:

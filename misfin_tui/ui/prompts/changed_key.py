@@ -17,6 +17,7 @@ from textual.widgets import Button, Footer
 
 from misfin_tui.core.trust.model import Answer, Choice, Question
 from misfin_tui.ui.prompts.common import (
+    BREAKPOINTS,
     NOT_SENT,
     PasteFingerprintScreen,
     button,
@@ -64,7 +65,14 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
     ChangedKeyScreen #details { height: auto; }
     ChangedKeyScreen .buttons { height: auto; margin: 1 0 0 0; }
     ChangedKeyScreen .buttons Button { margin: 0 2 0 0; }
+    ChangedKeyScreen.-short .buttons Button { margin: 0 1 0 0; }
+    ChangedKeyScreen.-short #alarm { padding: 0 1; }
+    ChangedKeyScreen.-short #alarm > .para, ChangedKeyScreen.-short #alarm > .state,
+    ChangedKeyScreen.-short #alarm FingerprintView, ChangedKeyScreen.-short .buttons {
+        margin: 0;
+    }
     """
+    VERTICAL_BREAKPOINTS = BREAKPOINTS
 
     BINDINGS = [
         Binding("escape", "keep", "Keep waiting", id="prompt.keep"),
@@ -89,13 +97,13 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
                 f"trusted on {day(pinned_since(q))}{valid}."
             )
             yield para(
-                f"  SHA-256 trusted:  {short_fingerprint(pinned_fp(q), 3)}      "
-                f"received:  {short_fingerprint(presented_fp(q), 3)}"
+                f"  Trusted fingerprint (SHA-256):   {short_fingerprint(pinned_fp(q), 3)}\n"
+                f"  Received fingerprint (SHA-256):  {short_fingerprint(presented_fp(q), 3)}"
             )
             with Vertical(id="details") as details:
                 details.display = False
-                yield FingerprintView("Trusted key ", pinned_fp(q))
-                yield FingerprintView("Received key", presented_fp(q))
+                yield FingerprintView("Trusted fingerprint ", pinned_fp(q))
+                yield FingerprintView("Received fingerprint", presented_fp(q))
                 yield para(f"Received certificate valid until {day(presented_until(q))}", "para")
             yield para(
                 "This can happen if the operator rebuilt the server without keeping its key "

@@ -54,6 +54,22 @@ PROMPT_CSS = """
 """
 
 
+# A short terminal (24 rows): no blank lines between parts, so every button fits on screen.
+def short_css(screen: str) -> str:
+    """The compact rules for one screen class (DEFAULT_CSS is scoped to its class)."""
+    short = f"{screen}.-short #dialog"
+    return f"""
+{short} {{ padding: 0 1; scrollbar-gutter: stable; }}
+{short} > .para, {short} > .state, {short} > .warning,
+{short} > FingerprintView, {short} > .buttons {{ margin: 0; }}
+{short} > .buttons Button {{ margin: 0 1 0 0; }}
+"""
+
+
+# Screens get the class "-short" under 30 rows.
+BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
+
 def day(iso: str) -> str:
     """The date part of an ISO time, for prose."""
     return iso[:10] if iso else "an unknown date"
@@ -125,7 +141,10 @@ def para(text: str, classes: str = "para") -> Static:
 class QuestionScreen(ModalScreen[Answer | None]):
     """Shared behaviour: offer only what the core offers, verify by paste, answer."""
 
-    DEFAULT_CSS = f"QuestionScreen {{ align: center middle; }}\n{PROMPT_CSS}"
+    DEFAULT_CSS = (
+        f"QuestionScreen {{ align: center middle; }}\n{PROMPT_CSS}\n{short_css('QuestionScreen')}"
+    )
+    VERTICAL_BREAKPOINTS = BREAKPOINTS
 
     # action -> the choice the core must offer for it (absent: always possible)
     NEEDS: dict[str, Choice] = {

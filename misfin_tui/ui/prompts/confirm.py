@@ -9,7 +9,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer
 
-from misfin_tui.ui.prompts.common import PROMPT_CSS, button, para
+from misfin_tui.ui.prompts.common import BREAKPOINTS, PROMPT_CSS, button, para, short_css
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -19,7 +19,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     HELP = "Y  yes;  N / Esc  no\n"
 
-    DEFAULT_CSS = f"ConfirmScreen {{ align: center middle; }}\n{PROMPT_CSS}"
+    DEFAULT_CSS = (
+        f"ConfirmScreen {{ align: center middle; }}\n{PROMPT_CSS}\n{short_css('ConfirmScreen')}"
+    )
+    VERTICAL_BREAKPOINTS = BREAKPOINTS
 
     BINDINGS = [
         Binding("y", "yes", "Yes", id="prompt.yes"),

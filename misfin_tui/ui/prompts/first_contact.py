@@ -80,7 +80,7 @@ Esc  keep the letter in the Outbox and decide later
                 )
             if q.vouch is not None:
                 yield para(q.vouch.words)
-            yield FingerprintView("Server key", presented_fp(q))
+            yield FingerprintView("Fingerprint", presented_fp(q))
             yield para(
                 f"Certificate valid until {day(presented_until(q))} · {network_line(q)}",
                 "para",

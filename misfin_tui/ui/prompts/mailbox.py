@@ -48,8 +48,8 @@ Esc  later (further letters to this mailbox stay paused)
                 f"you trusted. Further messages to {q.recipient} are paused until you review "
                 "this in Trust."
             )
-            yield FingerprintView("Trusted", pinned_fp(q))
-            yield FingerprintView("Reported", q.reported)
+            yield FingerprintView("Trusted fingerprint ", pinned_fp(q))
+            yield FingerprintView("Reported fingerprint", q.reported)
             with Horizontal(classes="buttons"):
                 yield button("[T] Review in Trust", id="do-review", variant="primary")
                 yield button("[Esc] Later", id="do-keep")
@@ -106,9 +106,11 @@ Esc  keep the letter waiting in the Outbox
             else:
                 yield para(f"Letters to {q.recipient} are paused", "title")
             yield para(q.reason)
-            yield FingerprintView("Current " if self.rotated else "Trusted ", pinned_fp(q))
+            yield FingerprintView(
+                "Current fingerprint " if self.rotated else "Trusted fingerprint ", pinned_fp(q)
+            )
             if q.reported:
-                yield FingerprintView("Reported", q.reported)
+                yield FingerprintView("Reported fingerprint", q.reported)
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
                 yield button("[V] Re-verify…" if self.rotated else "[V] Verify…", id="do-verify")

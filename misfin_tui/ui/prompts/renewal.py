@@ -63,13 +63,13 @@ Esc  hold the letter in the Outbox
                 "server now presents a different one."
             )
             yield para(
-                f"SHA-256 pinned: {short_fingerprint(pinned_fp(q))}   "
-                f"new: {short_fingerprint(presented_fp(q))}"
+                f"Trusted fingerprint (SHA-256): {short_fingerprint(pinned_fp(q))}\n"
+                f"New fingerprint (SHA-256):     {short_fingerprint(presented_fp(q))}"
             )
             with Vertical(id="details", classes="para") as details:
                 details.display = False
-                yield FingerprintView("Pinned key", pinned_fp(q))
-                yield FingerprintView("New key", presented_fp(q))
+                yield FingerprintView("Trusted fingerprint", pinned_fp(q))
+                yield FingerprintView("New fingerprint    ", presented_fp(q))
                 yield para(f"New certificate valid until {day(presented_until(q))}")
             yield para(network_line(q))
             if not q.network.trusted:

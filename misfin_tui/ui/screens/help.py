@@ -11,14 +11,23 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+CLOSE = "Esc (or q, ?) closes this help."
 GENERAL = (
     "ctrl+p opens the command palette: every action is there by name. "
     'Keys can be changed in config.toml under [keys] (binding id = "key").'
 )
 
 
-# Keys every scrolling widget has: not worth a line in help.
-_PLUMBING = ("scroll_", "page_left", "page_right", "focus_", "copy_text", "app.focus_")
+# Keys every scrolling widget or screen has (scrolling, focus moves, copying a selection, the
+# palette): not worth a line in help.
+_PLUMBING = ("scroll_", "page_left", "page_right", "focus_", "copy_text", "command_palette")
+
+
+def _bare(action: str) -> str:
+    """'app.focus_next' / 'screen.copy_text' -> 'focus_next' / 'copy_text'."""
+    for prefix in ("app.", "screen."):
+        action = action.removeprefix(prefix)
+    return action
 
 
 class HelpScreen(ModalScreen[None]):
@@ -33,7 +42,8 @@ class HelpScreen(ModalScreen[None]):
         width: 80; max-width: 95%; height: auto; max-height: 90%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
-    HelpScreen #help-title { text-style: bold; color: $accent; margin-bottom: 1; }
+    HelpScreen #help-title { text-style: bold; color: $accent; }
+    HelpScreen #help-close { color: $text-muted; margin-bottom: 1; }
     HelpScreen #help-text { margin-bottom: 1; }
     HelpScreen VerticalScroll { height: auto; max-height: 24; }
     HelpScreen #help-general { color: $text-muted; margin-top: 1; }
@@ -48,6 +58,7 @@ class HelpScreen(ModalScreen[None]):
         text = getattr(self.target, "HELP", None) or ""
         with Vertical():
             yield Static(Content(f"Help: {title}"), id="help-title")
+            yield Static(Content(CLOSE), id="help-close")
             if text:
                 yield Static(Content(text), id="help-text")
             with VerticalScroll():
@@ -66,7 +77,9 @@ class HelpScreen(ModalScreen[None]):
         )
         for active in ordered:
             binding = active.binding
-            if not binding.description or binding.action.startswith(_PLUMBING):
+            if not binding.description or binding.system:
+                continue
+            if _bare(binding.action).startswith(_PLUMBING):
                 continue
             key = self.app.get_key_display(binding)
             description = binding.tooltip or binding.description

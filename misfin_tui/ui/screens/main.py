@@ -43,8 +43,14 @@ class Undo:
     previous: dict[int, str]
 
 
+# Folders where letters wait for something: their count is shown whole, not only the unread.
+WAITING = frozenset({"Outbox", "Trash"})
+
+
 def folder_prompt(folder: str, total: int, unread: int) -> Content:
-    count = f"{unread:>6}" if unread else f"{'':>6}"
+    """'Inbox     3' (unread, bold); Outbox and Trash show how many letters are there."""
+    shown = total if folder in WAITING else unread
+    count = f"{shown:>6}" if shown else f"{'':>6}"
     content = Content(f"{folder:<11}{count}")
     return content.stylize("bold", 0, len(content)) if unread else content
 
@@ -58,23 +64,31 @@ class MainScreen(Screen[None]):
         "how far its sender is verified: ✓ verified by their server, … being checked, "
         "⚠ quarantined (could not be verified; the reason is shown above the letter), "
         "↻ (ⓘ in the reader) the sender's certificate was rotated under the same server. "
-        "Archive and delete can be undone with u or ctrl+z. Search looks in every folder."
+        "Archive and delete can be undone with u or ctrl+z. Search looks in every folder. "
+        "Enter opens a letter in the reader (its header lights up): there j/k and the arrows "
+        "scroll, space pages, n/p go to the next or previous letter, and q or Esc go back to "
+        "the list. In the list, g and G go to the first and last letter; q quits."
     )
+    # The footer shows the few keys a newcomer needs (80 columns hold them all); the rest are
+    # in help (?) and the palette (ctrl+p), from these same bindings.
     BINDINGS = [
         Binding("c", "compose", "Compose", id="mail.compose"),
         Binding("r", "reply", "Reply", id="mail.reply"),
         Binding("R", "reply_all", "Reply all", id="mail.reply_all", show=False),
-        Binding("f", "forward", "Forward", id="mail.forward"),
+        Binding("f", "forward", "Forward", id="mail.forward", show=False),
         Binding("a", "archive", "Archive", id="mail.archive"),
-        Binding("d,delete", "delete", "Delete", id="mail.delete"),
-        Binding("u,ctrl+z", "undo", "Undo", id="mail.undo"),
+        Binding("d,delete", "delete", "Delete", id="mail.delete", show=False),
+        Binding("u,ctrl+z", "undo", "Undo", id="mail.undo", show=False),
         Binding("m", "toggle_read", "Read/unread", id="mail.toggle_read", show=False),
         Binding("i", "to_inbox", "Move to Inbox", id="mail.to_inbox", show=False),
+        Binding("n", "next_letter", "Next letter", id="mail.next", show=False),
+        Binding("p", "previous_letter", "Previous letter", id="mail.previous", show=False),
         Binding("slash", "search", "Search", id="mail.search"),
-        Binding("T", "app.trust_manager", "Trust", id="mail.trust_manager"),
-        Binding("o", "app.outbox", "Outbox", id="mail.outbox"),
+        Binding("T", "app.trust_manager", "Trust", id="mail.trust_manager", show=False),
+        Binding("o", "app.outbox", "Outbox", id="mail.outbox", show=False),
         Binding("dollar_sign", "app.sync_home", "Sync with home", id="mail.sync", show=False),
         Binding("question_mark", "app.help", "Help", id="mail.help"),
+        Binding("q", "app.quit", "Quit", id="mail.quit"),
         Binding("escape", "close_search", "Close search", id="mail.close_search", show=False),
         *[
             Binding(str(n), f"folder('{name}')", f"Go to {name}", id=f"mail.folder{n}", show=False)
@@ -280,6 +294,18 @@ class MainScreen(Screen[None]):
         self._open(event.letter_id, mark_read=True)
         self.reader.query_one(GemtextView).focus()
 
+    @on(Reader.Leave)
+    def _leave_reader(self) -> None:
+        self.letters.focus()
+
+    def action_next_letter(self) -> None:
+        """The next letter (down the list), in the list or the reader."""
+        self.letters.action_cursor_down()
+
+    def action_previous_letter(self) -> None:
+        """The previous letter (up the list), in the list or the reader."""
+        self.letters.action_cursor_up()
+
     @work(thread=True, exclusive=True, group="reader", exit_on_error=False)
     def _open(self, letter_id: int, mark_read: bool) -> None:
         letter = self.session.engine.store.get(letter_id)
@@ -390,7 +416,7 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._undone, undo)
 
     def _undone(self, undo: Undo) -> None:
-        self.notify(f"Undone: {undo.label.lower()}", markup=False)
+        self.notify(f"Undone: {undo.label}", markup=False)  # the same words as the move
         if self.searching is None:
             self.load_folder(self.folder, keep=next(iter(undo.previous), None))
         else:

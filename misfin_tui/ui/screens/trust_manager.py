@@ -22,11 +22,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from misfin_tui.core.text import one_line, visible
+from misfin_tui.ui.dates import local_time
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen, is_default_label
 from misfin_tui.ui.screens.outbox import state_text
 from misfin_tui.ui.session import Session
-from misfin_tui.ui.widgets.fingerprint import fingerprint_rows, short_fingerprint
+from misfin_tui.ui.widgets.fingerprint import (
+    FINGERPRINT,
+    KEY_PIN,
+    fingerprint_rows,
+    short_fingerprint,
+)
 
 if TYPE_CHECKING:
     from misfin_tui.core.network import Network
@@ -47,8 +53,8 @@ def state_mark(state: str) -> str:
 
 
 def short_time(iso: str | None) -> str:
-    """'2026-05-30 14:02' from ISO-8601 UTC text (blank when absent)."""
-    return (iso or "")[:16].replace("T", " ")
+    """'2026-05-30 14:02' in local time from ISO-8601 UTC text (blank when absent)."""
+    return local_time(iso)
 
 
 def days_until(iso: str, now: datetime) -> str:
@@ -86,9 +92,9 @@ class TrustManagerScreen(Screen[None]):
     HELP_TITLE = "Trust"
 
     HELP = """\
-Trust manager: every server key and mailbox key you trust, the networks you marked, letters
+Trust manager: every server and mailbox you trust, the networks you marked, letters
 waiting for a decision, and the history of every trust change.
-Tab / 1-5  switch tab;  arrows  move
+1-5  switch tab (Servers, Mailboxes, Networks, Pending, History);  arrows or j/k  move
 v  verify - paste the fingerprint you were given; misfin_tui compares it (server or mailbox)
 u  unverify a mailbox (keep its key, as not verified)
 c  copy the full fingerprint to the clipboard
@@ -97,7 +103,7 @@ b  reject - never send to this server or mailbox again (asks first)
 n  nickname for a mailbox (the address book)
 m  mark the selected network (or the current one) trusted, with a name; again to unmark
 enter  on Pending: decide - open the prompt for that letter again
-Esc  close
+q or Esc  close
 """
 
     DEFAULT_CSS = """
@@ -115,7 +121,9 @@ Esc  close
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="trust.close"),
+        Binding("escape,q", "close", "Close", id="trust.close"),
+        Binding("j", "move(1)", "Down", show=False, id="trust.down"),
+        Binding("k", "move(-1)", "Up", show=False, id="trust.up"),
         Binding("v", "verify", "Verify…", id="trust.verify"),
         Binding("x", "forget", "Forget…", id="trust.forget"),
         Binding("b", "reject", "Reject…", id="trust.reject"),
@@ -166,14 +174,15 @@ Esc  close
 
     def on_mount(self) -> None:
         columns = {
-            "servers": ("Host:port", "State", "SHA-256", "Last seen", "Expires"),
-            "mailboxes": ("Address", "Nickname", "State", "SHA-256", "Issuer"),
+            "servers": ("Host:port", "State", "Fingerprint", "Last seen", "Expires"),
+            "mailboxes": ("Address", "Nickname", "State", "Fingerprint", "Issued by"),
             "networks": ("Label", "Trusted", "ID", "Strength", "Hints", "Last seen"),
             "pending": ("#", "To", "State", "Reason"),
             "history": ("When", "Kind", "Subject", "Event", "Network"),
         }
         for name, cols in columns.items():
             self.table(name).add_columns(*cols)
+        self.table(self.current_tab).focus()  # arrows and j/k move at once, not the tab bar
         self.refresh_data()
 
     # ----- data -------------------------------------------------------------------------------
@@ -324,6 +333,15 @@ Esc  close
 
     def on_tabbed_content_tab_activated(self) -> None:
         self.refresh_bindings()
+        self.table(self.current_tab).focus()
+
+    def action_move(self, rows: int) -> None:
+        """j/k: down or up a row in the current tab's table."""
+        table = self.table(self.current_tab)
+        if rows > 0:
+            table.action_cursor_down()
+        else:
+            table.action_cursor_up()
 
     def on_resize(self) -> None:
         self.show_detail()
@@ -425,7 +443,7 @@ Esc  close
         else:
             value = next(m for m in self.snapshot.mailboxes if m.address == key).fingerprint
         self.app.copy_to_clipboard(value)
-        self.notify(f"Copied the SHA-256 fingerprint of {key}.", markup=False)
+        self.notify(f"Copied the fingerprint (SHA-256) of {key}.", markup=False)
 
     def action_mark_network(self) -> None:
         """Mark the selected (or current) network trusted with a name, or unmark it."""
@@ -507,14 +525,14 @@ Esc  close
 
 
 def issuer_mark(pin: MailboxPin, host_spkis: dict[str, str]) -> str:
-    """✓ issued by the pinned server key / ? unknown / ✖ a different one."""
+    """Who issued a mailbox's certificate: ✓ the server (its pinned key pin) / ? / ✖ another."""
     if not pin.issuer_spki:
         return "? unknown"
     host = pin.address.rsplit("@", 1)[-1]
     pinned = host_spkis.get(host)
     if pinned is None:
         return "? unknown"
-    return "✓ pinned host" if pinned == pin.issuer_spki else "✖ different"
+    return "✓ its server" if pinned == pin.issuer_spki else "✖ another key"
 
 
 def host_detail(h: HostPin, per_row: int = 8) -> str:
@@ -528,9 +546,9 @@ def host_detail(h: HostPin, per_row: int = 8) -> str:
         f"Last seen: {short_time(h.last_seen)}"
         + (f" on {h.last_network[:12]}" if h.last_network else ""),
         "",
-        grouped("Certificate", h.fingerprint, per_row),
+        grouped(FINGERPRINT, h.fingerprint, per_row),
         "",
-        grouped("Public key pin", h.spki, per_row),
+        grouped(KEY_PIN, h.spki, per_row),
     ]
     if h.note:
         parts += ["", f"Note: {h.note}"]
@@ -550,17 +568,20 @@ def mailbox_detail(m: MailboxPin, per_row: int = 8) -> str:
     ]
     if m.verified_at:
         parts.append(f"Verified on: {short_time(m.verified_at)}")
-    parts += ["", grouped("Trusted key", m.fingerprint, per_row)]
+    parts += ["", grouped(FINGERPRINT, m.fingerprint, per_row)]
     if m.alarm_fingerprint:
         parts += [
             "",
-            grouped("Reported instead", m.alarm_fingerprint, per_row),
+            grouped("Fingerprint reported instead", m.alarm_fingerprint, per_row),
             "",
             "Letters to this address are paused. Ask the person for their fingerprint "
             "and press v to paste it, or x to forget the old key.",
         ]
     if m.issuer_spki:
-        parts += ["", grouped("Issued by server key", m.issuer_spki, per_row)]
+        parts += [
+            "",
+            grouped(f"Issued by the server key, {KEY_PIN.lower()}", m.issuer_spki, per_row),
+        ]
     return "\n".join(parts)
 
 
@@ -597,7 +618,7 @@ def pending_detail(item: Any) -> str:
 def history_detail(e: HistoryEntry) -> str:
     return "\n".join(
         [
-            f"{short_time(e.at)} UTC",
+            short_time(e.at),
             f"{e.kind}: {e.subject}",
             f"Event: {e.event}",
             f"Network: {e.network or '-'}",

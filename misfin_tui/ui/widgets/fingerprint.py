@@ -13,6 +13,11 @@ from textual.widgets import Static
 from misfin_tui.core.fingerprint import grouped as group_fingerprint
 
 ALGORITHM = "SHA-256"
+# One name each, everywhere a person reads them (prompts, trust manager, CLI): the SHA-256 of
+# the whole certificate is its "Fingerprint"; the SHA-256 of its public key (SPKI) is the
+# "Key pin". A person told to paste "the fingerprint" then knows which one is meant.
+FINGERPRINT = "Fingerprint"
+KEY_PIN = "Key pin"
 
 
 def fingerprint_rows(hex64: str, per_row: int = 8) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from textual import events
+from textual.binding import Binding
 from textual.containers import HorizontalScroll, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -42,7 +43,14 @@ class GemLink(Static, can_focus=True):
 
 
 class GemtextView(VerticalScroll):
-    """A scrolling gemtext document."""
+    """A scrolling gemtext document: the arrows, j/k, space and b scroll it (pager keys)."""
+
+    BINDINGS = [
+        Binding("j", "scroll_down", "Scroll down", show=False),
+        Binding("k", "scroll_up", "Scroll up", show=False),
+        Binding("space", "page_down", "Page down", show=False),
+        Binding("b", "page_up", "Page up", show=False),
+    ]
 
     DEFAULT_CSS = """
     GemtextView { padding: 0 1; }

@@ -27,6 +27,7 @@ from textual.strip import Strip
 
 from misfin_tui.core.store import MailStore, Summary
 from misfin_tui.core.text import one_line
+from misfin_tui.ui.dates import local_time
 
 # The verification state of a letter as one character in the list. Only characters of
 # unambiguous width, so the columns line up in every terminal (the reader's banner says "ⓘ").
@@ -43,8 +44,8 @@ OUTGOING = frozenset({"Sent", "Drafts", "Outbox"})
 
 
 def short_date(iso: str) -> str:
-    """ "2026-01-05T12:00:00Z" -> "2026-01-05 12:00" (UTC, as stored)."""
-    return iso[:16].replace("T", " ")
+    """ "2026-01-05T12:00:00Z" -> "2026-01-05 12:00" in local time (see ui/dates.py)."""
+    return local_time(iso)
 
 
 # -- rows ---------------------------------------------------------------------------------------
@@ -267,8 +268,8 @@ class LetterList(ScrollView, can_focus=True):
         Binding("down,j", "cursor_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
+        Binding("home,g", "first", "First letter", show=False),
+        Binding("end,G", "last", "Last letter", show=False),
         Binding("enter", "select", "Open", show=False),
     ]
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import Static
 
 from misfin_tui.core import gemtext
@@ -38,11 +40,19 @@ def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
 
 
 class Reader(Vertical):
-    """Shows one stored letter, or a hint when none is open."""
+    """Shows one stored letter, or a hint when none is open.
+
+    While the reader has the focus its header is lit (like the list's cursor row), so a
+    person sees where j/k, space and q now go.
+    """
 
     DEFAULT_CSS = """
     Reader { height: 1fr; }
     Reader > #reader-head { height: auto; padding: 0 1; background: $boost; }
+    Reader > #reader-head-short { height: auto; padding: 0 1; background: $boost; display: none; }
+    Reader.-reading > #reader-head, Reader.-reading > #reader-head-short {
+        background: $primary; color: $text;
+    }
     Reader > #reader-banner { height: auto; padding: 0 1; display: none; }
     Reader > #reader-banner.trust-verified { display: block; color: $success; }
     Reader > #reader-banner.trust-pending { display: block; color: $text-muted; }
@@ -53,26 +63,55 @@ class Reader(Vertical):
     }
     """
 
+    BINDINGS = [
+        Binding("q,escape", "leave", "Back", id="reader.back", tooltip="Back to the letter list"),
+    ]
+
+    class Leave(Message):
+        """q or Esc in the reader: the screen puts the focus back on the list."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.letter: StoredLetter | None = None
 
+    def on_descendant_focus(self) -> None:
+        # A class, not :focus-within: Textual restyles the focused widget's ancestors on a
+        # focus change, not their other children (the header).
+        self.add_class("-reading")
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._blurred)
+
+    def _blurred(self) -> None:
+        focused = self.screen.focused if self.is_attached else None
+        if focused is None or self not in focused.ancestors:
+            self.remove_class("-reading")
+
+    def action_leave(self) -> None:
+        """Back to the letter list."""
+        self.post_message(self.Leave())
+
     def compose(self) -> ComposeResult:
-        yield Static(Content("Select a letter to read it."), id="reader-head")
+        yield Static(Content("Select a letter to read it."), id="reader-head", classes="head")
+        # On a short terminal (24 rows) two header lines, so the letter gets the room.
+        yield Static(Content("Select a letter to read it."), id="reader-head-short", classes="head")
         yield Static(id="reader-banner")
         yield GemtextView(id="reader-body")
 
     def show(self, letter: StoredLetter | None) -> None:
         self.letter = letter
         head = self.query_one("#reader-head", Static)
+        short = self.query_one("#reader-head-short", Static)
         banner = self.query_one("#reader-banner", Static)
         body = self.query_one(GemtextView)
         banner.set_classes("")
         if letter is None:
             head.update(Content("Select a letter to read it."))
+            short.update(Content("Select a letter to read it."))
             body.show([])
             return
         head.update(_head(letter))
+        short.update(_short_head(letter))
         found = trust_banner(letter)
         if found is not None:
             banner.update(Content(found[0]))
@@ -80,14 +119,31 @@ class Reader(Vertical):
         body.show(gemtext.parse(letter.body))
 
 
-def _head(letter: StoredLetter) -> Content:
+def _sender(letter: StoredLetter) -> str:
     sender = one_line(letter.sender) or "(unknown)"
     if letter.sender_blurb:
         sender += f"  “{one_line(letter.sender_blurb)}”"
+    return sender
+
+
+def _short_head(letter: StoredLetter) -> Content:
+    """From and date on one line, the subject on the next."""
+    return Content.assemble(
+        ("From: ", "bold"),
+        _sender(letter),
+        f" · {short_date(letter.received_at)}",
+        "\n",
+        ("Subject: ", "bold"),
+        one_line(letter.subject) or "(no subject)",
+    )
+
+
+def _head(letter: StoredLetter) -> Content:
+    sender = _sender(letter)
     rows = [
         ("From", sender),
         ("To", one_line(", ".join(letter.recipients) or letter.mailbox) or "—"),
-        ("Date", f"{short_date(letter.received_at)} UTC"),
+        ("Date", short_date(letter.received_at)),
         ("Subject", one_line(letter.subject) or "(no subject)"),
     ]
     parts: list[Content | str | tuple[str, str]] = []

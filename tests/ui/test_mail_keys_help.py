@@ -1,0 +1,106 @@
+"""Help and the palette: our keys only, each once; Esc closes help; "Mark this network as
+trusted" from the main screen uses the name typed; [keys] overrides reach help and palette."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.pilot import SIZE, settle, wait_for, wait_screen
+from helpers.profiles import make_profile
+from textual.widgets import Static
+
+from misfin_tui.core.profile import Profile
+from misfin_tui.ui.app import MisfinApp, make_app
+from misfin_tui.ui.commands import MailCommands
+from misfin_tui.ui.prompts.common import TextInputScreen
+from misfin_tui.ui.screens.help import HelpScreen
+from misfin_tui.ui.screens.main import MainScreen
+from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+
+NETWORK = "test-net"
+
+
+@pytest.fixture
+def profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Profile:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", NETWORK)
+    monkeypatch.delenv("MISFIN_TUI_PROFILE", raising=False)
+    return make_profile(tmp_path / "profile")
+
+
+def help_text(app: MisfinApp) -> str:
+    return "\n".join(str(s.render()) for s in app.screen.query(Static))
+
+
+async def open_help(app: MisfinApp, pilot) -> str:
+    await pilot.press("question_mark")
+    await wait_screen(pilot, HelpScreen)
+    return help_text(app)
+
+
+async def test_help_lists_our_keys_says_esc_closes_and_leaves_plumbing_out(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = await open_help(app, pilot)
+        assert "Esc (or q, ?) closes this help." in text
+        keys = str(app.screen.query_one("#help-keys", Static).render())
+        for plumbing in ("Copy selected text", "Focus Next", "Focus Previous", "palette"):
+            assert plumbing not in keys
+        for key in ("Next letter", "Previous letter", "First letter", "Last letter", "Quit"):
+            assert key in text
+        await pilot.press("escape")
+        await wait_screen(pilot, MainScreen)
+        app.action_trust_manager()
+        await wait_screen(pilot, TrustManagerScreen)
+        text = await open_help(app, pilot)
+        assert "Copy selected text" not in text and "Esc (or q, ?) closes" in text
+        assert "Tab switches" not in text and "1-5  switch tab" in text
+
+
+async def test_the_palette_lists_our_commands_first_each_once(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        names = [name for name, _help, _run in MailCommands(app.screen)._commands()]
+        assert names[0] == "Compose"
+        assert len(names) == len(set(names)), names
+        assert names.count("Quit") == 1
+        assert "Mark this network as trusted" in names
+        for textual_own in ("Keys", "Copy selected text", "Focus Next", "palette", "Maximize"):
+            assert textual_own not in names
+        assert names[-2:] == ["Theme", "Screenshot"]  # Textual's, after ours
+
+
+async def test_mark_network_from_the_main_screen_uses_the_name_typed(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        commands = {name: run for name, _help, run in MailCommands(app.screen)._commands()}
+        await commands["Mark this network as trusted"]()
+        await wait_screen(pilot, TextInputScreen)
+        await pilot.press(*"Office", "enter")  # typed key by key, as a person does
+        networks = app.engine.networks
+
+        def trusted() -> bool:
+            network = networks.get(NETWORK)
+            return network is not None and network.trusted
+
+        await wait_for(pilot, trusted)
+        assert networks.get(NETWORK).label == "Office"
+
+
+async def test_key_overrides_reach_help_and_the_palette(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", NETWORK)
+    profile = make_profile(tmp_path / "profile")
+    profile.config.set("keys.mail.next", "ctrl+n")
+    profile.save_config()
+    app = make_app(Profile.open(tmp_path / "profile"), start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        helps = {name: help_ for name, help_, _run in MailCommands(app.screen)._commands()}
+        assert helps["Next letter"].endswith("(^n)")
+        text = await open_help(app, pilot)
+        assert any(line.startswith("^n") and "Next letter" in line for line in text.splitlines())
