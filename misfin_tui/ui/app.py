@@ -26,6 +26,7 @@ from misfin_tui.core.events import (
     LetterVerified,
     NetworkTrusted,
 )
+from misfin_tui.core.notice import Reason
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.text import one_line
 from misfin_tui.ui.commands import MailCommands
@@ -139,6 +140,8 @@ class MisfinApp(App[int]):
             mark = "trusted" if network.trusted else "untrusted"
             label = network.label or network.id
             self.network_text = f"{'●' if network.trusted else '○'} {label} ({mark})"
+            if network.hints:  # why the network is what it is: router, Wi-Fi, VPN
+                self.network_text += f": {network.hints}"
         except Exception as exc:  # detection must never stop the app
             self.network_text = f"network unknown ({exc})"
         self.call_from_thread(self._update_status)
@@ -409,6 +412,25 @@ class MisfinApp(App[int]):
                 placeholder="Home",
             ),
             done,
+        )
+
+    def action_rotate_identity(self) -> None:
+        """A new certificate for the default identity; every past contact is told."""
+        from misfin_tui.ui.prompts import ConfirmScreen
+
+        address = self.session.default_identity
+        if not address:
+            self.notify("No identity to rotate yet.", severity="warning", markup=False)
+            return
+        question = ConfirmScreen(
+            f"Rotate the certificate of {address}?",
+            "Your host CA issues a new certificate and the old one is retired: it signs one "
+            "notice to each person you have written to or heard from, and is never used for "
+            "new letters. Do this when the old one may have been stolen, or routinely.",
+            yes="Rotate",
+        )
+        self.push_screen(
+            question, lambda yes: self.sending.rotate(address, Reason.ROUTINE) if yes else None
         )
 
     def action_sync_home(self) -> None:

@@ -32,6 +32,11 @@ APP_COMMANDS = (
         "sync_home",
     ),
     ("New identity", "Make or import a mailbox certificate", "first_run"),
+    (
+        "Rotate my certificate",
+        "A new certificate for your identity; everyone you wrote to is told",
+        "rotate_identity",
+    ),
     ("Archive (gembox)", "Export letters to a gembox file, or import one", "archive"),
     ("Help", "Keys and hints for this screen", "help"),
     ("Quit", "Stop the receiver and leave", "quit"),

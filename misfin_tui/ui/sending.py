@@ -19,7 +19,9 @@ from textual.app import App
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.engine import Engine
+from misfin_tui.core.identity import IdentityError
 from misfin_tui.core.network import NetworkError
+from misfin_tui.core.notice import Reason
 from misfin_tui.core.outbox.model import OutboxError, OutboxItem, State
 from misfin_tui.core.trust.model import (
     Answer,
@@ -166,6 +168,10 @@ class Sending:
         """Mark a network trusted; on the current one, held letters are probed again now."""
         self._run(self._trust_network(network_id, label))
 
+    def rotate(self, address: str, reason: Reason) -> None:
+        """A new certificate for `address` (the old one retired), and its notices sent."""
+        self._run(self._rotate(address, reason))
+
     def process_pending(self) -> None:
         """At start-up: re-probe held letters, send what is due, and say what waits. Also
         starts the retry timer."""
@@ -221,6 +227,20 @@ class Sending:
             await self.asker.say(str(exc), "warning")
             return
         await self.engine.delivery.run([item_id], self.asker)
+
+    async def _rotate(self, address: str, reason: Reason) -> None:
+        try:
+            rotation = await asyncio.to_thread(self.engine.rotate, address, reason)
+        except (IdentityError, OSError, ValueError) as exc:  # e.g. a self-signed mailbox
+            await self.asker.say(f"Not rotated: {exc}", "error")
+            return
+        told = len(rotation.recipients)
+        await self.asker.say(
+            f"{address} has a new certificate; the old one is retired. Telling {told} "
+            f"contact{'s' if told != 1 else ''} (see the Outbox)."
+        )
+        if rotation.items:
+            await self.engine.delivery.run(rotation.items, self.asker)
 
     async def _trust_network(self, network_id: str | None, label: str) -> None:
         networks = self.engine.networks
