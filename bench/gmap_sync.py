@@ -102,7 +102,7 @@ def main() -> int:
             laptop.config.set("gmap.alice@localhost", ("localhost", port))
             laptop.save_config()
             bare = bare_loop(port, ident.chain_path, ident.key_path, ids)
-            sync = GmapSync(laptop, timeout=15)
+            sync = GmapSync(Engine(laptop), timeout=15)
             started = time.perf_counter()
             report = sync.sync(connect=f"127.0.0.1:{port}", trust_new=True)
             ours = time.perf_counter() - started
