@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from misfin_tui.core.address import Address  # noqa: E402
 from misfin_tui.core.clock import utc_now  # noqa: E402
+from misfin_tui.core.engine import Engine  # noqa: E402
 from misfin_tui.core.gmap.protocol import SYNC_TAGS  # noqa: E402
 from misfin_tui.core.gmap.server import GmapServer, gmap_id  # noqa: E402
 from misfin_tui.core.gmap.sync import GmapSync, SyncStatus  # noqa: E402
