@@ -28,6 +28,7 @@ from helpers.profiles import (
 from helpers.receivers import Peer, ReceiverProcess
 
 from misfin_tui.core.profile import Profile
+from misfin_tui.demo import DEMO_NETWORK, DemoWorld, build_world
 
 
 @pytest.fixture(autouse=True)
@@ -132,3 +133,12 @@ def receiver_process() -> Iterator[Callable[..., ReceiverProcess]]:
     for process in started:
         if process.alive():
             process.kill()
+
+
+@pytest.fixture
+def demo_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoWorld]:
+    """The demo world (`misfin-tui --demo`), with the app left to run your receiver."""
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", DEMO_NETWORK)
+    built = build_world(tmp_path / "demo", receive_for_you=False)
+    yield built
+    built.close()

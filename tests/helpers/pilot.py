@@ -41,7 +41,7 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 15.0) -> None:
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 20.0) -> None:
     """Let workers and threads run until `condition()` holds (or fail after `timeout`)."""
     deadline = time.monotonic() + timeout
     while not condition():
