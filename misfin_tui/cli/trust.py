@@ -160,7 +160,7 @@ def cmd_trust_verify(args: argparse.Namespace, ctx: Context) -> int:
     trust = ctx.engine.trust
     try:
         if kind == "host":
-            matched = trust.verify_host(key, args.fingerprint)
+            matched = ctx.engine.policy.verify_pasted(key, args.fingerprint)
         else:
             matched = trust.verify_mailbox(key, args.fingerprint)
     except TrustError as exc:

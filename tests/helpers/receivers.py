@@ -23,12 +23,9 @@ import pytest
 
 from helpers.certs import CertAndKey, install_identity
 from misfin_tui.core.events import Event, LetterQuarantined, LetterStored, LetterVerified
-from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.receiver import Limits, Receiver
 from misfin_tui.core.store import MailStore
-from misfin_tui.core.trust.policy import TrustPolicy
-from misfin_tui.core.trust.store import TrustStore
 from misfin_tui.core.verify import EventSink, Verifier
 
 
@@ -46,12 +43,9 @@ def event_pair(event: Event) -> tuple[str, dict[str, Any]]:
 
 
 def verifier_for(profile: Profile, emit: EventSink | None = None, **options: Any) -> Verifier:
-    """A Verifier with stores of its own (as `Verifier.standalone` builds it), with its tuning
-    (`retry_delays`, `probes_per_host`, `probe_timeout`, `max_probes`) set by the test."""
-    db = profile.database()
-    trust = TrustStore(db)
-    policy = TrustPolicy(trust, profile.config.first_contact)
-    return Verifier(profile, MailStore(db), trust, policy, Networks(db), emit=emit, **options)
+    """A Verifier with stores of its own, its tuning (`retry_delays`, `probes_per_host`,
+    `probe_timeout`, `max_probes`) set by the test."""
+    return Verifier.standalone(profile, emit=emit, **options)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:

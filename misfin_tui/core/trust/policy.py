@@ -345,6 +345,11 @@ class TrustPolicy:
         else:
             raise TrustError(f"{answer.choice.value!r} does not decide about a server key")
 
+    def verify_pasted(self, hostport: str, pasted: str) -> bool:
+        """The person pasted the fingerprint they were given for a pinned server (the trust
+        manager, `trust verify`): a match verifies the pin, whatever its origin."""
+        return self.store.verify_host(hostport, pasted)
+
     # -- verifying senders ---------------------------------------------------------------------
 
     def for_verifying(self, host: str, presented: PresentedCert) -> VerifyRuling:

@@ -495,7 +495,7 @@ q or Esc  close
         try:
             if what == "verify":
                 ok = (
-                    trust.verify_host(key, text)
+                    self.session.engine.policy.verify_pasted(key, text)
                     if tab == "servers"
                     else trust.verify_mailbox(key, text)
                 )
