@@ -16,6 +16,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
 
 from misfin_tui.core.clock import parse_time
 from misfin_tui.core.outbox.model import OutboxItem, State
@@ -111,7 +112,8 @@ Esc  close
         # A delivered item stays in view while its letter still waits for other recipients.
         waiting = {item.letter_id for item in every if item.state is not State.DELIVERED}
         items = [item for item in every if item.letter_id in waiting]
-        self.app.call_from_thread(self.show, items)
+        if not get_current_worker().is_cancelled:  # a newer read started meanwhile: it wins
+            self.app.call_from_thread(self.show, items)
 
     def show(self, items: list[OutboxItem]) -> None:
         self.items = items

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from misfin_tui.core.text import one_line, visible
 from misfin_tui.ui.dates import local_time
@@ -206,7 +207,8 @@ q or Esc  close
             pending=engine.outbox.waiting(),
             history=engine.trust.history(limit=500),
         )
-        self.app.call_from_thread(self.show_snapshot, snap)
+        if not get_current_worker().is_cancelled:  # a newer read started meanwhile: it wins
+            self.app.call_from_thread(self.show_snapshot, snap)
 
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
