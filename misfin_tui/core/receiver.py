@@ -37,7 +37,14 @@ from misfin_tui.core.profile import Config, Profile
 from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.store import LetterTrust, MailStore
-from misfin_tui.core.tls_server import Answer, ServerLimits, Session, TlsServer, peer_text
+from misfin_tui.core.tls_server import (
+    Answer,
+    ServerLimits,
+    Session,
+    TlsServer,
+    mailbox_context,
+    peer_text,
+)
 from misfin_tui.core.verify import Outcome, Verifier
 from misfin_tui.core.wire import Request, RequestParser, build_response
 
@@ -348,25 +355,11 @@ class Receiver:
             self._identities_stamp = (self.profile.identities_dir.stat().st_mtime_ns, 0.0)
 
     def _make_context(self, host: str, boxes: dict[str, Mailbox]) -> SSL.Context:
-        """The host CA's certificate when the profile holds one, else a mailbox's own."""
+        """The host's context; an idle connection keeps no 16 KB buffers."""
         from OpenSSL import SSL
 
-        ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
-        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
-        ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
-        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
-        ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)  # an idle connection keeps no 16 KB buffers
-        # Ask for a certificate, accept whatever comes (or nothing): trust is decided later.
-        ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: True)
-        ca = self.profile.host_ca(host)
-        if ca is not None:
-            cert_path, key_path = ca
-        else:
-            first = sorted(boxes.values(), key=lambda m: m.address)[0].identity
-            cert_path, key_path = first.chain_path, first.key_path  # leaf (+ its CA)
-        ctx.use_certificate_chain_file(str(cert_path))
-        ctx.use_privatekey_file(str(key_path))
-        ctx.check_privatekey()
+        ctx = mailbox_context(self.profile, host, [m.identity for m in boxes.values()])
+        ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
         return ctx
 
     def _pick_context(self, conn: SSL.Connection) -> None:

@@ -20,12 +20,15 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
+
+    from misfin_tui.core.identity import Identity
+    from misfin_tui.core.profile import Profile
 
 log = logging.getLogger("misfin_tui.receiver")
 
@@ -466,3 +469,30 @@ def peer_text(peer: Any) -> str:
 def tls_error_text(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text[:120]
+
+
+def mailbox_context(profile: Profile, host: str, identities: Sequence[Identity]) -> SSL.Context:
+    """The TLS context serving one host's mailboxes (the Misfin receiver and GMAP alike).
+
+    TLS >= 1.2, no tickets, compression or session cache; a client certificate is asked for but
+    any is accepted (or none): who the peer is, is decided after the handshake. It presents the
+    host CA's certificate when the profile holds one (so a verifier can check a mailbox
+    certificate's signature), else the first mailbox's own (leaf, and its CA when it has one).
+    """
+    from OpenSSL import SSL
+
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+    ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+    ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: True)
+    ca = profile.host_ca(host)
+    if ca is not None:
+        cert_path, key_path = ca
+    else:
+        first = sorted(identities, key=lambda identity: str(identity.address))[0]
+        cert_path, key_path = first.chain_path, first.key_path
+    ctx.use_certificate_chain_file(str(cert_path))
+    ctx.use_privatekey_file(str(key_path))
+    ctx.check_privatekey()
+    return ctx

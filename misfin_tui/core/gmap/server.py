@@ -33,6 +33,7 @@ from misfin_tui.core.gmap.protocol import REQUEST_MAX, Answer, valid_tag
 from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by, load_certificates
 from misfin_tui.core.letter import forward_message
 from misfin_tui.core.store import MailStore
+from misfin_tui.core.tls_server import mailbox_context
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
@@ -398,24 +399,8 @@ class GmapServer:
         self._sock, self._wake, self._thread, self._pool = None, None, None, None
 
     def _context(self, host: str, boxes: list[ServedMailbox]) -> SSL.Context:
-        """The host CA's certificate when the profile holds one, else a mailbox's own."""
-        from OpenSSL import SSL
-
-        ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
-        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
-        ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
-        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
-        ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: True)
-        ca = self.profile.host_ca(host)
-        if ca is not None:
-            cert_path, key_path = ca
-        else:
-            first = sorted(boxes, key=lambda m: m.address)[0].identity
-            cert_path, key_path = first.chain_path, first.key_path
-        ctx.use_certificate_chain_file(str(cert_path))
-        ctx.use_privatekey_file(str(key_path))
-        ctx.check_privatekey()
-        return ctx
+        """The same context as the Misfin receiver's for this host."""
+        return mailbox_context(self.profile, host, [m.identity for m in boxes])
 
     def _pick(self, conn: SSL.Connection) -> None:
         try:
