@@ -49,7 +49,7 @@ def run(rounds: int) -> dict[str, list[float]]:
     from misfin_tui.core.client import presented_cert
     from misfin_tui.core.engine import Engine
     from misfin_tui.core.profile import Profile
-    from misfin_tui.core.trust.model import Origin
+    from misfin_tui.core.trust.model import Answer, Choice, HostEvent
 
     with tempfile.TemporaryDirectory(prefix="misfin-bench-") as tmp:
         root = Path(tmp)
@@ -69,7 +69,9 @@ def run(rounds: int) -> dict[str, list[float]]:
             engine = Engine(Profile.open(root / "client"))
             network = engine.networks.trust(None, "Bench")
             presented = presented_cert(server_profile.identity().cert_der())
-            engine.trust.pin_host(f"{host}:1958", presented, network, Origin.APPROVED)
+            engine.policy.answer(  # as if the person had approved it on an earlier send
+                HostEvent.FIRST_CONTACT, f"{host}:1958", presented, network, Answer(Choice.TRUST)
+            )
             engine.close()
             env = {**os.environ, "MISFIN_TUI_PROFILE": str(root / "client")}
             ours = [sys.executable, "-m", "misfin_tui", "send", "--to", RECIPIENT, "--no-input",
