@@ -8,6 +8,8 @@ beside this file (pytest puts this folder on sys.path for this conftest).
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,24 @@ def network(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     monkeypatch.delenv("MISFIN_TUI_PROFILE", raising=False)
     use(NETWORK)
     return use
+
+
+@pytest.fixture(autouse=True)
+def time_zone() -> Iterator[Callable[[str], None]]:
+    """Call the value with a TZ string to run the test in that local time zone; the zone
+    before the test is back afterwards (TZ restored by monkeypatch, then re-read here)."""
+    before = os.environ.get("TZ")
+
+    def use(zone: str) -> None:
+        os.environ["TZ"] = zone
+        time.tzset()
+
+    yield use
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
 
 
 # -- profiles -----------------------------------------------------------------------------------

@@ -22,3 +22,12 @@ def local_time(iso: str | None) -> str:
 def local_day(iso: str | None) -> str:
     """The local date part: '2026-12-02'."""
     return local_time(iso)[:10]
+
+
+def local_time_with_zone(iso: str | None) -> str:
+    """'2026-12-02 06:00 +0100': for text that leaves us (a quoted reply), whose reader may
+    live in another time zone ('' when absent, as is if unreadable)."""
+    when = parse_time(iso) if iso else None
+    if when is None:
+        return local_time(iso)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M %z")

@@ -378,7 +378,8 @@ async def test_a_nickname_hint_shows_the_address_and_tab_without_a_match_moves_o
     assert "Tab, or → at the end" in ComposeScreen.HELP
 
 
-async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
+async def test_reply_keeps_our_identity_and_quotes(profile: Profile, time_zone: Any) -> None:
+    time_zone("CET-1")  # the quote says when in the reader's zone, with its offset
     app = make_app(profile, start_receiver=False)
     app.session.sending = RecordingSending()  # type: ignore[assignment]
     letter = add_letter(app.engine.store, subject="Question", body="# Question\nTea or coffee?\n")
@@ -392,7 +393,9 @@ async def test_reply_keeps_our_identity_and_quotes(profile: Profile) -> None:
     (sent,) = app.session.sending.submitted
     assert sent["identity"] == ME and sent["recipients"] == ["bob@example.net"]
     assert sent["in_reply_to"] == letter
-    assert sent["body"].startswith("# Re: Question\nbob@example.net wrote on 2026-01-05 12:00 UTC:")
+    assert sent["body"].startswith(
+        "# Re: Question\nbob@example.net wrote on 2026-01-05 13:00 +0100:"
+    )
     assert "> Tea or coffee?" in sent["body"] and sent["body"].endswith("Tea, please.\n")
 
 

@@ -29,11 +29,11 @@ async def test_deferred_letter_is_shown_and_retried(sender, peer) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await wait_screen(pilot, OutboxScreen)
         app.sending.submit(identity=SENDER, recipients=[BOB], subject="Lunch?", body="x\n")
-        await wait_for(pilot, lambda: any("deferred until" in row[3] for row in cells(screen)))
+        await wait_for(pilot, lambda: any("retry at" in row[3] for row in cells(screen)))
         row = cells(screen)[0]
         assert row[1:3] == [RECIPIENT, "Lunch?"]
         reason = str(screen.query_one("#outbox-reason", Static).content)
-        assert "next try at" in reason
+        assert "deferred until" in reason and "next try at" in reason
 
         peer.start()
         await pilot.press("r")
@@ -52,7 +52,7 @@ async def test_drop_asks_and_returns_the_letter_to_drafts(sender, peer) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await wait_screen(pilot, OutboxScreen)
         app.sending.submit(identity=SENDER, recipients=[BOB], subject="Drop me", body="x\n")
-        await wait_for(pilot, lambda: len(cells(screen)) == 1 and "deferred" in cells(screen)[0][3])
+        await wait_for(pilot, lambda: len(cells(screen)) == 1 and "retry" in cells(screen)[0][3])
         await pilot.press("d")
         await wait_screen(pilot, ConfirmScreen)
         await pilot.press("escape")
@@ -74,9 +74,7 @@ async def test_enter_decides_an_item_waiting_for_a_person(sender, peer) -> None:
         await wait_screen(pilot, FirstContactScreen)
         await pilot.press("escape")
         await wait_screen(pilot, OutboxScreen)
-        await wait_for(
-            pilot, lambda: [r[3] for r in cells(screen)] == ["waiting for your decision"]
-        )
+        await wait_for(pilot, lambda: [r[3] for r in cells(screen)] == ["your decision"])
         assert peer.received() == 0
         await pilot.press("enter")
         await wait_screen(pilot, FirstContactScreen)
@@ -103,8 +101,7 @@ async def test_a_letter_stays_visible_until_every_recipient_has_it(sender, peer)
         await wait_for(
             pilot,
             lambda: (
-                sorted(row[3].split(" until")[0] for row in cells(screen))
-                == ["deferred", "delivered"]
+                sorted(row[3].split(" at")[0] for row in cells(screen)) == ["delivered", "retry"]
             ),
         )
         assert "1 letter waiting" in str(screen.query_one("#outbox-title", Static).content)
@@ -143,7 +140,7 @@ async def test_a_silent_server_never_blocks_the_ui(sender, peer) -> None:
             await wait_for(pilot, lambda: [r[3] for r in cells(screen)] == ["sending…"])
             assert app.sending.busy
             await wait_for(pilot, lambda: not app.sending.busy)  # the probe timed out
-            await wait_for(pilot, lambda: "deferred" in cells(screen)[0][3])
+            await wait_for(pilot, lambda: "retry" in cells(screen)[0][3])
             assert peer.received() == 0
     finally:
         silent.close()

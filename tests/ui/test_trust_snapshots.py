@@ -253,7 +253,7 @@ def seed_outbox(profile: Any) -> None:
     rows = [
         ("queued", "bob@example.org", "Lunch on Friday?", "", "{}", None),
         ("deferred", "carol@carol.test", "Minutes", "the server did not answer (next try at "
-         "14:30 UTC)", "{}", "2026-11-28T14:30:00Z"),
+         "14:30)", "{}", "2026-11-28T14:30:00Z"),
         ("decision", "dave@new.example", "Hello from Alice", "You have not contacted "
          "new.example:1958 before.", asking(Ask.FIRST_CONTACT, "dave@new.example"), None),
         ("held", "erin@far.example", "Postcard", "First contact on an untrusted network.",
@@ -318,7 +318,8 @@ def test_trust_manager_history(snap_compare, tmp_path, monkeypatch) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=history)
 
 
-def test_outbox(snap_compare, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("size", [(80, 24), SIZE], ids=["80x24", "120x36"])
+def test_outbox(snap_compare, tmp_path, monkeypatch, size) -> None:
     profile = seeded_profile(tmp_path, monkeypatch)
     seed_outbox(profile)
     app = TrustHost(profile, lambda session: OutboxScreen(session, refresh_seconds=0))
@@ -328,7 +329,7 @@ def test_outbox(snap_compare, tmp_path, monkeypatch) -> None:
         await pilot.press("down")
         await settled(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=second_row)
+    assert snap_compare(app, terminal_size=size, run_before=second_row)
 
 
 def test_first_run(snap_compare, tmp_path) -> None:

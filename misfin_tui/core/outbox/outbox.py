@@ -512,7 +512,7 @@ class Outbox:
         when = self._clock() + timedelta(seconds=wait)
         return Outcome(
             State.DEFERRED,
-            f"{reason} (next try at {when:%H:%M} UTC)",
+            f"{reason} (next try at {when.astimezone():%H:%M})",  # local, as every date shown
             next_attempt_at=iso_utc(when),
         )
 

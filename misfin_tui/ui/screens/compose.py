@@ -30,11 +30,19 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static, TextAr
 
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.compose import letter_text, measure, split_body
+from misfin_tui.core.letter import (
+    forward_subject,
+    parse_stored,
+    quote,
+    reply_all_recipients,
+    reply_recipients,
+    reply_subject,
+)
 from misfin_tui.core.store import StoredLetter
 from misfin_tui.core.text import one_line, visible
+from misfin_tui.ui.dates import local_time_with_zone
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.session import Session
-from misfin_tui.ui.widgets.letter_list import short_date
 
 AUTOSAVE_SECONDS = 1.0
 B_LIMIT = 2048
@@ -62,21 +70,12 @@ def response_fields(letter: StoredLetter, how: str, identities: Sequence[str]) -
     Recipients follow core.letter (first sender; + everyone else, minus us), the subject gets
     "Re: "/"Fwd: ", and the original is quoted with "> ".
     """
-    from misfin_tui.core.letter import (
-        forward_subject,
-        parse_stored,
-        quote,
-        reply_all_recipients,
-        reply_recipients,
-        reply_subject,
-    )
-
     gemmail = parse_stored(letter.raw, letter.version)
     me = _our_address(letter, identities)
     # Network text goes into editable widgets: escape sequences become visible symbols here too.
     subject = one_line(gemmail.subject or letter.subject)
     who = one_line(letter.sender) or "someone"
-    when = short_date(letter.received_at)
+    when = local_time_with_zone(letter.received_at)
     quoted = visible(quote(gemmail.body), newlines=True)
     if not quoted.endswith("\n"):
         quoted += "\n"
@@ -85,7 +84,7 @@ def response_fields(letter: StoredLetter, how: str, identities: Sequence[str]) -
             "identity": me,
             "to": [],
             "subject": forward_subject(subject),
-            "body": f"Forwarded letter from {who}, {when} UTC:\n\n{quoted}",
+            "body": f"Forwarded letter from {who}, {when}:\n\n{quoted}",
         }
     if how == "reply":
         to = reply_recipients(gemmail, me)
@@ -99,7 +98,7 @@ def response_fields(letter: StoredLetter, how: str, identities: Sequence[str]) -
         "identity": me,
         "to": to,
         "subject": reply_subject(subject),
-        "body": f"{who} wrote on {when} UTC:\n{quoted}\n",
+        "body": f"{who} wrote on {when}:\n{quoted}\n",
         "in_reply_to": letter.id,
     }
 

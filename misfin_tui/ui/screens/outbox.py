@@ -26,6 +26,11 @@ from misfin_tui.ui.session import Session
 
 REFRESH_SECONDS = 2.0
 
+# The table's columns and the widest each may grow; Reason takes what is left of the width
+# (at least REASON_MIN), cut with "…" — the pane under the table shows the whole reason.
+COLUMNS = (("#", 4), ("To", 24), ("Subject", 20), ("State", 14))
+REASON_MIN = 12
+
 
 def local_hhmm(iso: str | None) -> str:
     """hh:mm in the local time zone for an ISO-8601 UTC time ('' when unreadable)."""
@@ -46,12 +51,27 @@ STATE_WORDS = {
 }
 
 
-def state_text(item: OutboxItem) -> str:
-    """The state of an outbox item as a person reads it."""
+# The same states in a word or two, for the table's narrow State column.
+STATE_SHORT = {
+    State.QUEUED: "queued",
+    State.SENDING: "sending…",
+    State.DELIVERED: "delivered",
+    State.DECISION: "your decision",
+    State.HELD: "held",
+    State.DEFERRED: "retry",
+    State.REDIRECTED: "redirected",
+    State.FAILED: "failed",
+    State.DROPPED: "dropped",
+}
+
+
+def state_text(item: OutboxItem, *, short: bool = False) -> str:
+    """The state of an outbox item as a person reads it (`short`: for the table)."""
     if item.state is State.DEFERRED:
         at = local_hhmm(item.next_attempt_at)
-        return f"deferred until {at}" if at else "deferred"
-    return STATE_WORDS[item.state]
+        word = "retry at" if short else "deferred until"
+        return f"{word} {at}" if at else STATE_SHORT[item.state] if short else "deferred"
+    return (STATE_SHORT if short else STATE_WORDS)[item.state]
 
 
 class OutboxScreen(Screen[None]):
@@ -100,7 +120,6 @@ Esc  close
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("#", "To", "Subject", "State", "Reason")
         self.reload()
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.reload)
@@ -115,19 +134,39 @@ Esc  close
         if not get_current_worker().is_cancelled:  # a newer read started meanwhile: it wins
             self.app.call_from_thread(self.show, items)
 
+    def on_resize(self) -> None:
+        """Columns fit the new width: the reason gets what the others leave."""
+        if self.items or self.query_one(DataTable).columns:
+            self.show(self.items)
+
     def show(self, items: list[OutboxItem]) -> None:
         self.items = items
         table = self.query_one(DataTable)
         selected = self.selected()
-        table.clear()
-        for item in items:
+        rows = [
+            (
+                str(item.id),
+                one_line(item.recipient),
+                one_line(item.subject) or "(no subject)",
+                state_text(item, short=True),
+                one_line(item.reason.splitlines()[0] if item.reason else ""),
+            )
+            for item in items
+        ]
+        table.clear(columns=True)
+        used = 0
+        for index, (label, widest) in enumerate(COLUMNS):
+            width = min(widest, max([len(label), *(len(row[index]) for row in rows)]))
+            table.add_column(label, width=width)
+            used += width + 2 * table.cell_padding
+        scrollbar = 2  # the vertical scrollbar, when the rows overflow
+        table.add_column(
+            "Reason",
+            width=max(REASON_MIN, self.size.width - used - 2 * table.cell_padding - scrollbar),
+        )
+        for item, row in zip(items, rows, strict=True):
             table.add_row(
-                Text(str(item.id)),
-                Text(one_line(item.recipient)),
-                Text(one_line(item.subject) or "(no subject)"),
-                Text(state_text(item)),
-                Text(one_line(item.reason.splitlines()[0] if item.reason else "")),
-                key=str(item.id),
+                *(Text(cell, no_wrap=True, overflow="ellipsis") for cell in row), key=str(item.id)
             )
         if selected is not None and any(i.id == selected.id for i in items):
             table.move_cursor(row=table.get_row_index(str(selected.id)))
