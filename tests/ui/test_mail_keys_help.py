@@ -3,6 +3,7 @@ trusted" from the main screen uses the name typed; [keys] overrides reach help a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ async def test_help_lists_our_keys_says_esc_closes_and_leaves_plumbing_out(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         text = await open_help(app, pilot)
-        assert "Esc (or q, ?) closes this help." in text
+        assert "Esc (or q, ?) closes this help; j, k and space scroll it." in text
         keys = str(app.screen.query_one("#help-keys", Static).render())
         for plumbing in ("Copy selected text", "Focus Next", "Focus Previous", "palette"):
             assert plumbing not in keys
@@ -103,4 +104,24 @@ async def test_key_overrides_reach_help_and_the_palette(tmp_path: Path, monkeypa
         helps = {name: help_ for name, help_, _run in MailCommands(app.screen)._commands()}
         assert helps["Next letter"].endswith("(^n)")
         text = await open_help(app, pilot)
-        assert any(line.startswith("^n") and "Next letter" in line for line in text.splitlines())
+        assert re.search(r"(^|  )\^n +Next letter", text, re.MULTILINE), text
+
+
+async def test_help_at_80x24_shows_every_key_at_once_and_j_scrolls_the_words(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_help(app, pilot)
+        keys = app.screen.query_one("#help-keys", Static)
+        body = keys.parent
+        assert keys.region.height == keys.virtual_region.height  # nothing of it cut
+        assert body is not None and body.region.contains_region(keys.region)
+        shown = str(keys.render())
+        for action in ("Compose", "Quit", "Last letter", "Go to Inbox, Sent"):
+            assert action in shown
+        assert "Delete" in shown and shown.count("Delete") == 1  # d and del on one row
+        await pilot.press("j", "j")
+        await pilot.pause()
+        assert body.scroll_y == 2

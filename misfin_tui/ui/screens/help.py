@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-CLOSE = "Esc (or q, ?) closes this help."
+CLOSE = "Esc (or q, ?) closes this help; j, k and space scroll it."
 GENERAL = (
     "ctrl+p opens the command palette: every action is there by name. "
     'Keys can be changed in config.toml under [keys] (binding id = "key").'
@@ -30,24 +30,73 @@ def _bare(action: str) -> str:
     return action
 
 
+def merge_rows(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One row per action: "d, del  Delete"; and folder digits as one "1-8  Go to …" row."""
+    merged: dict[str, list[str]] = {}
+    folders: list[tuple[str, str]] = []
+    for key, description in rows:
+        if len(key) == 1 and key.isdigit() and description.startswith("Go to "):
+            folders.append((key, description.removeprefix("Go to ")))
+        else:
+            merged.setdefault(description, []).append(key)
+    result = [(", ".join(keys), description) for description, keys in merged.items()]
+    if folders:
+        span = folders[0][0] if len(folders) == 1 else f"{folders[0][0]}-{folders[-1][0]}"
+        result.append((span, "Go to " + ", ".join(name for _, name in folders)))
+    return result
+
+
+def layout_keys(rows: list[tuple[str, str]], width: int) -> Content:
+    """The rows in two columns of `width` cells in all, where they fit; a row too long for
+    half the width gets a line of its own after them."""
+    if not rows:
+        return Content("No keys on this screen.")
+    key_width = max(len(key) for key, _ in rows) + 2
+    half = width // 2
+    short = [row for row in rows if key_width + len(row[1]) + 2 <= half]
+    long = [row for row in rows if row not in short]
+    if len(short) < 2:
+        short, long = [], rows
+    height = -(-len(short) // 2)
+    lines: list[list[tuple[str, str]]] = [short[i::height] for i in range(height)] if short else []
+    lines += [[row] for row in long]
+    parts: list[Content | str | tuple[str, str]] = []
+    for number, line in enumerate(lines):
+        if number:
+            parts.append("\n")
+        for column, (key, description) in enumerate(line):
+            parts.append((key.ljust(key_width), "bold"))
+            last = column == len(line) - 1
+            parts.append(description if last else description.ljust(half - key_width))
+    return Content.assemble(*parts)
+
+
 class HelpScreen(ModalScreen[None]):
-    """Lists the bindings active on `target` (the screen help was asked for)."""
+    """Lists the bindings active on `target` (the screen help was asked for): keys first, in
+    two columns where they fit, then the screen's words; the body scrolls with j/k/space."""
 
     BINDINGS = [
         Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),
+        Binding("j,down", "scroll(1)", "Scroll down", show=False),
+        Binding("k,up", "scroll(-1)", "Scroll up", show=False),
+        Binding("space,pagedown", "page(1)", "Page down", show=False),
+        Binding("b,pageup", "page(-1)", "Page up", show=False),
     ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Vertical {
-        width: 80; max-width: 95%; height: auto; max-height: 90%;
+        width: 80; max-width: 95%; height: auto; max-height: 95%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
     HelpScreen #help-title { text-style: bold; color: $accent; }
-    HelpScreen #help-close { color: $text-muted; margin-bottom: 1; }
-    HelpScreen #help-text { margin-bottom: 1; }
-    HelpScreen VerticalScroll { height: auto; max-height: 24; }
+    HelpScreen #help-close { color: $text-muted; }
+    HelpScreen VerticalScroll { height: auto; margin-top: 1; }
+    HelpScreen #help-text { margin-top: 1; }
     HelpScreen #help-general { color: $text-muted; margin-top: 1; }
     """
+
+    # Cells the dialog's frame takes from its width: border and padding on both sides.
+    FRAME = 4
 
     def __init__(self, target: Screen[Any]) -> None:
         super().__init__()
@@ -56,16 +105,33 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         title = getattr(self.target, "HELP_TITLE", None) or type(self.target).__name__
         text = getattr(self.target, "HELP", None) or ""
+        width = min(80, int(self.app.size.width * 0.95)) - self.FRAME - 1  # 1: the scrollbar
         with Vertical():
             yield Static(Content(f"Help: {title}"), id="help-title")
             yield Static(Content(CLOSE), id="help-close")
-            if text:
-                yield Static(Content(text), id="help-text")
-            with VerticalScroll():
-                yield Static(self._keys(), id="help-keys")
-            yield Static(Content(GENERAL), id="help-general")
+            with VerticalScroll(can_focus=False) as body:
+                body.styles.max_height = self._body_height()
+                yield Static(layout_keys(merge_rows(self._rows()), width), id="help-keys")
+                if text:
+                    yield Static(Content(text), id="help-text")
+                yield Static(Content(GENERAL), id="help-general")
 
-    def _keys(self) -> Content:
+    def _body_height(self) -> int:
+        """What the dialog leaves for its scrolling body: 95% of the screen, less the border
+        (2), the title and close lines (2) and the gap above the keys (1)."""
+        return max(3, int(self.app.size.height * 0.95) - 5)
+
+    def on_resize(self) -> None:
+        self.query_one(VerticalScroll).styles.max_height = self._body_height()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    def action_page(self, pages: int) -> None:
+        body = self.query_one(VerticalScroll)
+        body.scroll_relative(y=pages * max(1, body.size.height - 1), animate=False)
+
+    def _rows(self) -> list[tuple[str, str]]:
         rows: list[tuple[str, str]] = []
         seen: set[tuple[str, str]] = set()
         # The screen's own keys first, then the app's, then those of the focused widget.
@@ -87,13 +153,4 @@ class HelpScreen(ModalScreen[None]):
                 continue
             seen.add((key, description))
             rows.append((key, description))
-        if not rows:
-            return Content("No keys on this screen.")
-        width = max(len(key) for key, _ in rows) + 2
-        parts: list[Content | str | tuple[str, str]] = []
-        for index, (key, description) in enumerate(rows):
-            if index:
-                parts.append("\n")
-            parts.append((key.ljust(width), "bold"))
-            parts.append(description)
-        return Content.assemble(*parts)
+        return rows
