@@ -147,8 +147,9 @@ def main() -> int:
         return child(args.child)
     if args.hello:
         return hello_child()
-    from common import report
+    from common import compile_package, report
 
+    compile_package()
     results: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="misfin-bench-") as tmp:
         profiles = {size: make_profile(Path(tmp), size) for size in SIZES}

@@ -37,6 +37,17 @@ class Sender:
     fingerprint: str
 
 
+def compile_package() -> None:
+    """Byte-compile misfin_tui as installing a wheel does (pip writes the .pyc files), so a
+    process benchmark measures what a user runs, not CPython compiling our source each start
+    — PYTHONDONTWRITEBYTECODE or a read-only checkout would otherwise leave no cache."""
+    import compileall
+
+    import misfin_tui
+
+    compileall.compile_dir(str(Path(misfin_tui.__file__).parent), quiet=1)
+
+
 def make_receiver_profile(root: Path, key_type: str = "p256") -> Any:
     """A profile serving bob@example.org with a self-signed identity of `key_type`."""
     from misfin_tui.core.address import Address

@@ -21,7 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RECIPIENT, Sender, ServerProcess, make_receiver_profile, ms, pin_senders  # noqa: E402
+from common import (  # noqa: E402
+    RECIPIENT,
+    Sender,
+    ServerProcess,
+    compile_package,
+    make_receiver_profile,
+    ms,
+    pin_senders,
+)
 
 TARGET = 2.0
 BODY = "A letter for the send benchmark.\n"
@@ -104,6 +112,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
+    compile_package()
     samples = run(args.rounds)
     real, bare = statistics.median(samples["real"]), statistics.median(samples["bare"])
     report(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -136,7 +137,10 @@ _MAP_TABLES = ("hosts", "keys", "gmap")
 
 
 class Config:
-    """A typed view over the tomlkit document, with defaults for absent keys.
+    """A typed view over config.toml, with defaults for absent keys.
+
+    Read with the standard library's tomllib (fast: every command reads it); the tomlkit
+    document, which keeps comments when a setting is written, is parsed only for set().
 
     Settings and their keys in config.toml: default_identity; trust.first_contact;
     receiver.enabled / .listen / .unverified / .revalidate_days / .gmap_listen; [hosts]
@@ -144,14 +148,27 @@ class Config:
     [keys] action = "key".
     """
 
-    def __init__(self, document: tomlkit.toml_document.TOMLDocument, path: Path, text: str) -> None:
-        self._doc = document
+    def __init__(self, data: dict[str, Any], path: Path, text: str) -> None:
+        self._data = data
+        self._doc: tomlkit.toml_document.TOMLDocument | None = None
         self._path = path
         self._text = text
         self.validate()
 
     @property
     def document(self) -> tomlkit.toml_document.TOMLDocument:
+        """The file as tomlkit reads it, comments and all (what save_config writes)."""
+        if self._doc is None:
+            import tomlkit  # only to write: reading needs none of it
+            from tomlkit.exceptions import ParseError
+
+            try:
+                self._doc = tomlkit.parse(self._text)
+            except ParseError as exc:
+                problem = str(exc).split(" at line ")[0]
+                raise ConfigError(
+                    f"{self._path} line {exc.line}: {problem} (column {exc.col})"
+                ) from None
         return self._doc
 
     # -- typed settings --
@@ -306,16 +323,18 @@ class Config:
                 raise ConfigError(f"{self._path}: unknown setting {dotted_key!r}")
         if isinstance(value, tuple):
             value = _format_hostport(*value)
-        container: Any = self._doc
+        document = self.document
+        container: Any = document
         if table is not None:
-            if table not in self._doc:
-                self._doc[table] = tomlkit.table()
-            container = self._doc[table]
+            if table not in document:
+                document[table] = tomlkit.table()
+            container = document[table]
         old = container.get(key)
         if value is None:
             container.pop(key, None)
         else:
             container[key] = value
+        before, self._data = self._data, document.unwrap()
         try:
             self.validate()
         except ConfigError:
@@ -323,25 +342,25 @@ class Config:
                 container.pop(key, None)
             else:
                 container[key] = old
+            self._data = before
             raise
 
     # -- helpers --
     def _table(self, table: str) -> dict[str, Any]:
-        value = self._doc.get(table, {})
+        value = self._data.get(table, {})
         if not isinstance(value, dict):
             self._fail(None, table, "must be a table like [" + table + "]")
-        table_value: dict[str, Any] = value.unwrap() if hasattr(value, "unwrap") else value
+        table_value: dict[str, Any] = value
         return table_value
 
     def _get(self, table: str | None, key: str, default: Any) -> Any:
-        container = self._doc if table is None else self._table(table)
-        value = container.get(key, default)
-        return value.unwrap() if hasattr(value, "unwrap") else value
+        container = self._data if table is None else self._table(table)
+        return container.get(key, default)
 
     def _check(self, kind: type[T], value: Any, table: str | None, key: str, wanted: str) -> T:
         if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
             self._fail(table, key, f"must be {wanted}, not {_toml_repr(value)}")
-        checked: T = value.unwrap() if hasattr(value, "unwrap") else value
+        checked: T = value
         return checked
 
     def _choice(self, table: str, key: str, default: str, choices: tuple[str, ...]) -> str:
@@ -363,6 +382,15 @@ class Config:
         line = _line_of(self._text, table, str(key))
         where = f"{self._path} line {line}" if line else str(self._path)
         raise ConfigError(f"{where}: {dotted} {problem}")
+
+
+def _toml_problem(path: Path, message: str) -> str:
+    """tomllib's "Invalid value (at line 3, column 8)" -> "<path> line 3: Invalid value (column
+    8)", the shape of every config error."""
+    found = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message)
+    if found is None:
+        return f"{path}: {message}"
+    return f"{path} line {found.group(2)}: {found.group(1)} (column {found.group(3)})"
 
 
 def _format_hostport(host: str, port: int) -> str:
@@ -435,9 +463,6 @@ class Profile:
         return self._config
 
     def _load_config(self) -> Config:
-        import tomlkit
-        from tomlkit.exceptions import ParseError
-
         path = self.config_path
         try:
             text = path.read_text(encoding="utf-8")
@@ -448,11 +473,10 @@ class Profile:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
         try:
-            document = tomlkit.parse(text)
-        except ParseError as exc:
-            problem = str(exc).split(" at line ")[0]
-            raise ConfigError(f"{path} line {exc.line}: {problem} (column {exc.col})") from None
-        return Config(document, path, text)
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(_toml_problem(path, str(exc))) from None
+        return Config(data, path, text)
 
     def save_config(self) -> None:
         """Write config.toml (the commented default the first time), keeping comments."""
