@@ -143,6 +143,10 @@ def _user_error(exc: Exception) -> str | None:
 
     if isinstance(exc, ConfigError | IdentityError | DatabaseError | ProtocolError):
         return str(exc) or type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError):  # could not write now: not damage
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return "the disk holding the database is full: free some space and try again"
+        return f"the database could not be written: {exc} (try again)"
     if isinstance(exc, sqlite3.DatabaseError):  # damage found by a query, after the open
         return f"the database is damaged or unreadable: {exc} (restore a backup)"
     if isinstance(exc, OSError):
