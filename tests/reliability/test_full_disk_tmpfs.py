@@ -14,6 +14,7 @@ RLIMIT_FSIZE on the receiver process) still covers the receiver's side.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 import subprocess
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import pytest
 from helpers.certs import forged
-from helpers.profiles import NETWORK, RECIPIENT, make_profile, pin_verified
+from helpers.fixture_receiver import FixtureReceiver
+from helpers.profiles import NETWORK, RECIPIENT, SENDER, make_profile, pin_verified, route
 from helpers.raw_tls import exchange, letter, status_of
 
 from misfin_tui.core.gembox import export_gembox
@@ -160,12 +162,13 @@ def run_cli(profile_dir: Path, *args: str, stdin: str = "") -> subprocess.Comple
     )
 
 
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The command failed with exit code 1 and one line on stderr, no traceback."""
+def one_line_error(result: subprocess.CompletedProcess[str], disk: TinyDisk) -> str:
+    """The command failed with exit code 1 and one line on stderr, no traceback; returned
+    with the disk's path cut out (the test's name in it says "full" too)."""
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("misfin-tui: error: "), result.stderr
-    return lines[0]
+    return lines[0].replace(str(disk.path), "DISK")
 
 
 @pytest.mark.timeout(60)
@@ -184,8 +187,8 @@ def test_mail_import_onto_a_full_tmpfs_imports_nothing_and_says_so(
     make_profile(profile_dir, RECIPIENT).database().close()
 
     tiny_disk.fill(leave=ROOM)
-    error = one_line_error(run_cli(profile_dir, "mail", "import", str(box)))
-    assert "full" in error and "damaged" not in error, error
+    error = one_line_error(run_cli(profile_dir, "mail", "import", str(box)), tiny_disk)
+    assert "is full (free some space)" in error and "damaged" not in error, error
     assert all_subjects(profile_dir) == [], "part of the gembox was imported"
     check_integrity(Profile.open(profile_dir).db_path)
 
@@ -193,3 +196,72 @@ def test_mail_import_onto_a_full_tmpfs_imports_nothing_and_says_so(
     again = run_cli(profile_dir, "mail", "import", str(box))
     assert again.returncode == 0, again.stderr
     assert sorted(all_subjects(profile_dir)) == sorted(f"old-{n}" for n in range(60))
+
+
+@pytest.fixture
+def alice_on_tiny_disk(tiny_disk: TinyDisk, receiver_factory) -> tuple[Path, FixtureReceiver]:
+    """A sending profile on the tmpfs, on a trusted network, example.org routed to bob."""
+    bob = receiver_factory("example.org")
+    profile = make_profile(tiny_disk.path / "alice", SENDER, trusted=True)
+    route(profile, "example.org", bob)
+    profile.database().close()
+    return profile.config_dir, bob
+
+
+def send_to_bob(profile_dir: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        profile_dir,
+        *("send", "--to", RECIPIENT, "--no-input", "--trust-new", "--subject", "Lunch?"),
+        stdin="Shall we?\n",
+    )
+
+
+def folders(profile_dir: Path) -> dict[str, int]:
+    store = MailStore(Profile.open(profile_dir).database())
+    try:
+        return {folder: total for folder, (total, _unread) in store.counts().items() if total}
+    finally:
+        store.db.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("leave", [0, 40 * 1024], ids=["no-room", "room-for-the-outbox-only"])
+def test_send_onto_a_full_tmpfs_sends_nothing_it_could_not_keep(
+    tiny_disk: TinyDisk, alice_on_tiny_disk: tuple[Path, FixtureReceiver], leave: int
+) -> None:
+    """Either the letter could not be put in the outbox (nothing stored, nothing sent), or it
+    is in the outbox and the next write failed: it is kept there, and the error says so."""
+    profile_dir, bob = alice_on_tiny_disk
+    tiny_disk.fill(leave=leave)
+    error = one_line_error(send_to_bob(profile_dir), tiny_disk)
+    assert "is full (free some space)" in error and "damaged" not in error, error
+    assert bob.requests == [], "it went out although the disk was full before it was sent"
+
+    tiny_disk.free()
+    kept = folders(profile_dir)
+    assert kept == ({"Outbox": 1} if "kept in the outbox" in error else {}), (kept, error)
+    check_integrity(Profile.open(profile_dir).db_path)
+    assert send_to_bob(profile_dir).returncode == 0
+    assert len(bob.requests) == 1 and folders(profile_dir) == {**kept, "Sent": 1}
+
+
+@pytest.mark.timeout(60)
+def test_send_whose_disk_fills_during_delivery_keeps_the_letter(
+    tiny_disk: TinyDisk, alice_on_tiny_disk: tuple[Path, FixtureReceiver]
+) -> None:
+    """The server took the letter (20) but the disk filled meanwhile: how the sending went
+    cannot be recorded, so the letter stays in the outbox (to be sent again, the Misfin way:
+    it leaves the outbox only on a recorded 20), and the person is told so in one line."""
+    profile_dir, bob = alice_on_tiny_disk
+    bob.on_request = lambda _request: tiny_disk.fill(leave=0)
+    error = one_line_error(send_to_bob(profile_dir), tiny_disk)
+    assert len(bob.requests) == 1
+    assert "is full (free some space)" in error and "kept in the outbox" in error, error
+
+    tiny_disk.free()
+    assert folders(profile_dir) == {"Outbox": 1}
+    check_integrity(Profile.open(profile_dir).db_path)
+    listed = run_cli(profile_dir, "outbox", "list", "--all", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [item] = json.loads(listed.stdout)
+    assert item["recipient"] == RECIPIENT and item["state"] != "delivered", item
