@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -30,6 +31,13 @@ exit codes:
   2  usage error (bad address, letter too big, bad option)
   1  could not run (configuration, identity, database)
 """
+
+
+def write_failure(exc: sqlite3.OperationalError) -> str:
+    """Why the database could not be written now (a full disk, a lock): not damage."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return "the disk holding the database is full (free some space)"
+    return f"the database could not be written ({exc})"
 
 
 class UsageError(Exception):

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from misfin_tui import __version__
-from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG, Context, UsageError
+from misfin_tui.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    Context,
+    UsageError,
+    write_failure,
+)
 
 # Command -> the module that registers it. Only the invoked command's module is imported (a
 # script's `send` should not pay for GMAP and gembox); --help without a command imports all.
@@ -143,6 +151,8 @@ def _user_error(exc: Exception) -> str | None:
 
     if isinstance(exc, ConfigError | IdentityError | DatabaseError | ProtocolError):
         return str(exc) or type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError):  # could not write now: not damage
+        return f"{write_failure(exc)}: try again"
     if isinstance(exc, sqlite3.DatabaseError):  # damage found by a query, after the open
         return f"the database is damaged or unreadable: {exc} (restore a backup)"
     if isinstance(exc, OSError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
-from misfin_tui.cli.common import SEND_EPILOG, Context, UsageError
+from misfin_tui.cli.common import EXIT_ERROR, PROG, SEND_EPILOG, Context, UsageError, write_failure
 from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import Policy
@@ -121,5 +122,14 @@ def cmd_send(args: argparse.Namespace, ctx: Context) -> int:
         ) from None
     ids = [item.id for item in engine.outbox.items(letter)]
     policy = Policy.ACCEPT_NEW if args.trust_new else None
-    items = asyncio.run(engine.delivery.run(ids, asker_for(args.no_input), policy=policy))
+    try:
+        items = asyncio.run(engine.delivery.run(ids, asker_for(args.no_input), policy=policy))
+    except sqlite3.OperationalError as exc:  # e.g. the disk filled while it was being sent
+        print(
+            f"{PROG}: error: {write_failure(exc)}: the letter is kept in the outbox, but how its"
+            " sending went could not be recorded (it may have been delivered); it is sent again"
+            f" from there later (see `{PROG} outbox list`)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return render.report(items)

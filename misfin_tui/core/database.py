@@ -278,7 +278,10 @@ class Database:
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.execute("PRAGMA busy_timeout=30000")
             except sqlite3.DatabaseError as exc:
-                raise DatabaseError(f"cannot open the database {self.path}: {exc}") from exc
+                why = (
+                    "the disk holding it is full (free some space)" if _no_room(self.path) else exc
+                )
+                raise DatabaseError(f"cannot open the database {self.path}: {why}") from exc
             self._local.conn = conn
             with self._migrate_lock:
                 if not self._migrated:
@@ -351,6 +354,15 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise DatabaseError(f"cannot use the database {self.path}: {exc}") from exc
+
+
+def _no_room(path: Path) -> bool:
+    """The disk under `path` is full: SQLite says only "disk I/O error" when it cannot make
+    the WAL index (-shm) there."""
+    try:
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
 
 
 def make_private(path: Path) -> None:

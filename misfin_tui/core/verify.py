@@ -16,16 +16,17 @@ Probes are always blank, and blank requests are never verified: two servers cann
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import ipaddress
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from misfin_tui.core import fingerprint
 from misfin_tui.core.address import Address
@@ -62,6 +63,7 @@ NEGATIVE_TTL = 600.0  # seconds a failed check is remembered, so forged senders 
 PROBE_BUDGET = (20, 3600.0)  # letters one sending address may make us probe for, per hour
 LEARNED_TTL = timedelta(days=90)  # a learned key no verified letter used again is forgotten
 EventSink = Callable[[Event], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class Verifier:
         self._active = 0
         self._stopping = False
         self._threads: list[threading.Thread] = []
+        self._probing: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}  # cut at stop()
         self._site_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._negative: dict[tuple[str, str], tuple[float, Outcome]] = {}
@@ -177,8 +180,13 @@ class Verifier:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        # A probe in flight may take probe_timeout; don't wait for it (daemon threads). Its
-        # letter stays 'pending' unless it finishes, and resumes at the next start().
+            probing = list(self._probing.items())
+        # A probe in flight may wait probe_timeout on a silent server: cut it now. Its letter
+        # stays 'pending' and resumes at the next start(); a thread still stuck after the
+        # deadline is a daemon and does not hold the process.
+        for task, loop in probing:
+            with contextlib.suppress(RuntimeError):  # that probe's loop has just closed
+                loop.call_soon_threadsafe(task.cancel)
         deadline = time.monotonic() + 1.5
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -283,6 +291,8 @@ class Verifier:
             source = self._sources.pop(letter_id, "")
         outcome = self.check(letter.sender_cert, letter.mailbox, source=source)
         outcome = self._key_change_notice(letter_id, letter.sender_cert, letter.body, outcome)
+        if outcome.trust == LetterTrust.PENDING and self._stopping:
+            return  # cut short by stop(): no verdict, no retry counted; resumes at start()
         if outcome.trust == LetterTrust.PENDING:
             if attempt >= len(self.retry_delays):
                 self._quarantine(
@@ -465,13 +475,19 @@ class Verifier:
         try:
             with self._probe_slots:
                 presented, response = asyncio.run(
-                    blank_request(
-                        target,
-                        identity,
-                        hosts=self.profile.config.hosts,
-                        timeout=self.probe_timeout,
+                    self._unless_stopped(
+                        blank_request(
+                            target,
+                            identity,
+                            hosts=self.profile.config.hosts,
+                            timeout=self.probe_timeout,
+                        )
                     )
                 )
+        except asyncio.CancelledError:
+            return Outcome(
+                LetterTrust.PENDING, f"the check of {address} was cut short: stopping", 40
+            )
         except (DeliveryError, ProtocolError, OSError, TimeoutError) as exc:
             retry = self._mark_down(site)
             return Outcome(
@@ -544,6 +560,22 @@ class Verifier:
         if event is not MailboxEvent.ALARM:
             self.policy.vouched(host, presented, self.networks.current(), address, ruling)
         return self._outcome(address, info, fp, event)
+
+    async def _unless_stopped(self, probe: Coroutine[Any, Any, T]) -> T:
+        """Run a probe that stop() can cut short (CancelledError); none starts once stopping
+        (threads that waited for the site's lock or a probe slot come here after stop())."""
+        task = asyncio.current_task()
+        assert task is not None
+        with self._cond:
+            if self._stopping:
+                probe.close()
+                raise asyncio.CancelledError
+            self._probing[task] = asyncio.get_running_loop()
+        try:
+            return await probe
+        finally:
+            with self._cond:
+                self._probing.pop(task, None)
 
     def _outcome(self, address: str, info: CertInfo, fp: str, event: MailboxEvent) -> Outcome:
         if event is MailboxEvent.ALARM:

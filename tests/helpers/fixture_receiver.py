@@ -5,7 +5,8 @@ It requests a client certificate without validating it, records every connection
 bytes, client certificate, SNI) and answers from a script. Mode "C" understands B and C
 requests; mode "B" answers a C request 40, like the reference B server. `answer` replaces the
 default "20 <mailbox_fp>" (a sender's server answering verification with a fixed line), and
-`silent` reads the request and never answers, holding the connection until the client closes.
+`silent` reads the request and never answers, holding the connection until the client closes;
+`on_request` runs between a letter's arrival and its answer (e.g. to fill the sender's disk).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class FixtureReceiver:
     answer: str | bytes | None = None  # after the script; None: f"20 {mailbox_fp}"
     silent: bool = False  # accept TLS, read the request, never answer
     arrivals: list[Arrival] = field(default_factory=list)
+    on_request: Callable[[bytes], None] | None = (
+        None  # runs once a request is read, before the answer
+    )
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -147,6 +151,8 @@ class FixtureReceiver:
             if version is None:
                 return
             self.request_seen.set()
+            if self.on_request is not None and arrival.data:
+                self.on_request(arrival.data)
             if self.silent:
                 self._wait_for_close(tls, sock)
                 return

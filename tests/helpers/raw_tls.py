@@ -32,6 +32,18 @@ def client_context(creds: Creds | None = None) -> ssl.SSLContext:
     return ctx
 
 
+class BlackHole:
+    """A TCP listener that never accepts: a sender's home server that never answers (a probe
+    sent to it connects, then waits out its whole timeout)."""
+
+    def __init__(self, backlog: int = 64) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=backlog)
+        self.port = int(self.sock.getsockname()[1])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @dataclass(frozen=True)
 class Exchange:
     response: bytes  # b"" when the server just closed

@@ -4,14 +4,13 @@ all over real TLS on 127.0.0.1."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
 
 from helpers.certs import forged
 from helpers.profiles import make_profile
-from helpers.raw_tls import exchange, status_of
+from helpers.raw_tls import BlackHole, exchange, status_of
 from helpers.receivers import running
 
 from misfin_tui.core.receiver import Limits
@@ -88,17 +87,6 @@ def test_limits_come_from_the_receiver_settings(tmp_path: Path) -> None:
         assert r.receiver.limits.sender_quota == 0
         statuses = [status_of(exchange(r.port, letter(f"a{n}"), alice).response) for n in range(3)]
     assert statuses == [20, 20, 44]
-
-
-class BlackHole:
-    """A TCP listener that never accepts: a sender's home server that never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.port = self.sock.getsockname()[1]
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_reject_mode_has_a_deadline_and_a_bounded_queue(tmp_path: Path) -> None:
