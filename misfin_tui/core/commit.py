@@ -5,6 +5,9 @@ ms; done per letter on the event loop it would stall every connection. Here jobs
 writer thread, which runs every job waiting at that moment inside one transaction (each in its
 own savepoint, so one failing job does not undo the others), commits once, and only then
 reports each job's result: a letter is acknowledged only after the commit that holds it.
+
+Between commits, at most every `every` seconds, the writer runs `housekeeping` (the
+receiver's: indexing the letters just stored for search, in one batch).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -25,6 +29,7 @@ log = logging.getLogger("misfin_tui.receiver")
 T = TypeVar("T")
 
 MAX_BATCH = 256  # jobs in one transaction at most, so one commit never grows without bound
+HOUSEKEEPING_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,19 @@ class Stopped(RuntimeError):
 class GroupCommitter:
     """A writer thread that commits queued jobs in groups."""
 
-    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        max_batch: int = MAX_BATCH,
+        *,
+        housekeeping: Callable[[], object] | None = None,
+        every: float = HOUSEKEEPING_SECONDS,
+    ) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.housekeeping = housekeeping
+        self.every = every
+        self._last_housekeeping = self._last_commit = 0.0
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -77,7 +92,11 @@ class GroupCommitter:
     def _run(self) -> None:
         try:
             while True:
-                first = self._queue.get()
+                try:
+                    first = self._queue.get(timeout=self.every if self.housekeeping else None)
+                except queue.Empty:  # idle: a good moment for housekeeping
+                    self._housekeep(force=True)
+                    continue
                 if first is None:
                     return
                 batch: list[Job[Any]] = [first]
@@ -94,8 +113,23 @@ class GroupCommitter:
                 self._commit(batch)
                 if stop_after:
                     return
+                self._housekeep(force=False)
         finally:
+            self._housekeep(force=True)
             self.db.close()
+
+    def _housekeep(self, *, force: bool) -> None:
+        """After commits (none since the last run: nothing to do), at most every `every` s."""
+        now = time.monotonic()
+        if self.housekeeping is None or self._last_housekeeping >= self._last_commit:
+            return
+        if not force and now - self._last_housekeeping < self.every:
+            return
+        self._last_housekeeping = now
+        try:
+            self.housekeeping()
+        except Exception as exc:  # e.g. a full disk: the letters are safe, indexing waits
+            log.warning("housekeeping after a commit failed: %s", exc)
 
     def _commit(self, batch: list[Job[Any]]) -> None:
         results: list[tuple[Any, BaseException | None]] = []
@@ -117,6 +151,7 @@ class GroupCommitter:
             results = [(None, exc)] * len(batch)
         self.commits += 1
         self.jobs += len(batch)
+        self._last_commit = time.monotonic()
         for job, (value, error) in zip(batch, results, strict=True):
             _report(job, value, error)
 

@@ -245,6 +245,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE outbox ADD COLUMN present TEXT NOT NULL DEFAULT '';
     """,
+    # 8: full-text indexing lags the commit. A stored letter's id goes into fts_backlog (one
+    # small insert); MailStore.index_backlog() moves the backlog into letters_fts in one batch
+    # (the receiver every half second, search before it looks), so a receiving commit no
+    # longer writes FTS segments for one or two letters at a time. A letter still waiting is
+    # not in letters_fts: deleting or changing it must not touch the index for it.
+    """
+    CREATE TABLE fts_backlog (id INTEGER PRIMARY KEY);
+    DROP TRIGGER letters_ai;
+    DROP TRIGGER letters_ad;
+    DROP TRIGGER letters_au;
+    CREATE TRIGGER letters_ai AFTER INSERT ON letters BEGIN
+        INSERT INTO fts_backlog(id) VALUES (new.id);
+    END;
+    CREATE TRIGGER letters_ad AFTER DELETE ON letters BEGIN
+        INSERT INTO letters_fts(letters_fts, rowid, subject, body, sender, recipients)
+        SELECT 'delete', old.id, old.subject, old.body, old.sender, old.recipients
+        WHERE NOT EXISTS (SELECT 1 FROM fts_backlog WHERE id = old.id);
+        DELETE FROM fts_backlog WHERE id = old.id;
+    END;
+    CREATE TRIGGER letters_au AFTER UPDATE OF subject, body, sender, recipients ON letters BEGIN
+        INSERT INTO letters_fts(letters_fts, rowid, subject, body, sender, recipients)
+        SELECT 'delete', old.id, old.subject, old.body, old.sender, old.recipients
+        WHERE NOT EXISTS (SELECT 1 FROM fts_backlog WHERE id = old.id);
+        INSERT OR IGNORE INTO fts_backlog(id) VALUES (new.id);
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -205,7 +205,8 @@ class Receiver:
             raise
         self._sock = sock
         _allow_open_files(self.limits.max_connections + 256)
-        self._committer = GroupCommitter(db)
+        # Letters are indexed for search in batches, not one by one inside each commit.
+        self._committer = GroupCommitter(db, housekeeping=self._store.index_backlog)
         self._committer.start()
         if self._unverified == "reject":
             self._checks = _CheckQueue(

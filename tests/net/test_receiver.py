@@ -11,7 +11,7 @@ import pytest
 from helpers.certs import forged, identity_creds
 from helpers.profiles import make_profile
 from helpers.raw_tls import exchange, status_of
-from helpers.receivers import running
+from helpers.receivers import running, wait_until
 
 from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.profile import Profile
@@ -176,3 +176,25 @@ def test_sender_line_written_by_the_client_is_not_trusted(tmp_path: Path) -> Non
         letter = store.get(store.latest_id())
         assert letter.sender == "alice@example.net"
         assert letter.raw.startswith(b"alice@example.net Alice, mallory@evil.example Mallory\n")
+
+
+def test_letters_received_are_indexed_for_search_in_batches_soon_after(tmp_path: Path) -> None:
+    """Indexing lags the commit (migration 8): the receiver's writer drains the backlog
+    between commits, so the index holds every letter within about a second, unsearched."""
+    profile = make_profile(
+        tmp_path / "bob", "bob@example.org", hosts={"example.net": ("127.0.0.1", 9)}
+    )
+    alice = forged(tmp_path / "certs", "alice", "example.net", "alice")
+    with running(profile) as r:
+        for n in range(5):
+            body = f"# walrus {n}\nnumber {n}\n".encode()
+            request = b"misfin://bob@example.org\t%d\r\n%s" % (len(body), body)
+            assert status_of(exchange(r.port, request, alice).response) == 20
+        conn = profile.database().connect()
+
+        def indexed() -> int:
+            query = "SELECT COUNT(*) FROM letters_fts WHERE letters_fts MATCH 'walrus'"
+            return int(conn.execute(query).fetchone()[0])
+
+        assert wait_until(lambda: indexed() == 5, timeout=10)
+        assert conn.execute("SELECT COUNT(*) FROM fts_backlog").fetchone()[0] == 0

@@ -34,6 +34,7 @@ from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 
 DISK_KB = 1024
+LETTERS = 100  # in the gembox imported onto the full disk: ~280 KB of text, 560 KB stored
 ROOM = 256 * 1024  # left free by the filler: room for some letters (a commit writes ~10 pages)
 WORDS = 200  # ~1.3 KB a letter
 
@@ -176,7 +177,7 @@ def test_mail_import_onto_a_full_tmpfs_imports_nothing_and_says_so(
     tmp_path: Path, tiny_disk: TinyDisk
 ) -> None:
     source = MailStore(Profile.open(tmp_path / "source").database())
-    for n in range(60):
+    for n in range(LETTERS):  # more than ROOM holds, whether or not search indexes them yet
         body = f"# old-{n}\n" + " ".join(f"w{i}" for i in range(200)) + "\n"
         raw = f"alice@example.net Alice\n\n2024-05-01T12:{n // 60:02d}:{n % 60:02d}Z\n{body}"
         source.add(folder="Inbox", raw=raw.encode(), received_at="2024-05-01T12:00:00Z")
@@ -195,7 +196,7 @@ def test_mail_import_onto_a_full_tmpfs_imports_nothing_and_says_so(
     tiny_disk.free()
     again = run_cli(profile_dir, "mail", "import", str(box))
     assert again.returncode == 0, again.stderr
-    assert sorted(all_subjects(profile_dir)) == sorted(f"old-{n}" for n in range(60))
+    assert sorted(all_subjects(profile_dir)) == sorted(f"old-{n}" for n in range(LETTERS))
 
 
 @pytest.fixture
