@@ -537,8 +537,11 @@ class LetterList(ScrollView, can_focus=True):
         subject_width = max(width - fixed, 0)
         if thread is not None:
             subject = one_line(thread.subject) or "(no subject)"
-            if thread.count > 1:
-                subject = f"{subject} ({thread.count})"
+            if thread.count > 1:  # the count stays in sight: the subject is cut for it
+                count = f" ({thread.count})"
+                if cell_len(subject) + len(count) > subject_width:
+                    subject = set_cell_size(subject, max(subject_width - len(count), 0))
+                subject += count
         else:
             subject = one_line(summary.subject) or "(no subject)"
         left = (

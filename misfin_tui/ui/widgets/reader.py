@@ -14,7 +14,7 @@ from textual.widgets import Static
 from misfin_tui.core import gemtext
 from misfin_tui.core.store import StoredLetter
 from misfin_tui.core.text import one_line
-from misfin_tui.core.threads import Hop, forward_chain
+from misfin_tui.core.threads import Hop, address_key, forward_chain
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import OUTGOING, TRUST_MARKS, short_date
 
@@ -40,23 +40,25 @@ def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
     return text, f"trust-{letter.trust}"
 
 
-def chain_lines(letter: StoredLetter) -> list[str]:
-    """A forwarded letter's senders, newest first: "Forwarded by b at …", …, "from a at …".
+def chain_lines(letter: StoredLetter) -> tuple[list[str], bool]:
+    """A forwarded letter's senders, newest first: "forwarded by b at …", …, "from a at …".
 
     Empty when one sender wrote and sent it (no forward). Only the newest hop is the
-    authenticated sender (the From line); the older ones are what the letter says.
+    authenticated sender; the older ones are what the letter says. The flag: the newest hop
+    is the From line's sender (so a one-line head can leave it out).
     """
     try:
         hops = forward_chain(letter.raw, letter.version)
     except ValueError:  # a version we cannot read: no chain to show
-        return []
+        return [], False
     if len(hops) < 2:
-        return []
+        return [], False
     last = len(hops) - 1
-    return [
+    lines = [
         f"{'from' if index == last else 'forwarded by'} {_hop(hop)}"
         for index, hop in enumerate(hops)
     ]
+    return lines, address_key(hops[0].address) == address_key(letter.sender)
 
 
 def _hop(hop: Hop) -> str:
@@ -140,9 +142,9 @@ class Reader(Vertical):
             short.update(Content("Select a letter to read it."))
             body.show([])
             return
-        chain = chain_lines(letter)
+        chain, from_sender = chain_lines(letter)
         head.update(_head(letter, chain))
-        short.update(_short_head(letter, chain))
+        short.update(_short_head(letter, chain[1:] if from_sender else chain))
         found = trust_banner(letter)
         if found is not None:
             banner.update(Content(found[0]))
@@ -158,7 +160,8 @@ def _sender(letter: StoredLetter) -> str:
 
 
 def _short_head(letter: StoredLetter, chain: list[str]) -> Content:
-    """From and date on one line, the subject on the next (a forward's chain on a third)."""
+    """From and date on one line, the subject on the next; a forward's older senders on a third
+    (the newest is the From line's)."""
     parts: list[Content | str | tuple[str, str]] = [
         ("From: ", "bold"),
         _sender(letter),
@@ -168,7 +171,7 @@ def _short_head(letter: StoredLetter, chain: list[str]) -> Content:
         one_line(letter.subject) or "(no subject)",
     ]
     if chain:
-        parts += ["\n", ("Chain: ", "bold"), ", ".join(chain)]
+        parts += ["\n", ("Forwarded: ", "bold"), ", ".join(chain)]
     return Content.assemble(*parts)
 
 
