@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from helpers.pilot import SIZE, settle
 from helpers.profiles import ME, make_profile
 from textual.widgets import Static
 
-from misfin_tui.core.store import MailStore, RemoteLetter
+from misfin_tui.core.profile import Profile
+from misfin_tui.core.store import MailStore, RemoteLetter, Summary
+from misfin_tui.core.threads import build_threads
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.commands import MailCommands
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
@@ -302,3 +305,85 @@ async def test_the_reader_shows_a_forwards_chain_newest_first(app: MisfinApp) ->
         await settle(pilot)
         assert app.screen.reader.letter.id == plain
         assert "Chain" not in str(app.screen.query_one("#reader-head", Static).render())
+
+
+# -- the rows themselves (no app) ------------------------------------------------------------------
+
+
+def summary(letter_id: int, subject: str, sender: str, when: int) -> Summary:
+    return Summary(letter_id, "Inbox", sender, "", subject, day(when), True, "verified", (ME,))
+
+
+def expected_rows(rows: ThreadRows) -> list[tuple[int, int | None]]:
+    """(letter id, member position or None for a thread's row), laid out from scratch."""
+    layout: list[tuple[int, int | None]] = []
+    for thread in rows.threads:
+        if not thread.members:
+            continue
+        layout.append((thread.members[0].id, None))
+        if thread.id in rows.expanded:
+            layout.extend((member.id, position) for position, member in enumerate(thread.members))
+    return layout
+
+
+def shown(rows: ThreadRows) -> list[tuple[int, int | None]]:
+    layout: list[tuple[int, int | None]] = []
+    for index, letter in enumerate(rows):
+        line = rows.thread_line(index)
+        assert line is not None
+        position = None
+        if line.member:
+            position = next(
+                p for t in rows.threads for p, m in enumerate(t.members) if m.id == letter.id
+            )
+        layout.append((letter.id, position))
+    return layout
+
+
+def test_removing_letters_rewrites_only_their_threads_and_keeps_rows_consistent() -> None:
+    rng = random.Random(7)
+    for _round in range(30):
+        letters = [
+            summary(i, f"Re: topic {i % 6}", f"p{i % 6}@example.net", 1 + i % 28)
+            for i in range(1, 41)
+        ]
+        built = build_threads(letters, me=[ME])
+        rows = ThreadRows(built, expanded=[t.id for t in built if rng.random() < 0.5])
+        alive = {s.id for s in letters}
+        while alive:
+            gone = set(rng.sample(sorted(alive), min(len(alive), rng.randint(1, 5))))
+            rows.remove(gone)
+            alive -= gone
+            assert shown(rows) == expected_rows(rows)
+            assert rows.thread_count == sum(1 for t in rows.threads if t.members)
+            for letter_id in alive:
+                index = rows.index_of(letter_id)
+                assert index is not None
+                line = rows.thread_line(index)
+                assert line is not None
+                if line.member:
+                    assert rows[index].id == letter_id
+                else:  # a closed thread: its row stands for the newest letter
+                    (thread,) = [t for t in rows.threads if letter_id in {m.id for m in t.members}]
+                    assert rows[index].id == thread.members[0].id
+                    assert rows.cached(letter_id) is not None
+            for letter_id in gone:
+                assert rows.index_of(letter_id) is None and rows.cached(letter_id) is None
+        assert len(rows) == 0 and rows.thread_count == 0
+
+
+async def test_the_key_can_be_changed_in_config(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", "test-net")
+    profile = make_profile(tmp_path / "profile")
+    profile.config.set("keys.mail.threads", "v")
+    profile.save_config()
+    app = make_app(Profile.open(tmp_path / "profile"), start_receiver=False)
+    Letters(app.engine.store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(letter_list(app).letters, FolderRows)
+        await pilot.press("v")
+        await settle(pilot)
+        assert threads(app).thread_count == 2

@@ -295,7 +295,7 @@ class MainScreen(Screen[None]):
         if self.threaded and self.grouping:
             text += " · grouping…"
         elif self.threaded and isinstance(rows, ThreadRows):
-            count = len(rows.threads)
+            count = rows.thread_count
             text += f" · {count:,} conversation{'' if count == 1 else 's'}"
         title.update(Content(text))
 

@@ -2,7 +2,9 @@
 
 The threads come from core.threads.build_threads, built off the UI thread (about a second for
 100,000 letters); everything here is cheap enough for a key press at that size: opening or
-closing a thread splices its rows in or out, a letter's row is found by bisection.
+closing a thread splices its rows in or out, a letter's row is found by bisection, and
+removing letters rewrites only their threads (a thread left empty stays as a gap in `threads`,
+never shown).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class ThreadRows(Rows):
         known = {thread.id for thread in self.threads}
         self.expanded = {thread_id for thread_id in expanded if thread_id in known}
         self._lines: dict[int, ThreadLine] = {}  # thread index -> its row's look, as drawn
+        self._emptied = 0  # threads whose every letter was removed
         self._index()
 
     def _index(self) -> None:
@@ -45,8 +48,9 @@ class ThreadRows(Rows):
         self._lines.clear()
 
     @property
-    def letter_count(self) -> int:
-        return len(self._where)
+    def thread_count(self) -> int:
+        """The conversations shown."""
+        return len(self.threads) - self._emptied
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -86,18 +90,27 @@ class ThreadRows(Rows):
         return self.index_of(summary.id)
 
     def remove(self, ids: set[int]) -> None:
-        kept: list[Thread] = []
-        for thread in self.threads:
-            if not any(member.id in ids for member in thread.members):
-                kept.append(thread)
-                continue
+        # Thread indexes never change, so only the removed letters' threads are touched.
+        for number in sorted({self._where[i][0] for i in ids if i in self._where}, reverse=True):
+            thread = self.threads[number]
             members = tuple(member for member in thread.members if member.id not in ids)
-            if members:  # the oldest left starts it now (the thread's id may change)
-                if thread.id in self.expanded:
-                    self.expanded.add(members[-1].id)
-                kept.append(replace(thread, root=members[-1], members=members))
-        self.threads = kept
-        self._index()
+            row = self._thread_row(number)
+            if thread.id in self.expanded:  # its member rows are (number, 0..count-1)
+                del self._rows[row + 1 + len(members) : row + 1 + thread.count]
+            for member in thread.members:
+                if member.id in ids:
+                    del self._where[member.id]
+            if not members:
+                del self._rows[row]
+                self.threads[number] = replace(thread, members=())
+                self._emptied += 1
+                continue
+            for position, member in enumerate(members):
+                self._where[member.id] = (number, position)
+            if thread.id in self.expanded:  # the oldest left starts it now: a new id
+                self.expanded.add(members[-1].id)
+            self.threads[number] = replace(thread, root=members[-1], members=members)
+            self._lines.pop(number, None)
 
     def thread_line(self, index: int) -> ThreadLine | None:
         number, position = self._rows[index]
