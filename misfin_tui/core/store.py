@@ -600,6 +600,21 @@ class MailStore:
         )
         return None if row is None else (row[0], row[1])
 
+    def remote_letter_ids(self, account: str | None = None) -> dict[str, int]:
+        """Remote (GMAP) id -> letter id of the letters synced from home that are still here.
+
+        What titlani's `=> mid:<id>` lines name (threads.resolve_mid_links); one account's
+        ids only when `account` is given.
+        """
+        sql = "SELECT remote_id, letter_id FROM gmap_remote WHERE letter_id IS NOT NULL"
+        params: list[object] = []
+        if account is not None:
+            sql += " AND account = ?"
+            params.append(account)
+        cursor = self.db.connect().cursor()
+        cursor.row_factory = None
+        return {row[0]: row[1] for row in cursor.execute(sql, params)}
+
     def set_remote_synced(self, account: str, remote_id: str, folder: str, unread: bool) -> None:
         """Both sides now agree: the letter is in `folder` (unread or not) here and at home."""
         with self.db.transaction() as conn:

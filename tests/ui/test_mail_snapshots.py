@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.letters import EVERY_KIND, HOSTILE, add_letter
+from helpers.letters import EVERY_KIND, HOSTILE, add_letter, raw_c
 from helpers.pilot import SIZE, settle
-from helpers.profiles import make_profile
+from helpers.profiles import ME, make_profile
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
@@ -117,3 +117,53 @@ def test_search_results(app: MisfinApp, snap_compare) -> None:
         await steady(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.fixture
+def threads_app(app: MisfinApp) -> MisfinApp:
+    """The same Inbox with a conversation whose newest letter is a forward."""
+    store = app.engine.store
+    add_letter(store, subject="Re: Lunch on Friday?", when="2026-01-06T08:00:00Z", unread=False)
+    add_letter(
+        store,
+        sender="carol@example.net",
+        blurb="Carol",
+        subject="Re: Lunch on Friday?",
+        recipients=(ME, "bob@example.net"),
+        when="2026-01-06T09:00:00Z",
+    )
+    body = "# Fwd: Lunch on Friday?\nSee below.\n"
+    store.add(
+        folder="Inbox",
+        raw=raw_c(
+            ["carol@example.net Carol", "bob@example.net [b]Bob[/b]"],
+            [ME],
+            "2026-01-07T10:00:00Z, 2026-01-05T12:00:00Z",
+            body,
+        ),
+        sender="carol@example.net",
+        sender_blurb="Carol",
+        recipients=[ME],
+        subject="Fwd: Lunch on Friday?",
+        body=body,
+        received_at="2026-01-07T10:00:00Z",
+        mailbox=ME,
+        unread=True,
+        trust="verified",
+    )
+    return app
+
+
+@SIZES
+def test_thread_view(threads_app: MisfinApp, snap_compare, size: tuple[int, int]) -> None:
+    """Conversations (t), the first one open: its letters under it, newest first; the reader
+    shows the newest, a forward, with its chain of senders."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await steady(pilot)
+        await pilot.press("t")
+        await steady(pilot)
+        await pilot.press("enter")
+        await steady(pilot)
+
+    assert snap_compare(threads_app, terminal_size=size, run_before=run_before)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from misfin_tui.core.database import Database
-from misfin_tui.core.store import MailStore, Summary
+from misfin_tui.core.store import MailStore, RemoteLetter, Summary
 from misfin_tui.core.threads import (
     Hop,
     Order,
@@ -277,6 +277,23 @@ def test_store_links_feed_threads(store: MailStore) -> None:
     everything = store.summaries("Inbox") + store.summaries("Sent")
     threads = build_threads(everything, me=[ME], links=links)
     assert sorted(ids(t) for t in threads) == [[reply, first], [titlani, orphan]]
+
+
+def test_remote_letter_ids_name_synced_letters_still_here(store: MailStore) -> None:
+    def remote(account: str, remote_id: str, subject: str) -> RemoteLetter:
+        return RemoteLetter(account, remote_id, "", "Inbox", b"r", sender=BOB, subject=subject)
+
+    kept, deleted, other = store.add_remote(
+        [remote(ME, "M1", "Lunch?"), remote(ME, "M2", "Old"), remote(ALICE, "A1", "Hi")]
+    )
+    store.add(folder="Inbox", raw=b"local", sender=BOB, subject="Not from home")
+    store.delete([deleted])
+    assert store.remote_letter_ids() == {"M1": kept, "A1": other}
+    assert store.remote_letter_ids(ME) == {"M1": kept}
+    reply = store.add(folder="Inbox", raw=b"w", sender=BOB, subject="Re", body="=> mid:M1 Re\n")
+    assert resolve_mid_links(store.bodies_with_mid_links(), store.remote_letter_ids()) == {
+        reply: kept
+    }
 
 
 # -- forwarding chains ----------------------------------------------------------------------------

@@ -22,12 +22,14 @@ from textual.worker import get_current_worker
 from misfin_tui.core.database import FOLDERS, DatabaseError
 from misfin_tui.core.store import StoredLetter, Summary
 from misfin_tui.core.text import one_line
+from misfin_tui.core.threads import build_threads, resolve_mid_links
 from misfin_tui.ui.messages import CountsChanged, LetterChanged, NetworkChanged, NewMail
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.session import Session
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList
 from misfin_tui.ui.widgets.reader import Reader
+from misfin_tui.ui.widgets.thread_rows import ThreadRows
 
 # A letter shown this long in the reader counts as read.
 READ_AFTER_SECONDS = 1.5
@@ -67,7 +69,8 @@ class MainScreen(Screen[None]):
         "Archive and delete can be undone with u or ctrl+z. Search looks in every folder. "
         "Enter opens a letter in the reader (its header lights up): there j/k and the arrows "
         "scroll, space pages, n/p go to the next or previous letter, and q or Esc go back to "
-        "the list. In the list, g and G go to the first and last letter; q quits."
+        "the list. In the list, g and G go to the first and last letter; q quits. "
+        "t shows conversations (in every folder): Enter or space opens or closes one."
     )
     # The footer shows the few keys a newcomer needs (80 columns hold them all); the rest are
     # in help (?) and the palette (ctrl+p), from these same bindings.
@@ -84,6 +87,13 @@ class MainScreen(Screen[None]):
         Binding("n", "next_letter", "Next letter", id="mail.next", show=False),
         Binding("p", "previous_letter", "Previous letter", id="mail.previous", show=False),
         Binding("slash", "search", "Search", id="mail.search"),
+        Binding(
+            "t",
+            "toggle_threads",
+            "Threads",
+            id="mail.threads",
+            tooltip="Threads: conversations or single letters",
+        ),
         Binding("T", "app.trust_manager", "Trust", id="mail.trust_manager", show=False),
         Binding("o", "app.outbox", "Outbox", id="mail.outbox", show=False),
         Binding("dollar_sign", "app.sync_home", "Sync with home", id="mail.sync", show=False),
@@ -104,6 +114,11 @@ class MainScreen(Screen[None]):
         self.undo_stack: list[Undo] = []
         self.counts: dict[str, tuple[int, int]] = {}
         self._read_timer: Timer | None = None
+        # The conversation view: on or off for every folder until toggled again (this session),
+        # with the threads opened in each folder.
+        self.threaded = False
+        self.grouping = False  # threads are being built for the folder shown
+        self._expanded: dict[str, set[int]] = {}
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -142,6 +157,9 @@ class MainScreen(Screen[None]):
         self.searching = None
         self._set_title()
         self._refresh_counts()
+        if self.threaded:
+            self._start_grouping(folder, keep)
+            return
         if keep is not None:
             self._load(folder, keep)
             return
@@ -183,12 +201,70 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self.letters.ids_loaded, rows, ids)
 
     def _loaded(self, folder: str, letters: FolderRows, keep: int | None) -> None:
-        if folder != self.folder or self.searching is not None:
+        if folder != self.folder or self.searching is not None or self.threaded:
             return  # the person moved on meanwhile
         self.letters.empty_text = f"No letters in {folder}"
         self.letters.set_letters(letters, keep=keep)
         self._set_title()
         if not letters:
+            self.reader.show(None)
+
+    def _reload(self) -> None:
+        """The folder changed underneath: read it again, the cursor kept on its letter."""
+        current = self.letters.current
+        keep = current.id if current else None
+        if self.threaded:
+            self._start_grouping(self.folder, keep)
+        else:
+            self._load(self.folder, keep)
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def action_toggle_threads(self) -> None:
+        """Conversations or single letters, for every folder from now on."""
+        self.threaded = not self.threaded
+        if self.searching is not None:
+            view = "conversations" if self.threaded else "letters"
+            self.notify(f"Search shows letters; the folder will show {view}.", markup=False)
+            return
+        current = self.letters.current
+        self.load_folder(self.folder, keep=current.id if current else None)
+
+    def _start_grouping(self, folder: str, keep: int | None) -> None:
+        rows = self.letters.letters
+        if not (isinstance(rows, ThreadRows) and self._expanded.get(folder) is rows.expanded):
+            # Another folder, or letters: nothing of this folder's threads to show meanwhile.
+            self.letters.empty_text = "Grouping…"
+            self.letters.set_letters([])
+        self.grouping = True
+        self._set_title()
+        self._group(
+            folder, keep, set(self._expanded.get(folder, ())), list(self.session.identities)
+        )
+
+    @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
+    def _group(self, folder: str, keep: int | None, expanded: set[int], me: list[str]) -> None:
+        """Build the folder's threads off the UI thread (~1 s for 100,000 letters)."""
+        store = self.session.engine.store
+        summaries = store.summaries(folder)
+        if get_current_worker().is_cancelled:
+            return
+        links = store.reply_parents()
+        mids = resolve_mid_links(store.bodies_with_mid_links(folder), store.remote_letter_ids())
+        links.update(mids)
+        rows = ThreadRows(build_threads(summaries, me=me, links=links), expanded)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._grouped, folder, rows, keep)
+
+    def _grouped(self, folder: str, rows: ThreadRows, keep: int | None) -> None:
+        if folder != self.folder or self.searching is not None or not self.threaded:
+            return  # the person moved on meanwhile
+        self.grouping = False
+        self._expanded[folder] = rows.expanded
+        self.letters.empty_text = f"No letters in {folder}"
+        self.letters.set_letters(rows, keep=keep)
+        self._set_title()
+        if not rows:
             self.reader.show(None)
 
     @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
@@ -215,6 +291,12 @@ class MainScreen(Screen[None]):
         text = f" {self.folder} · {total:,} letter{'' if total == 1 else 's'}"
         if unread:
             text += f" · {unread:,} unread"
+        rows = self.letters.letters
+        if self.threaded and self.grouping:
+            text += " · grouping…"
+        elif self.threaded and isinstance(rows, ThreadRows):
+            count = rows.thread_count
+            text += f" · {count:,} conversation{'' if count == 1 else 's'}"
         title.update(Content(text))
 
     @on(OptionList.OptionSelected, "#folders")
@@ -238,16 +320,14 @@ class MainScreen(Screen[None]):
     def _new_mail(self, message: NewMail) -> None:
         self._show_counts(message.counts)
         if self.searching is None and any(s.folder == self.folder for s in message.letters):
-            current = self.letters.current
-            self._load(self.folder, current.id if current else None)
+            self._reload()
 
     @on(CountsChanged)
     def _counts_changed(self, message: CountsChanged) -> None:
         before = self.counts.get(self.folder)
         self._show_counts(message.counts)
         if self.searching is None and message.counts.get(self.folder) != before:
-            current = self.letters.current
-            self._load(self.folder, current.id if current else None)
+            self._reload()
 
     @on(LetterChanged)
     def _letter_changed(self, message: LetterChanged) -> None:

@@ -1,8 +1,10 @@
 """The letter list: a Line-API view that draws only the visible rows.
 
 A folder is shown through FolderRows: its ids and the summaries of the pages drawn, never all
-100,000 summaries at once, so opening and drawing cost the same at any size. Rows are rendered
-to Strips and kept in an LRU cache keyed by everything that changes their look.
+100,000 summaries at once, so opening and drawing cost the same at any size. Conversations are
+shown through ThreadRows (widgets/thread_rows.py): one row per thread, its letters under it
+when opened. Rows are rendered to Strips and kept in an LRU cache keyed by everything that
+changes their look.
 """
 
 from __future__ import annotations
@@ -60,8 +62,35 @@ def _gone(letter_id: int, folder: str) -> Summary:
     return Summary(letter_id, folder, "", "", "(deleted)", "", False, "none", ())
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadLine:
+    """How a row of the conversation view differs from a letter's row.
+
+    A thread's row is drawn from these fields (its date is the newest letter's); a member's
+    row (`member`) is its letter's, indented under the thread.
+    """
+
+    member: bool = False
+    who: str = ""
+    subject: str = ""
+    count: int = 1
+    unread: bool = False
+
+    @property
+    def opens(self) -> bool:
+        """A thread of several letters: Enter opens and closes it instead of reading."""
+        return not self.member and self.count > 1
+
+
+MEMBER = ThreadLine(member=True)
+
+
 class Rows(Sequence[Summary]):
-    """What the list shows, looked up by position or by letter id."""
+    """What the list shows, looked up by position or by letter id.
+
+    Each row stands for one letter: in the conversation view a thread's row stands for its
+    newest letter (what the reader shows, and what reply or archive act on).
+    """
 
     @abstractmethod
     def index_of(self, letter_id: int) -> int | None:
@@ -78,6 +107,14 @@ class Rows(Sequence[Summary]):
     @abstractmethod
     def remove(self, ids: set[int]) -> None:
         """Drop these letters' rows."""
+
+    def thread_line(self, index: int) -> ThreadLine | None:
+        """How the row differs from a plain letter's (None: it is one)."""
+        return None
+
+    def toggle(self, index: int) -> int | None:
+        """Open or close the thread of this row; returns the thread's row (None: no thread)."""
+        return None
 
 
 class ListRows(Rows):
@@ -242,6 +279,7 @@ class _RowKey:
     cursor: bool
     focused: bool
     show_folder: bool
+    line: ThreadLine | None
 
 
 class LetterList(ScrollView, can_focus=True):
@@ -271,6 +309,7 @@ class LetterList(ScrollView, can_focus=True):
         Binding("home,g", "first", "First letter", show=False),
         Binding("end,G", "last", "Last letter", show=False),
         Binding("enter", "select", "Open", show=False),
+        Binding("space", "toggle_thread", "Open or close a conversation", show=False),
     ]
 
     cursor: var[int] = var(0, always_update=True)
@@ -283,7 +322,7 @@ class LetterList(ScrollView, can_focus=True):
             self.letter_id = letter_id
 
     class Selected(Message):
-        """Enter or a click on a letter: open it."""
+        """Enter or a click on a letter (or a thread of one): open it."""
 
         def __init__(self, letter_id: int) -> None:
             super().__init__()
@@ -331,7 +370,11 @@ class LetterList(ScrollView, can_focus=True):
     def update_letter(self, summary: Summary) -> None:
         """Redraw one row after a flag or trust change (rows not held are read fresh anyway)."""
         index = self.letters.replace(summary)
-        if index is not None:
+        if index is None:
+            return
+        if self.letters.thread_line(index) is not None:
+            self.refresh()  # the thread's row and its member's (only changed rows redraw)
+        else:
             self.refresh_line(index)
 
     def cached(self, letter_id: int) -> Summary | None:
@@ -390,15 +433,41 @@ class LetterList(ScrollView, can_focus=True):
         self.cursor = len(self.letters) - 1
 
     def action_select(self) -> None:
-        current = self.current
-        if current is not None:
-            self.post_message(self.Selected(current.id))
+        self._select(self.cursor)
+
+    def action_toggle_thread(self) -> None:
+        """Space: open or close the conversation under the cursor (a member closes its own)."""
+        self._toggle(self.cursor)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_thread":
+            return self.letters.thread_line(self.cursor) is not None if self.letters else False
+        return True
+
+    def _select(self, index: int) -> None:
+        if not 0 <= index < len(self.letters):
+            return
+        line = self.letters.thread_line(index)
+        if line is not None and line.opens:
+            self._toggle(index)
+        else:
+            self.post_message(self.Selected(self.letters[index].id))
+
+    def _toggle(self, index: int) -> None:
+        if not 0 <= index < len(self.letters):
+            return
+        row = self.letters.toggle(index)
+        if row is None:
+            return
+        self.virtual_size = Size(self.size.width, len(self.letters))
+        self.refresh()
+        self.cursor = row
 
     def on_click(self, event: events.Click) -> None:
         index = event.y + self.scroll_offset.y
         if 0 <= index < len(self.letters):
             self.cursor = index
-            self.post_message(self.Selected(self.letters[index].id))
+            self._select(index)
 
     def on_focus(self) -> None:
         self._cache.clear()
@@ -428,7 +497,12 @@ class LetterList(ScrollView, can_focus=True):
         if index >= len(self.letters):
             return Strip([Segment(" " * width, base)], width)
         key = _RowKey(
-            self.letters[index], width, index == self.cursor, self.has_focus, self.show_folder
+            self.letters[index],
+            width,
+            index == self.cursor,
+            self.has_focus,
+            self.show_folder,
+            self.letters.thread_line(index),
         )
         strip = self._cache.get(key)
         if strip is None:
@@ -437,9 +511,11 @@ class LetterList(ScrollView, can_focus=True):
         return strip
 
     def _render_row(self, key: _RowKey, base: Style) -> Strip:
-        summary, width = key.summary, key.width
+        summary, width, line = key.summary, key.width, key.line
+        thread = line if line is not None and not line.member else None
+        unread = thread.unread if thread is not None else summary.unread
         style = base
-        if summary.unread:
+        if unread:
             style += self.get_component_rich_style("letter-list--unread")
         if summary.trust == "quarantined":
             style += self.get_component_rich_style("letter-list--quarantined")
@@ -449,15 +525,25 @@ class LetterList(ScrollView, can_focus=True):
             style += cursor
             date_style += cursor
 
-        mark = "●" if summary.unread else " "
+        mark = "●" if unread else " "
         trust = TRUST_MARKS.get(summary.trust, "?")
-        who = _who(summary)
+        who = one_line(thread.who) if thread is not None else who_of(summary)
+        if line is not None and line.member:
+            who = f"  {who}"  # under its thread
         date = short_date(summary.received_at)
         folder = f"{summary.folder:<11}" if key.show_folder else ""
         sender_width = max(10, min(28, width // 4))
         fixed = 2 + 1 + 1 + sender_width + 1 + len(folder) + 1 + cell_len(date) + 1
         subject_width = max(width - fixed, 0)
-        subject = one_line(summary.subject) or "(no subject)"
+        if thread is not None:
+            subject = one_line(thread.subject) or "(no subject)"
+            if thread.count > 1:  # the count stays in sight: the subject is cut for it
+                count = f" ({thread.count})"
+                if cell_len(subject) + len(count) > subject_width:
+                    subject = set_cell_size(subject, max(subject_width - len(count), 0))
+                subject += count
+        else:
+            subject = one_line(summary.subject) or "(no subject)"
         left = (
             f" {mark}{trust} {folder}"
             f"{set_cell_size(who, sender_width)} {set_cell_size(subject, subject_width)} "
@@ -467,7 +553,8 @@ class LetterList(ScrollView, can_focus=True):
         return Strip(segments).crop_extend(0, width, base)
 
 
-def _who(summary: Summary) -> str:
+def who_of(summary: Summary) -> str:
+    """Who a letter's row names: its sender, or whom it goes to in the folders we write."""
     if summary.folder in OUTGOING:
         to = ", ".join(summary.recipients)
         return one_line(f"To {to}" if to else "(no recipient)")

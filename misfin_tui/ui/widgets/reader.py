@@ -1,4 +1,4 @@
-"""The reading pane: who, when, how far the sender is verified, then the gemtext body."""
+"""The reading pane: who, when, who forwarded it, how far the sender is verified, then the body."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from textual.widgets import Static
 from misfin_tui.core import gemtext
 from misfin_tui.core.store import StoredLetter
 from misfin_tui.core.text import one_line
+from misfin_tui.core.threads import Hop, address_key, forward_chain
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import OUTGOING, TRUST_MARKS, short_date
 
@@ -37,6 +38,36 @@ def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
     if letter.trust_reason:
         text += f" {one_line(letter.trust_reason)}"
     return text, f"trust-{letter.trust}"
+
+
+def chain_lines(letter: StoredLetter) -> tuple[list[str], bool]:
+    """A forwarded letter's senders, newest first: "forwarded by b at …", …, "from a at …".
+
+    Empty when one sender wrote and sent it (no forward). Only the newest hop is the
+    authenticated sender; the older ones are what the letter says. The flag: the newest hop
+    is the From line's sender (so a one-line head can leave it out).
+    """
+    try:
+        hops = forward_chain(letter.raw, letter.version)
+    except ValueError:  # a version we cannot read: no chain to show
+        return [], False
+    if len(hops) < 2:
+        return [], False
+    last = len(hops) - 1
+    lines = [
+        f"{'from' if index == last else 'forwarded by'} {_hop(hop)}"
+        for index, hop in enumerate(hops)
+    ]
+    return lines, address_key(hops[0].address) == address_key(letter.sender)
+
+
+def _hop(hop: Hop) -> str:
+    text = one_line(hop.address) or "(unknown)"
+    if hop.blurb:
+        text += f" “{one_line(hop.blurb)}”"
+    if hop.timestamp:
+        text += f" at {one_line(short_date(hop.timestamp))}"
+    return text
 
 
 class Reader(Vertical):
@@ -105,13 +136,15 @@ class Reader(Vertical):
         banner = self.query_one("#reader-banner", Static)
         body = self.query_one(GemtextView)
         banner.set_classes("")
+
         if letter is None:
             head.update(Content("Select a letter to read it."))
             short.update(Content("Select a letter to read it."))
             body.show([])
             return
-        head.update(_head(letter))
-        short.update(_short_head(letter))
+        chain, from_sender = chain_lines(letter)
+        head.update(_head(letter, chain))
+        short.update(_short_head(letter, chain[1:] if from_sender else chain))
         found = trust_banner(letter)
         if found is not None:
             banner.update(Content(found[0]))
@@ -126,19 +159,23 @@ def _sender(letter: StoredLetter) -> str:
     return sender
 
 
-def _short_head(letter: StoredLetter) -> Content:
-    """From and date on one line, the subject on the next."""
-    return Content.assemble(
+def _short_head(letter: StoredLetter, chain: list[str]) -> Content:
+    """From and date on one line, the subject on the next; a forward's older senders on a third
+    (the newest is the From line's)."""
+    parts: list[Content | str | tuple[str, str]] = [
         ("From: ", "bold"),
         _sender(letter),
         f" · {short_date(letter.received_at)}",
         "\n",
         ("Subject: ", "bold"),
         one_line(letter.subject) or "(no subject)",
-    )
+    ]
+    if chain:
+        parts += ["\n", ("Forwarded: ", "bold"), ", ".join(chain)]
+    return Content.assemble(*parts)
 
 
-def _head(letter: StoredLetter) -> Content:
+def _head(letter: StoredLetter, chain: list[str]) -> Content:
     sender = _sender(letter)
     rows = [
         ("From", sender),
@@ -146,10 +183,11 @@ def _head(letter: StoredLetter) -> Content:
         ("Date", short_date(letter.received_at)),
         ("Subject", one_line(letter.subject) or "(no subject)"),
     ]
+    rows += [("Chain" if index == 0 else "", line) for index, line in enumerate(chain)]
     parts: list[Content | str | tuple[str, str]] = []
     for index, (label, value) in enumerate(rows):
         if index:
             parts.append("\n")
-        parts.append((f"{label:>8}: ", "bold"))
+        parts.append((f"{label:>8}: " if label else "          ", "bold"))
         parts.append(value)
     return Content.assemble(*parts)
