@@ -3,7 +3,9 @@ the reader: every gemtext kind, and text that must never be taken as markup or e
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 
 from helpers.profiles import ME
 from misfin_tui.core.profile import Profile
@@ -92,3 +94,14 @@ def add_many(profile: Profile, count: int) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+
+def check_integrity(db_path: Path) -> None:
+    """The database file and its search index are whole (what a crash or full disk must keep)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # raises SQLITE_CORRUPT_VTAB when the search index and the letters disagree
+        conn.execute("INSERT INTO letters_fts(letters_fts) VALUES ('integrity-check')")
+    finally:
+        conn.close()

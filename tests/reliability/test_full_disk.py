@@ -10,9 +10,9 @@ file would prove nothing in CI. Then the limit is lifted and letters are accepte
 from __future__ import annotations
 
 import resource
-import sqlite3
 
 import pytest
+from helpers.letters import check_integrity
 from helpers.raw_tls import exchange, letter, status_of
 from helpers.receivers import stored_subjects
 
@@ -57,13 +57,7 @@ def test_full_disk_answers_4x_and_writes_nothing_half(setup, receiver_process) -
     unacknowledged = {f"while-full-{n}" for n, status in enumerate(statuses) if status != 20}
     assert not unacknowledged & set(stored), "a letter not answered 20 was stored anyway"
     assert {"before-full", "after-room"} <= set(stored)
-    conn = sqlite3.connect(db_path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        # raises SQLITE_CORRUPT_VTAB when the search index and the letters disagree
-        conn.execute("INSERT INTO letters_fts(letters_fts) VALUES ('integrity-check')")
-    finally:
-        conn.close()
+    check_integrity(db_path)
     # The failure must be reported as temporary, so the sender retries later.
     failed = [s for s in statuses if s != 20]
     assert failed, f"the limit did not bite: {statuses}"

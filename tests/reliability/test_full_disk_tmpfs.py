@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 from helpers.certs import forged
 from helpers.fixture_receiver import FixtureReceiver
+from helpers.letters import check_integrity
 from helpers.profiles import NETWORK, RECIPIENT, SENDER, make_profile, pin_verified, route
 from helpers.raw_tls import exchange, letter, status_of
 
@@ -88,16 +88,6 @@ def tiny_disk(tmp_path: Path) -> Iterator[TinyDisk]:
     finally:
         if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(mount)], check=True)  # something still open
-
-
-def check_integrity(db_path: Path) -> None:
-    conn = sqlite3.connect(db_path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        # raises SQLITE_CORRUPT_VTAB when the search index and the letters disagree
-        conn.execute("INSERT INTO letters_fts(letters_fts) VALUES ('integrity-check')")
-    finally:
-        conn.close()
 
 
 def all_subjects(profile_dir: Path) -> list[str]:

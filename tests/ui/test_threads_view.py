@@ -77,6 +77,13 @@ def threads(app: MisfinApp) -> ThreadRows:
     return rows
 
 
+async def conversations(pilot) -> None:
+    """The app settled, then switched to the conversation view (t) and settled again."""
+    await settle(pilot)
+    await pilot.press("t")
+    await settle(pilot)
+
+
 async def test_t_and_the_palette_toggle_between_letters_and_conversations(app: MisfinApp) -> None:
     mail = Letters(app.engine.store)
     async with app.run_test(size=SIZE) as pilot:
@@ -114,9 +121,7 @@ async def test_t_and_the_palette_toggle_between_letters_and_conversations(app: M
 async def test_enter_and_space_open_and_close_a_conversation(app: MisfinApp) -> None:
     mail = Letters(app.engine.store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await conversations(pilot)
         await pilot.press("enter")
         await settle(pilot)
         rows = threads(app)
@@ -149,9 +154,7 @@ async def test_enter_on_a_member_opens_it_and_the_thread_row_follows_its_read_st
     mail = Letters(app.engine.store)
     store = app.engine.store
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await conversations(pilot)
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("j", "enter")  # read the newest letter: the others are still unread
@@ -181,9 +184,7 @@ async def test_the_view_survives_moving_between_folders(app: MisfinApp) -> None:
     plans = add_letter(store, subject="Plans", folder="Archive", when=day(6))
     answer = add_letter(store, subject="Re: Plans", folder="Archive", when=day(7))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await conversations(pilot)
         await pilot.press("enter")  # the first conversation open
         await settle(pilot)
         await pilot.press("6")  # the Archive
@@ -212,9 +213,7 @@ async def test_search_shows_letters_and_escape_brings_the_conversations_back(
 ) -> None:
     Letters(app.engine.store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await conversations(pilot)
         await pilot.press("slash", *"lunch")
         await settle(pilot)
         rows = letter_list(app).letters
@@ -246,9 +245,7 @@ async def test_a_titlani_mid_link_joins_a_letter_synced_from_home(app: MisfinApp
     reply = add_letter(store, sender=CAROL, subject="Seeds", body=body, when=day(2))
     other = add_letter(store, sender=CAROL, subject="Beans", when=day(3))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await conversations(pilot)
         assert [[m.id for m in t.members] for t in threads(app).threads] == [
             [other],
             [reply, original],
@@ -259,9 +256,7 @@ async def test_a_titlani_mid_link_joins_a_letter_synced_from_home(app: MisfinApp
 async def test_a_hostile_subject_is_shown_literally_in_a_thread_row(app: MisfinApp) -> None:
     mail = Letters(app.engine.store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await conversations(pilot)
         assert threads(app)[1].id == mail.hostile
         text = row_texts(app)[1]
         assert "[bold]Sneaky[/bold] ␛[2J[link=x]y[/link]" in text  # Re: stripped, nothing else
@@ -380,9 +375,7 @@ async def test_the_key_can_be_changed_in_config(tmp_path: Path, monkeypatch) -> 
     app = make_app(Profile.open(tmp_path / "profile"), start_receiver=False)
     Letters(app.engine.store)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("t")
-        await settle(pilot)
+        await conversations(pilot)
         assert isinstance(letter_list(app).letters, FolderRows)
         await pilot.press("v")
         await settle(pilot)
