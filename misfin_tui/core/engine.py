@@ -17,7 +17,6 @@ from collections.abc import Coroutine
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from misfin_tui.core import rotation
 from misfin_tui.core.clock import Clock, system_clock
 from misfin_tui.core.events import Events
 from misfin_tui.core.network import Networks
@@ -25,14 +24,15 @@ from misfin_tui.core.notice import Reason
 from misfin_tui.core.outbox.delivery import Conversation
 from misfin_tui.core.outbox.outbox import Outbox
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.revalidate import Check, Revalidator
-from misfin_tui.core.rotation import Rotation
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
-if TYPE_CHECKING:  # the receiver and verifier pull in pyOpenSSL: imported when mail is received
+if TYPE_CHECKING:  # imported where used: pyOpenSSL when mail is received, and a `send`
+    # process pays for neither rotation nor re-validation
     from misfin_tui.core.receiver import Limits, Receiver
+    from misfin_tui.core.revalidate import Check
+    from misfin_tui.core.rotation import Rotation
     from misfin_tui.core.verify import Verifier
 
 T = TypeVar("T")
@@ -128,6 +128,8 @@ class Engine:
         its host), retire the old one, serve the new one at once, and queue one notice to
         every past contact, signed with the old certificate. Deliver the returned items with
         `delivery.run(rotation.items, asker)` like any letter."""
+        from misfin_tui.core import rotation
+
         rotated = rotation.rotate(self.profile, address, reason, ca=ca)
         rotation.record_retired(self.trust, rotated)
         if self.receiver is not None:
@@ -149,6 +151,8 @@ class Engine:
     async def revalidate(self, *, due_only: bool = False) -> list[Check]:
         """Check pinned servers and verified senders again (`due_only`: only what is older
         than revalidate_days, and only on a trusted network). Never re-pins anything."""
+        from misfin_tui.core.revalidate import Revalidator
+
         revalidator = Revalidator(
             self.profile, self.trust, self.policy, self.networks, clock=self.clock
         )

@@ -4,8 +4,8 @@ A Misfin identity certificate carries the mailbox in Subject UID, a human blurb 
 the mail host as the first subjectAltName DNS name. A multi-user host signs each mailbox
 certificate with its own self-signed CA so peers can check a mailbox belongs to that host.
 
-`cryptography` is imported inside functions only: the UI imports this module at start-up and the
-fingerprint of DER bytes needs nothing but hashlib.
+`cryptography` (and what only making identities needs) is imported inside functions: the UI and
+`send` import this module, and loading an identity reads FACTS_FILE, not the certificates.
 
 On disk (under a profile's identities folder):
     <mailbox@host>/cert.pem, key.pem (0600), chain.pem (leaf + host CA, only when CA-signed)
@@ -14,11 +14,11 @@ On disk (under a profile's identities folder):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
-import secrets
-import shutil
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.der import cert_key_facts
 from misfin_tui.core.fingerprint import fingerprint
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ VALIDITY = timedelta(days=30 * 365 + 8)
 BLURB_MAX = 64  # RFC 5280 upper bound for a CommonName
 CA_DIR = "_ca"
 CERT_FILE, KEY_FILE, CHAIN_FILE = "cert.pem", "key.pem", "chain.pem"
+FACTS_FILE = "facts.json"  # what the certificates say, so loading needs no cryptography
 CA_CERT_FILE, CA_KEY_FILE = "ca.pem", "ca.key"
 
 _PEM_KEY = re.compile(
@@ -55,15 +57,13 @@ class PassphraseRequired(IdentityError):
 
 
 def spki_sha256(cert: Any) -> str:
-    """SHA-256 over the SubjectPublicKeyInfo DER: survives renewal with the same key (host pins)."""
+    """The host pin of a certificate (or its DER): see core.der, the one place it is computed."""
     from cryptography.hazmat.primitives import serialization
 
-    public = (
-        _cert(cert)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    return hashlib.sha256(public).hexdigest()
+    try:
+        return cert_key_facts(_cert(cert).public_bytes(serialization.Encoding.DER)).pin
+    except ValueError as exc:
+        raise IdentityError(f"not a readable certificate: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -275,6 +275,8 @@ def _check_cn(text: str, what: str) -> str:
 def _build(
     subject: x509.Name, issuer: x509.Name, key: Any, signing_key: Any, host: str, *, ca: bool
 ) -> x509.Certificate:
+    import secrets
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -441,36 +443,95 @@ def host_ca_paths(identities_dir: Path, host: str) -> tuple[Path, Path] | None:
 
 
 def load_identity(folder: Path) -> Identity:
-    """Read one identity folder written by create_identity or import_identity."""
-    from cryptography.hazmat.primitives import serialization
+    """Read one identity folder written by create_identity or import_identity.
 
+    What the certificates say is kept in FACTS_FILE beside them, keyed by a hash of their
+    bytes: reading it needs no `cryptography`, whose import would be most of a `send`
+    process's time. Changed certificates (a renewal, a hand edit) are read afresh.
+    """
     cert_path, key_path, chain_path = folder / CERT_FILE, folder / KEY_FILE, folder / CHAIN_FILE
-    leaf = load_certificates(cert_path)[0]
+    cert_bytes = _read(cert_path)
+    chain_bytes = _read(chain_path) if chain_path.is_file() else b""
     if not key_path.is_file():
         raise IdentityError(f"{folder}: the private key {KEY_FILE} is missing")
+    digest = hashlib.sha256(cert_bytes + b"\0" + chain_bytes).hexdigest()
+    chain_path = chain_path if chain_bytes else cert_path
+    remembered = _remembered(folder / FACTS_FILE, digest, cert_path, key_path, chain_path)
+    if remembered is not None:
+        return remembered
+    leaf = load_certificates(cert_path)[0]
     try:
         info = cert_info(leaf)
     except IdentityError as exc:
         raise IdentityError(f"{cert_path}: {exc}") from None
-    address = _address(info.mailbox, info.host)
     issuer_fp = None
-    if chain_path.is_file():
+    if chain_bytes:
         chain = load_certificates(chain_path)
         if len(chain) > 1:
-            issuer_fp = fingerprint(chain[1].public_bytes(serialization.Encoding.DER))
-    else:
-        chain_path = cert_path
-    return Identity(
-        address=address,
+            issuer_fp = fingerprint(chain[1].public_bytes(_der()))
+    identity = Identity(
+        address=_address(info.mailbox, info.host),
         blurb=info.blurb,
-        cert_path=cert_path,
-        key_path=key_path,
-        chain_path=chain_path,
         fingerprint=info.fingerprint,
         issuer_fingerprint=issuer_fp,
         not_after=info.not_after,
         key_type=key_type_of(leaf.public_key()),
+        cert_path=cert_path,
+        key_path=key_path,
+        chain_path=chain_path,
     )
+    _remember_facts(folder / FACTS_FILE, digest, identity)
+    return identity
+
+
+def _der() -> Any:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.DER
+
+
+def _remembered(
+    path: Path, digest: str, cert_path: Path, key_path: Path, chain_path: Path
+) -> Identity | None:
+    """The identity as FACTS_FILE describes certificates with this digest, else None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("digest") != digest:
+            return None
+        issuer = data["issuer_fingerprint"]
+        return Identity(
+            address=Address.parse(data["address"]),
+            blurb=str(data["blurb"]),
+            fingerprint=str(data["fingerprint"]),
+            issuer_fingerprint=None if issuer is None else str(issuer),
+            not_after=datetime.fromisoformat(data["not_after"]),
+            key_type=str(data["key_type"]),
+            cert_path=cert_path,
+            key_path=key_path,
+            chain_path=chain_path,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, AddressError):
+        return None  # absent, stale or damaged: the certificates are read again
+
+
+def _remember_facts(path: Path, digest: str, identity: Identity) -> None:
+    """Best effort: a read-only or full profile reads the certificates every time instead."""
+    facts = {
+        "digest": digest,
+        "address": str(identity.address),
+        "blurb": identity.blurb,
+        "fingerprint": identity.fingerprint,
+        "issuer_fingerprint": identity.issuer_fingerprint,
+        "not_after": identity.not_after.isoformat(),
+        "key_type": identity.key_type,
+    }
+    temporary = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
+    try:
+        write_private(temporary, json.dumps(facts, indent=1).encode())
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
 
 
 def load_identities(identities_dir: Path) -> list[Identity]:
@@ -587,6 +648,8 @@ def _write_identity(
         if ca_cert is not None:
             (folder / CHAIN_FILE).write_bytes(cert_pem(cert) + cert_pem(ca_cert))
     except BaseException:
+        import shutil
+
         shutil.rmtree(folder, ignore_errors=True)
         raise
 

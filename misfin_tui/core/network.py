@@ -14,7 +14,6 @@ warnings honest.
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +188,7 @@ class Networks:
             with self.db.transaction() as conn:
                 conn.execute(
                     "INSERT OR IGNORE INTO settings(key, value) VALUES (?, ?)",
-                    (SALT_KEY, secrets.token_hex(16)),
+                    (SALT_KEY, os.urandom(16).hex()),
                 )
                 row = conn.execute(query, (SALT_KEY,)).fetchone()
         return bytes.fromhex(row["value"])

@@ -75,6 +75,27 @@ def test_trusted_network_trust_new_delivers(sender: Profile, bob: FixtureReceive
     assert json.loads(shown.stdout)["state"] == "pinned"
 
 
+def test_sending_to_a_pinned_server_never_imports_cryptography(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    """Its import is most of a `send` process's time (issue 13): the pin is read by core.der
+    and the identity from its remembered facts. -X importtime lists every module imported."""
+    trust_network(sender)
+    assert send(sender, "--trust-new").returncode == 0  # first contact, approved in advance
+    again = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "misfin_tui", "send", "--to", BOB,
+         "--no-input"],  # fmt: skip
+        input=b"Once more\n",
+        capture_output=True,
+        env=env_for(sender, "test-net"),
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    imported = again.stderr.decode()
+    assert "misfin_tui.core.der" in imported and "cryptography" not in imported
+    assert len(bob.requests) == 2
+
+
 def test_unknown_network_first_contact_exits_3_sending_nothing(
     sender: Profile, bob: FixtureReceiver
 ) -> None:
