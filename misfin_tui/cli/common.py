@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from misfin_tui.core.profile import Profile
-
-if TYPE_CHECKING:  # the engine is built only by commands that send, trust or receive
+if TYPE_CHECKING:  # the engine is built only by commands that send, trust or receive; the
+    # profile is imported by the command's module, after main() has paused the collector
     from misfin_tui.core.engine import Engine
+    from misfin_tui.core.profile import Profile
 
 PROG = "misfin-tui"
 

@@ -10,6 +10,7 @@ traceback. Textual is imported only when the TUI opens, so headless commands sta
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sqlite3
@@ -91,7 +92,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(words)
+    parser = _load(words, own_process=argv is None)
     args = parser.parse_args(words)
     try:
         return _run(parser, args)
@@ -110,6 +111,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _say_error(message)
         return EXIT_ERROR
+
+
+def _load(words: list[str], *, own_process: bool) -> argparse.ArgumentParser:
+    """The parser, with the command's modules loaded.
+
+    Loading makes only long-lived objects (modules, classes, functions): collecting while they
+    load is wasted work, and so is walking them in every later collection, the one at exit
+    included — a tenth of a `send` process (issue 13). Only the process's own front door
+    (argv from sys.argv) freezes them: a caller such as a test keeps its collector as it was.
+    """
+    if not own_process:
+        return build_parser(words)
+    gc.disable()
+    try:
+        return build_parser(words)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -12,10 +12,13 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.database import FOLDERS, Database
+
+if TYPE_CHECKING:  # imported where used: sending never syncs
+    from misfin_tui.core.remote import RemoteEntry, RemoteLetter, SyncState
 
 
 class LetterTrust(StrEnum):
@@ -530,6 +533,8 @@ class MailStore:
         A remote id already stored is skipped (its letter id, or 0 when deleted here, is
         returned), so a sync repeated after a crash or a lost answer never duplicates a letter.
         """
+        from misfin_tui.core.remote import REMOTE_STATES
+
         ids: list[int] = []
         with self.db.transaction() as conn:
             for item in letters:
@@ -576,6 +581,8 @@ class MailStore:
 
     def remote_entries(self, account: str) -> dict[str, RemoteEntry]:
         """Every remote id of one account with its letter's state here (one query)."""
+        from misfin_tui.core.remote import RemoteEntry
+
         cursor = self.db.connect().cursor()
         cursor.row_factory = None
         rows = cursor.execute(
@@ -641,6 +648,8 @@ class MailStore:
             )
 
     def set_remote_state(self, account: str, remote_id: str, state: str) -> None:
+        from misfin_tui.core.remote import REMOTE_STATES
+
         if state not in REMOTE_STATES:
             raise ValueError(f"unknown remote state {state!r}")
         with self.db.transaction() as conn:
@@ -657,6 +666,8 @@ class MailStore:
             )
 
     def sync_state(self, account: str) -> SyncState:
+        from misfin_tui.core.remote import SyncState
+
         row = (
             self.db.connect()
             .execute(
@@ -780,58 +791,3 @@ class MailStore:
             sql += " AND folder = ?"
             params.append(_check_folder(folder))
         return [(row[0], row[1]) for row in self.db.connect().execute(sql + " ORDER BY id", params)]
-
-
-REMOTE_STATES = ("stored", "encrypted", "gone")
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteLetter:
-    """A letter fetched from home with the id it has there (MailStore.add_remote)."""
-
-    account: str
-    remote_id: str
-    remote_time: str
-    folder: str
-    raw: bytes
-    state: str = "stored"  # stored | encrypted (listed, but home does not hand it out)
-    version: str = "C"
-    sender: str = ""
-    sender_blurb: str = ""
-    recipients: tuple[str, ...] = ()
-    subject: str = ""
-    body: str = ""
-    received_at: str | None = None
-    mailbox: str = ""
-    unread: bool = False
-    trust: str = "none"
-    trust_reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteEntry:
-    """A remote id, the state both sides last agreed on, and the letter's state here now.
-
-    letter_id and folder are None once the letter was deleted here (deleted_from: from where).
-    """
-
-    remote_id: str
-    letter_id: int | None
-    state: str
-    remote_time: str
-    synced_folder: str
-    synced_unread: bool
-    deleted_from: str
-    folder: str | None
-    unread: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SyncState:
-    """How far the last sync of one account got (gmap_accounts)."""
-
-    account: str
-    server: str
-    since: str
-    last_sync: str
-    last_error: str

@@ -13,7 +13,8 @@ from helpers.profiles import ME, make_profile
 from textual.widgets import Static
 
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.store import MailStore, RemoteLetter, Summary
+from misfin_tui.core.remote import RemoteLetter
+from misfin_tui.core.store import MailStore, Summary
 from misfin_tui.core.threads import build_threads
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.commands import MailCommands

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from misfin_tui.core.database import Database
-from misfin_tui.core.store import MailStore, RemoteLetter, Summary
+from misfin_tui.core.remote import RemoteLetter
+from misfin_tui.core.store import MailStore, Summary
 from misfin_tui.core.threads import (
     Hop,
     Order,

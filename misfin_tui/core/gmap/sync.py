@@ -47,7 +47,7 @@ from misfin_tui.core.gmap.protocol import (
 )
 from misfin_tui.core.letter import parse_c
 from misfin_tui.core.network import Network, NetworkError
-from misfin_tui.core.store import RemoteEntry, RemoteLetter
+from misfin_tui.core.remote import RemoteEntry, RemoteLetter
 from misfin_tui.core.trust import model as trust
 from misfin_tui.core.trust.policy import question_for
 
