@@ -15,7 +15,8 @@ def system_clock() -> datetime:
 
 def iso_utc(moment: datetime) -> str:
     """A moment as the ISO-8601 UTC text every table stores ("2024-05-01T12:00:00Z")."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime: it costs twice as much, and the receiver stamps every letter several times.
+    return moment.astimezone(UTC).isoformat()[:19] + "Z"
 
 
 def utc_now() -> str:

@@ -7,7 +7,6 @@ never a stray UnicodeDecodeError or ValueError: the receiver can answer any fail
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -38,8 +37,8 @@ def _parse_address(text: bytes) -> Address:
     decoded = _decode(text, "the address")
     if decoded[:7].lower() == "misfin:":  # Address.parse accepts a prefix; the wire has just one
         raise ProtocolError("the address repeats the misfin: scheme")
-    address = Address.parse(decoded)
-    return dataclasses.replace(address, port=None)  # A15: the port is never part of the request
+    address = Address.parse(decoded)  # A15: the port is never part of the request
+    return address if address.port is None else Address(address.mailbox, address.host)
 
 
 # -- requests -----------------------------------------------------------------------------------
