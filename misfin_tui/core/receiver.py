@@ -442,15 +442,37 @@ class Receiver:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
         if self._unverified == "reject":
-            assert self._checks is not None
-            if not self._checks.submit(
-                letter, lambda o: _call_soon(loop, self._checked, letter, o, future)
-            ):
-                return 44, "30 seconds: too many letters waiting for verification, slow down"
+            # A sender verified before is looked up first, off the loop and not behind the
+            # checks: strangers whose servers hang must not make a known sender wait or get 44.
+            key = f"{info.mailbox}@{info.host}".lower()
+            looked_up = loop.run_in_executor(None, self._cached_verdict, key, info.fingerprint)
+            looked_up.add_done_callback(lambda done: self._looked_up(letter, done, future))
             loop.call_later(self.limits.verify_deadline, self._check_late, future)
             return future
         self._commit(letter, future)
         return future
+
+    def _looked_up(
+        self,
+        letter: _Letter,
+        looked_up: asyncio.Future[Outcome | None],
+        future: asyncio.Future[Answer],
+    ) -> None:
+        """Reject mode, on the loop: a cached verdict stores the letter now; else it is checked."""
+        if future.done():
+            return
+        hit = None if looked_up.cancelled() or looked_up.exception() else looked_up.result()
+        if hit is not None:
+            self._commit(replace(letter, trust=hit.trust, reason=hit.reason), future)
+            return
+        loop = future.get_loop()
+        assert self._checks is not None
+        if not self._checks.submit(
+            letter, lambda o: _call_soon(loop, self._checked, letter, o, future)
+        ):
+            future.set_result(
+                (44, "30 seconds: too many letters waiting for verification, slow down")
+            )
 
     def _check_late(self, future: asyncio.Future[Answer]) -> None:
         if not future.done():
@@ -580,23 +602,27 @@ V = TypeVar("V")
 
 
 class _Lru(Generic[K, V]):
-    """A small bounded cache; the oldest entry goes first."""
+    """A small bounded cache; the oldest entry goes first. Shared by the loop, the writer and
+    reject mode's look-ups, hence the lock."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
 
     def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 @dataclass(frozen=True)

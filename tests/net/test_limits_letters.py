@@ -8,11 +8,12 @@ import threading
 import time
 from pathlib import Path
 
-from helpers.certs import forged
+from helpers.certs import forged, identity_creds
 from helpers.profiles import make_profile
 from helpers.raw_tls import BlackHole, exchange, status_of
 from helpers.receivers import running
 
+from misfin_tui.core import receiver as receiver_module
 from misfin_tui.core.receiver import Limits
 from misfin_tui.core.store import MailStore
 
@@ -126,3 +127,54 @@ def test_reject_mode_has_a_deadline_and_a_bounded_queue(tmp_path: Path) -> None:
     assert all(took < 0.8 for s, took in results if s == 44), results
     assert stopped_in < 2.0
     assert MailStore(profile.database()).summaries("Inbox") == []
+
+
+def test_reject_mode_a_known_sender_never_waits_behind_hanging_strangers(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The queue is full of strangers whose server never answers; alice, verified before,
+    still gets her 20 at once (looked up in the trust store, not re-remembered: TTL 0)."""
+    monkeypatch.setattr(receiver_module, "VERDICT_TTL", 0.0)
+    home_profile = make_profile(tmp_path / "home", "alice@example.net", ca=True)
+    alice = identity_creds(home_profile, "alice@example.net")
+    hole = BlackHole()
+    try:
+        with running(home_profile) as home:
+            profile = make_profile(
+                tmp_path / "bob",
+                "bob@example.org",
+                hosts={
+                    "example.net": ("127.0.0.1", home.port),
+                    "slow.example": ("127.0.0.1", hole.port),
+                },
+                unverified="reject",
+            )
+            strangers = [
+                forged(tmp_path / "certs", f"f{n}", "slow.example", f"f{n}") for n in range(5)
+            ]
+            limits = Limits(verify_deadline=3.0, verify_queue=2, verify_workers=2)
+            with running(profile, limits) as r:
+                assert status_of(exchange(r.port, letter("first"), alice).response) == 20
+                statuses: list[int | None] = []
+                threads = [
+                    threading.Thread(
+                        target=lambda s=s: statuses.append(
+                            status_of(exchange(r.port, letter("x"), s, timeout=20).response)
+                        )
+                    )
+                    for s in strangers
+                ]
+                for thread in threads:
+                    thread.start()
+                time.sleep(0.5)  # two checks hang on the black hole, three were told 44
+                began = time.monotonic()
+                again = exchange(r.port, letter("again"), alice, timeout=10).response
+                took = time.monotonic() - began
+                for thread in threads:
+                    thread.join(timeout=30)
+                subjects = {s.subject for s in MailStore(profile.database()).summaries("Inbox")}
+    finally:
+        hole.close()
+    assert status_of(again) == 20 and took < 1.0, (again, took)
+    assert sorted(statuses) == [40, 40, 44, 44, 44], statuses
+    assert subjects == {"first", "again"}
