@@ -8,7 +8,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 freeze() {  # freeze VENV: every installed distribution but the project and pip itself
   "$1/bin/pip" freeze --exclude-editable --all | grep -v -i -E '^(pip|setuptools|wheel)==|^misfin-tui' \
-    | sort -f
+    | sed 's/^uvloop==.*/& ; sys_platform != "win32"/' | sort -f  # uvloop: not on Windows
 }
 python3 -m venv "$tmp/app"
 "$tmp/app/bin/pip" install -q --upgrade pip

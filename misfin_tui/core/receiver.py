@@ -43,6 +43,7 @@ from misfin_tui.core.tls_server import (
     Session,
     TlsServer,
     mailbox_context,
+    new_loop,
     peer_text,
 )
 from misfin_tui.core.verify import Outcome, Verifier
@@ -238,7 +239,7 @@ class Receiver:
     def _run(
         self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
     ) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_loop()
         self._loop = loop
         server = self._server
         assert server is not None

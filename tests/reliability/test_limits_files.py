@@ -7,6 +7,7 @@ to letters it cannot keep), and `mail list` says what is wrong without a traceba
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -57,16 +58,26 @@ def test_an_old_world_readable_database_is_made_private(tmp_path: Path) -> None:
 
 
 def damage(path: Path, where: str) -> None:
-    """Overwrite pages with garbage: all but the first two ("middle"), or the last few ("tail",
-    letter pages: the schema still reads, queries over letters fail)."""
+    """Overwrite pages with garbage: all but the first two ("middle"), or the letters table's
+    root page ("letters": the schema still reads, every query over letters fails). Which pages
+    come last depends on when the search index was written, so "letters" asks SQLite where."""
+    with sqlite3.connect(path) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'letters'"
+        ).fetchone()
+    conn.close()
     size = path.stat().st_size
-    start = 4096 * 2 if where == "middle" else size - 4096 * 3
+    if where == "middle":
+        start, length = page_size * 2, size - page_size * 3
+    else:
+        start, length = (root - 1) * page_size, page_size
     with open(path, "r+b") as f:
         f.seek(start)
-        f.write(b"\xde\xad\xbe\xef" * ((size - start - 4096) // 4))
+        f.write(b"\xde\xad\xbe\xef" * (length // 4))
 
 
-@pytest.mark.parametrize("where", ["middle", "tail"])
+@pytest.mark.parametrize("where", ["middle", "letters"])
 def test_a_damaged_database_is_refused_in_one_line(setup, receiver_process, where: str) -> None:
     receiver = receiver_process(setup.profile_dir)
     creds = setup.senders[0]
