@@ -80,7 +80,6 @@ def cert_key_facts(der: bytes) -> CertKeyFacts:
     at, validity_end = _expect(der, at, tbs_end, _SEQUENCE)
     not_before, at = _time(der, at, validity_end)
     not_after, at = _time(der, at, validity_end)
-    at = _element(der, validity_end, tbs_end)[2]  # subject
-    spki_at = at
+    at = _element(der, validity_end, tbs_end)[2]  # subject; the SubjectPublicKeyInfo follows
     _, spki_end = _expect(der, at, tbs_end, _SEQUENCE)
-    return CertKeyFacts(der[spki_at:spki_end], not_before, not_after)
+    return CertKeyFacts(der[at:spki_end], not_before, not_after)

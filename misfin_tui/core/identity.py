@@ -466,9 +466,11 @@ def load_identity(folder: Path) -> Identity:
         raise IdentityError(f"{cert_path}: {exc}") from None
     issuer_fp = None
     if chain_bytes:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
         chain = load_certificates(chain_path)
         if len(chain) > 1:
-            issuer_fp = fingerprint(chain[1].public_bytes(_der()))
+            issuer_fp = fingerprint(chain[1].public_bytes(Encoding.DER))
     identity = Identity(
         address=_address(info.mailbox, info.host),
         blurb=info.blurb,
@@ -482,12 +484,6 @@ def load_identity(folder: Path) -> Identity:
     )
     _remember_facts(folder / FACTS_FILE, digest, identity)
     return identity
-
-
-def _der() -> Any:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
 
 
 def _remembered(
