@@ -462,12 +462,10 @@ class Receiver:
         """Reject mode, on the loop: a cached verdict stores the letter now; else it is checked."""
         if future.done():
             return
-        hit = None
-        if not looked_up.cancelled():
-            if looked_up.exception() is None:
-                hit = looked_up.result()
-            else:  # e.g. the store could not be read: the sender is checked as a stranger
-                log.warning("looking up %s failed: %r", letter.sender, looked_up.exception())
+        error = None if looked_up.cancelled() else looked_up.exception()
+        if error is not None:  # e.g. the store could not be read: checked as a stranger
+            log.warning("looking up %s failed: %r", letter.sender, error)
+        hit = None if looked_up.cancelled() or error is not None else looked_up.result()
         if hit is not None:
             self._commit(replace(letter, trust=hit.trust, reason=hit.reason), future)
             return

@@ -83,17 +83,7 @@ def test_sending_to_a_pinned_server_never_imports_cryptography(
     trust_network(sender)
     assert send(sender, "--trust-new").returncode == 0  # first contact, approved in advance
     again = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "misfin_tui",
-            "send",
-            "--to",
-            BOB,
-            "--no-input",
-        ],  # fmt: skip
+        [sys.executable, "-X", "importtime", "-m", "misfin_tui", "send", "--to", BOB, "--no-input"],
         input=b"Once more\n",
         capture_output=True,
         env=env_for(sender, "test-net"),

@@ -68,29 +68,14 @@ def test_both_time_encodings(before: datetime, after: datetime) -> None:
 def test_version_1_certificate_without_the_version_field(tmp_path: Path) -> None:
     """A v1 certificate has no [0] version element; RSA keys carry NULL parameters."""
     key, csr, out = tmp_path / "k.pem", tmp_path / "r.csr", tmp_path / "c.der"
-    run = {"check": True, "capture_output": True, "timeout": 60}
-    subprocess.run(["openssl", "genrsa", "-out", key, "2048"], **run)  # type: ignore[call-overload]
-    subprocess.run(  # type: ignore[call-overload]
-        ["openssl", "req", "-new", "-key", key, "-subj", "/CN=v1", "-out", csr], **run
-    )
-    subprocess.run(  # type: ignore[call-overload]
-        [
-            "openssl",
-            "x509",
-            "-req",
-            "-in",
-            csr,
-            "-signkey",
-            key,
-            "-days",
-            "30",
-            "-outform",
-            "DER",
-            "-out",
-            out,
-        ],  # fmt: skip
-        **run,
-    )
+
+    def openssl(*args: str | Path) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    openssl("genrsa", "-out", key, "2048")
+    openssl("req", "-new", "-key", key, "-subj", "/CN=v1", "-out", csr)
+    openssl("x509", "-req", "-in", csr, "-signkey", key, "-days", "30", "-outform", "DER",
+            "-out", out)  # fmt: skip
     der = out.read_bytes()
     assert x509.load_der_x509_certificate(der).version is x509.Version.v1
     facts = cert_key_facts(der)
