@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import sqlite3
 import threading
 import time
@@ -40,10 +39,12 @@ from misfin_tui.core.store import LetterTrust, MailStore
 from misfin_tui.core.tls_server import (
     Answer,
     ServerLimits,
+    ServingThread,
     Session,
     TlsServer,
+    call_soon,
+    listening_socket,
     mailbox_context,
-    new_loop,
     peer_text,
 )
 from misfin_tui.core.verify import Outcome, Verifier
@@ -151,10 +152,7 @@ class Receiver:
         self._mailboxes: dict[str, dict[str, Mailbox]] = {}  # host -> mailbox.lower() -> Mailbox
         self._contexts: dict[str, SSL.Context] = {}
         self._default_context: SSL.Context | None = None
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: TlsServer | None = None
+        self._serving: ServingThread | None = None
         self._committer: GroupCommitter | None = None
         self._checks: _CheckQueue | None = None
         self._quota: _Quota | None = None
@@ -178,7 +176,7 @@ class Receiver:
     def start(self) -> tuple[str, int]:
         """Check the store, load the mailboxes and certificates, bind, start serving; returns
         the bound address. A damaged database raises DatabaseError (one clear line)."""
-        if self._thread is not None:
+        if self._serving is not None:
             raise RuntimeError("the receiver is already running")
         self._load_mailboxes()
         db = self.profile.database()
@@ -191,20 +189,12 @@ class Receiver:
             self._verifier = Verifier.standalone(self.profile, emit=self.emit)
         if self._owns_verifier:
             self._verifier.start()
-        host, port = self.listen
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(4096)
-            sock.setblocking(False)
+            sock = listening_socket(self.listen, 4096)
         except OSError:
-            sock.close()
             if self._owns_verifier:
                 self._verifier.stop()
             raise
-        self._sock = sock
         _allow_open_files(self.limits.max_connections + 256)
         # Letters are indexed for search in batches, not one by one inside each commit.
         self._committer = GroupCommitter(db, housekeeping=self._store.index_backlog)
@@ -214,7 +204,7 @@ class Receiver:
                 self._verifier, self.limits.verify_queue, self.limits.verify_workers
             )
         assert self._default_context is not None
-        self._server = TlsServer(
+        server = TlsServer(
             self._default_context,
             self.limits.server(),
             _parser,
@@ -222,62 +212,26 @@ class Receiver:
             _response,
             on_done=_log_session,
         )
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run, args=(sock, ready, failure), name="misfin-receive", daemon=True
-        )
-        self._thread.start()
-        ready.wait(10)
-        if failure:
+        self._serving = ServingThread(server, "misfin-receive")
+        try:
+            self._serving.start(sock)
+        except BaseException:
             self.stop()
-            raise failure[0]
+            raise
         bound = sock.getsockname()
         log.debug("receiving on %s:%s for %s", bound[0], bound[1], ", ".join(self.addresses))
         return bound[0], bound[1]
 
-    def _run(
-        self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
-    ) -> None:
-        loop = new_loop()
-        self._loop = loop
-        server = self._server
-        assert server is not None
-        try:
-            loop.run_until_complete(server.serve(sock))
-        except BaseException as exc:  # e.g. the socket went away between bind and serve
-            failure.append(exc)
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            server.close()
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(asyncio.sleep(0))  # let aborted transports finish
-            loop.close()
-
     def stop(self) -> None:
         """Stop accepting, end open connections now, stop the writer and the verifier."""
-        if self._thread is None:
+        if self._serving is None:
             return
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=1.0)
+        self._serving.stop()
         if self._committer is not None:
             self._committer.stop(timeout=0.5)
         if self._checks is not None:
             self._checks.stop()
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = None
-        self._thread = None
-        self._loop = None
-        self._server = None
+        self._serving = None
         self._committer = None
         self._checks = None
         if self._owns_verifier and self._verifier is not None:
@@ -295,7 +249,7 @@ class Receiver:
     @property
     def connections(self) -> int:
         """Connections open now (approximate: read from another thread)."""
-        return self._server.table.count if self._server is not None else 0
+        return self._serving.server.table.count if self._serving is not None else 0
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -309,8 +263,8 @@ class Receiver:
         except BaseException:
             self._mailboxes, self._contexts, self._default_context = old
             raise
-        if self._server is not None and self._default_context is not None:
-            self._server.context = self._default_context
+        if self._serving is not None and self._default_context is not None:
+            self._serving.server.context = self._default_context
         log.info("identities reloaded: %s", ", ".join(self.addresses))
 
     def _identities_changed(self) -> None:
@@ -472,7 +426,7 @@ class Receiver:
         loop = future.get_loop()
         assert self._checks is not None
         if not self._checks.submit(
-            letter, lambda o: _call_soon(loop, self._checked, letter, o, future)
+            letter, lambda o: call_soon(loop, self._checked, letter, o, future)
         ):
             future.set_result(
                 (44, "30 seconds: too many letters waiting for verification, slow down")
@@ -505,7 +459,7 @@ class Receiver:
                 answer = value
             else:
                 answer = self._failure(letter, error)
-            _call_soon(loop, _resolve, future, answer)
+            call_soon(loop, _resolve, future, answer)
 
         assert self._committer is not None
         self._committer.submit(Job(lambda conn: self._store_letter(conn, letter), done))
@@ -731,12 +685,6 @@ def _parser() -> Any:
 
 def _response(status: int, meta: str) -> bytes:
     return build_response(status, meta)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
-    """Run fn on the loop from another thread; nothing to do once the loop has closed."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(fn, *args)
 
 
 def _resolve(future: asyncio.Future[Answer], answer: Answer) -> None:

@@ -9,8 +9,9 @@ within deadlines counted from accept, whatever it sends meanwhile; when all slot
 the connection with the least progress (no bytes < handshaking < handshaken < part of a
 request), longest in that state and past a short grace, makes room for the newcomer.
 
-The server knows nothing of Misfin: a parser factory turns bytes into a request and a handler
-answers it, at once or later through a future (for work done on other threads).
+The server knows nothing of Misfin or GMAP: a parser factory turns bytes into a request and a
+handler answers it, at once or later through a future (for work done on other threads).
+ServingThread runs one on a thread and loop of its own: the receiver's and GMAP's listeners.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import asyncio
 import contextlib
 import enum
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("misfin_tui.receiver")
 
-Answer = tuple[int, str]  # (status, meta); status 0 = close without an answer
+# (status, meta), status 0 closing without an answer; or a whole response already rendered
+# (a GMAP answer with its body).
+Answer = tuple[int, str] | bytes
 
 
 class Stage(enum.IntEnum):
@@ -316,7 +321,7 @@ class Session(asyncio.Protocol):
         except Exception:
             log.exception("answering %s failed", peer_text(self.peer))
             result = (40, "internal error; try again later")
-        if isinstance(result, tuple):
+        if isinstance(result, (tuple, bytes)):
             self._answer(result)
             return
         result.add_done_callback(self._answer_from)
@@ -344,19 +349,23 @@ class Session(asyncio.Protocol):
     def _answer(self, answer: Answer) -> None:
         if self.closed:
             return
-        status, meta = answer
-        if not status:
-            self._end("-", notify=True)
-            return
+        if isinstance(answer, bytes):
+            data, status = answer, answer[:2].decode("ascii", "replace")
+        else:
+            code, meta = answer
+            if not code:
+                self._end("-", notify=True)
+                return
+            data, status = self.server.response(code, meta), str(code)
         tls = self.tls
         assert tls is not None
         try:
-            tls.send(self.server.response(status, meta))
+            tls.sendall(data)
         except Exception as exc:
             self._end(f"closed ({tls_error_text(exc)})", notify=False)
             return
         self._rearm(time.monotonic() + self.server.limits.send_timeout)
-        self._end(str(status), notify=True)
+        self._end(status, notify=True)
 
     # -- endings ------------------------------------------------------------------------------
 
@@ -447,6 +456,91 @@ class Session(asyncio.Protocol):
                 self.server.on_done(self)
             except Exception:
                 log.exception("logging a connection failed")
+
+
+def listening_socket(where: tuple[str, int], backlog: int) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket for `where` (IPv6 when the host has a colon)."""
+    host, port = where
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class ServingThread:
+    """A TlsServer on a thread and event loop of its own, so its owner's thread (the app's, the
+    CLI's) never waits on a connection. It owns the listening socket from start() on."""
+
+    def __init__(self, server: TlsServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    def start(self, sock: socket.socket) -> None:
+        """Serve `sock`; returns once it accepts, or raises why it could not."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._sock = sock
+        self._thread = threading.Thread(
+            target=self._run, args=(sock, ready, failure), name=self.name, daemon=True
+        )
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            self.stop()
+            raise failure[0]
+
+    def call_soon(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run fn on the loop from another thread; nothing to do once the loop has closed."""
+        loop = self.loop
+        if loop is not None:
+            call_soon(loop, fn, *args)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop accepting and end every open connection now."""
+        loop, thread = self.loop, self._thread
+        if loop is not None and not loop.is_closed():
+            call_soon(loop, loop.stop)
+        if thread is not None:
+            thread.join(timeout=timeout)
+        if self._sock is not None:
+            self._sock.close()
+        self._sock, self._thread, self.loop = None, None, None
+
+    def _run(
+        self, sock: socket.socket, ready: threading.Event, failure: list[BaseException]
+    ) -> None:
+        loop = new_loop()
+        self.loop = loop
+        try:
+            loop.run_until_complete(self.server.serve(sock))
+        except BaseException as exc:  # e.g. the socket went away between bind and serve
+            failure.append(exc)
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.sleep(0))  # let aborted transports finish
+            loop.close()
+
+
+def call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    """Run fn on `loop` from another thread; nothing to do once the loop has closed."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(fn, *args)
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

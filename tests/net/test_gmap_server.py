@@ -225,3 +225,44 @@ def test_receive_serves_gmap_with_gmap_listen(home: Profile) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
     assert process.returncode == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["trickle-handshake", "idle-tls"])
+def test_a_crowd_of_strangers_does_not_keep_the_laptop_out(home: Profile, mode: str) -> None:
+    """GMAP's port is open to the world: 240 connections from 30 addresses (8 each, the cap),
+    trickling a ClientHello or silent after the handshake, against a table of 100. The
+    mailbox's own requests still get their answer, each within a second, and no stranger
+    outlives the deadline from accept."""
+    from helpers.crowd import Crowd
+    from helpers.receivers import raise_nofile
+
+    rid = gmap_id(_receive(home), "2026-01-02T03:04:05Z").encode()
+    me = _creds(home)
+    raise_nofile(4096)
+    limits = Limits(max_connections=100, handshake_timeout=2.0, request_timeout=3.0)
+    with serving(home, limits) as port, Crowd(port, mode, size=240, addresses=30, net=9) as crowd:
+        time.sleep(1.5)  # past the grace: the crowd holds every slot
+        took = []
+        for _ in range(8):
+            began = time.monotonic()
+            assert ask(port, me, "gemini://localhost/tag/") == ("20 text/plain", rid)
+            took.append(time.monotonic() - began)
+            time.sleep(0.3)
+        time.sleep(2.0)
+        lifetimes = list(crowd.lifetimes)
+    assert max(took) < 1.0, took
+    assert crowd.reopened > 0, "no stranger was ever cut"
+    assert max(lifetimes) < limits.request_timeout + 1.0, max(lifetimes)
+
+
+def test_a_large_letter_and_a_request_at_the_limit_come_through_whole(home: Profile) -> None:
+    body = b"".join(b"line %06d of a long letter\n" % n for n in range(16_000))  # ~430 KB
+    raw = RAW + body
+    rid = gmap_id(_receive(home, raw), "2026-01-02T03:04:05Z")
+    me = _creds(home)
+    at_limit = "gemini://localhost/" + "a" * (1024 - len("gemini://localhost/"))
+    with serving(home) as port:
+        assert ask(port, me, f"gemini://localhost/msgid/{rid}") == ("20 text/plain", raw)
+        assert ask(port, me, at_limit)[0] == "51 Unknown route"
+        assert ask(port, me, at_limit + "a")[0] == "59 Request exceeds 1024 bytes"

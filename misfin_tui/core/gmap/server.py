@@ -8,32 +8,35 @@ mailbox and hostname: never "anyone whose certificate names the mailbox". GMAP i
 is parsed into a number and looked up, never used as a path. Folders map to tags (Inbox,
 Archive, Trash, Sent, Quarantine) and the unread flag to Unread.
 
-GmapService answers one request line (no I/O, tested directly); GmapServer runs the TLS
-listener (pyOpenSSL, which can ask for a client certificate without validating it) on its own
-threads with the receiver's kind of limits: connection caps, per-address caps, deadlines.
+GmapService answers one request line (no I/O, tested directly); GmapServer serves it on the
+receiver's event-driven TLS server (tls_server: pyOpenSSL, which can ask for a client
+certificate without validating it), with the same limits: caps, deadlines, eviction.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import re
-import selectors
-import socket
-import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.gmap.protocol import REQUEST_MAX, Answer, valid_tag
 from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by, load_certificates
 from misfin_tui.core.letter import forward_message
 from misfin_tui.core.store import MailStore
-from misfin_tui.core.tls_server import mailbox_context
+from misfin_tui.core.tls_server import Answer as TlsAnswer
+from misfin_tui.core.tls_server import (
+    ServerLimits,
+    ServingThread,
+    Session,
+    TlsServer,
+    listening_socket,
+    mailbox_context,
+)
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
@@ -69,11 +72,24 @@ _UNTAG_TO = {"Inbox": "Archive", "Archive": "Inbox", "Trash": "Inbox", "Quaranti
 
 @dataclass(frozen=True)
 class Limits:
-    max_connections: int = 64  # GMAP serves one person's clients, not the world
+    """GMAP serves one person's clients, but its port is open to the world: a crowd of
+    strangers holding connections is cut at the deadlines and evicted when the table is full."""
+
+    max_connections: int = 1024
     max_per_peer: int = 8
-    handshake_timeout: float = 10.0
-    request_timeout: float = 30.0  # titlani's REQUEST_TIMEOUT
+    handshake_timeout: float = 10.0  # from accept
+    request_timeout: float = 30.0  # from accept (titlani's REQUEST_TIMEOUT)
     send_timeout: float = 30.0
+    workers: int = 4  # threads answering requests (the store's reads and writes)
+
+    def server(self) -> ServerLimits:
+        return ServerLimits(
+            max_connections=self.max_connections,
+            max_per_peer=self.max_per_peer,
+            handshake_timeout=self.handshake_timeout,
+            request_timeout=self.request_timeout,
+            send_timeout=self.send_timeout,
+        )
 
 
 @dataclass(frozen=True)
@@ -314,12 +330,36 @@ def served_mailboxes(profile: Profile) -> list[ServedMailbox]:
 # -- the TLS listener ---------------------------------------------------------------------------
 
 
-class _Deadline(Exception):
-    pass
+class _RequestTooLong(Exception):
+    status = 59
+    message = f"Request exceeds {REQUEST_MAX} bytes"
+
+
+class _LineParser:
+    """A GMAP request: one line up to CRLF (what follows it is ignored)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    @property
+    def received_any(self) -> bool:
+        return bool(self.buffer)
+
+    def feed(self, data: bytes) -> bytes | None:
+        self.buffer += data
+        line, crlf, _ = self.buffer.partition(b"\r\n")
+        if len(line if crlf else line.removesuffix(b"\r")) > REQUEST_MAX:
+            raise _RequestTooLong
+        return line if crlf else None
+
+
+def _response(status: int, meta: str) -> bytes:
+    return Answer(status, meta).to_bytes()
 
 
 class GmapServer:
-    """One listening socket, an accept thread and a bounded pool of connection threads."""
+    """The GMAP listener: the receiver's event-driven TLS server (deadlines from accept, caps
+    per address, the laggards evicted when full), with requests answered on a few threads."""
 
     def __init__(
         self,
@@ -327,23 +367,14 @@ class GmapServer:
         listen: tuple[str, int],
         *,
         limits: Limits | None = None,
-        on_request: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.profile = profile
         self.listen = listen
         self.limits = limits or Limits()
-        self.on_request = on_request
         self._service: GmapService | None = None
         self._contexts: dict[str, SSL.Context] = {}
-        self._default: SSL.Context | None = None
-        self._sock: socket.socket | None = None
-        self._wake: tuple[socket.socket, socket.socket] | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._open = 0
-        self._per_peer: dict[str, int] = {}
 
     @property
     def addresses(self) -> list[str]:
@@ -352,7 +383,6 @@ class GmapServer:
         )
 
     def start(self) -> tuple[str, int]:
-
         boxes = served_mailboxes(self.profile)
         if not boxes:
             raise IdentityError("no identity to serve GMAP for: make one with `identity new`")
@@ -361,42 +391,34 @@ class GmapServer:
         for box in boxes:
             by_host.setdefault(box.identity.address.host.lower(), []).append(box)
         self._contexts = {host: self._context(host, b) for host, b in by_host.items()}
-        self._default = next(iter(self._contexts.values()))
         for ctx in self._contexts.values():
             ctx.set_tlsext_servername_callback(self._pick)
-        host, port = self.listen
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock = listening_socket(self.listen, 128)
+        server = TlsServer(
+            next(iter(self._contexts.values())),
+            self.limits.server(),
+            _LineParser,
+            self._handle,
+            _response,
+            on_done=self._done,
+        )
+        self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="gmap")
+        self._serving = ServingThread(server, "gmap")
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(64)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
+            self._serving.start(sock)
+        except BaseException:
+            self.stop()
             raise
-        self._sock = sock
-        self._wake = socket.socketpair()
-        self._stopping.clear()
-        self._pool = ThreadPoolExecutor(self.limits.max_connections, thread_name_prefix="gmap")
-        self._thread = threading.Thread(target=self._accept_loop, name="gmap-accept", daemon=True)
-        self._thread.start()
         bound = sock.getsockname()
         return bound[0], bound[1]
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stopping.set()
-        if self._wake is not None:
-            with contextlib.suppress(OSError):
-                self._wake[1].send(b"x")
-        self._thread.join(timeout=5)
+        """Stop accepting, end open connections now; a request being answered finishes."""
+        if self._serving is not None:
+            self._serving.stop()
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        for s in (self._sock, *(self._wake or ())):
-            if s is not None:
-                s.close()
-        self._sock, self._wake, self._thread, self._pool = None, None, None, None
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._serving, self._pool = None, None
 
     def _context(self, host: str, boxes: list[ServedMailbox]) -> SSL.Context:
         """The same context as the Misfin receiver's for this host."""
@@ -411,170 +433,28 @@ class GmapServer:
         except Exception:
             log.debug("SNI callback failed", exc_info=True)
 
-    def _accept_loop(self) -> None:
-        assert self._sock is not None and self._wake is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self._sock, selectors.EVENT_READ)
-        sel.register(self._wake[0], selectors.EVENT_READ)
-        try:
-            while not self._stopping.is_set():
-                for key, _ in sel.select(timeout=1.0):
-                    if key.fileobj is self._wake[0]:
-                        return
-                    self._accept_one()
-        except Exception:
-            log.exception("the GMAP accept loop failed")
-        finally:
-            sel.close()
+    def _handle(self, session: Session, request: bytes) -> asyncio.Future[TlsAnswer]:
+        """Answer on the pool: the store is read and written there, never on the loop."""
+        from OpenSSL import crypto
 
-    def _accept_one(self) -> None:
-        assert self._sock is not None and self._pool is not None
-        try:
-            conn, peer = self._sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            log.warning("GMAP accept failed: %s", exc)
-            time.sleep(0.05)
-            return
-        host = str(peer[0])
-        with self._lock:
-            if self._open >= self.limits.max_connections:
-                refused = "too many connections"
-            elif self._per_peer.get(host, 0) >= self.limits.max_per_peer:
-                refused = "too many connections from that address"
-            else:
-                refused = ""
-                self._open += 1
-                self._per_peer[host] = self._per_peer.get(host, 0) + 1
-        if refused:
-            log.warning("GMAP %s refused: %s", host, refused)
-            conn.close()
-            return
-        try:
-            self._pool.submit(self._serve, conn, host)
-        except RuntimeError:
-            self._release(host)
-            conn.close()
-
-    def _release(self, host: str) -> None:
-        with self._lock:
-            self._open -= 1
-            left = self._per_peer.get(host, 1) - 1
-            if left > 0:
-                self._per_peer[host] = left
-            else:
-                self._per_peer.pop(host, None)
-
-    def _serve(self, sock: socket.socket, host: str) -> None:
-        from OpenSSL import SSL
-
-        record: dict[str, Any] = {"peer": host, "status": "-", "path": "-"}
-        sel = selectors.DefaultSelector()
-        conn = None
-        try:
-            sock.setblocking(False)
-            assert self._default is not None and self._service is not None
-            conn = SSL.Connection(self._default, sock)
-            conn.set_accept_state()
-            deadline = time.monotonic() + self.limits.handshake_timeout
-            self._call(conn, sock, sel, conn.do_handshake, deadline=deadline)
-            cert = conn.get_peer_certificate(as_cryptography=True)
-            der = None
-            if cert is not None:
-                from cryptography.hazmat.primitives.serialization import Encoding
-
-                der = cert.public_bytes(Encoding.DER)
-            answer = self._read_request(conn, sock, sel, der, record)
-            record["status"] = answer.status
-            data = answer.to_bytes()
-            deadline = time.monotonic() + self.limits.send_timeout
-            view = memoryview(data)
-            while view:
-                sent = self._call(
-                    conn, sock, sel, conn.send, bytes(view[:65536]), deadline=deadline
-                )
-                view = view[sent:]
-            with contextlib.suppress(Exception):
-                self._call(conn, sock, sel, conn.shutdown, deadline=time.monotonic() + 2.0)
-        except _Deadline:
-            record["status"] = "timeout"
-        except (SSL.Error, OSError) as exc:
-            record["status"] = f"tls-error ({type(exc).__name__})"
-        except Exception:
-            log.exception("GMAP connection failed")
-        finally:
-            sel.close()
-            with contextlib.suppress(OSError):
-                sock.close()
-            self._release(host)
-            log.info(
-                "gmap peer=%s path=%s status=%s", record["peer"], record["path"], record["status"]
-            )
-            if self.on_request is not None:
-                with contextlib.suppress(Exception):
-                    self.on_request(record)
-
-    def _read_request(
-        self,
-        conn: SSL.Connection,
-        sock: socket.socket,
-        sel: selectors.BaseSelector,
-        der: bytes | None,
-        record: dict[str, Any],
-    ) -> Answer:
-        from OpenSSL import SSL
-
-        assert self._service is not None
-        buffer = b""
-        deadline = time.monotonic() + self.limits.request_timeout
-        while b"\r\n" not in buffer:
-            if len(buffer) > REQUEST_MAX + 1:
-                return Answer(59, f"Request exceeds {REQUEST_MAX} bytes")
-            try:
-                chunk = self._call(conn, sock, sel, conn.recv, 2048, deadline=deadline)
-            except _Deadline:
-                if buffer:
-                    return Answer(59, "Request timeout")
-                raise
-            except (SSL.ZeroReturnError, SSL.SysCallError):
-                chunk = b""
-            if not chunk:
-                raise _Deadline  # closed before a whole request: nothing to answer
-            buffer += chunk
-        line = buffer.split(b"\r\n", 1)[0]
-        if len(line) > REQUEST_MAX:
-            return Answer(59, f"Request exceeds {REQUEST_MAX} bytes")
+        assert session.tls is not None and self._service is not None and self._pool is not None
         # Logged, never interpreted: anything but printable ASCII shows as "?".
-        record["path"] = re.sub(r"[^\x21-\x7e]", "?", line[:120].decode("ascii", "replace"))
-        record["path"] = record["path"].split("?", 1)[0]
-        return self._service.handle(line, der)
+        path = re.sub(r"[^\x21-\x7e]", "?", request[:120].decode("ascii", "replace"))
+        session.record = {"path": path.split("?", 1)[0]}
+        cert = session.tls.get_peer_certificate()
+        der = None if cert is None else crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+        return asyncio.wrap_future(self._pool.submit(self._answer, self._service, request, der))
 
-    def _call(
-        self,
-        conn: SSL.Connection,
-        sock: socket.socket,
-        sel: selectors.BaseSelector,
-        fn: Callable[..., Any],
-        *args: Any,
-        deadline: float,
-    ) -> Any:
-        from OpenSSL import SSL
+    @staticmethod
+    def _answer(service: GmapService, line: bytes, der: bytes | None) -> TlsAnswer:
+        return service.handle(line, der).to_bytes()
 
-        while True:
-            try:
-                return fn(*args)
-            except SSL.WantReadError:
-                events = selectors.EVENT_READ
-            except SSL.WantWriteError:
-                events = selectors.EVENT_WRITE
-            if self._stopping.is_set():
-                raise _Deadline
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _Deadline
-            sel.register(sock, events)
-            try:
-                sel.select(timeout=min(left, 0.25))
-            finally:
-                sel.unregister(sock)
+    @staticmethod
+    def _done(session: Session) -> None:
+        record = session.record or {}
+        log.info(
+            "gmap peer=%s path=%s status=%s",
+            session.peer_host,
+            record.get("path", "-"),
+            record.get("status", "-"),
+        )
