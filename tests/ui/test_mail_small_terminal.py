@@ -10,6 +10,7 @@ import pytest
 from helpers.letters import add_letter
 from helpers.pilot import settle
 from helpers.profiles import make_profile
+from textual.geometry import Region
 from textual.widgets import Button, Footer
 from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast, ToastRack
@@ -192,3 +193,27 @@ async def test_first_contact_buttons_fit_and_toasts_leave_them_free(
             assert inside.contains_region(b.region), (b.id, b.region, inside)
             for toast in toasts:
                 assert not b.region.overlaps(toast), (b.id, toast)
+
+
+async def test_a_new_mail_toast_leaves_the_newest_letters_and_the_footer_free(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    for n in range(6):
+        add_letter(app.engine.store, subject=f"Older {n}", when=f"2026-01-0{n + 1}T09:00:00Z")
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        await settle(pilot)
+        add_letter(app.engine.store, subject="Fresh news", when="2026-02-01T09:00:00Z")
+        app.poll_mail()
+        await settle(pilot)
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        toasts = [t.region for t in screen.get_child_by_type(ToastRack).query(Toast)]
+        assert toasts, "no toast announced the letter"
+        listed = screen.query_one(LetterList).content_region
+        newest = Region(listed.x, listed.y, listed.width, min(4, listed.height))  # 4 rows
+        footer = screen.query_one(Footer).region
+        for toast in toasts:
+            assert not toast.overlaps(newest), (toast, newest)
+            assert not toast.overlaps(footer), (toast, footer)
