@@ -693,6 +693,8 @@ def _resolve(future: asyncio.Future[Answer], answer: Answer) -> None:
 
 
 def _log_session(session: Session) -> None:
+    if not log.isEnabledFor(logging.INFO):  # the benchmark's and the app's case: no line
+        return
     record = session.record or {}
     log.info(
         "%s peer=%s sender=%s mailbox=%s status=%s",
