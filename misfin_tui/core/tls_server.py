@@ -6,8 +6,9 @@ tricklers (one byte every half second) hold every slot. Here a connection costs 
 small protocol object and, only once its first bytes arrive, an OpenSSL session (buffers
 released while idle). Every connection must finish its handshake and then its whole request
 within deadlines counted from accept, whatever it sends meanwhile; when all slots are taken,
-the connection with the least progress (no bytes < handshaking < handshaken < part of a
-request), longest in that state and past a short grace, makes room for the newcomer.
+one of the busiest address's connections makes room for the newcomer, or, when no address
+holds more than one, the one with the least progress (no bytes < handshaking < handshaken <
+part of a request), longest in that state and past a short grace.
 
 The server knows nothing of Misfin or GMAP: a parser factory turns bytes into a request and a
 handler answers it, at once or later through a future (for work done on other threads).
@@ -85,12 +86,14 @@ class Handler(Protocol):
 
 
 class Table:
-    """Every open connection, grouped by stage in arrival order, and counted per peer address."""
+    """Every open connection, grouped by stage in arrival order and by peer address."""
 
     def __init__(self, limits: ServerLimits) -> None:
         self.limits = limits
         self.by_stage: list[dict[Session, None]] = [{} for _ in Stage]
-        self.per_peer: dict[str, int] = {}
+        self.by_peer: dict[str, dict[Session, None]] = {}
+        # by_count[n]: the addresses with exactly n connections open, to find the busiest at once
+        self.by_count: list[dict[str, None]] = [{} for _ in range(limits.max_per_peer + 1)]
         self.count = 0
         self.evicted = 0
         self.refused = 0
@@ -98,7 +101,8 @@ class Table:
     def admit(self, session: Session, now: float) -> str:
         """Take the session in (""), or say why not; may evict a laggard to make room."""
         peer = session.peer_host
-        busy = self.per_peer.get(peer, 0)
+        sessions = self.by_peer.get(peer)
+        busy = len(sessions) if sessions else 0
         if busy >= self.limits.max_per_peer:
             return f"{busy} connections from that address already open"
         if self.count >= self.limits.max_connections:
@@ -107,18 +111,30 @@ class Table:
                 return f"{self.count} connections already open and none is lagging"
             self.evicted += 1
             victim.evict()
-        self.per_peer[peer] = busy + 1
+            sessions = self.by_peer.get(peer)  # the victim may have been this address's own
+        if sessions is None:
+            sessions = self.by_peer[peer] = {}
+        self._recount(peer, len(sessions), len(sessions) + 1)
+        sessions[session] = None
         self.count += 1
         self.by_stage[session.stage][session] = None
         return ""
 
     def laggard(self, now: float) -> Session | None:
-        """The connection with the least progress, longest in its stage, past the grace.
+        """Who makes room: first the address holding the most connections, when it holds more
+        than one (its least advanced, oldest one), so a crowd from a few dozen addresses cuts
+        its own connections and never a sender's single one, however slow its handshake.
 
-        When every connection is younger than the grace (a crowd reconnecting as fast as it is
-        cut), the oldest one goes: a newcomer then keeps its slot until max_connections more
-        have arrived, so churn alone cannot keep a real sender out.
+        With one connection per address, the least progress goes first, longest in its stage
+        and past the grace; when every connection is younger than the grace (a crowd
+        reconnecting as fast as it is cut), the oldest one goes: a newcomer then keeps its slot
+        until max_connections more have arrived, so churn alone cannot keep a sender out.
         """
+        for busy in range(len(self.by_count) - 1, 1, -1):
+            for peer in self.by_count[busy]:
+                waiting = [s for s in self.by_peer[peer] if s.stage < Stage.ANSWERING]
+                if waiting:
+                    return min(waiting, key=lambda s: (s.stage, s.accepted_at))
         cutoff = now - self.limits.idle_grace
         heads: list[Session] = []
         for stage in Stage:
@@ -139,11 +155,17 @@ class Table:
     def remove(self, session: Session) -> None:
         if self.by_stage[session.stage].pop(session, 0) is None:
             self.count -= 1
-            left = self.per_peer.get(session.peer_host, 1) - 1
-            if left > 0:
-                self.per_peer[session.peer_host] = left
-            else:
-                self.per_peer.pop(session.peer_host, None)
+            peer = session.peer_host
+            sessions = self.by_peer[peer]
+            del sessions[session]
+            self._recount(peer, len(sessions) + 1, len(sessions))
+            if not sessions:
+                del self.by_peer[peer]
+
+    def _recount(self, peer: str, before: int, after: int) -> None:
+        self.by_count[before].pop(peer, None)
+        if after:
+            self.by_count[after][peer] = None
 
 
 class TlsServer:

@@ -256,6 +256,31 @@ def test_a_crowd_of_strangers_does_not_keep_the_laptop_out(home: Profile, mode: 
     assert max(lifetimes) < limits.request_timeout + 1.0, max(lifetimes)
 
 
+@pytest.mark.timeout(60)
+def test_a_slow_mailbox_keeps_its_one_connection_while_a_crowd_churns(home: Profile) -> None:
+    """The table is full of a crowd from 30 addresses, cut and back again all the time. The
+    mailbox connects and says nothing for 2 s (a slow link), longer than any stranger has
+    lived: the busiest addresses make room, never the one connection of an address alone."""
+    from helpers.crowd import Crowd
+    from helpers.raw_tls import client_context
+    from helpers.receivers import raise_nofile
+
+    rid = gmap_id(_receive(home), "2026-01-02T03:04:05Z").encode()
+    me = _creds(home)
+    raise_nofile(4096)
+    limits = Limits(max_connections=100, handshake_timeout=4.0, request_timeout=5.0)
+    with serving(home, limits) as port, Crowd(port, "trickle-handshake", 240, 30, net=10):
+        time.sleep(1.5)  # past the grace: the crowd holds every slot
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            time.sleep(2.0)  # no byte yet: the least progress, and older than the grace
+            with client_context(me).wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"gemini://localhost/tag/\r\n")
+                answer = b""
+                while chunk := tls.recv(4096):
+                    answer += chunk
+    assert answer.partition(b"\r\n")[::2] == (b"20 text/plain", rid)
+
+
 def test_a_large_letter_and_a_request_at_the_limit_come_through_whole(home: Profile) -> None:
     body = b"".join(b"line %06d of a long letter\n" % n for n in range(16_000))  # ~430 KB
     raw = RAW + body
