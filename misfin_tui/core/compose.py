@@ -25,7 +25,9 @@ class Size:
     message_bytes: int  # the whole Misfin(C) MESSAGE: three metadata lines + body
     body_bytes: int  # the gemtext alone
     limit: int  # C_BODY_MAX
-    fits_b: bool  # also deliverable as one Misfin(B) request to every recipient
+    # Also deliverable as one Misfin(B) request to every recipient; None while no recipient
+    # address parses, as the B limit counts the address itself.
+    fits_b: bool | None
 
     @property
     def fits_c(self) -> bool:
@@ -62,7 +64,7 @@ def measure(text: str, recipients: Sequence[str]) -> Size:
             continue
     message = new_message_c(text, [str(address) for address in addresses])
     b_message = c_to_b(message)
-    fits_b = bool(addresses) and all(b_fits(address, b_message) for address in addresses)
+    fits_b = all(b_fits(address, b_message) for address in addresses) if addresses else None
     return Size(
         message_bytes=len(message),
         body_bytes=len(text.encode("utf-8")),

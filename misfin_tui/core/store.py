@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.database import FOLDERS, Database
 
@@ -126,6 +127,14 @@ def _letter(row: sqlite3.Row) -> StoredLetter:
         in_reply_to=row["in_reply_to"],
         identity=row["identity"],
     )
+
+
+def _parses(address: str) -> bool:
+    try:
+        Address.parse(address)
+    except AddressError:
+        return False
+    return True
 
 
 def _split_recipients(text: str) -> tuple[str, ...]:
@@ -733,19 +742,21 @@ class MailStore:
 
     def correspondents(self) -> list[str]:
         """Addresses we have written with, for compose completion: who wrote to us (not from
-        Quarantine or Trash) and whom we wrote to (Sent, Outbox, Drafts); most recent first."""
+        Quarantine or Trash) and whom we wrote to (Sent, Outbox); most recent first. Drafts
+        are left out: a half-typed address there would come back as a completion."""
         conn = self.db.connect()
         seen: dict[str, str] = {}
         rows = conn.execute(
             "SELECT sender, recipients, folder FROM letters"
-            " WHERE folder NOT IN ('Quarantine', 'Trash') ORDER BY received_at DESC, id DESC"
+            " WHERE folder NOT IN ('Quarantine', 'Trash', 'Drafts')"
+            " ORDER BY received_at DESC, id DESC"
         )
         for sender, recipients, folder in rows:
-            ours = folder in ("Sent", "Outbox", "Drafts")
+            ours = folder in ("Sent", "Outbox")
             for address in _split_recipients(recipients) if ours else (sender,):
                 address = address.strip()
-                if address and "@" in address:
-                    seen.setdefault(address.lower(), address)
+                if address.lower() not in seen and _parses(address):
+                    seen[address.lower()] = address
         return list(seen.values())
 
     def ids_with_raw(self, raws: Iterable[bytes]) -> dict[bytes, int]:

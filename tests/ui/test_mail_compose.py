@@ -77,7 +77,11 @@ async def test_the_meter_counts_the_whole_message_and_says_when_b_still_fits(
         await settle(pilot)
         await pilot.press("c")
         await settle(pilot)
-        await fill(app, to="bob@example.net", subject="Hi", body="short\n")
+        await fill(app, to="bob", subject="Hi", body="short\n")
+        await settle(pilot)
+        # Half an address: B's limit counts the address, so the meter says nothing of B yet.
+        assert str(meter(app).render()) == "14 / 16,384 bytes"
+        await fill(app, to="bob@example.net")
         await settle(pilot)
         # "# Hi\n" + "short\n" + three empty metadata lines
         assert str(meter(app).render()) == "14 / 16,384 bytes · also fits Misfin(B)'s 2,048"

@@ -614,3 +614,25 @@ def test_ids_with_trust(tmp_path: Path) -> None:
     assert store.ids_with_trust("pending") == pending
     with pytest.raises(ValueError):
         store.ids_with_trust("nonsense")
+
+
+def test_correspondents_are_real_addresses_from_mail_that_came_or_went(store: MailStore) -> None:
+    """Compose completes from these: newest first, once each, never a draft's half-typed
+    address or a quarantined stranger."""
+    t = "2026-01-0{}T00:00:00Z"
+    letter(store, sender="Bob@Example.net", received_at=t.format(1))
+    letter(
+        store,
+        folder="Sent",
+        recipients="carol@example.org:1959,bob@example.net",
+        received_at=t.format(2),
+    )
+    letter(store, folder="Outbox", recipients="dave@example.org", received_at=t.format(3))
+    letter(store, folder="Drafts", recipients="ada@lovelace.demoHello,ada", received_at=t.format(4))
+    letter(store, folder="Quarantine", sender="mallory@evil.example", received_at=t.format(5))
+    letter(store, sender="not an address", received_at=t.format(6))
+    assert store.correspondents() == [
+        "dave@example.org",
+        "carol@example.org:1959",
+        "bob@example.net",
+    ]

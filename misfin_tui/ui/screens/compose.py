@@ -412,15 +412,14 @@ class ComposeScreen(Screen[str | None]):
     def _update_meter(self) -> None:
         meter = self.query_one("#meter", Static)
         text = letter_text(self.subject, self.body)
-        recipients = self.recipients
-        size = measure(text, recipients)
+        size = measure(text, self.recipients)
         words = f"{size.message_bytes:,} / {size.limit:,} bytes"
         if not size.fits_c:
             parts = len(split_body(text, size.body_limit)) if size.body_limit > 200 else 0
             words += f" · {size.message_bytes - size.limit:,} bytes too long"
             if parts:
                 words += f": Ctrl+S offers to split it into {parts} numbered letters"
-        elif recipients:
+        elif size.fits_b is not None:
             words += (
                 f" · also fits Misfin(B)'s {B_LIMIT:,}"
                 if size.fits_b
@@ -481,7 +480,7 @@ class ComposeScreen(Screen[str | None]):
     @work(exit_on_error=False, group="dialog")
     async def _discard(self) -> None:
         """Throw the letter away (its draft goes to the Trash, so it can still be found)."""
-        question = "Discard this letter? Its draft goes to the Trash."
+        question = "Its draft goes to the Trash, where you can still find it."
         if not await self.app.push_screen_wait(
             ConfirmScreen(
                 "Discard this letter?", question, yes="Discard", no="Keep writing", enter_yes=True

@@ -504,11 +504,9 @@ class MainScreen(Screen[None]):
 
     @work(exit_on_error=False, group="dialog")
     async def _delete_for_good(self, summary: Summary) -> None:
-        question = (
-            f"Delete “{one_line(summary.subject) or '(no subject)'}” for good? "
-            "Letters deleted from the Trash cannot be brought back."
-        )
-        confirm = ConfirmScreen("Delete for good?", question, yes="Delete for good", enter_yes=True)
+        title = f"Delete “{one_line(summary.subject) or '(no subject)'}” for good?"
+        question = "Letters deleted from the Trash cannot be brought back."
+        confirm = ConfirmScreen(title, question, yes="Delete for good")  # Enter keeps it
         if await self.app.push_screen_wait(confirm):
             await self._delete_ids([summary.id])
 
