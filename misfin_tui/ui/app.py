@@ -56,6 +56,8 @@ class MisfinApp(App[int]):
     COMMANDS = {MailCommands}
     # Small terminals (24 rows) get a compact layout: class "-short" on every screen.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    # A screen under another one gets "-suspended": its toasts hide (the top screen shows them).
+    SUSPENDED_SCREEN_CLASS = "-suspended"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False),
         Binding("f1", "help", "Help", id="app.help", show=False),  # the footer shows "? Help"

@@ -217,3 +217,10 @@ async def test_a_new_mail_toast_leaves_the_newest_letters_and_the_footer_free(
         for toast in toasts:
             assert not toast.overlaps(newest), (toast, newest)
             assert not toast.overlaps(footer), (toast, footer)
+        # A dialog shows the toasts at its top; the main screen around it shows none twice.
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert app.screen is not screen
+        shown = [t for t in app.screen.get_child_by_type(ToastRack).query(Toast) if t.display]
+        assert shown, "the dialog shows no toast"
+        assert not [t for t in screen.get_child_by_type(ToastRack).query(Toast) if t.display]
