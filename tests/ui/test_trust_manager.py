@@ -37,13 +37,14 @@ def detail(manager: TrustManagerScreen) -> str:
 
 
 async def test_servers_tab_shows_pin_and_verifies_by_paste(sender, peer) -> None:
-    trust_network(sender)
+    trust_network(sender, "a-network-id-longer-than-twelve", "Home")
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
         await delivered_once(app, pilot)
         manager = await open_manager(app, pilot)
         text = detail(manager)
         assert "Fingerprint (SHA-256):" in text and "Key pin (SHA-256):" in text
+        assert " on Home\n" in text  # the network by its label, not a cut-off id
         grouped = peer.cert.fingerprint.upper()
         assert f"{grouped[:4]} {grouped[4:8]}" in text
         await pilot.press("v")

@@ -8,6 +8,7 @@ worker and calls it back for each action; it never decides anything itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -214,6 +215,7 @@ q or Esc  close
         self.snapshot = snap
         now = self.now or datetime.now(UTC)
         host_spkis = {h.hostport.rsplit(":", 1)[0]: h.spki for h in snap.hosts}
+        names = network_names(snap.networks)
         current = snap.current
         title = "Trust"
         if current is not None:
@@ -268,7 +270,7 @@ q or Esc  close
             "history": [
                 (
                     str(e.id),
-                    (short_time(e.at), e.kind, e.subject, e.event, e.network[:12]),
+                    (short_time(e.at), e.kind, e.subject, e.event, names.get(e.network, e.network)),
                 )
                 for e in snap.history
             ],
@@ -308,7 +310,8 @@ q or Esc  close
         per_row = 8 if (self.query_one("#detail").size.width or WIDE) >= WIDE else 4
         if key is not None:
             if tab == "servers":
-                text = host_detail(next(h for h in snap.hosts if h.hostport == key), per_row)
+                host = next(h for h in snap.hosts if h.hostport == key)
+                text = host_detail(host, per_row, network_names(snap.networks))
             elif tab == "mailboxes":
                 text = mailbox_detail(next(m for m in snap.mailboxes if m.address == key), per_row)
             elif tab == "networks":
@@ -316,7 +319,8 @@ q or Esc  close
             elif tab == "pending":
                 text = pending_detail(next(i for i in snap.pending if str(i.id) == key))
             elif tab == "history":
-                text = history_detail(next(e for e in snap.history if str(e.id) == key))
+                entry = next(e for e in snap.history if str(e.id) == key)
+                text = history_detail(entry, network_names(snap.networks))
         self.query_one("#detail-text", Static).update(Content(visible(text, newlines=True)))
 
     # ----- actions --------------------------------------------------------------------------
@@ -537,16 +541,22 @@ def issuer_mark(pin: MailboxPin, host_spkis: dict[str, str]) -> str:
     return "✓ its server" if pinned == pin.issuer_spki else "✖ another key"
 
 
-def host_detail(h: HostPin, per_row: int = 8) -> str:
+def network_names(networks: Sequence[Network]) -> dict[str, str]:
+    """Network id -> the label the person knows it by (an id alone is a hash)."""
+    return {n.id: n.label for n in networks if n.label}
+
+
+def host_detail(h: HostPin, per_row: int = 8, names: Mapping[str, str] | None = None) -> str:
+    names = names or {}
+    first = names.get(h.first_network, h.first_network[:12])
+    last = names.get(h.last_network, h.last_network[:12])
     parts = [
         h.hostport,
         f"State: {state_mark(h.state)}",
         f"Protocol: Misfin {h.protocol}",
         f"Valid until: {h.not_after[:10]}",
-        f"First seen: {short_time(h.first_seen)}"
-        + (f" on {h.first_network[:12]}" if h.first_network else ""),
-        f"Last seen: {short_time(h.last_seen)}"
-        + (f" on {h.last_network[:12]}" if h.last_network else ""),
+        f"First seen: {short_time(h.first_seen)}" + (f" on {first}" if first else ""),
+        f"Last seen: {short_time(h.last_seen)}" + (f" on {last}" if last else ""),
         "",
         grouped(FINGERPRINT, h.fingerprint, per_row),
         "",
@@ -617,13 +627,14 @@ def pending_detail(item: Any) -> str:
     )
 
 
-def history_detail(e: HistoryEntry) -> str:
+def history_detail(e: HistoryEntry, names: Mapping[str, str] | None = None) -> str:
+    names = names or {}
     return "\n".join(
         [
             short_time(e.at),
             f"{e.kind}: {e.subject}",
             f"Event: {e.event}",
-            f"Network: {e.network or '-'}",
+            f"Network: {names.get(e.network, e.network) or '-'}",
             "",
             e.detail,
         ]
