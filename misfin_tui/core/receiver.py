@@ -68,7 +68,7 @@ class Limits:
 
     max_connections: int = 10_000  # open at once; when full, the laggard makes room
     max_per_peer: int = 16  # concurrent connections from one address, so one cannot take all
-    idle_grace: float = 1.0  # a connection younger than this is never evicted
+    idle_grace: float = 1.0  # younger: not evicted, unless its address holds several
     handshake_timeout: float = 5.0  # from accept to the finished TLS handshake
     request_timeout: float = 10.0  # from accept to the complete request, whatever trickles in
     send_timeout: float = 10.0

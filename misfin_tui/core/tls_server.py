@@ -73,7 +73,7 @@ class ServerLimits:
 
     max_connections: int = 10_000
     max_per_peer: int = 16
-    idle_grace: float = 1.0  # a connection younger than this is never evicted
+    idle_grace: float = 1.0  # younger: not evicted, unless its address holds several
     handshake_timeout: float = 5.0  # from accept to a finished handshake
     request_timeout: float = 10.0  # from accept to the complete request
     send_timeout: float = 10.0  # for the answer to leave, after the request
