@@ -35,8 +35,10 @@ def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
         return None
     mark = "ⓘ" if letter.trust == "rotated" else TRUST_MARKS[letter.trust]
     text = f"{mark} {words}"
-    if letter.trust_reason:
-        text += f" {one_line(letter.trust_reason)}"
+    reason = one_line(letter.trust_reason).strip()
+    if reason:  # a fragment as the store keeps it: after a dash, ended as a sentence
+        end = "" if reason.endswith((".", "!", "?", "…")) else "."
+        text = f"{text.rstrip('.')} — {reason}{end}"
     return text, f"trust-{letter.trust}"
 
 
