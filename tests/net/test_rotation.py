@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from helpers.certs import forged
 from helpers.profiles import env_for, make_profile, trust_network
+from helpers.raw_tls import exchange, status_of
 
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import blank_request
 from misfin_tui.core.engine import Engine
-from misfin_tui.core.notice import Reason
+from misfin_tui.core.notice import Notice, Reason
 from misfin_tui.core.outbox.model import OutboxItem, State
 from misfin_tui.core.revalidate import Result
 from misfin_tui.core.store import StoredLetter
@@ -163,6 +165,30 @@ def test_the_whole_ceremony(world: World) -> None:
     assert (stolen.folder, stolen.trust) == ("Quarantine", "quarantined")
     assert stolen.trust_reason.startswith("revoked:"), stolen.trust_reason
     assert bob.trust.mailbox(ALICE).fingerprint == new_fp  # nothing moved back
+
+
+def test_a_stranger_cannot_verify_a_letter_by_naming_the_pinned_certificate_as_new(
+    world: World, tmp_path: Path
+) -> None:
+    """A forger's own certificate for alice@a.test, with a notice retiring *itself* in favour of
+    the certificate Bob pinned: nothing it says is signed by that certificate, so nothing moves
+    and the letter is not verified."""
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    pinned = alice.profile.identity(ALICE).fingerprint
+    mallory = forged(tmp_path / "certs", "alice", "a.test", "mallory")
+    notice = Notice(ALICE, mallory.fingerprint, pinned, Reason.ROUTINE, "2026-01-02T03:04:05Z")
+    body = f"\n\n\n# Wire the money\nIt is really me.\n\n{notice.line()}\n".encode()
+    port = bob.profile.config.hosts["b.test"][1]
+    request = b"misfin://%s\t%d\r\n%s" % (BOB.encode(), len(body), body)
+    assert status_of(exchange(port, request, mallory).response) == 20
+    letter = world.last_from(bob, ALICE)
+    assert letter.fingerprint == mallory.fingerprint
+    assert letter.trust != "verified" and letter.folder == "Quarantine", letter.trust_reason
+    assert "never pinned" in letter.trust_reason
+    assert bob.trust.mailbox(ALICE).fingerprint == pinned
+    assert bob.trust.revocation(ALICE, mallory.fingerprint) is None
 
 
 def test_revalidation_notices_a_server_key_changed_behind_a_pin(world: World) -> None:

@@ -203,6 +203,18 @@ def test_a_notice_naming_a_fingerprint_we_never_pinned_changes_nothing(
     unchanged(policy, certs)
 
 
+def test_a_forged_notice_naming_the_pinned_certificate_as_its_successor_changes_nothing(
+    policy: TrustPolicy, certs: dict[str, bytes]
+) -> None:
+    """A forger signs with a certificate of their own and names Alice's pinned one as the new:
+    the letter was not signed with what is pinned, so it proves nothing and verifies nothing."""
+    notice = notice_for(certs, old=fp(certs["stranger"]), new="old", cert=certs["old"])
+    ruling = policy.notice(notice, ALICE, fp(certs["stranger"]), letter_id=1)
+    assert not ruling.retire and "never pinned" in ruling.words
+    assert policy.store.revocations() == []
+    unchanged(policy, certs)
+
+
 def test_a_notice_whose_new_key_does_not_chain_retires_only_the_old(
     policy: TrustPolicy, certs: dict[str, bytes]
 ) -> None:

@@ -61,7 +61,7 @@ def judge_notice(
         )
     if pin.state is MailboxState.REJECTED:
         return ignored(f"you rejected {sender}")
-    if pin.fingerprint not in (notice.old, notice.new):
+    if pin.fingerprint != notice.old:  # naming the pinned one as the new proves nothing
         return ignored(
             f"it retires {short(notice.old)}, a certificate you never pinned for {sender} "
             f"(you know {short(pin.fingerprint)})"
