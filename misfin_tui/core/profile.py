@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +31,38 @@ from misfin_tui.core.identity import (
 )
 
 RETIRED_DIR = "_retired"  # identities/_retired/<address>/<fingerprint prefix>/
+
+
+class FolderWatch:
+    """Whether a folder changed since it was last read, looked at at most once a second: a
+    rotation done by another process swaps folders in identities/, which changes its mtime, and
+    a running server must serve (and refuse) what it now holds without a restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._read = 0  # mtime_ns when last read; 0: never (nothing to compare with)
+        self._looked = 0.0
+
+    def stamp(self) -> int:
+        """Take this before reading the folder, and hand it to `read` once that worked."""
+        try:
+            return self.folder.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def read(self, stamp: int) -> None:
+        self._read = stamp
+
+    def due(self) -> bool:
+        """True when the folder changed since it was read (a failed reload is tried again a
+        second later: `read` was not called for it)."""
+        now = time.monotonic()
+        if now - self._looked < 1.0:
+            return False
+        self._looked = now
+        stamp = self.stamp()
+        return bool(self._read and stamp) and stamp != self._read
+
 
 if TYPE_CHECKING:
     import tomlkit.toml_document
@@ -510,6 +543,12 @@ class Profile:
         if identity.fingerprint != fp:
             raise IdentityError(f"{folder} does not hold the certificate {fp[:16]}…")
         return identity
+
+    def retired_prefixes(self, address: str) -> frozenset[str]:
+        """The fingerprint prefixes of our certificates of `address` rotated away: the folders'
+        names, so a copy that no longer loads is still known as retired."""
+        folder = self.identities_dir / RETIRED_DIR / address.lower()
+        return frozenset(f.name for f in folder.iterdir()) if folder.is_dir() else frozenset()
 
     def retired_identities(self, address: str) -> list[Identity]:
         folder = self.identities_dir / RETIRED_DIR / address.lower()

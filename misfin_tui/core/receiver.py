@@ -32,7 +32,7 @@ from misfin_tui.core.events import Event, LetterStored, LetterVerified
 from misfin_tui.core.identity import CertInfo, Identity, IdentityError, cert_info
 from misfin_tui.core.letter import Sender, parse_stored, stamp_received
 from misfin_tui.core.notice import mentions as mentions_notice
-from misfin_tui.core.profile import Config, Profile
+from misfin_tui.core.profile import Config, FolderWatch, Profile
 from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.store import LetterTrust, MailStore
@@ -162,7 +162,7 @@ class Receiver:
         # Parsed sender certificates (loop thread) and cached verdicts (writer thread).
         self._cert_infos: _Lru[bytes, CertInfo] = _Lru(4096)
         self._verdicts: _Lru[tuple[str, str], tuple[float, int, Outcome]] = _Lru(4096)
-        self._identities_stamp: tuple[int, float] = (0, 0.0)  # (mtime_ns, when last looked)
+        self._identities_watch = FolderWatch(profile.identities_dir)
         self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
         self._sender_limiter = RateLimiter(
             self.limits.letters_per_sender, self.limits.letter_window
@@ -268,25 +268,15 @@ class Receiver:
         log.info("identities reloaded: %s", ", ".join(self.addresses))
 
     def _identities_changed(self) -> None:
-        """At most once a second: reload when the identities folder changed (a rotation done
-        by another process swaps folders there, which changes its mtime)."""
-        now = time.monotonic()
-        stamp, looked = self._identities_stamp
-        if now - looked < 1.0:
-            return
-        try:
-            mtime = self.profile.identities_dir.stat().st_mtime_ns
-        except OSError:
-            mtime = stamp
-        self._identities_stamp = (mtime, now)
-        if mtime != stamp and stamp:
+        """Reload when another process changed the identities (a rotation)."""
+        if self._identities_watch.due():
             try:
                 self.reload_identities()
             except Exception:  # a half-written identity: keep serving the old ones, retry later
                 log.exception("could not reload the identities")
-                self._identities_stamp = (stamp, now)
 
     def _load_mailboxes(self) -> None:
+        stamp = self._identities_watch.stamp()
         identities = self.profile.identities()
         if not identities:
             raise IdentityError(
@@ -307,8 +297,7 @@ class Receiver:
         self._default_context = self._contexts[default_host]
         for ctx in self._contexts.values():
             ctx.set_tlsext_servername_callback(self._pick_context)
-        with contextlib.suppress(OSError):
-            self._identities_stamp = (self.profile.identities_dir.stat().st_mtime_ns, 0.0)
+        self._identities_watch.read(stamp)
 
     def _make_context(self, host: str, boxes: dict[str, Mailbox]) -> SSL.Context:
         """The host's context; an idle connection keeps no 16 KB buffers."""

@@ -3,6 +3,7 @@ mailbox's own certificate only, with the receiver's kind of limits; and our sync
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from misfin_tui.core.engine import Engine
 from misfin_tui.core.gmap.server import Limits, gmap_id
 from misfin_tui.core.gmap.sync import GmapSync, SyncStatus
 from misfin_tui.core.identity import load_certificates, load_private_key, make_signed
+from misfin_tui.core.notice import Reason
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 
@@ -123,6 +125,33 @@ def test_only_the_mailbox_certificate_gets_in(home: Profile, tmp_path: Path) -> 
         # Host CA set-up: a certificate the CA signed for that mailbox and host is alice's.
         assert ask(port, signed, "gemini://localhost/tag/")[0] == "20 text/plain"
         assert ask(port, _creds(home), "gemini://localhost/tag/")[0] == "20 text/plain"
+
+
+def test_a_certificate_rotated_away_is_refused_without_a_restart(
+    home: Profile, tmp_path: Path
+) -> None:
+    """Rotated as stolen by another process while GMAP runs: the old certificate is still signed
+    by the host CA, but it is refused from the next request on; the new one gets in."""
+    _receive(home)
+    before = _creds(home)
+    old = Creds(
+        shutil.copy(before.cert, tmp_path / "old.pem"),
+        shutil.copy(before.key, tmp_path / "old.key"),
+        before.der,
+        before.fingerprint,
+    )
+    with serving(home) as port:
+        assert ask(port, old, "gemini://localhost/tag/")[0] == "20 text/plain"
+        engine = Engine(home)
+        try:
+            engine.rotate("alice@localhost", Reason.STOLEN)
+        finally:
+            engine.close()
+        time.sleep(1.1)  # the server looks at the identities folder at most once a second
+        assert ask(port, old, "gemini://localhost/tag/")[0] == "61 Certificate retired"
+        new = _creds(home)
+        assert new.fingerprint != old.fingerprint
+        assert ask(port, new, "gemini://localhost/tag/")[0] == "20 text/plain"
 
 
 def test_a_silent_client_is_cut_off_and_a_crowd_is_capped(home: Profile) -> None:

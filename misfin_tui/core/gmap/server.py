@@ -27,6 +27,7 @@ from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.gmap.protocol import REQUEST_MAX, Answer, valid_tag
 from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by, load_certificates
 from misfin_tui.core.letter import forward_message
+from misfin_tui.core.profile import FolderWatch
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.tls_server import Answer as TlsAnswer
 from misfin_tui.core.tls_server import (
@@ -97,6 +98,7 @@ class ServedMailbox:
     address: str  # as the identity spells it
     identity: Identity
     ca_der: bytes | None  # the host CA's certificate when the profile holds it
+    retired: frozenset[str] = frozenset()  # fingerprint prefixes of certificates rotated away
 
 
 def _compact(stored_time: str) -> str:
@@ -168,7 +170,10 @@ class GmapService:
         box = self.mailboxes.get(f"{info.mailbox}@{info.host}".lower())
         if box is None:
             return Answer(61, "No registered identity for mailbox")
-        if fingerprint(der) == box.identity.fingerprint:
+        presented = fingerprint(der)
+        if presented[:16] in box.retired:  # rotated away (perhaps stolen): still CA-signed
+            return Answer(61, "Certificate retired")
+        if presented == box.identity.fingerprint:
             return box
         now = datetime.now(UTC)
         if (
@@ -323,7 +328,8 @@ def served_mailboxes(profile: Profile) -> list[ServedMailbox]:
     for identity in profile.identities():
         ca = profile.host_ca(identity.address.host)
         ca_der = load_certificates(ca[0])[0].public_bytes(Encoding.DER) if ca else None
-        boxes.append(ServedMailbox(str(identity.address), identity, ca_der))
+        retired = profile.retired_prefixes(str(identity.address))
+        boxes.append(ServedMailbox(str(identity.address), identity, ca_der, retired))
     return boxes
 
 
@@ -375,6 +381,7 @@ class GmapServer:
         self._contexts: dict[str, SSL.Context] = {}
         self._serving: ServingThread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._watch = FolderWatch(profile.identities_dir)
 
     @property
     def addresses(self) -> list[str]:
@@ -383,16 +390,7 @@ class GmapServer:
         )
 
     def start(self) -> tuple[str, int]:
-        boxes = served_mailboxes(self.profile)
-        if not boxes:
-            raise IdentityError("no identity to serve GMAP for: make one with `identity new`")
-        self._service = GmapService(MailStore(self.profile.database()), boxes)
-        by_host: dict[str, list[ServedMailbox]] = {}
-        for box in boxes:
-            by_host.setdefault(box.identity.address.host.lower(), []).append(box)
-        self._contexts = {host: self._context(host, b) for host, b in by_host.items()}
-        for ctx in self._contexts.values():
-            ctx.set_tlsext_servername_callback(self._pick)
+        self._load(MailStore(self.profile.database()))
         sock = listening_socket(self.listen, 128)
         server = TlsServer(
             next(iter(self._contexts.values())),
@@ -420,6 +418,32 @@ class GmapServer:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._serving, self._pool = None, None
 
+    def _load(self, store: MailStore) -> None:
+        """Read the identities: the mailboxes served, the certificates refused, the TLS keys."""
+        stamp = self._watch.stamp()
+        boxes = served_mailboxes(self.profile)
+        if not boxes:
+            raise IdentityError("no identity to serve GMAP for: make one with `identity new`")
+        by_host: dict[str, list[ServedMailbox]] = {}
+        for box in boxes:
+            by_host.setdefault(box.identity.address.host.lower(), []).append(box)
+        contexts = {host: self._context(host, b) for host, b in by_host.items()}
+        for ctx in contexts.values():
+            ctx.set_tlsext_servername_callback(self._pick)
+        self._service, self._contexts = GmapService(store, boxes), contexts
+        if self._serving is not None:
+            self._serving.server.context = next(iter(contexts.values()))
+        self._watch.read(stamp)
+
+    def _identities_changed(self) -> None:
+        """Another process rotated a key: serve the new certificate, refuse the retired one."""
+        if self._service is not None and self._watch.due():
+            try:
+                self._load(self._service.store)
+                log.info("GMAP identities reloaded: %s", ", ".join(self.addresses))
+            except Exception:  # half-written: keep serving what was loaded, retry later
+                log.exception("GMAP could not reload the identities")
+
     def _context(self, host: str, boxes: list[ServedMailbox]) -> SSL.Context:
         """The same context as the Misfin receiver's for this host."""
         return mailbox_context(self.profile, host, [m.identity for m in boxes])
@@ -437,6 +461,7 @@ class GmapServer:
         """Answer on the pool: the store is read and written there, never on the loop."""
         from OpenSSL import crypto
 
+        self._identities_changed()
         assert session.tls is not None and self._service is not None and self._pool is not None
         # Logged, never interpreted: anything but printable ASCII shows as "?".
         path = re.sub(r"[^\x21-\x7e]", "?", request[:120].decode("ascii", "replace"))
