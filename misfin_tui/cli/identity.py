@@ -22,6 +22,7 @@ from misfin_tui.core.identity import (
 from misfin_tui.core.notice import Reason
 from misfin_tui.core.outbox.model import summarise
 from misfin_tui.core.profile import Profile
+from misfin_tui.core.text import one_line
 
 KEY_TYPE_NAMES = {"p256": "ECDSA P-256", "ed25519": "Ed25519", "rsa2048": "RSA 2048"}
 
@@ -283,7 +284,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         signed = "CA-signed" if identity.issuer_fingerprint else "self-signed"
         print(
             f"{marker} {str(identity.address):<{width}}  {signed:<11}  {identity.key_type:<8}"
-            f"  until {identity.not_after:%Y-%m-%d}  {identity.blurb}"
+            f"  until {identity.not_after:%Y-%m-%d}  {one_line(identity.blurb)}"
         )
     return EXIT_OK
 
@@ -299,7 +300,8 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(as_json(identity, profile), indent=2))
         return EXIT_OK
-    print(f"{identity.blurb} ({identity.address})")
+    blurb = one_line(identity.blurb)  # an imported certificate's CN: data, possibly empty
+    print(f"{blurb} ({identity.address})" if blurb else str(identity.address))
     _print_details(identity, profile)
     return EXIT_OK
 

@@ -136,12 +136,16 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 class _LineWriter:
-    """stdout, flushed per line, safe from several threads (log lines and events interleave)."""
+    """stdout, flushed per line, safe from several threads (log lines and events interleave).
+
+    Every line is shown, not executed: a log line carries a sender's address, a certificate's
+    words or an error about them, all the network's."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
+        text = "\n".join(safe(line) for line in text.split("\n"))
         with self._lock:
             sys.stdout.write(text)
             sys.stdout.flush()

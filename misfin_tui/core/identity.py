@@ -80,7 +80,10 @@ class CertInfo:
 
 
 def cert_info(cert_or_der: Any, *, check_self_signature: bool = True) -> CertInfo:
-    """Read a mailbox identity from a certificate; names the missing field (UID, CN or DNS SAN).
+    """Read a mailbox identity from a certificate; names the missing field (UID or DNS SAN).
+
+    The CN (the blurb) is optional: the address alone is a complete identity (the protocol's
+    §6 makes only a missing UID or DNS SAN a 62), and the blurb is then empty.
 
     check_self_signature=False skips the signature check behind issuer_is_self (~0.25 ms; it
     is then only "issuer name == subject name") for callers that never read it.
@@ -90,7 +93,6 @@ def cert_info(cert_or_der: Any, *, check_self_signature: bool = True) -> CertInf
         name
         for name, value in (
             ("Subject UID (the mailbox)", info.mailbox),
-            ("Subject CN (the blurb)", info.blurb),
             ("subjectAltName DNS name (the host)", info.host),
         )
         if not value

@@ -15,7 +15,7 @@ _C0 = {code: chr(0x2400 + code) for code in range(0x20)}
 _C0[0x7F] = "\u2421"  # ␡
 # C1 controls, bidi overrides/isolates and other invisible format characters that can hide or
 # reorder text -> a visible \\xNN / \\uNNNN escape.
-_ESCAPED = re.compile("[\x80-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_ESCAPED = re.compile("[\x80-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 

@@ -99,14 +99,15 @@ def odd_cert(
     name: str,
     *,
     uid: bool = True,
+    cn: bool = True,
     san: bool = True,
     expired: bool = False,
     future: bool = False,
 ) -> Creds:
-    """A certificate missing a Misfin field (the UID that names the mailbox, or the SAN), or
-    out of date."""
+    """A certificate missing a Misfin field (the UID that names the mailbox, the CN that holds
+    the blurb, or the SAN), or out of date."""
     key = ec.generate_private_key(ec.SECP256R1())
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, "Alice")]
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, "Alice")] if cn else []
     if uid:
         attrs.insert(0, x509.NameAttribute(NameOID.USER_ID, "alice"))
     name_ = x509.Name(attrs)

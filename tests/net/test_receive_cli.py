@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.certs import forged
+from helpers.certs import forged, write_creds
 from helpers.profiles import make_profile
 from helpers.raw_tls import exchange, status_of
 from helpers.receivers import running
 
 from misfin_tui.cli import main
+from misfin_tui.core.identity import make_self_signed
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 
@@ -54,6 +55,9 @@ def test_receive_logs_each_transaction_and_stops_on_sigterm(tmp_path: Path) -> N
     try:
         assert status_of(exchange(port, b"misfin://bob@example.org Hi\r\n", alice).response) == 20
         assert status_of(exchange(port, b"misfin://carol@example.org Hi\r\n", alice).response) == 51
+        evil_cert, evil_key = make_self_signed("ev\u202eil\u200b", "example.net", "Evil")
+        evil = write_creds(tmp_path / "certs", "evil", evil_cert, evil_key)
+        assert status_of(exchange(port, b"misfin://bob@example.org Hi\r\n", evil).response) == 20
         time.sleep(0.3)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -78,6 +82,9 @@ def test_receive_logs_each_transaction_and_stops_on_sigterm(tmp_path: Path) -> N
         re.fullmatch(stamp + r" peer=127\.0\.0\.1:\d+ sender=- mailbox=- status=51", ln)
         for ln in lines
     ), stdout
+    # A sender's address comes from its certificate: shown, never executed or reordered.
+    assert "\u202e" not in stdout and "\u200b" not in stdout
+    assert "sender=ev\\u202eil\\u200b@example.net" in stdout, stdout
 
 
 def test_receive_without_identity_is_one_line_error(tmp_path: Path) -> None:

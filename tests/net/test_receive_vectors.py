@@ -252,6 +252,15 @@ def test_18_incomplete_or_expired_certificate_gets_62(server, tmp_path: Path, ki
     assert _count(r) == before
 
 
+def test_a_certificate_without_a_cn_delivers_with_no_blurb(server, tmp_path: Path) -> None:
+    """Only the UID and the DNS SAN make an identity: the CN is a blurb, and optional."""
+    r, _, _, _ = server
+    creds = odd_cert(tmp_path, "nocn", cn=False)
+    out = exchange(r.port, b"misfin://bob@example.org Hi Bob!\r\n", creds)
+    assert status_of(out.response) == 20
+    assert _latest(r).split(b"\n", 1)[0] == b"< alice@example.net"  # no blurb, no space
+
+
 @pytest.mark.parametrize(
     "address", [b"bob@example.org:1958", b"BOB@Example.ORG", b"bob@EXAMPLE.org:19580"]
 )

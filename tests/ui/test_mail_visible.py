@@ -17,6 +17,10 @@ def test_c1_controls_and_bidi_overrides_become_escapes() -> None:
     assert visible("csi\x9b2J") == "csi\\x9b2J"
     assert visible("abc\u202edcba") == "abc\\u202edcba"
     assert visible("zero\u200bwidth") == "zero\\u200bwidth"
+    # Line and paragraph separators break a line in some terminals and widgets; the word
+    # joiner and the Arabic letter mark are invisible.
+    assert visible("one\u2028two\u2029three") == "one\\u2028two\\u2029three"
+    assert visible("x\u2060y\u061cz") == "x\\u2060y\\u061cz"
 
 
 def test_line_breaks_and_tabs() -> None:

@@ -188,7 +188,6 @@ CN = x509.NameAttribute(NameOID.COMMON_NAME, "Alice")
     ("names", "dns", "missing"),
     [
         ([CN], ["example.org"], "UID"),
-        ([UID], ["example.org"], "CN"),
         ([UID, CN], None, "DNS"),
         ([UID, CN], [], "DNS"),  # a subjectAltName with only an e-mail address
     ],
@@ -199,6 +198,11 @@ def test_cert_info_names_the_missing_field(names, dns, missing: str) -> None:
         cert_info(cert)
     summary = server_cert_summary(der(cert))  # a server certificate needs none of them
     assert summary.fingerprint == fingerprint(der(cert))
+
+
+def test_a_certificate_without_a_cn_is_an_identity_with_no_blurb() -> None:
+    info = cert_info(_cert_with([UID], ["example.org"]))
+    assert (info.mailbox, info.host, info.blurb) == ("alice", "example.org", "")
 
 
 def test_first_dns_name_is_the_host_and_expiry_is_reported() -> None:
