@@ -52,7 +52,9 @@ def _check_mailbox(mailbox: str) -> None:
 
 @functools.lru_cache(maxsize=4096)
 def _ascii_host(host: str) -> str:
-    """Lower-case ASCII form of a host name; IDNA for non-ASCII labels."""
+    """Lower-case ASCII form of a host name; IDNA for non-ASCII labels. The absolute form
+    (one trailing dot, "example.org.") names the same host and is read as it."""
+    host = host[:-1] if host.endswith(".") and host != "." else host
     if not host:
         raise AddressError("the host part after @ is empty")
     try:

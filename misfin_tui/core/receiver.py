@@ -324,7 +324,7 @@ class Receiver:
         """Route a parsed request: host, mailbox, blank, certificate, limits, then store."""
         record = session.record = {"sender": "-", "mailbox": "-"}
         self._identities_changed()
-        host = request.address.host.lower().rstrip(".")
+        host = request.address.host
         boxes = self._mailboxes.get(host)
         if boxes is None:
             return 53, f"this server does not take mail for {host}"

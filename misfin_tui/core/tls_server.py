@@ -305,6 +305,7 @@ class Session(asyncio.Protocol):
             try:
                 data = tls.recv(16_384)
             except SSL.WantReadError:
+                self._flush()  # what reading made OpenSSL say: a refused renegotiation, a KeyUpdate
                 return
             except SSL.ZeroReturnError:
                 self._early_end()

@@ -262,7 +262,8 @@ def test_a_certificate_without_a_cn_delivers_with_no_blurb(server, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    "address", [b"bob@example.org:1958", b"BOB@Example.ORG", b"bob@EXAMPLE.org:19580"]
+    "address",
+    [b"bob@example.org:1958", b"BOB@Example.ORG", b"bob@EXAMPLE.org:19580", b"bob@example.org."],
 )
 def test_20_port_stripped_and_case_ignored(server, address: bytes) -> None:
     r, alice, _, _ = server

@@ -40,6 +40,12 @@ def test_idna_host() -> None:
     assert Address.parse("anna@xn--bcher-kva.de").host == "xn--bcher-kva.de"
 
 
+def test_the_absolute_form_of_a_host_is_the_host() -> None:
+    """ "example.org." is the same name: pins, routes and mailboxes must not see two hosts."""
+    assert Address.parse("bob@Example.org.").host == "example.org"
+    assert Address.parse("bob@example.org.:1958").key == Address.parse("bob@example.org").key
+
+
 def test_ip_literal_host() -> None:
     assert Address.parse("bob@127.0.0.1:19580").host == "127.0.0.1"
 
@@ -73,7 +79,8 @@ def test_unicode_mailbox_is_allowed() -> None:
         "bob@a..b",
         "bob@-example.org",
         "bob@example-.org",
-        "bob@example.org.",
+        "bob@example.org..",
+        "bob@.",
         "bob@example.org/path",
         "bob@xn--zz.de",
         "bob@" + "a" * 64 + ".org",
