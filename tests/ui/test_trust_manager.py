@@ -45,6 +45,7 @@ async def test_servers_tab_shows_pin_and_verifies_by_paste(sender, peer) -> None
         text = detail(manager)
         assert "Fingerprint (SHA-256):" in text and "Key pin (SHA-256):" in text
         assert " on Home\n" in text  # the network by its label, not a cut-off id
+        assert "Protocol: Misfin C" in text
         grouped = peer.cert.fingerprint.upper()
         assert f"{grouped[:4]} {grouped[4:8]}" in text
         await pilot.press("v")
@@ -57,6 +58,18 @@ async def test_servers_tab_shows_pin_and_verifies_by_paste(sender, peer) -> None
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.engine.trust.host(HOSTPORT).state == "verified")
         await wait_for(pilot, lambda: "✓ verified" in detail(manager))
+
+
+async def test_a_gmap_home_says_so_instead_of_a_misfin_protocol(sender, peer) -> None:
+    trust_network(sender)
+    sender.config.set(f"gmap.{SENDER}", ("example.org", 1958))
+    sender.save_config()
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        manager = await open_manager(app, pilot)
+        await wait_for(pilot, lambda: "Serves: GMAP (your mail from home)" in detail(manager))
+        assert "Protocol:" not in detail(manager)
 
 
 async def test_forget_and_reject_ask_first(sender, peer) -> None:

@@ -127,6 +127,14 @@ def home_for(profile: Profile, identity: Identity, connect: str | None = None) -
     return Home(host, port, target)
 
 
+def home_hostports(profile: Profile) -> frozenset[str]:
+    """host:port of every identity's home GMAP server (what its pin is named by)."""
+    try:
+        return frozenset(home_for(profile, identity).hostport for identity in profile.identities())
+    except Exception:  # a broken config or identity is reported where it is used
+        return frozenset()
+
+
 class GmapSync:
     """Syncs one profile's accounts with their homes. One sync at a time per instance."""
 

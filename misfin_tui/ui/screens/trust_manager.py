@@ -86,6 +86,7 @@ class Snapshot:
     current: Network | None = None
     pending: list[Any] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    gmap_homes: frozenset[str] = frozenset()  # host:port of the identities' GMAP homes
 
 
 class TrustManagerScreen(Screen[None]):
@@ -199,6 +200,8 @@ q or Esc  close
     @work(thread=True, exclusive=True, group="trust-manager-load")
     def refresh_data(self) -> None:
         """Read the trust store, networks and outbox off the UI thread."""
+        from misfin_tui.core.gmap.sync import home_hostports  # only here: GMAP is optional
+
         engine = self.session.engine
         snap = Snapshot(
             hosts=engine.trust.hosts(),
@@ -207,6 +210,7 @@ q or Esc  close
             current=engine.networks.current(),
             pending=engine.outbox.waiting(),
             history=engine.trust.history(limit=500),
+            gmap_homes=home_hostports(engine.profile),
         )
         if not get_current_worker().is_cancelled:  # a newer read started meanwhile: it wins
             self.app.call_from_thread(self.show_snapshot, snap)
@@ -311,7 +315,8 @@ q or Esc  close
         if key is not None:
             if tab == "servers":
                 host = next(h for h in snap.hosts if h.hostport == key)
-                text = host_detail(host, per_row, network_names(snap.networks))
+                gmap = host.hostport in snap.gmap_homes
+                text = host_detail(host, per_row, network_names(snap.networks), gmap=gmap)
             elif tab == "mailboxes":
                 text = mailbox_detail(next(m for m in snap.mailboxes if m.address == key), per_row)
             elif tab == "networks":
@@ -546,14 +551,17 @@ def network_names(networks: Sequence[Network]) -> dict[str, str]:
     return {n.id: n.label for n in networks if n.label}
 
 
-def host_detail(h: HostPin, per_row: int = 8, names: Mapping[str, str] | None = None) -> str:
+def host_detail(
+    h: HostPin, per_row: int = 8, names: Mapping[str, str] | None = None, *, gmap: bool = False
+) -> str:
+    """`gmap`: the server is a home in [gmap], whose key guards mail fetched from home."""
     names = names or {}
     first = names.get(h.first_network, h.first_network[:12])
     last = names.get(h.last_network, h.last_network[:12])
     parts = [
         h.hostport,
         f"State: {state_mark(h.state)}",
-        f"Protocol: Misfin {h.protocol}",
+        "Serves: GMAP (your mail from home)" if gmap else f"Protocol: Misfin {h.protocol}",
         f"Valid until: {h.not_after[:10]}",
         f"First seen: {short_time(h.first_seen)}" + (f" on {first}" if first else ""),
         f"Last seen: {short_time(h.last_seen)}" + (f" on {last}" if last else ""),
