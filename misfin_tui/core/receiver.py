@@ -63,15 +63,12 @@ VERDICT_TTL = 5.0  # seconds a cached "verified" verdict is reused without askin
 
 
 @dataclass(frozen=True)
-class Limits:
-    """The knobs that keep one sender from hurting the others (0 turns a letter limit off)."""
+class Limits(ServerLimits):
+    """The knobs that keep one sender from hurting the others (0 turns a letter limit off);
+    the connection limits and deadlines are ServerLimits' (max_connections open at once, when
+    full the busiest address makes room; max_per_peer from one address; deadlines from accept).
+    """
 
-    max_connections: int = 10_000  # open at once; when full, the laggard makes room
-    max_per_peer: int = 16  # concurrent connections from one address, so one cannot take all
-    idle_grace: float = 1.0  # younger: not evicted, unless its address holds several
-    handshake_timeout: float = 5.0  # from accept to the finished TLS handshake
-    request_timeout: float = 10.0  # from accept to the complete request, whatever trickles in
-    send_timeout: float = 10.0
     blank_per_window: int = 30  # blank requests per peer address per window ...
     blank_window: float = 60.0  # ... seconds; more get 44
     letters_per_sender: int = 30  # letters per sender certificate per letter_window ...
@@ -93,16 +90,6 @@ class Limits:
             sender_quota=config.receiver_sender_quota_mb * MB,
             verify_deadline=float(config.receiver_verify_seconds),
             verify_queue=config.receiver_verify_queue,
-        )
-
-    def server(self) -> ServerLimits:
-        return ServerLimits(
-            max_connections=self.max_connections,
-            max_per_peer=self.max_per_peer,
-            idle_grace=self.idle_grace,
-            handshake_timeout=self.handshake_timeout,
-            request_timeout=self.request_timeout,
-            send_timeout=self.send_timeout,
         )
 
 
@@ -206,7 +193,7 @@ class Receiver:
         assert self._default_context is not None
         server = TlsServer(
             self._default_context,
-            self.limits.server(),
+            self.limits,
             _parser,
             self._handle,
             _response,

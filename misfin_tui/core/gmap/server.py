@@ -72,7 +72,7 @@ _UNTAG_TO = {"Inbox": "Archive", "Archive": "Inbox", "Trash": "Inbox", "Quaranti
 
 
 @dataclass(frozen=True)
-class Limits:
+class Limits(ServerLimits):
     """GMAP serves one person's clients, but its port is open to the world: a crowd of
     strangers holding connections is cut at the deadlines and evicted when the table is full."""
 
@@ -82,15 +82,6 @@ class Limits:
     request_timeout: float = 30.0  # from accept (titlani's REQUEST_TIMEOUT)
     send_timeout: float = 30.0
     workers: int = 4  # threads answering requests (the store's reads and writes)
-
-    def server(self) -> ServerLimits:
-        return ServerLimits(
-            max_connections=self.max_connections,
-            max_per_peer=self.max_per_peer,
-            handshake_timeout=self.handshake_timeout,
-            request_timeout=self.request_timeout,
-            send_timeout=self.send_timeout,
-        )
 
 
 @dataclass(frozen=True)
@@ -394,7 +385,7 @@ class GmapServer:
         sock = listening_socket(self.listen, 128)
         server = TlsServer(
             next(iter(self._contexts.values())),
-            self.limits.server(),
+            self.limits,
             _LineParser,
             self._handle,
             _response,
