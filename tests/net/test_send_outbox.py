@@ -410,6 +410,22 @@ async def test_slow_down_uses_retry_after(sender: Profile, bob: FixtureReceiver)
     )
 
 
+@pytest.mark.parametrize("meta", ["3000000000", "99999999999999999999999"])
+async def test_slow_down_waits_at_most_a_day(
+    sender: Profile, bob: FixtureReceiver, meta: str
+) -> None:
+    """A server cannot park a letter for a century (or crash the date sum) with its 44."""
+    clock = Clock()
+    outbox = outbox_for(sender, clock=clock)
+    await accepted(sender, outbox)
+    bob.answers.append(f"44 {meta}")
+    [item] = await send(outbox, "second\n")
+    assert item.state is State.DEFERRED
+    when = clock.now + timedelta(days=1)
+    assert item.next_attempt_at == when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"next try at {when.astimezone():%Y-%m-%d %H:%M}" in item.reason
+
+
 @pytest.mark.parametrize(
     ("answer", "words"),
     [

@@ -63,6 +63,7 @@ from misfin_tui.core.wire import Response, build_c_request, parse_redirect, pars
 MAX_HOPS = 5
 BACKOFF_BASE = 60  # seconds before the first retry; doubles each attempt
 BACKOFF_MAX = 6 * 3600
+SLOW_DOWN_MAX = 24 * 3600  # a 44 asking for longer is tried again after a day all the same
 CONCURRENCY = 4
 STALE_SENDING = timedelta(minutes=5)  # far longer than one attempt (probe + C + B) can take
 
@@ -508,13 +509,11 @@ class Outbox:
         )
 
     def _deferred(self, attempts: int, reason: str, seconds: int | None = None) -> Outcome:
-        wait = backoff(attempts) if seconds is None else seconds
-        when = self._clock() + timedelta(seconds=wait)
-        return Outcome(
-            State.DEFERRED,
-            f"{reason} (next try at {when.astimezone():%H:%M})",  # local, as every date shown
-            next_attempt_at=iso_utc(when),
-        )
+        wait = backoff(attempts) if seconds is None else min(max(seconds, 1), SLOW_DOWN_MAX)
+        now = self._clock()
+        when = (now + timedelta(seconds=wait)).astimezone()  # local, as every date shown
+        at = f"{when:%H:%M}" if when.date() == now.astimezone().date() else f"{when:%Y-%m-%d %H:%M}"
+        return Outcome(State.DEFERRED, f"{reason} (next try at {at})", next_attempt_at=iso_utc(when))
 
     def _answer(
         self,
