@@ -51,3 +51,24 @@ def test_a_followed_redirect_goes_to_the_new_host_not_the_connect_target(
     assert "Nothing was sent" not in question.reason  # the old server did receive it
     assert item.state is State.DELIVERED and item.recipient == "bob@new.test"
     assert len(old.requests) == 1 and len(new.requests) == 1
+
+
+def test_a_redirect_to_another_port_of_the_same_host_drops_the_connect_target(
+    sender: Profile, receiver_factory: Callable[..., FixtureReceiver]
+) -> None:
+    """Same host name, another port: another server, so --connect (which named the old one)
+    must not carry over, or the new address would be asked about with the old server's key."""
+    old = receiver_factory("example.org", answers=["30 misfin://bob@example.org:1999"])
+    new = receiver_factory("example.org")
+    route(sender, "example.org", new)  # where example.org is found when nothing overrides it
+    trust_network(sender)
+    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
+    letter = engine.outbox.enqueue(
+        "Hi\n", [Address.parse("bob@example.org")], connect=f"127.0.0.1:{old.port}"
+    )
+    ids = [item.id for item in engine.outbox.items(letter)]
+    [item] = asyncio.run(engine.delivery.run(ids, Follow(), policy=Policy.ACCEPT_NEW))
+    engine.close()
+    assert item.state is State.DELIVERED and item.recipient == "bob@example.org:1999"
+    assert item.connect == ""
+    assert len(old.requests) == 1 and len(new.requests) == 1

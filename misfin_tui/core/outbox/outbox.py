@@ -322,8 +322,9 @@ class Outbox:
             new_pin = self.trust.mailbox(target.key)
             if pin is not None and pin.nickname and new_pin is not None and not new_pin.nickname:
                 self.trust.set_nickname(target.key, pin.nickname)
-        # --connect named where the old host was; the new address is found afresh.
-        connect = item.connect if target.host == old.host else ""
+        # --connect named where the old server was; another host or port is found afresh.
+        same_server = (target.host, target.connect_port) == (old.host, old.connect_port)
+        connect = item.connect if same_server else ""
         self._update(
             item.id,
             state=State.QUEUED,
