@@ -72,3 +72,23 @@ def test_a_redirect_to_another_port_of_the_same_host_drops_the_connect_target(
     assert item.state is State.DELIVERED and item.recipient == "bob@example.org:1999"
     assert item.connect == ""
     assert len(old.requests) == 1 and len(new.requests) == 1
+
+
+def test_a_redirect_loop_fails_without_asking_or_sending_again(
+    sender: Profile, receiver_factory: Callable[..., FixtureReceiver]
+) -> None:
+    """A -> B -> A: the letter already reached both servers once; a loop is not followed."""
+    a = receiver_factory("example.org", answers=["30 misfin://bob@new.test"])
+    b = receiver_factory("new.test", answers=["30 misfin://bob@example.org"])
+    route(sender, "example.org", a)
+    route(sender, "new.test", b)
+    trust_network(sender)
+    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
+    letter = engine.outbox.enqueue("Hi\n", [Address.parse("bob@example.org")])
+    ids = [item.id for item in engine.outbox.items(letter)]
+    asker = Follow()
+    [item] = asyncio.run(engine.delivery.run(ids, asker, policy=Policy.ACCEPT_NEW))
+    engine.close()
+    assert [q.target for q in asker.asked] == ["bob@new.test"]
+    assert item.state is State.FAILED and "loop" in item.reason
+    assert len(a.requests) == 1 and len(b.requests) == 1

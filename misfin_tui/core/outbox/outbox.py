@@ -556,6 +556,8 @@ class Outbox:
             return Outcome(State.FAILED, f"the server redirected to a bad address: {exc}")
         if item.hops >= MAX_HOPS:
             return Outcome(State.FAILED, f"more than {MAX_HOPS} redirects; last to {target}")
+        if target.display == address.display or target.display in item.evidence.redirected_from:
+            return Outcome(State.FAILED, f"the redirects go round in a loop (back to {target})")
         reason = (
             f"{address.host} did not accept the letter ({kind.description}: "
             f"{target.display}). Follow the redirect to send it there, or drop it."
