@@ -11,7 +11,7 @@ import hashlib
 import re
 
 ALGORITHM = "SHA-256"
-MIN_PREFIX = 16  # hex characters a pasted fingerprint must have at least
+MIN_PREFIX = 32  # hex characters a paste must have: 128 bits, beyond a second-preimage search
 _SEPARATORS = re.compile(r"[\s:]")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -46,7 +46,8 @@ def parse(text: str) -> str:
 def matches(pasted: str, actual: str) -> bool:
     """Does a pasted fingerprint name `actual`? Any case, spaces, colons, "sha256:" prefix.
 
-    A prefix of at least 16 hex characters is accepted (what a person can read out);
+    A prefix of at least 32 hex characters is accepted (half, what a person can read out;
+    16 would let an interceptor grind a certificate whose hash starts with the same 64 bits);
     anything shorter, anything with other characters, or an empty actual value is not.
     """
     wanted, have = _clean(pasted), _clean(actual)

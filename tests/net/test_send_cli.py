@@ -183,7 +183,7 @@ def test_trust_verify_forget_reject(sender: Profile, bob: FixtureReceiver) -> No
     assert run(sender, "trust", "verify", "example.org", "00" * 32).returncode == 1
     fp = ":".join(bob.server_cert.fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
     assert run(sender, "trust", "verify", "example.org:1958", fp).returncode == 0
-    assert run(sender, "trust", "verify", BOB, bob.mailbox_fp[:16]).returncode == 0
+    assert run(sender, "trust", "verify", BOB, bob.mailbox_fp[:32]).returncode == 0
     entries = json.loads(run(sender, "trust", "list", "--json").stdout)
     assert {e["state"] for e in entries} == {"verified"}
     assert run(sender, "trust", "reject", "example.org").returncode == 0

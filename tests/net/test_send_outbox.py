@@ -210,7 +210,7 @@ async def test_strict_policy_only_verifies(sender: Profile, bob: FixtureReceiver
     assert Choice.TRUST not in question(item).choices and Choice.TRUST not in item.choices
     with pytest.raises(OutboxError):
         decide(outbox, item.id, Choice.TRUST)
-    decide(outbox, item.id, Choice.VERIFY, bob.server_cert.spki[:16])
+    decide(outbox, item.id, Choice.VERIFY, bob.server_cert.spki[:32])
     [item] = await outbox.process()
     assert item.state is State.DELIVERED
 

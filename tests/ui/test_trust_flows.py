@@ -97,7 +97,7 @@ async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender,
         assert "Too short" in str(paste.query_one("#result", Static).content)
         assert "NOT replaced" in str(paste.query_one("#result", Static).content)
         paste.query_one(Input).value = ""
-        await type_text(pilot, new.fingerprint[:16])
+        await type_text(pilot, new.fingerprint[:32])
         await pilot.press("enter")
         # The server's key is replaced and the letter goes; the 20 then carries a mailbox key
         # that no trusted server issued: delivered, but further letters are paused.

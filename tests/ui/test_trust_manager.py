@@ -110,7 +110,7 @@ async def test_mailbox_nickname_verify_and_reject(sender, peer) -> None:
         await wait_for(pilot, lambda: app.engine.trust.mailbox(RECIPIENT).nickname == "Bob B.")
         await pilot.press("v")
         await wait_screen(pilot, PasteFingerprintScreen)
-        await type_text(pilot, peer.cert.fingerprint[:20])
+        await type_text(pilot, peer.cert.fingerprint[:32])
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.engine.trust.mailbox(RECIPIENT).state == "verified")
         await pilot.press("b")

@@ -197,8 +197,8 @@ FP = sha("some certificate")
         "SHA256:" + FP.upper(),
         ":".join(FP[i : i + 2] for i in range(0, 64, 2)),
         group_fingerprint(FP),
-        "  " + group_fingerprint(FP)[:19] + "\n",  # the first 16 hex characters, grouped
-        FP[:16],
+        "  " + group_fingerprint(FP)[:39] + "\n",  # the first 32 hex characters, grouped
+        FP[:32],
     ],
 )
 def test_fingerprint_matches_accepts_people_formats(pasted: str) -> None:
@@ -207,7 +207,16 @@ def test_fingerprint_matches_accepts_people_formats(pasted: str) -> None:
 
 @pytest.mark.parametrize(
     "pasted",
-    ["", FP[:15], group_fingerprint(FP)[:18], sha("other"), FP[1:17], FP + "00", FP[:20] + "zz"],
+    [
+        "",
+        FP[:16],  # 64 bits: an interceptor could grind a certificate that starts so
+        FP[:31],
+        group_fingerprint(FP)[:38],
+        sha("other"),
+        FP[1:33],
+        FP + "00",
+        FP[:40] + "zz",
+    ],
 )
 def test_fingerprint_matches_rejects_short_wrong_or_odd(pasted: str) -> None:
     assert not fingerprint_matches(pasted, FP)
@@ -308,7 +317,7 @@ def test_changed_valid_key_is_replaced_only_by_a_matching_paste(store: TrustStor
     attacker = cert("key-b")
     assert not store.verify_host(HOST, cert("key-a").fingerprint, attacker, HOME)
     assert store.host(HOST).spki == sha("key-a")
-    assert store.verify_host(HOST, attacker.fingerprint[:16], attacker, HOME)
+    assert store.verify_host(HOST, attacker.fingerprint[:32], attacker, HOME)
     pin = store.host(HOST)
     assert pin.spki == sha("key-b") and pin.state == "verified"
     assert pin.first_seen and pin.first_network == "home-id"
@@ -399,7 +408,7 @@ def test_mailbox_rotation_under_the_same_host_ca(store: TrustStore) -> None:
 
 def test_rotation_of_a_verified_mailbox_blocks_until_reverified(store: TrustStore) -> None:
     store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA)
-    assert store.verify_mailbox(BOB, sha("bob 1")[:16])
+    assert store.verify_mailbox(BOB, sha("bob 1")[:32])
     assert store.mailbox(BOB).state == "verified" and store.mailbox(BOB).verified_at
     assert store.record_mailbox(BOB, sha("bob 2"), Origin.DELIVERY, CA) is MailboxEvent.ROTATION
     assert "verified" in store.blocked(BOB)

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer
 
+from misfin_tui.core.fingerprint import MIN_PREFIX
 from misfin_tui.core.trust.model import Answer, Choice, Question
 from misfin_tui.ui.prompts.common import (
     BREAKPOINTS,
@@ -154,7 +155,7 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
                 intro=(
                     "Paste the NEW fingerprint you obtained from "
                     f"{self.question.recipient} or the operator by another channel (not from "
-                    "this screen). At least the first 16 hexadecimal characters."
+                    f"this screen). At least the first {MIN_PREFIX} hexadecimal characters."
                 ),
                 refuse_note="The trusted key was NOT replaced. " + NOT_SENT,
             ),

@@ -123,7 +123,7 @@ def mismatch_reason(pasted: str) -> str:
     if fingerprint.hex_digits(pasted) < fingerprint.MIN_PREFIX:
         return (
             "Too short to be sure: paste the whole fingerprint, or at least its first "
-            "16 hexadecimal characters."
+            f"{fingerprint.MIN_PREFIX} hexadecimal characters."
         )
     return "That fingerprint does NOT match the key the server presented."
 
