@@ -437,7 +437,7 @@ class MisfinApp(App[int]):
 
     def action_sync_home(self) -> None:
         """Fetch mail from home now (GMAP), and send back what changed here."""
-        self.home_sync.sync_now()
+        self.home_sync.sync_now(asked=True)
 
     def action_help(self) -> None:
         from misfin_tui.ui.screens.help import HelpScreen

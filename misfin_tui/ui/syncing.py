@@ -57,8 +57,9 @@ class HomeSync:
             self._timer = self.app.set_interval(self.minutes * 60, self.sync_now)
         self.sync_now()
 
-    def sync_now(self) -> None:
-        """Start a sync in the background unless one is running."""
+    def sync_now(self, *, asked: bool = False) -> None:
+        """Start a sync in the background unless one is running. `asked` (by $ or the
+        palette): say how it went in a toast too, since a narrow status line may hide it."""
         if not self.accounts:
             self.app.notify(
                 "No identity syncs from home: import a bundle from your home machine "
@@ -68,13 +69,17 @@ class HomeSync:
             )
             return
         self.app.run_worker(
-            self._sync, thread=True, group="home-sync", exit_on_error=False, name="Sync with home"
+            lambda: self._sync(asked),
+            thread=True,
+            group="home-sync",
+            exit_on_error=False,
+            name="Sync with home",
         )
 
     def stop(self) -> None:
         self._cancel.set()
 
-    def _sync(self) -> None:
+    def _sync(self, asked: bool) -> None:
         if not self._running.acquire(blocking=False):
             return
         try:
@@ -85,7 +90,7 @@ class HomeSync:
                 report = GmapSync(self.engine).sync(
                     account, ask=self._ask, on_progress=self._progress, cancel=self._cancel
                 )
-                self._report(report)
+                self._report(report, asked)
         finally:
             self._running.release()
 
@@ -96,11 +101,16 @@ class HomeSync:
     def _progress(self, progress: Progress) -> None:
         self._set(f"home: {progress.stage} {progress.done}/{progress.total}")
 
-    def _report(self, report: SyncReport) -> None:
+    def _report(self, report: SyncReport, asked: bool) -> None:
         at = datetime.now().strftime("%H:%M")
         if report.status is SyncStatus.DONE:
             new = f", {report.fetched} new" if report.fetched else ""
             self._set(f"home: synced {at}{new}")
+            if asked:
+                news = f"{report.fetched} new" if report.fetched else "nothing new"
+                self.app.call_from_thread(
+                    self.app.notify, f"Synced with home: {news}.", markup=False
+                )
             return
         words = {
             SyncStatus.HELD: "waiting for your decision about home's key",

@@ -170,7 +170,9 @@ def test_paste_refused(snap_compare) -> None:
         await pilot.press("r")
         await pilot.pause()
         pilot.app.screen.query_one(Input).cursor_blink = False
-        pilot.app.screen.query_one(Input).insert_text_at_cursor("AB12 CD34 EF56 7890 0000 1111 2222 3333")
+        pilot.app.screen.query_one(Input).insert_text_at_cursor(
+            "AB12 CD34 EF56 7890 0000 1111 2222 3333"
+        )
         await pilot.press("enter")
 
     app = ScreenHost(lambda: prompt("changed_key"))

@@ -514,7 +514,9 @@ class Outbox:
         now = self._clock()
         when = (now + timedelta(seconds=wait)).astimezone()  # local, as every date shown
         at = f"{when:%H:%M}" if when.date() == now.astimezone().date() else f"{when:%Y-%m-%d %H:%M}"
-        return Outcome(State.DEFERRED, f"{reason} (next try at {at})", next_attempt_at=iso_utc(when))
+        return Outcome(
+            State.DEFERRED, f"{reason} (next try at {at})", next_attempt_at=iso_utc(when)
+        )
 
     def _answer(
         self,
