@@ -51,8 +51,8 @@ def register(subparsers: Any) -> None:
     send.add_argument(
         "--trust-new",
         action="store_true",
-        help="consent in advance to servers never seen before (never to a changed key, and"
-        " not on an untrusted network)",
+        help="consent in advance to servers never seen before (never to a changed key, not"
+        ' on an untrusted network, and not when config.toml says first_contact = "strict")',
     )
     send.add_argument(
         "--no-input", action="store_true", help="never ask; a needed decision leaves it held"

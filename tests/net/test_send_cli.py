@@ -118,6 +118,21 @@ def test_trust_new_does_not_send_on_an_untrusted_network(
     assert bob.bytes_received == 0
 
 
+def test_trust_new_does_not_override_a_strict_profile(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    """first_contact = "strict" promises new servers only by a pasted fingerprint: a script's
+    --trust-new does not loosen it."""
+    trust_network(sender)
+    sender.config.set("trust.first_contact", "strict")
+    sender.save_config()
+    result = send(sender, "--trust-new")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert bob.requests == []
+    [item] = outbox_json(sender)
+    assert item["state"] == "decision" and "strict" in item["question"]["reason"]
+
+
 def test_network_trust_sends_held_letters(sender: Profile, bob: FixtureReceiver) -> None:
     sender.config.set("trust.first_contact", "accept-new")
     sender.save_config()
