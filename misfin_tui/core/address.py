@@ -31,6 +31,8 @@ def parse_hostport(text: str, *, allow_port_zero: bool = False) -> tuple[str, in
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _LABEL_RE = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")  # no hyphen at either end
 _FORBIDDEN = frozenset(" \t\r\n,@")
+# Bidirectional controls: "bob\u202egro.elpmaxe" would show as another address.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class AddressError(ProtocolError):
@@ -48,6 +50,8 @@ def _check_mailbox(mailbox: str) -> None:
             raise AddressError(f"the mailbox may not contain {char!r}")
         if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
             raise AddressError(f"the mailbox may not contain the control character {char!r}")
+        if char in _BIDI:
+            raise AddressError(f"the mailbox may not contain the direction mark U+{ord(char):04X}")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -71,6 +71,8 @@ def test_unicode_mailbox_is_allowed() -> None:
         "bob@example.org,",
         "bob\x00@example.org",
         "bob\x7f@example.org",
+        "bob\u202egro.elpmaxe@example.org",  # shows as another address
+        "\u2067bob@example.org",
         "bob@example.org:",
         "bob@example.org:0",
         "bob@example.org:65536",
