@@ -234,11 +234,11 @@ def _parse_line(line: bytes) -> Response:
     if len(line) < 2 or not line[:2].isdigit():
         raise ProtocolError("the response does not start with a two-digit status")
     status = int(line[:2])
-    if not 2 <= status // 10 <= 6:
-        raise ProtocolError(f"status {status} is not a Misfin status")
     rest = line[2:]
-    if rest and rest[:1] not in (b" ", b"\t"):
+    if rest and rest[:1] not in (b" ", b"\t"):  # checked first: "020" is not status 02
         raise ProtocolError("the status is not followed by a space")
+    if not 2 <= status // 10 <= 6:
+        raise ProtocolError(f"status {line[:2].decode()} is not a Misfin status")
     return Response(status, _decode(rest, "the response").strip())
 
 

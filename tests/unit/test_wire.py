@@ -518,3 +518,17 @@ def test_response_round_trip(status: int, meta: str) -> None:
     assert parse_response(data) == Response(status, meta)
     parser = ResponseParser()
     assert [parser.feed(data[i : i + 1]) for i in range(len(data))][-1] == Response(status, meta)
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"020 x\r\n", "not followed by a space"),  # not status 2, nor 02
+        (b"99 x\r\n", "status 99 is not"),
+        (b"07 x\r\n", "status 07 is not"),
+    ],
+)
+def test_malformed_responses_say_what_was_sent(data: bytes, words: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_response(data)
+    assert words in caught.value.message
