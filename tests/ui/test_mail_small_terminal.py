@@ -224,3 +224,25 @@ async def test_a_new_mail_toast_leaves_the_newest_letters_and_the_footer_free(
         shown = [t for t in app.screen.get_child_by_type(ToastRack).query(Toast) if t.display]
         assert shown, "the dialog shows no toast"
         assert not [t for t in screen.get_child_by_type(ToastRack).query(Toast) if t.display]
+
+
+async def test_the_short_header_of_our_own_letters_says_whom_they_go_to(profile: Profile) -> None:
+    """In Sent (and Drafts, Outbox) "From: me" tells nothing; the recipients do."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(
+        app.engine.store,
+        sender="alice@example.org",
+        subject="Lunch",
+        folder="Sent",
+        recipients=("bob@example.net", "carol@example.com"),
+    )
+    add_letter(app.engine.store, subject="Hello")  # in the Inbox, from bob
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        head = app.screen.query_one("#reader-head-short")
+        assert str(head.render()).startswith("From: bob@example.net")
+        app.screen.action_folder("Sent")
+        await settle(pilot)
+        assert letters(app).current is not None
+        shown = str(head.render())
+        assert shown.startswith("To: bob@example.net, carol@example.com"), shown

@@ -161,12 +161,17 @@ def _sender(letter: StoredLetter) -> str:
     return sender
 
 
+def _recipients(letter: StoredLetter) -> str:
+    return one_line(", ".join(letter.recipients) or letter.mailbox) or "—"
+
+
 def _short_head(letter: StoredLetter, chain: list[str]) -> Content:
-    """From and date on one line, the subject on the next; a forward's older senders on a third
-    (the newest is the From line's)."""
+    """From (To, for our own letters) and date on one line, the subject on the next; a forward's
+    older senders on a third (the newest is the From line's)."""
+    ours = letter.folder in OUTGOING  # letters we wrote: whom they go to is what counts
     parts: list[Content | str | tuple[str, str]] = [
-        ("From: ", "bold"),
-        _sender(letter),
+        ("To: " if ours else "From: ", "bold"),
+        _recipients(letter) if ours else _sender(letter),
         f" · {short_date(letter.received_at)}",
         "\n",
         ("Subject: ", "bold"),
@@ -181,7 +186,7 @@ def _head(letter: StoredLetter, chain: list[str]) -> Content:
     sender = _sender(letter)
     rows = [
         ("From", sender),
-        ("To", one_line(", ".join(letter.recipients) or letter.mailbox) or "—"),
+        ("To", _recipients(letter)),
         ("Date", short_date(letter.received_at)),
         ("Subject", one_line(letter.subject) or "(no subject)"),
     ]
