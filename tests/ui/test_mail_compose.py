@@ -12,6 +12,7 @@ import pytest
 from helpers.letters import add_letter
 from helpers.pilot import SIZE, press_to_leave, record_notes, settle
 from helpers.profiles import ME, make_profile
+from textual import events
 from textual.widgets import Input, Select, Static, TextArea
 
 from misfin_tui.core.address import Address
@@ -359,6 +360,28 @@ async def test_tab_accepts_the_contact_and_a_fast_burst_lands_where_it_should(
         assert subject.value == "Hi"
         assert screen.focused is subject
         assert screen.recipients == ["carol@example.net", "carol@example.net", "erin@past.example"]
+
+
+def burst(app: Any, keys: list[str]) -> None:
+    """Keys as a terminal delivers a paste or a slow link: all posted to the app at once, before
+    any is handled (pilot.press waits for each key, which hides the race)."""
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+
+async def test_a_real_burst_after_tab_lands_in_the_next_field(profile: Profile) -> None:
+    contacts_profile(profile)
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        screen = compose_screen(app)
+        burst(app, [*"carol@nowhere.demo", "tab", *"Lunch", "tab", *"Body"])
+        await settle(pilot)
+        assert screen.query_one("#to", Input).value == "carol@nowhere.demo"
+        assert screen.query_one("#subject", Input).value == "Lunch"
+        assert screen.query_one("#body", TextArea).text.startswith("Body")
 
 
 async def test_a_nickname_hint_shows_the_address_and_tab_without_a_match_moves_on(

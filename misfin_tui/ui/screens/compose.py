@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -224,12 +224,32 @@ class ContactSuggester(Suggester):
         return found.hint if found else None
 
 
-class RecipientsInput(Input):
+class FieldInput(Input):
+    """A compose field that keeps a burst of keys in order. Textual hands every key of a burst
+    (a paste, a slow SSH link) to the field focused when it arrived, and a Tab binding runs
+    only later, once the key has bubbled up: "carol@x<Tab>Hi" put "Hi" in To. So Tab moves
+    focus here, on the key itself, and keys that reach a field after focus left it are passed
+    on to the field that has it now."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if focused is not None and focused is not self:
+            event.prevent_default()
+            event.stop()
+            focused._forward_event(events.Key(event.key, event.character))
+        elif event.key in ("tab", "shift+tab"):
+            event.prevent_default()
+            event.stop()
+            self.tab() if event.key == "tab" else self.screen.focus_previous()
+
+    def tab(self) -> None:
+        self.screen.focus_next()
+
+
+class RecipientsInput(FieldInput):
     """The To field: Tab, or → at the end, accepts the completion; Tab with nothing to
     complete moves on. Completing is worked out on the key press itself from the contact list,
     not from the hint (computed later, in a worker), so a fast burst of keys is never raced."""
-
-    BINDINGS = [Binding("tab", "accept_or_next", "Accept contact", show=False)]
 
     def __init__(self, value: str, suggester: ContactSuggester, **kwargs: Any) -> None:
         super().__init__(value, suggester=suggester, **kwargs)
@@ -245,7 +265,7 @@ class RecipientsInput(Input):
         self.cursor_position = len(self.value)
         return True
 
-    def action_accept_or_next(self) -> None:
+    def tab(self) -> None:
         if not self._accept():
             self.screen.focus_next()
 
@@ -335,7 +355,7 @@ class ComposeScreen(Screen[str | None]):
                 yield RecipientsInput(to, self.suggester, placeholder="mailbox@host, …", id="to")
             with Horizontal(classes="field"):
                 yield Label("Subject", classes="field-label")
-                yield Input(
+                yield FieldInput(
                     subject, placeholder="Subject (the letter's first heading)", id="subject"
                 )
             yield TextArea(body, id="body", soft_wrap=True, tab_behavior="focus")
