@@ -237,10 +237,14 @@ class FieldInput(Input):
             event.prevent_default()
             event.stop()
             focused._forward_event(events.Key(event.key, event.character))
-        elif event.key in ("tab", "shift+tab"):
+        elif event.key == "tab":
             event.prevent_default()
             event.stop()
-            self.tab() if event.key == "tab" else self.screen.focus_previous()
+            self.tab()
+        elif event.key == "shift+tab":
+            event.prevent_default()
+            event.stop()
+            self.screen.focus_previous()
 
     def tab(self) -> None:
         self.screen.focus_next()
