@@ -148,6 +148,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"`{PROG} --profile {chosen} identity new ADDRESS` (nothing was created)"
         )
     profile = Profile.open(args.profile)
+    if not chosen and not creates and not profile.exists:
+        raise UsageError(
+            f"there is no profile yet (looked in {profile.data_dir}); make one with "
+            f"`{PROG} identity new ADDRESS`, or open the app (nothing was created)"
+        )
     if args.command is not None:
         profile.config.validate()  # a wrong config.toml is one clear line, for every command
     if args.command is None:

@@ -488,6 +488,11 @@ class Profile:
             platformdirs.user_data_path(APP_NAME, appauthor=False),
         )
 
+    @property
+    def exists(self) -> bool:
+        """Something was written here before: the config or the database."""
+        return self.config_path.is_file() or self.db_path.is_file()
+
     # -- configuration --
     @property
     def config(self) -> Config:

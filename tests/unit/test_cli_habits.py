@@ -56,6 +56,24 @@ def test_a_mistyped_profile_is_refused_and_nothing_is_created(
     assert result.stderr.count("\n") == 1  # one line, no traceback
 
 
+@pytest.mark.parametrize("args", [("mail", "list"), ("outbox", "list"), ("trust", "list")])
+def test_without_a_profile_yet_the_default_place_is_refused_and_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    """No --profile and nothing written in the usual per-user folders: say so, create nothing
+    (a `mail list` used to leave an empty database there)."""
+    for name in ("MISFIN_TUI_PROFILE", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert "no profile yet" in result.stderr and "identity new" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    made = cli("identity", "new", "x@x.test")  # the first identity makes the profile there
+    assert made.returncode == 0, made.stderr
+    assert cli(*args).returncode == 0
+
+
 def test_identity_new_makes_the_profile(tmp_path: Path) -> None:
     folder = tmp_path / "new"
     assert cli("--profile", str(folder), "identity", "new", "x@x.test").returncode == 0
