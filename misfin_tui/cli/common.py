@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,12 +26,22 @@ EXIT_NOT_FOUND = 1
 SEND_EPILOG = """\
 exit codes:
   0  delivered to every recipient
-  3  held: waiting for your decision or for a trusted network (see `misfin-tui outbox list`)
-  4  deferred: a temporary failure; it will be retried (`misfin-tui outbox retry ID`)
+  3  held for your decision or for a trusted network (`misfin-tui outbox list`)
+  4  deferred: a temporary failure; tried again later (or `outbox retry ID`)
   5  failed: the server refused it for good (the reason is printed)
   2  usage error (bad address, letter too big, bad option)
   1  could not run (configuration, identity, database)
 """
+
+
+class EpilogFormatter(argparse.HelpFormatter):
+    """Wraps a one-paragraph description to the terminal, keeps a text of several lines (the
+    exit-code table) as written: argparse's raw formatter would keep both unwrapped."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def write_failure(exc: sqlite3.OperationalError) -> str:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from misfin_tui.cli.common import EXIT_OK, SEND_EPILOG, Context, UsageError
+from misfin_tui.cli.common import EXIT_OK, SEND_EPILOG, Context, EpilogFormatter, UsageError
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.clock import iso_utc
 from misfin_tui.core.identity import (
@@ -103,7 +103,7 @@ def register(subparsers: Any) -> None:
         " fingerprint at once. Every past contact gets a notice signed with the old"
         " certificate; the exit code is send's.",
         epilog=SEND_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=EpilogFormatter,
     )
     rot.add_argument("address", metavar="ADDRESS", help="which identity")
     rot.add_argument(

@@ -18,7 +18,15 @@ from typing import Any
 
 from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
-from misfin_tui.cli.common import EXIT_ERROR, PROG, SEND_EPILOG, Context, UsageError, write_failure
+from misfin_tui.cli.common import (
+    EXIT_ERROR,
+    PROG,
+    SEND_EPILOG,
+    Context,
+    EpilogFormatter,
+    UsageError,
+    write_failure,
+)
 from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import Policy
@@ -31,7 +39,7 @@ def register(subparsers: Any) -> None:
         description="Send a letter straight to each recipient's server. The letter is kept in"
         " the outbox until the server confirms it with a 20.",
         epilog=SEND_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=EpilogFormatter,
     )
     send.add_argument(
         "--to",

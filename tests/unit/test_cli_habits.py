@@ -120,3 +120,28 @@ def test_a_subject_the_body_already_starts_with_is_not_sent_twice(alice: Path) -
         letter = engine.store.get(letter_id)
         assert letter is not None and letter.body == "# Hi\nHello\n"
     engine.close()
+
+
+def test_every_help_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Descriptions wrap to the terminal and the exit-code table stays a table within it."""
+    import argparse
+
+    from misfin_tui.cli.main import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        found = [parser]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    found += parsers(child)
+        return found
+
+    every = parsers(build_parser())
+    assert len(every) > 20
+    for parser in every:
+        lines = parser.format_help().splitlines()
+        assert max(map(len, lines)) <= 80, (parser.prog, max(lines, key=len))
+    send = next(p for p in every if p.prog.endswith(" send"))
+    assert "  3  held for your decision" in send.format_help()  # the table kept its lines
