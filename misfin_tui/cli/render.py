@@ -122,13 +122,27 @@ def report(items: Sequence[OutboxItem], out: TextIO | None = None) -> int:
     return summarise(items)
 
 
-def outbox_lines(items: Sequence[OutboxItem]) -> list[str]:
+def outbox_lines(items: Sequence[OutboxItem], width: int | None = None) -> list[str]:
+    """The outbox for a person: one row an item, its reason wrapped to the terminal below."""
+    import shutil
+    import textwrap
+
+    width = width or shutil.get_terminal_size().columns
     lines: list[str] = []
     for item in items:
         subject = f" “{safe(item.subject)}”" if item.subject else ""
         lines.append(f"{item.id:>5}  {item.state.value:<10}  {safe(item.recipient)}{subject}")
         if item.reason:
-            lines.append(f"       {safe(item.reason)}")
+            lines.extend(
+                textwrap.wrap(
+                    safe(item.reason),
+                    max(width, 40),
+                    initial_indent=" " * 7,
+                    subsequent_indent=" " * 7,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
         question = item.question
         if question is not None:
             lines.extend(f"       {line}" for line in fingerprint_lines(question))

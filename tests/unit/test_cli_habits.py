@@ -145,3 +145,18 @@ def test_every_help_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) 
         assert max(map(len, lines)) <= 80, (parser.prog, max(lines, key=len))
     send = next(p for p in every if p.prog.endswith(" send"))
     assert "  3  held for your decision" in send.format_help()  # the table kept its lines
+
+
+def test_outbox_list_wraps_a_long_reason_to_the_terminal(
+    alice: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = cli(
+        "--profile", str(alice), "send", "--to", "bob@127.0.0.1:1", "--no-input", body="Hi\n"
+    )
+    assert sent.returncode == 4, sent.stderr  # nothing listens on port 1: deferred
+    monkeypatch.setenv("COLUMNS", "60")
+    listed = cli("--profile", str(alice), "outbox", "list").stdout.splitlines()
+    assert max(map(len, listed)) <= 60, listed
+    reason = " ".join(line.strip() for line in listed[1:-1])
+    assert "the server refused the connection (nothing is listening there)" in reason
+    assert listed[-1].strip() == "to try now: misfin-tui outbox retry 1"
