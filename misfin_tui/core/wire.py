@@ -209,7 +209,10 @@ class Response:
 
     @property
     def kind(self) -> Status:
-        """What the status means; an unknown code in a known category reads as its x0."""
+        """What the status means; an unknown code in a known category reads as its x0.
+
+        Raises ProtocolError for a well-formed status in no known category (0x, 7x-9x): the
+        line was read, so the caller decides (a letter already written may have arrived)."""
         return Status.for_code(self.status)
 
 
@@ -237,7 +240,7 @@ def _parse_line(line: bytes) -> Response:
     rest = line[2:]
     if rest and rest[:1] not in (b" ", b"\t"):  # checked first: "020" is not status 02
         raise ProtocolError("the status is not followed by a space")
-    if not 2 <= status // 10 <= 6:
+    if status // 10 == 1:  # reserved: a Misfin server never sends it (§4)
         raise ProtocolError(f"status {line[:2].decode()} is not a Misfin status")
     return Response(status, _decode(rest, "the response").strip())
 

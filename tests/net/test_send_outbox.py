@@ -447,6 +447,29 @@ async def test_permanent_and_identity_errors_fail(
     assert MailStore(sender.database()).get(item.letter_id).folder == "Outbox"
 
 
+@pytest.mark.parametrize("answer", ["99 x", "07 x"])
+async def test_unknown_status_after_the_letter_fails_and_keeps_it(
+    sender: Profile, bob: FixtureReceiver, answer: str
+) -> None:
+    """The whole letter was written before the odd answer: it may have arrived, so it is not
+    retried by itself (that could deliver it twice), and it stays for the person to retry."""
+    clock = Clock()
+    outbox = outbox_for(sender, clock=clock)
+    await accepted(sender, outbox)
+    bob.answers.append(answer)
+    [item] = await send(outbox, "second\n")
+    assert item.state is State.FAILED and item.next_attempt_at is None
+    assert f"unknown status {answer[:2]}" in item.reason and "(the server said: x)" in item.reason
+    assert "may have arrived" in item.reason and "retry it from the outbox" in item.reason
+    clock.now += timedelta(days=2)
+    assert await outbox.process() == []
+    assert len(bob.requests) == 2  # the first letter and this one, once
+    assert MailStore(sender.database()).get(item.letter_id).folder == "Outbox"
+    outbox.retry(item.id)
+    [item] = await outbox.process()
+    assert item.state is State.DELIVERED
+
+
 async def test_silent_server_defers(sender: Profile, receiver_factory) -> None:
     server = receiver_factory("example.org", silent=True)
     route(sender, "example.org", server)

@@ -360,13 +360,22 @@ def test_unknown_code_in_known_category() -> None:
     assert response.kind is Status.PERMANENT_ERROR
 
 
+@pytest.mark.parametrize("data", [b"99 x\r\n", b"70 x\r\n", b"07 x\r\n", b"00\r\n"])
+def test_well_formed_status_in_no_known_category_is_read(data: bytes) -> None:
+    """The line is read (a sender must know the server answered, after the letter went); only
+    its meaning is unknown."""
+    response = parse_response(data)
+    assert response.status == int(data[:2])
+    with pytest.raises(ProtocolError) as caught:
+        _ = response.kind
+    assert "is not a Misfin status" in caught.value.message
+
+
 @pytest.mark.parametrize(
     "data",
     [
         b"10 input\r\n",
         b"19\r\n",
-        b"70 x\r\n",
-        b"00\r\n",
         b"2\r\n",
         b"20x\r\n",
         b"ab\r\n",
@@ -524,8 +533,7 @@ def test_response_round_trip(status: int, meta: str) -> None:
     ("data", "words"),
     [
         (b"020 x\r\n", "not followed by a space"),  # not status 2, nor 02
-        (b"99 x\r\n", "status 99 is not"),
-        (b"07 x\r\n", "status 07 is not"),
+        (b"10 x\r\n", "status 10 is not"),
     ],
 )
 def test_malformed_responses_say_what_was_sent(data: bytes, words: str) -> None:

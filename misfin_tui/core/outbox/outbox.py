@@ -527,11 +527,16 @@ class Outbox:
         presented: PresentedCert,
     ) -> Outcome:
         status, meta = response.status, one_line(response.meta)
+        said = f" (the server said: {meta})" if meta and status != 20 else ""
         try:
             kind = response.kind
-        except ProtocolError:
-            return Outcome(State.FAILED, f"the server answered an unknown status {status}")
-        said = f" (the server said: {meta})" if meta and status != 20 else ""
+        except ProtocolError:  # the whole letter was written: sending it again may duplicate it
+            return Outcome(
+                State.FAILED,
+                f"the server answered an unknown status {status:02d}{said}; the letter may "
+                "have arrived, so it is not sent again by itself. It stays here: retry it "
+                "from the outbox if it did not arrive",
+            )
         category = response.category
         if category == 2:
             return self._delivered(address, response.meta, presented)
