@@ -30,6 +30,10 @@ def parse_hostport(text: str, *, allow_port_zero: bool = False) -> tuple[str, in
 
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _LABEL_RE = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")  # no hyphen at either end
+# Labels that inet_aton reads as numbers: "127.1", "2130706433" and "0x7f.1" all connect to
+# 127.0.0.1, and would be pinned as hosts apart from it. Only the dotted quad is accepted.
+_NUMBER_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]*")
+_QUAD_PART_RE = re.compile(r"0|[1-9][0-9]{0,2}")
 _FORBIDDEN = frozenset(" \t\r\n,@")
 # Bidirectional controls: "bob\u202egro.elpmaxe" would show as another address.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -69,7 +73,17 @@ def _ascii_host(host: str) -> str:
     labels = encoded.split(".")
     if len(encoded) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels):
         raise AddressError(f"{host!r} is not a valid host name")
+    if all(_NUMBER_LABEL_RE.fullmatch(label) for label in labels) and not _is_dotted_quad(labels):
+        raise AddressError(
+            f"{host!r} is not a host name: write an IPv4 address as four numbers, e.g. 127.0.0.1"
+        )
     return encoded
+
+
+def _is_dotted_quad(labels: list[str]) -> bool:
+    return len(labels) == 4 and all(
+        _QUAD_PART_RE.fullmatch(label) and int(label) <= 255 for label in labels
+    )
 
 
 @dataclass(frozen=True)

@@ -252,6 +252,20 @@ def test_18_incomplete_or_expired_certificate_gets_62(server, tmp_path: Path, ki
     assert _count(r) == before
 
 
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.0.0.1"])
+def test_a_certificate_naming_an_odd_ipv4_spelling_gets_62(
+    server, tmp_path: Path, host: str
+) -> None:
+    """alice@127.1 is 127.0.0.1 to a socket: as a sender it would be known apart from it."""
+    r, _, _, _ = server
+    before = _count(r)
+    creds = forged(tmp_path, "alice", host)
+    out = exchange(r.port, b"misfin://bob@example.org Hi Bob!\r\n", creds)
+    assert status_of(out.response) == 62
+    assert b"four numbers" in out.response
+    assert _count(r) == before
+
+
 def test_a_certificate_without_a_cn_delivers_with_no_blurb(server, tmp_path: Path) -> None:
     """Only the UID and the DNS SAN make an identity: the CN is a blurb, and optional."""
     r, _, _, _ = server

@@ -48,6 +48,27 @@ def test_the_absolute_form_of_a_host_is_the_host() -> None:
 
 def test_ip_literal_host() -> None:
     assert Address.parse("bob@127.0.0.1:19580").host == "127.0.0.1"
+    assert Address.parse("bob@0.0.0.0").host == "0.0.0.0"
+    assert Address.parse("bob@255.255.255.255").host == "255.255.255.255"
+    assert Address.parse("bob@127.0.0.1.").host == "127.0.0.1"  # the absolute form
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.1", "2130706433", "0x7f.0.0.1", "0X7F000001", "127.0.0.01", "127.0.1"]
+    + ["1.2.3.256", "1.2.3.4.5", "0177.0.0.1", "0x"],
+)
+def test_odd_ipv4_spellings_are_refused(host: str) -> None:
+    """Each connects to an IPv4 address (inet_aton reads them), so it would be pinned and
+    trusted apart from that address written as a dotted quad."""
+    with pytest.raises(AddressError) as caught:
+        Address.parse(f"bob@{host}")
+    assert "write an IPv4 address as four numbers, e.g. 127.0.0.1" in caught.value.message
+
+
+def test_names_with_numbers_are_still_names() -> None:
+    for host in ("1.example", "123.45.com", "0xdead.example", "0x7g", "cafe.0x1"):
+        assert Address.parse(f"bob@{host}").host == host
 
 
 def test_unicode_mailbox_is_allowed() -> None:
@@ -105,7 +126,11 @@ mailboxes = st.text(
 labels = st.from_regex(r"[a-z0-9][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True).filter(
     lambda s: s[2:4] != "--"
 )
-hosts = st.lists(labels, min_size=1, max_size=4).map(".".join)
+hosts = (
+    st.lists(labels, min_size=1, max_size=4)
+    .filter(lambda parts: not all(p.isdigit() or p.startswith("0x") for p in parts))
+    .map(".".join)
+)
 addresses = st.builds(Address, mailboxes, hosts, st.none() | st.integers(1, 65535))
 
 
