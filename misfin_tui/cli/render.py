@@ -16,7 +16,13 @@ from misfin_tui.core import fingerprint
 from misfin_tui.core.network import Network
 from misfin_tui.core.outbox.model import OutboxItem, State, summarise
 from misfin_tui.core.text import one_line, visible
-from misfin_tui.core.trust.model import HostPin, MailboxPin, Question, Revocation
+from misfin_tui.core.trust.model import (
+    HostPin,
+    MailboxPin,
+    Question,
+    Revocation,
+    shown_fingerprint,
+)
 
 if TYPE_CHECKING:
     from misfin_tui.core.revalidate import Check
@@ -156,7 +162,7 @@ def host_json(pin: HostPin) -> dict[str, Any]:
     return {
         "kind": "host",
         "name": pin.hostport,
-        "fingerprint": pin.fingerprint,
+        "fingerprint": shown_fingerprint(pin),
         "spki": pin.spki,
         "state": pin.state.value,
         "origin": pin.origin.value,
@@ -175,7 +181,7 @@ def mailbox_json(pin: MailboxPin, blocked: str | None) -> dict[str, Any]:
     return {
         "kind": "mailbox",
         "name": pin.address,
-        "fingerprint": pin.fingerprint,
+        "fingerprint": shown_fingerprint(pin),
         "issuer_spki": pin.issuer_spki,
         "state": pin.state.value,
         "origin": pin.origin.value,

@@ -24,7 +24,13 @@ from misfin_tui.core.identity import IdentityError
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.status import ProtocolError
-from misfin_tui.core.trust.model import HostPin, HostState, MailboxPin, MailboxState
+from misfin_tui.core.trust.model import (
+    HostPin,
+    HostState,
+    MailboxPin,
+    MailboxState,
+    shown_fingerprint,
+)
 from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
@@ -107,6 +113,7 @@ class Revalidator:
 
     async def _host(self, pin: HostPin) -> Check:
         trust = self.trust
+        expected = shown_fingerprint(pin)  # what `trust list` shows for this pin
         host, _, port = pin.hostport.rpartition(":")
         suffix = "" if port == "1958" else f":{port}"
         try:
@@ -121,31 +128,28 @@ class Revalidator:
         except (AddressError, IdentityError, DeliveryError, OSError, TimeoutError) as exc:
             detail = f"could not reach {pin.hostport}: {exc}"
             await asyncio.to_thread(trust.log, "host", pin.hostport, "revalidate-failed", detail)
-            return Check("host", pin.hostport, Result.UNREACHABLE, detail, pin.fingerprint)
-        if presented.spki == pin.spki:
-            detail = f"still presents the key you trust ({fingerprint.short(pin.spki)})"
+            return Check("host", pin.hostport, Result.UNREACHABLE, detail, expected)
+        if presented.spki == pin.spki:  # the pin is the key; the certificate may be renewed
+            detail = f"still presents the key you trust ({fingerprint.short(expected)})"
             await asyncio.to_thread(trust.log, "host", pin.hostport, "revalidated", detail)
-            return Check(
-                "host", pin.hostport, Result.MATCH, detail, pin.fingerprint, pin.fingerprint
-            )
+            return Check("host", pin.hostport, Result.MATCH, detail, expected, expected)
         detail = (
             f"presents a different key ({fingerprint.short(presented.fingerprint)}) from the one "
-            f"you trust ({fingerprint.short(pin.fingerprint)}); nothing was re-pinned, and the "
+            f"you trust ({fingerprint.short(expected)}); nothing was re-pinned, and the "
             "next letter to it waits for your decision"
         )
         await asyncio.to_thread(trust.log, "host", pin.hostport, "revalidate-changed", detail)
-        return Check(
-            "host", pin.hostport, Result.CHANGED, detail, pin.fingerprint, presented.fingerprint
-        )
+        return Check("host", pin.hostport, Result.CHANGED, detail, expected, presented.fingerprint)
 
     async def _mailbox(self, pin: MailboxPin) -> Check:
         trust = self.trust
         name = pin.address
+        expected = shown_fingerprint(pin)  # what `trust list` shows for this pin
 
         async def failed(detail: str, result: Result = Result.UNREACHABLE) -> Check:
             event = "revalidate-failed" if result is Result.UNREACHABLE else "revalidate-changed"
             await asyncio.to_thread(trust.log, "mailbox", name, event, detail)
-            return Check("mailbox", name, result, detail, pin.fingerprint)
+            return Check("mailbox", name, result, detail, expected)
 
         try:
             address = Address.parse(name)
@@ -174,13 +178,13 @@ class Revalidator:
             return await failed(f"{address.host} answered without a fingerprint for {name}")
         if vouched == pin.fingerprint:
             await asyncio.to_thread(trust.record_check, name, "verified", succeeded=True)
-            detail = f"its server still vouches for {fingerprint.short(vouched)}"
+            detail = f"its server still vouches for {fingerprint.short(expected)}"
             await asyncio.to_thread(trust.log, "mailbox", name, "revalidated", detail)
-            return Check("mailbox", name, Result.MATCH, detail, pin.fingerprint, vouched)
+            return Check("mailbox", name, Result.MATCH, detail, expected, vouched)
         await asyncio.to_thread(trust.record_check, name, "changed")
         detail = (
             f"its server now vouches for {fingerprint.short(vouched)}, not the pinned "
-            f"{fingerprint.short(pin.fingerprint)}; its next letter is checked afresh"
+            f"{fingerprint.short(expected)}; its next letter is checked afresh"
         )
         check = await failed(detail, Result.CHANGED)
-        return Check("mailbox", name, Result.CHANGED, check.detail, pin.fingerprint, vouched)
+        return Check("mailbox", name, Result.CHANGED, check.detail, expected, vouched)

@@ -27,6 +27,7 @@ from helpers.raw_tls import exchange, status_of
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import blank_request
 from misfin_tui.core.engine import Engine
+from misfin_tui.core.fingerprint import grouped
 from misfin_tui.core.notice import Notice, Reason
 from misfin_tui.core.outbox.model import OutboxItem, State
 from misfin_tui.core.revalidate import Result
@@ -377,6 +378,33 @@ def test_identity_rotate_from_the_command_line_while_the_receiver_runs(world: Wo
     text = cli(bob, "trust", "revalidate")
     assert text.returncode == 0, text.stderr
     assert f"mailbox  {ALICE}: still matches" in text.stdout
+
+
+def test_revalidate_shows_each_pin_by_the_fingerprint_trust_list_shows(world: World) -> None:
+    """ "still matches" and CHANGED lines name a pin by the same fingerprint as `trust list`: a
+    key hash on one line and a certificate hash on the next cannot be compared by a person."""
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    host_pin = alice.trust.host("b.test:1958")
+    shown = grouped(host_pin.fingerprint)
+    assert f"fingerprint (SHA-256) {shown}" in cli(alice, "trust", "list").stdout
+    matched = cli(alice, "trust", "revalidate").stdout
+    assert "b.test:1958: still matches" in matched and f"({shown[:19]}" in matched, matched
+    assert grouped(host_pin.spki)[:19] not in matched
+
+    box = bob.trust.mailbox(ALICE)
+    assert f"fingerprint (SHA-256) {grouped(box.fingerprint)}" in cli(bob, "trust", "list").stdout
+    vouched = cli(bob, "trust", "revalidate").stdout
+    assert f"{ALICE}: still matches" in vouched and grouped(box.fingerprint)[:19] in vouched
+
+    folder = bob.profile.identity(BOB).cert_path.parent  # Bob's server gets a new key
+    shutil.rmtree(folder)
+    bob.profile.create_identity(Address.parse(BOB), "Bob")
+    assert bob.receiver is not None
+    bob.receiver.reload_identities()
+    changed = cli(alice, "trust", "revalidate").stdout
+    assert "b.test:1958: CHANGED" in changed and f"you trust ({shown[:19]}" in changed, changed
 
 
 def test_trust_list_shows_a_gone_mailbox(world: World) -> None:
