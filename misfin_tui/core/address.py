@@ -32,7 +32,7 @@ _PORT_RE = re.compile(r"[0-9]{1,5}")
 _LABEL_RE = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")  # no hyphen at either end
 # Labels that inet_aton reads as numbers: "127.1", "2130706433" and "0x7f.1" all connect to
 # 127.0.0.1, and would be pinned as hosts apart from it. Only the dotted quad is accepted.
-_NUMBER_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]*")
+_NUMBER_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]+")
 _QUAD_PART_RE = re.compile(r"0|[1-9][0-9]{0,2}")
 _FORBIDDEN = frozenset(" \t\r\n,@")
 # Bidirectional controls: "bob\u202egro.elpmaxe" would show as another address.
