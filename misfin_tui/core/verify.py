@@ -3,8 +3,9 @@
 The receiver takes the sender's address from the client certificate (UID @ first DNS SAN), but
 anyone can make such a certificate. So, after the letter is stored and acknowledged, we ask the
 sender's own server: a blank request to the sender's address (§7.2, §8). The server's TLS
-certificate is pinned (hosts table) and must be the sender's certificate or have signed it, and
-the fingerprint it answers with must be the sender's. Results are cached on the mailbox pin
+key must be one the trust policy lets vouch, and the fingerprint it answers with must be the
+sender's; a server key that also signed the certificate (a host CA) is kept as its issuer, so a
+later certificate it signs is a rotation rather than an alarm. Results are cached on the mailbox pin
 (checked_at / check_result) and re-checked after `revalidate_days`, so a stolen certificate stops
 working once its owner's server issues a new one.
 
@@ -549,13 +550,17 @@ class Verifier:
                 f"{host} answers every check with one server fingerprint (titlani does), which "
                 "cannot vouch for anyone"
             )
-        if not signed:
-            return _failed(
-                f"the certificate this letter came with is not signed by {host}'s server, "
-                f"so it cannot be {address}'s; it may be forged"
-            )
+        # The server vouched for exactly this certificate. Whether its key also signed it
+        # (a host CA) or not (GmCapsule's mailboxes are self-signed, apart from its TLS key),
+        # only whoever answers for the host could have said so. Only a signing key is kept as
+        # the issuer: a later change of an unsigned certificate is then an alarm, never a
+        # rotation.
         event = self.trust.record_mailbox(
-            address, fp, Origin.LEARNED, issuer_spki=presented.spki, blurb=info.blurb
+            address,
+            fp,
+            Origin.LEARNED,
+            issuer_spki=presented.spki if signed else "",
+            blurb=info.blurb,
         )
         if event is not MailboxEvent.ALARM:
             self.policy.vouched(host, presented, self.networks.current(), address, ruling)
