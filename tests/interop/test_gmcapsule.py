@@ -153,3 +153,46 @@ def test_our_receiver_asks_gmcapsule_to_vouch_for_its_mailbox(tmp_path: Path) ->
         assert (real.subject, real.sender, real.trust) == ("Real", TO, "verified")
         assert (fake.subject, fake.folder) == ("Forged", "Quarantine")
         assert "Fingerprint queried by carol@example.org" in capsule.log()
+
+
+def test_a_changed_self_signed_mailbox_certificate_is_an_alarm_not_a_rotation(
+    tmp_path: Path,
+) -> None:
+    """bob@gmc.test was verified with a certificate gmcapsule's key never signed. When gmcapsule
+    later vouches for another one, nothing chains the two: review it, do not move the pin."""
+    root = tmp_path / "capsule"
+    profile = make_profile(tmp_path / "carol", "carol@example.org")
+
+    def letter_from_bob(capsule: Capsule, subject: str) -> None:
+        profile.config.set(f"hosts.{HOST}", ("127.0.0.1", capsule.port))
+        profile.save_config()
+        [cert] = load_certificates(capsule.bob)
+        key = load_private_key(capsule.bob.with_suffix(".key"))
+        bob = write_creds(tmp_path / subject, "bob", cert, key, address=TO)
+        with running(profile) as r:
+            request = c_request("carol@example.org", f"# {subject}\n")
+            assert status_of(exchange(r.port, request, bob).response) == 20
+            r.wait_for("verified" if subject == "First" else "quarantined")
+
+    with gmcapsule(root) as capsule:
+        letter_from_bob(capsule, "First")
+        port, old = capsule.port, capsule.bob_fingerprint
+    (root / "bob.pem").unlink()  # bob's mailbox gets a new self-signed certificate
+    with gmcapsule(root, port=port) as renewed:
+        assert renewed.bob_fingerprint != old
+        letter_from_bob(renewed, "Second")
+    store = MailStore(profile.database())
+    second = store.get(store.latest_id())
+    assert second is not None and (second.subject, second.folder) == ("Second", "Quarantine")
+    assert "different certificate than the one you trusted" in second.trust_reason
+    entries = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "misfin_tui", "trust", "list", "--json"],
+            capture_output=True,
+            text=True,
+            env=env_for(profile),
+            timeout=60,
+        ).stdout
+    )
+    mailbox = next(e for e in entries if e["kind"] == "mailbox")
+    assert mailbox["fingerprint"] == old  # still the first certificate, the new one in review
