@@ -177,7 +177,7 @@ async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
         assert app.engine.store.get(gone) is not None
         await pilot.press("d")
         await settle(pilot)
-        await pilot.press("y")  # "[Y] Delete for good" (No has the focus: Enter keeps it)
+        await pilot.press("y")  # "[y] Delete for good" (No has the focus: Enter keeps it)
         await settle(pilot)
         assert app.engine.store.get(gone) is None
         assert list(letter_list(app).letters) == []

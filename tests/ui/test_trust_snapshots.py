@@ -6,6 +6,7 @@ and database rows are written with fixed timestamps (no tmp paths or clocks on s
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,7 +20,7 @@ from helpers.pilot import TrustHost
 from helpers.profiles import RECIPIENT, SENDER, open_profile
 from textual.app import App
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from misfin_tui.core.outbox import Evidence
 from misfin_tui.core.store import MailStore
@@ -31,7 +32,7 @@ from misfin_tui.core.trust import (
     PresentedCert,
     Question,
 )
-from misfin_tui.ui.prompts import prompt_for
+from misfin_tui.ui.prompts import ConfirmScreen, prompt_for
 from misfin_tui.ui.screens.first_run import FirstRunScreen
 from misfin_tui.ui.screens.outbox import OutboxScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
@@ -177,6 +178,51 @@ def test_paste_refused(snap_compare) -> None:
 
     app = ScreenHost(lambda: prompt("changed_key"))
     assert snap_compare(app, terminal_size=SIZE, run_before=paste_wrong)
+
+
+def footer_keys(screen: Screen[Any]) -> set[str]:
+    """The keys as the footer writes them ("t", "esc")."""
+    return {screen.app.get_key_display(a.binding) for a in screen.active_bindings.values()}
+
+
+def button_labels(screen: Screen[Any]) -> list[str]:
+    return [str(b.label) for b in screen.query(Button) if b.display]
+
+
+@pytest.mark.parametrize("name", sorted(PROMPTS))
+async def test_prompt_buttons_write_keys_as_the_footer_does(name: str) -> None:
+    app = ScreenHost(lambda: prompt(name))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        labels = button_labels(app.screen)
+        assert labels
+        for label in labels:
+            key = re.match(r"\[([^\]]+)\] ", label)
+            assert key is not None, label
+            assert key[1] in footer_keys(app.screen), (label, footer_keys(app.screen))
+
+
+async def test_confirm_buttons_write_keys_as_the_footer_does() -> None:
+    app = ScreenHost(lambda: ConfirmScreen("Forget bob?", "Really.", yes="Forget"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert button_labels(app.screen) == ["[y] Forget", "[n] No"]
+
+
+async def test_a_key_override_reaches_the_prompt_buttons() -> None:
+    app = ScreenHost(lambda: prompt("first_contact"))
+    app.set_keymap({"prompt.trust": "ctrl+y"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "[^y] Trust & send" in button_labels(app.screen)
+
+
+async def test_an_address_in_a_button_is_never_markup() -> None:
+    target = "[b]robert[/b]@example.net"
+    app = ScreenHost(lambda: prompt_for(replace(PROMPTS["redirect"], target=target), now=NOW))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert f"[f] Send to {target}" in button_labels(app.screen)
 
 
 # ----- screens over a profile with fixed rows --------------------------------------------------

@@ -24,6 +24,7 @@ from misfin_tui.ui.prompts.common import (
     button,
     day,
     days_left,
+    key_display,
     network_line,
     para,
     pinned_fp,
@@ -44,9 +45,9 @@ class ChangedKeyScreen(Screen[Answer | None]):
     HELP = """\
 Changed key: the server presents a key that does not match the one you trusted.
 Nothing was sent. There is deliberately no one-key accept.
-Esc  keep waiting - the letter stays in the Outbox
-D  details - both fingerprints in full
-R  replace the trusted key - paste the new fingerprint, obtained by another channel;
+esc  keep waiting - the letter stays in the Outbox
+d  details - both fingerprints in full
+r  replace the trusted key - paste the new fingerprint, obtained by another channel;
    only a matching fingerprint replaces the key
 """
 
@@ -114,13 +115,13 @@ R  replace the trusted key - paste the new fingerprint, obtained by another chan
             yield para(f"[{network_line(q)}]")
             yield para(
                 f"Ask {q.recipient} or the {q.host} operator, by some other channel, for the "
-                "new fingerprint. Press R and paste it: only a matching fingerprint replaces "
-                "the trusted key."
+                f"new fingerprint. Press {key_display(self, 'replace')} and paste it: only a "
+                "matching fingerprint replaces the trusted key."
             )
             with Horizontal(classes="buttons"):
-                yield button("[Esc] Keep waiting", id="keep", variant="primary")
-                yield button("[D] Details", id="details-button")
-                yield button("[R] Replace trusted key…", id="replace", variant="error")
+                yield button(self, "keep", "Keep waiting", id="keep", variant="primary")
+                yield button(self, "details", "Details", id="details-button")
+                yield button(self, "replace", "Replace trusted key…", id="replace", variant="error")
         yield Footer()
 
     def on_mount(self) -> None:

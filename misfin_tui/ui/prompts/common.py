@@ -9,13 +9,14 @@ check it, and the safe choice as the default. A prompt decides nothing: it retur
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 from textual.widgets.button import ButtonVariant
 
@@ -128,9 +129,25 @@ def mismatch_reason(pasted: str) -> str:
     return "That fingerprint does NOT match the key the server presented."
 
 
-def button(label: str, *, id: str, variant: ButtonVariant = "default") -> Button:
-    """A compact button whose "[K]" key hint is shown literally, not read as markup."""
-    return Button(Content(label), id=id, variant=variant, compact=True)
+def key_display(screen: Screen[Any], action: str) -> str:
+    """The key `screen` binds to `action`, written as the footer writes it ("t", "esc"), a
+    [keys] override included; "" when the screen has no key for it."""
+    for active in screen.active_bindings.values():
+        if active.node is screen and active.binding.action == action:
+            return screen.app.get_key_display(active.binding)
+    return ""
+
+
+def button(
+    screen: Screen[Any], action: str, label: str, *, id: str, variant: ButtonVariant = "default"
+) -> Button:
+    """A compact button labelled with the key of `action` as the footer writes it:
+    "[t] Trust & send". The label is plain text: its brackets (and any address in it) are
+    never read as markup."""
+    key = key_display(screen, action)
+    return Button(
+        Content(f"[{key}] {label}" if key else label), id=id, variant=variant, compact=True
+    )
 
 
 def para(text: str, classes: str = "para") -> Static:
@@ -223,7 +240,7 @@ class PasteFingerprintScreen(ModalScreen[str | None]):
 
     HELP = """\
 Paste the fingerprint you were given (any case; spaces and colons are fine).
-Enter  compare;  Esc  cancel
+enter  compare;  esc  cancel
 """
 
     DEFAULT_CSS = f"""
@@ -251,7 +268,7 @@ Enter  compare;  Esc  cancel
             yield para(self.intro)
             yield Input(placeholder="SHA-256 fingerprint, e.g. 3F2A 9C1E 77B0 …", id="pasted")
             yield Static("", id="result")
-            yield Label("Enter: compare   Esc: cancel", classes="para")
+            yield Label("enter: compare   esc: cancel", classes="para")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -278,7 +295,7 @@ class TextInputScreen(ModalScreen[str | None]):
 
     HELP_TITLE = "Name"
 
-    HELP = "Type and press Enter; Esc cancels.\n"
+    HELP = "Type and press enter; esc cancels.\n"
 
     DEFAULT_CSS = f"""
     TextInputScreen {{ align: center middle; }}

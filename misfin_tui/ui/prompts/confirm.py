@@ -17,7 +17,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     HELP_TITLE = "Confirm"
 
-    HELP = "Y  yes;  N / Esc  no\n"
+    HELP = "y  yes;  n / esc  no\n"
 
     DEFAULT_CSS = (
         f"ConfirmScreen {{ align: center middle; }}\n{PROMPT_CSS}\n{short_css('ConfirmScreen')}"
@@ -44,8 +44,8 @@ class ConfirmScreen(ModalScreen[bool]):
             yield para(self.title_text, "title")
             yield para(self.text)
             with Horizontal(classes="buttons"):
-                yield button(f"[Y] {self.yes}", id="yes", variant="error")
-                yield button(f"[N] {self.no}", id="no", variant="primary")
+                yield button(self, "yes", self.yes, id="yes", variant="error")
+                yield button(self, "no", self.no, id="no", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:

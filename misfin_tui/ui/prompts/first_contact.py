@@ -17,6 +17,7 @@ from misfin_tui.ui.prompts.common import (
     button,
     day,
     is_default_label,
+    key_display,
     network_line,
     para,
     presented_fp,
@@ -32,10 +33,10 @@ class FirstContactScreen(QuestionScreen):
 
     HELP = """\
 First contact: this server has never been contacted before.
-T  trust & send - remember this server's key and send the letter
-O  send once - send this letter, remember nothing, ask again next time
-V  verify - paste the fingerprint you were given; misfin_tui compares it
-Esc  keep the letter in the Outbox and decide later
+t  trust & send - remember this server's key and send the letter
+o  send once - send this letter, remember nothing, ask again next time
+v  verify - paste the fingerprint you were given; misfin_tui compares it
+esc  keep the letter in the Outbox and decide later
 """
 
     BINDINGS = [
@@ -86,8 +87,8 @@ Esc  keep the letter in the Outbox and decide later
                 "para",
             )
             yield para(
-                f"If {q.recipient} or the server operator gave you a fingerprint, press V "
-                "and paste it; misfin_tui will compare it for you."
+                f"If {q.recipient} or the server operator gave you a fingerprint, press "
+                f"{key_display(self, 'verify')} and paste it; misfin_tui will compare it for you."
             )
             if self.untrusted:
                 yield para("Mail to people you have written to before is not affected.")
@@ -99,17 +100,27 @@ Esc  keep the letter in the Outbox and decide later
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
                 if self.untrusted:
-                    yield button("[H] Hold until trusted network", id="do-hold", variant="primary")
-                    yield button("[V] Verify…", id="do-verify")
-                    yield button("[S] Send anyway, once", id="do-send-anyway", variant="warning")
+                    yield button(
+                        self, "hold", "Hold until trusted network", id="do-hold", variant="primary"
+                    )
+                    yield button(self, "verify", "Verify…", id="do-verify")
+                    yield button(
+                        self,
+                        "send_anyway",
+                        "Send anyway, once",
+                        id="do-send-anyway",
+                        variant="warning",
+                    )
                 else:
-                    yield button("[T] Trust & send", id="do-trust", variant="primary")
-                    yield button("[O] Send once", id="do-once")
-                    yield button("[V] Verify…", id="do-verify")
+                    yield button(self, "trust", "Trust & send", id="do-trust", variant="primary")
+                    yield button(self, "once", "Send once", id="do-once")
+                    yield button(self, "verify", "Verify…", id="do-verify")
             with Horizontal(classes="buttons"):
                 if self.untrusted:
-                    yield button("[M] Mark this network as trusted…", id="do-mark-network")
-                yield button("[Esc] Keep in Outbox", id="do-keep")
+                    yield button(
+                        self, "mark_network", "Mark this network as trusted…", id="do-mark-network"
+                    )
+                yield button(self, "keep", "Keep in Outbox", id="do-keep")
         yield Footer()
 
     def action_trust(self) -> None:
@@ -157,11 +168,11 @@ class UnfamiliarNetworkScreen(FirstContactScreen, inherit_bindings=False):
     HELP = """\
 First contact on an unfamiliar network: whoever runs this network could point the
 recipient's server name at another machine, and a first contact cannot notice that.
-H  hold until you are on a trusted network (the default)
-V  verify - paste the fingerprint you were given; a match sends safely from anywhere
-S  send anyway - this letter only; the key seen from this network is not remembered
-M  mark the current network as trusted (give it a name), then decide again
-Esc  keep the letter in the Outbox and decide later
+h  hold until you are on a trusted network (the default)
+v  verify - paste the fingerprint you were given; a match sends safely from anywhere
+s  send anyway - this letter only; the key seen from this network is not remembered
+m  mark the current network as trusted (give it a name), then decide again
+esc  keep the letter in the Outbox and decide later
 """
 
     BINDINGS = [

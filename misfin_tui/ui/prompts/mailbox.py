@@ -27,8 +27,8 @@ class MailboxAlarmScreen(QuestionScreen):
     HELP = """\
 Mailbox alarm: the letter was delivered, but the server reported a different key for the
 mailbox than the one you trusted. Further letters to it wait until you review it.
-Enter / T  open the trust manager at this mailbox
-Esc  later (further letters to this mailbox stay paused)
+enter / t  open the trust manager at this mailbox
+esc  later (further letters to this mailbox stay paused)
 """
 
     BINDINGS = [
@@ -51,8 +51,8 @@ Esc  later (further letters to this mailbox stay paused)
             yield FingerprintView("Trusted fingerprint ", pinned_fp(q))
             yield FingerprintView("Reported fingerprint", q.reported)
             with Horizontal(classes="buttons"):
-                yield button("[T] Review in Trust", id="do-review", variant="primary")
-                yield button("[Esc] Later", id="do-keep")
+                yield button(self, "review", "Review in Trust", id="do-review", variant="primary")
+                yield button(self, "keep", "Later", id="do-keep")
         yield Footer()
 
     def action_review(self) -> None:
@@ -67,12 +67,12 @@ class MailboxChangedScreen(QuestionScreen):
 
     HELP = """\
 Paused mailbox: the key of this mailbox changed since you trusted or verified it.
-V  verify - paste the fingerprint the person gave you (old or new key)
-A  accept the new key (unverified) and send, when that is possible
-S  send as unverified (after a verified key rotated on the same server)
-O  send this letter once without deciding
-T  open the trust manager at this mailbox
-Esc  keep the letter waiting in the Outbox
+v  verify - paste the fingerprint the person gave you (old or new key)
+a  accept the new key (unverified) and send, when that is possible
+s  send as unverified (after a verified key rotated on the same server)
+o  send this letter once without deciding
+t  open the trust manager at this mailbox
+esc  keep the letter waiting in the Outbox
 """
 
     BINDINGS = [
@@ -113,13 +113,15 @@ Esc  keep the letter waiting in the Outbox
                 yield FingerprintView("Reported fingerprint", q.reported)
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
-                yield button("[V] Re-verify…" if self.rotated else "[V] Verify…", id="do-verify")
-                yield button("[A] Accept new key", id="do-accept")
-                yield button("[S] Send as unverified", id="do-send-unverified")
-                yield button("[O] Send once", id="do-once")
+                yield button(
+                    self, "verify", "Re-verify…" if self.rotated else "Verify…", id="do-verify"
+                )
+                yield button(self, "accept", "Accept new key", id="do-accept")
+                yield button(self, "send_unverified", "Send as unverified", id="do-send-unverified")
+                yield button(self, "once", "Send once", id="do-once")
             with Horizontal(classes="buttons"):
-                yield button("[T] Review in Trust", id="do-review")
-                yield button("[Esc] Keep waiting", id="do-keep", variant="primary")
+                yield button(self, "review", "Review in Trust", id="do-review")
+                yield button(self, "keep", "Keep waiting", id="do-keep", variant="primary")
         yield Footer()
 
     def action_send_unverified(self) -> None:

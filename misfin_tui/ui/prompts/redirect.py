@@ -18,9 +18,9 @@ class RedirectScreen(QuestionScreen):
 
     HELP = """\
 Redirect: the recipient's server asks to send the letter to another address.
-F  follow - send it to the new address
-D  drop - do not send this letter to anyone there
-Esc  keep the letter waiting in the Outbox
+f  follow - send it to the new address
+d  drop - do not send this letter to anyone there
+esc  keep the letter waiting in the Outbox
 """
 
     BINDINGS = [
@@ -44,9 +44,9 @@ Esc  keep the letter waiting in the Outbox
             )
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
-                yield button(f"[F] Send to {q.target}", id="do-follow")
-                yield button("[D] Drop", id="do-drop")
-                yield button("[Esc] Keep waiting", id="do-keep", variant="primary")
+                yield button(self, "follow", f"Send to {q.target}", id="do-follow")
+                yield button(self, "drop", "Drop", id="do-drop")
+                yield button(self, "keep", "Keep waiting", id="do-keep", variant="primary")
         yield Footer()
 
     def action_follow(self) -> None:

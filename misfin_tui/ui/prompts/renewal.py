@@ -31,10 +31,10 @@ class RenewalScreen(QuestionScreen):
 
     HELP = """\
 Likely renewal: the key you trusted expires soon and the server shows a new one.
-A  accept the new key and send
-V  verify - paste the new fingerprint you were given
-D  details - show both fingerprints in full
-Esc  hold the letter in the Outbox
+a  accept the new key and send
+v  verify - paste the new fingerprint you were given
+d  details - show both fingerprints in full
+esc  hold the letter in the Outbox
 """
 
     BINDINGS = [
@@ -80,10 +80,10 @@ Esc  hold the letter in the Outbox
                 )
             yield para(NOT_SENT, "state")
             with Horizontal(classes="buttons"):
-                yield button("[A] Accept new key", id="do-accept")
-                yield button("[V] Verify…", id="do-verify")
-                yield button("[D] Details", id="do-details")
-                yield button("[Esc] Hold letter", id="do-keep", variant="primary")
+                yield button(self, "accept", "Accept new key", id="do-accept")
+                yield button(self, "verify", "Verify…", id="do-verify")
+                yield button(self, "details", "Details", id="do-details")
+                yield button(self, "keep", "Hold letter", id="do-keep", variant="primary")
         yield Footer()
 
     def action_accept(self) -> None:
