@@ -132,8 +132,10 @@ class HelpScreen(ModalScreen[None]):
         body.scroll_relative(y=pages * max(1, body.size.height - 1), animate=False)
 
     def _rows(self) -> list[tuple[str, str]]:
-        rows: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
+        """(key, description) for each active binding worth a line; the keys of one action
+        (a widget's "b" and the "pgup" it inherits, say) share a row."""
+        rows: list[tuple[list[str], str]] = []
+        by_action: dict[tuple[int, str], list[str]] = {}
         # The screen's own keys first, then the app's, then those of the focused widget.
         ordered = sorted(
             self.target.active_bindings.values(),
@@ -148,9 +150,10 @@ class HelpScreen(ModalScreen[None]):
             if _bare(binding.action).startswith(_PLUMBING):
                 continue
             key = self.app.get_key_display(binding)
-            description = binding.tooltip or binding.description
-            if (key, description) in seen:
-                continue
-            seen.add((key, description))
-            rows.append((key, description))
-        return rows
+            keys = by_action.get((id(active.node), binding.action))
+            if keys is None:
+                keys = by_action[(id(active.node), binding.action)] = []
+                rows.append((keys, binding.tooltip or binding.description))
+            if key not in keys:
+                keys.append(key)
+        return [(", ".join(keys), description) for keys, description in rows]

@@ -48,8 +48,9 @@ class GemtextView(VerticalScroll):
     BINDINGS = [
         Binding("j", "scroll_down", "Scroll down", show=False),
         Binding("k", "scroll_up", "Scroll up", show=False),
-        Binding("space", "page_down", "Page down", show=False),
-        Binding("b", "page_up", "Page up", show=False),
+        # With the page keys VerticalScroll already has, so help shows one row for each pair.
+        Binding("space,pagedown", "page_down", "Page down", show=False),
+        Binding("b,pageup", "page_up", "Page up", show=False),
     ]
 
     DEFAULT_CSS = """
