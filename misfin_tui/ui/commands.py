@@ -76,7 +76,8 @@ class MailCommands(Provider):
             seen.add(action)
             names.add(binding.description)
             key = app.get_key_display(binding)
-            help_text = f"{binding.tooltip or binding.description} ({key})"
+            # The name is the description: the help line adds only what it does not say.
+            help_text = f"{binding.tooltip} ({key})" if binding.tooltip else f"Key: {key}"
             run = partial(app.run_action, binding.action, active.node)
             commands.append((binding.description, help_text, run))
         for name, help_text, action in APP_COMMANDS:

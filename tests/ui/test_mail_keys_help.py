@@ -15,9 +15,11 @@ from misfin_tui.core.profile import Profile
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.commands import MailCommands
 from misfin_tui.ui.prompts.common import TextInputScreen
-from misfin_tui.ui.screens.help import HelpScreen
+from misfin_tui.ui.screens.help import HelpScreen, merge_rows
 from misfin_tui.ui.screens.main import MainScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+from misfin_tui.ui.widgets.gemtext_view import GemtextView
+from misfin_tui.ui.widgets.letter_list import LetterList
 
 NETWORK = "test-net"
 
@@ -102,7 +104,7 @@ async def test_key_overrides_reach_help_and_the_palette(tmp_path: Path, monkeypa
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         helps = {name: help_ for name, help_, _run in MailCommands(app.screen)._commands()}
-        assert helps["Next letter"].endswith("(^n)")
+        assert helps["Next letter"] == "Key: ^n"
         text = await open_help(app, pilot)
         assert re.search(r"(^|  )\^n +Next letter", text, re.MULTILINE), text
 
@@ -125,3 +127,52 @@ async def test_help_at_80x24_shows_every_key_at_once_and_j_scrolls_the_words(
         await pilot.press("j", "j")
         await pilot.pause()
         assert body.scroll_y == 2
+
+
+def help_rows(app: MisfinApp) -> list[tuple[str, str]]:
+    return merge_rows(HelpScreen(app.screen)._rows())
+
+
+def assert_each_once(rows: list[tuple[str, str]]) -> None:
+    """No action twice ("pgup  Page Up" and "b  Page up"), no key on two rows."""
+    descriptions = [description.casefold() for _key, description in rows]
+    assert len(descriptions) == len(set(descriptions)), rows
+    keys = [key for keys, _ in rows for key in keys.split(", ")]
+    assert len(keys) == len(set(keys)), rows
+
+
+async def test_help_shows_each_action_and_key_once_on_every_screen(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one(LetterList).focus()
+        await pilot.pause()
+        assert_each_once(help_rows(app))
+        app.screen.query_one(GemtextView).focus()  # the reader: its pager keys
+        await pilot.pause()
+        rows = help_rows(app)
+        assert_each_once(rows)
+        pages = {description: set(keys.split(", ")) for keys, description in rows}
+        assert pages["Page up"] == {"b", "pgup"} and pages["Page down"] == {"space", "pgdn"}
+        for action in (app.action_trust_manager, app.action_outbox, app.action_archive):
+            action()
+            await pilot.pause()
+            await settle(pilot)
+            assert not isinstance(app.screen, MainScreen)
+            assert_each_once(help_rows(app))
+            app.pop_screen()
+            await wait_screen(pilot, MainScreen)
+
+
+async def test_the_palette_shows_each_command_and_its_key_once(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        commands = MailCommands(app.screen)._commands()
+        names = [name for name, _help, _run in commands]
+        assert len(names) == len(set(names)), names
+        helps = {name: help_ for name, help_, _run in commands}
+        assert helps["Compose"] == "Key: c"  # not "Compose (c)": the name is already there
+        assert helps["Delete"] == "Key: d"
+        for name, help_text, _run in commands:
+            assert not help_text.startswith(f"{name} ("), (name, help_text)
