@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers.pilot import TrustHost, type_text, wait_for, wait_screen
 from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
-from textual.widgets import Static
+from textual.widgets import Static, Tab, Tabs
 
 from misfin_tui.core.address import Address
 from misfin_tui.ui.prompts import ConfirmScreen
@@ -200,3 +200,14 @@ async def test_the_table_has_the_focus_and_j_k_1_5_and_q_work(sender, peer) -> N
         assert "1-5  switch tab" in manager.HELP
         await pilot.press("q")
         await wait_for(pilot, lambda: not isinstance(app.screen, TrustManagerScreen))
+
+
+async def test_every_tab_label_shows_whole_at_80_columns(sender) -> None:
+    app = TrustHost(sender)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(TrustManagerScreen(app.session))
+        manager = await wait_screen(pilot, TrustManagerScreen)
+        await pilot.pause()
+        bar = manager.query_one(Tabs).region
+        for tab in manager.query(Tab):
+            assert bar.contains_region(tab.region), f"{tab.label} is cut"

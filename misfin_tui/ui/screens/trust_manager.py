@@ -116,7 +116,7 @@ q or Esc  close
     TrustManagerScreen DataTable { height: 1fr; }
     TrustManagerScreen #detail {
         width: 48;
-        max-width: 45%;
+        max-width: 40%;  /* at 80 columns the tabs keep 48: every label whole */
         border-left: tall $primary;
         padding: 0 1;
     }
