@@ -5,6 +5,7 @@ from __future__ import annotations
 from helpers.pilot import TrustHost, type_text, wait_for, wait_screen
 from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
 from textual.widgets import Static, Tab, Tabs
+from textual.widgets._footer import FooterKey
 
 from misfin_tui.core.address import Address
 from misfin_tui.ui.prompts import ConfirmScreen
@@ -211,3 +212,20 @@ async def test_every_tab_label_shows_whole_at_80_columns(sender) -> None:
         bar = manager.query_one(Tabs).region
         for tab in manager.query(Tab):
             assert bar.contains_region(tab.region), f"{tab.label} is cut"
+
+
+async def test_the_footer_shows_close_and_help_whole_at_80_columns(sender) -> None:
+    app = TrustHost(sender)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(TrustManagerScreen(app.session))
+        manager = await wait_screen(pilot, TrustManagerScreen)
+        for tab in "12345":
+            await pilot.press(tab)
+            await pilot.pause()
+            keys = list(manager.query(FooterKey))
+            palette = next(key for key in keys if key.has_class("-command-palette"))
+            shown = {key.description for key in keys if key is not palette}
+            assert {"Close", "Help"} <= shown, tab
+            for key in keys:
+                if key is not palette:
+                    assert key.region.right <= palette.region.x, f"{key.description} is cut"

@@ -130,9 +130,10 @@ q or Esc  close
         Binding("v", "verify", "Verify…", id="trust.verify"),
         Binding("x", "forget", "Forget…", id="trust.forget"),
         Binding("b", "reject", "Reject…", id="trust.reject"),
-        Binding("u", "unverify", "Unverify", id="trust.unverify"),
-        Binding("n", "nickname", "Nickname…", id="trust.nickname"),
-        Binding("c", "copy", "Copy fingerprint", id="trust.copy"),
+        # Out of the footer (it would cut off Help at 80 columns), listed in help:
+        Binding("u", "unverify", "Unverify", show=False, id="trust.unverify"),
+        Binding("n", "nickname", "Nickname…", show=False, id="trust.nickname"),
+        Binding("c", "copy", "Copy fingerprint", show=False, id="trust.copy"),
         Binding("m", "mark_network", "Mark network", id="trust.mark_network"),
         Binding("enter", "decide", "Decide", id="trust.decide"),
         Binding("1", "tab('servers')", "Servers", show=False, id="trust.tab1"),
