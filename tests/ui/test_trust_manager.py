@@ -11,7 +11,9 @@ from misfin_tui.core.address import Address
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen
 from misfin_tui.ui.prompts.first_contact import FirstContactScreen
-from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
+from misfin_tui.core.fingerprint import grouped
+from misfin_tui.core.trust.model import HistoryEntry
+from misfin_tui.ui.screens.trust_manager import TrustManagerScreen, history_detail
 
 HOSTPORT = "example.org:1958"
 
@@ -229,3 +231,11 @@ async def test_the_footer_shows_close_and_help_whole_at_80_columns(sender) -> No
             for key in keys:
                 if key is not palette:
                     assert key.region.right <= palette.region.x, f"{key.description} is cut"
+
+
+def test_history_detail_groups_fingerprints_and_keeps_them_whole() -> None:
+    spki = "fa589a9c6fa1fd60dcf19a3e52516e91ac7d1bfeeddcb5aad490b5bd8cdb379c"
+    entry = HistoryEntry(1, "2026-11-20T18:05:00Z", "host", HOSTPORT, "learned", f"key {spki}", "")
+    text = history_detail(entry)
+    assert spki not in text
+    assert f"key {grouped(spki)}" in text  # all sixteen groups: the full value

@@ -8,6 +8,7 @@ worker and calls it back for each action; it never decides anything itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from misfin_tui.core.fingerprint import grouped as group_fingerprint
 from misfin_tui.core.text import one_line, visible
 from misfin_tui.ui.dates import local_time
 from misfin_tui.ui.prompts import ConfirmScreen
@@ -48,6 +50,7 @@ STATE_MARKS = {
     "rejected": "⛔ rejected",
 }
 WIDE = 44  # detail-pane columns that fit eight fingerprint groups a line
+SHA256_HEX = re.compile(r"\b[0-9a-f]{64}\b")  # a fingerprint or key pin in history's words
 
 
 def state_mark(state: str) -> str:
@@ -636,6 +639,11 @@ def pending_detail(item: Any) -> str:
     )
 
 
+def with_grouped_fingerprints(text: str) -> str:
+    """Every SHA-256 in the text in 4-character groups, whole, as the other tabs show them."""
+    return SHA256_HEX.sub(lambda found: group_fingerprint(found.group()), text)
+
+
 def history_detail(e: HistoryEntry, names: Mapping[str, str] | None = None) -> str:
     names = names or {}
     return "\n".join(
@@ -645,6 +653,6 @@ def history_detail(e: HistoryEntry, names: Mapping[str, str] | None = None) -> s
             f"Event: {e.event}",
             f"Network: {names.get(e.network, e.network) or '-'}",
             "",
-            e.detail,
+            with_grouped_fingerprints(e.detail),
         ]
     )
