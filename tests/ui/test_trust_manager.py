@@ -12,8 +12,8 @@ from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen
 from misfin_tui.ui.prompts.first_contact import FirstContactScreen
 from misfin_tui.core.fingerprint import grouped
-from misfin_tui.core.trust.model import HistoryEntry
-from misfin_tui.ui.screens.trust_manager import TrustManagerScreen, history_detail
+from misfin_tui.core.trust.model import HistoryEntry, HostState, MailboxState
+from misfin_tui.ui.screens.trust_manager import TrustManagerScreen, history_detail, state_mark
 
 HOSTPORT = "example.org:1958"
 
@@ -239,3 +239,10 @@ def test_history_detail_groups_fingerprints_and_keeps_them_whole() -> None:
     text = history_detail(entry)
     assert spki not in text
     assert f"key {grouped(spki)}" in text  # all sixteen groups: the full value
+
+
+def test_every_state_the_core_keeps_has_one_mark() -> None:
+    """The words are the core's own states; none is shown bare or under another name."""
+    for state in [*HostState, *MailboxState]:
+        assert state_mark(state).endswith(" " + state.value) or state == MailboxState.ALARM
+    assert state_mark(MailboxState.ALARM) == "⚠ changed"

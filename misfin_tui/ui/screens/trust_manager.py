@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 
 from misfin_tui.core.fingerprint import grouped as group_fingerprint
 from misfin_tui.core.text import one_line, visible
+from misfin_tui.core.trust.model import HostState, MailboxState
 from misfin_tui.ui.dates import local_time
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen, is_default_label
@@ -42,12 +43,14 @@ if TYPE_CHECKING:
     from misfin_tui.core.network import Network
     from misfin_tui.core.trust import HistoryEntry, HostPin, MailboxPin
 
-STATE_MARKS = {
-    "verified": "✓ verified",
-    "pinned": "• pinned",
-    "alarm": "⚠ changed",
-    "changed": "⚠ changed",
-    "rejected": "⛔ rejected",
+# A mark and a word for each state the core keeps a server or mailbox in (HostState's are the
+# same words): "pinned" is trusted on first use, "verified" only after a pasted fingerprint matched.
+STATE_MARKS: dict[str, str] = {
+    MailboxState.VERIFIED: "✓ verified",
+    MailboxState.PINNED: "• pinned",
+    MailboxState.ALARM: "⚠ changed",
+    MailboxState.REJECTED: "⛔ rejected",
+    MailboxState.GONE: "✖ gone",
 }
 WIDE = 44  # detail-pane columns that fit eight fingerprint groups a line
 SHA256_HEX = re.compile(r"\b[0-9a-f]{64}\b")  # a fingerprint or key pin in history's words
