@@ -60,7 +60,7 @@ async def test_help_lists_our_keys_says_esc_closes_and_leaves_plumbing_out(
         await wait_screen(pilot, TrustManagerScreen)
         text = await open_help(app, pilot)
         assert "Copy selected text" not in text and "Esc (or q, ?) closes" in text
-        assert "Tab switches" not in text and "1-5  switch tab" in text
+        assert "Tab switches" not in text and "Go to Servers, Mailboxes, Networks" in text
 
 
 async def test_the_palette_lists_our_commands_first_each_once(profile: Profile) -> None:

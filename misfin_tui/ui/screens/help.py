@@ -131,28 +131,40 @@ class HelpScreen(ModalScreen[None]):
         body = self.query_one(VerticalScroll)
         body.scroll_relative(y=pages * max(1, body.size.height - 1), animate=False)
 
-    def _rows(self) -> list[tuple[str, str]]:
-        """(key, description) for each active binding worth a line; the keys of one action
-        (a widget's "b" and the "pgup" it inherits, say) share a row."""
-        rows: list[tuple[list[str], str]] = []
-        by_action: dict[tuple[int, str], list[str]] = {}
-        # The screen's own keys first, then the app's, then those of the focused widget.
+    def _listed(self) -> list[tuple[object, Binding]]:
+        """(node, binding): the screen's own keys first, then the app's, then those of the
+        focused widget. A screen whose keys depend on where you are (HELP_EVERY_KEY: the trust
+        manager's tabs) has all of its own listed, not only those that work right now."""
         ordered = sorted(
             self.target.active_bindings.values(),
             key=lambda active: (
                 0 if active.node is self.target else 1 if active.node is self.app else 2
             ),
         )
-        for active in ordered:
-            binding = active.binding
+        if not getattr(self.target, "HELP_EVERY_KEY", False):
+            return [(active.node, active.binding) for active in ordered]
+        own: list[tuple[object, Binding]] = [
+            (node, binding)
+            for node, bindings in self.target._modal_binding_chain
+            if node is self.target
+            for _, binding in bindings
+        ]
+        return own + [(a.node, a.binding) for a in ordered if a.node is not self.target]
+
+    def _rows(self) -> list[tuple[str, str]]:
+        """(key, description) for each binding worth a line; the keys of one action (a
+        widget's "b" and the "pgup" it inherits, say) share a row."""
+        rows: list[tuple[list[str], str]] = []
+        by_action: dict[tuple[int, str], list[str]] = {}
+        for node, binding in self._listed():
             if not binding.description or binding.system:
                 continue
             if _bare(binding.action).startswith(_PLUMBING):
                 continue
             key = self.app.get_key_display(binding)
-            keys = by_action.get((id(active.node), binding.action))
+            keys = by_action.get((id(node), binding.action))
             if keys is None:
-                keys = by_action[(id(active.node), binding.action)] = []
+                keys = by_action[(id(node), binding.action)] = []
                 rows.append((keys, binding.tooltip or binding.description))
             if key not in keys:
                 keys.append(key)

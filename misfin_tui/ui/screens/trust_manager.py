@@ -26,7 +26,7 @@ from textual.worker import get_current_worker
 
 from misfin_tui.core.fingerprint import grouped as group_fingerprint
 from misfin_tui.core.text import one_line, visible
-from misfin_tui.core.trust.model import HostState, MailboxState
+from misfin_tui.core.trust.model import MailboxState
 from misfin_tui.ui.dates import local_time
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen, is_default_label
@@ -100,20 +100,14 @@ class TrustManagerScreen(Screen[None]):
 
     HELP_TITLE = "Trust"
 
-    HELP = """\
-Trust manager: every server and mailbox you trust, the networks you marked, letters
-waiting for a decision, and the history of every trust change.
-1-5  switch tab (Servers, Mailboxes, Networks, Pending, History);  arrows or j/k  move
-v  verify - paste the fingerprint you were given; misfin_tui compares it (server or mailbox)
-u  unverify a mailbox (keep its key, as not verified)
-c  copy the full fingerprint to the clipboard
-x  forget - back to first contact (asks first; logged)
-b  reject - never send to this server or mailbox again (asks first)
-n  nickname for a mailbox (the address book)
-m  mark the selected network (or the current one) trusted, with a name; again to unmark
-enter  on Pending: decide - open the prompt for that letter again
-q or Esc  close
-"""
+    HELP = (
+        "Every server and mailbox you trust, the networks you marked, letters waiting for a "
+        "decision, and the history of every trust change. Verify compares a fingerprint you "
+        "paste (one you got by another channel) with the pinned one; forget and reject ask "
+        "first, and every change is logged. u and n work on Mailboxes, enter on Pending; m "
+        "marks the selected network, or the current one on the other tabs."
+    )
+    HELP_EVERY_KEY = True  # help lists the keys of every tab, not only the current one's
 
     DEFAULT_CSS = """
     TrustManagerScreen #trust-title { height: 1; padding: 0 1; text-style: bold; }
@@ -133,22 +127,46 @@ q or Esc  close
         Binding("escape,q", "close", "Close", id="trust.close"),
         Binding("j", "move(1)", "Down", show=False, id="trust.down"),
         Binding("k", "move(-1)", "Up", show=False, id="trust.up"),
-        Binding("v", "verify", "Verify…", id="trust.verify"),
-        Binding("x", "forget", "Forget…", id="trust.forget"),
-        Binding("b", "reject", "Reject…", id="trust.reject"),
+        Binding(
+            "v", "verify", "Verify…", id="trust.verify",
+            tooltip="Verify: paste a fingerprint",
+        ),
+        Binding(
+            "x", "forget", "Forget…", id="trust.forget",
+            tooltip="Forget: first contact again",
+        ),
+        Binding(
+            "b", "reject", "Reject…", id="trust.reject",
+            tooltip="Reject: never send to it",
+        ),
         # Out of the footer (it would cut off Help at 80 columns), listed in help:
-        Binding("u", "unverify", "Unverify", show=False, id="trust.unverify"),
-        Binding("n", "nickname", "Nickname…", show=False, id="trust.nickname"),
-        Binding("c", "copy", "Copy fingerprint", show=False, id="trust.copy"),
-        Binding("m", "mark_network", "Mark network", id="trust.mark_network"),
-        Binding("enter", "decide", "Decide", id="trust.decide"),
-        Binding("1", "tab('servers')", "Servers", show=False, id="trust.tab1"),
-        Binding("2", "tab('mailboxes')", "Mailboxes", show=False, id="trust.tab2"),
-        Binding("3", "tab('networks')", "Networks", show=False, id="trust.tab3"),
-        Binding("4", "tab('pending')", "Pending", show=False, id="trust.tab4"),
-        Binding("5", "tab('history')", "History", show=False, id="trust.tab5"),
+        Binding(
+            "u", "unverify", "Unverify", show=False, id="trust.unverify",
+            tooltip="Unverify a mailbox",
+        ),
+        Binding(
+            "n", "nickname", "Nickname…", show=False, id="trust.nickname",
+            tooltip="Nickname for a mailbox",
+        ),
+        Binding(
+            "c", "copy", "Copy fingerprint", show=False, id="trust.copy",
+            tooltip="Copy the full fingerprint",
+        ),
+        Binding(
+            "m", "mark_network", "Mark network", id="trust.mark_network",
+            tooltip="Trust or untrust a network",
+        ),
+        Binding(
+            "enter", "decide", "Decide", id="trust.decide",
+            tooltip="Decide on a pending letter",
+        ),
+        Binding("1", "tab('servers')", "Go to Servers", show=False, id="trust.tab1"),
+        Binding("2", "tab('mailboxes')", "Go to Mailboxes", show=False, id="trust.tab2"),
+        Binding("3", "tab('networks')", "Go to Networks", show=False, id="trust.tab3"),
+        Binding("4", "tab('pending')", "Go to Pending", show=False, id="trust.tab4"),
+        Binding("5", "tab('history')", "Go to History", show=False, id="trust.tab5"),
         Binding("question_mark", "app.help", "Help", id="trust.help"),
-    ]
+    ]  # fmt: skip
 
     def __init__(
         self,
