@@ -129,11 +129,11 @@ class TrustManagerScreen(Screen[None]):
         Binding("k", "move(-1)", "Up", show=False, id="trust.up"),
         Binding(
             "v", "verify", "Verify…", id="trust.verify",
-            tooltip="Verify: paste a fingerprint",
+            tooltip="Verify: paste fingerprint",
         ),
         Binding(
             "x", "forget", "Forget…", id="trust.forget",
-            tooltip="Forget: first contact again",
+            tooltip="Forget (first contact)",
         ),
         Binding(
             "b", "reject", "Reject…", id="trust.reject",
@@ -154,11 +154,11 @@ class TrustManagerScreen(Screen[None]):
         ),
         Binding(
             "m", "mark_network", "Mark network", id="trust.mark_network",
-            tooltip="Trust or untrust a network",
+            tooltip="Mark or unmark network",
         ),
         Binding(
             "enter", "decide", "Decide", id="trust.decide",
-            tooltip="Decide on a pending letter",
+            tooltip="Decide on pending letter",
         ),
         Binding("1", "tab('servers')", "Go to Servers", show=False, id="trust.tab1"),
         Binding("2", "tab('mailboxes')", "Go to Mailboxes", show=False, id="trust.tab2"),
