@@ -138,7 +138,7 @@ def assert_each_once(rows: list[tuple[str, str]]) -> None:
     descriptions = [description.casefold() for _key, description in rows]
     assert len(descriptions) == len(set(descriptions)), rows
     keys = [key for keys, _ in rows for key in keys.split(", ")]
-    assert len(keys) == len(set(keys)), rows
+    assert len(keys) == len(set(keys)), [k for k in keys if keys.count(k) > 1]
 
 
 async def test_help_shows_each_action_and_key_once_on_every_screen(profile: Profile) -> None:

@@ -149,7 +149,9 @@ class HelpScreen(ModalScreen[None]):
             if node is self.target
             for _, binding in bindings
         ]
-        return own + [(a.node, a.binding) for a in ordered if a.node is not self.target]
+        taken = {binding.key for _, binding in own}  # a widget's key the screen's own shadows
+        rest = [(a.node, a.binding) for a in ordered if a.node is not self.target]
+        return own + [(node, binding) for node, binding in rest if binding.key not in taken]
 
     def _rows(self) -> list[tuple[str, str]]:
         """(key, description) for each binding worth a line; the keys of one action (a
