@@ -207,6 +207,13 @@ class NetworkHints:
         texts = [t for t in texts if t]
         return ", ".join(texts)
 
+    def brief(self) -> str:
+        """describe() where room is short (the status line at 80 columns): a network named by
+        $MISFIN_TUI_NETWORK says only "set by env"; the long form stays in `network status`."""
+        if self.first(HintKind.OVERRIDE):
+            return "set by env"
+        return self.describe()
+
     def details(self) -> list[str]:
         """Every hint, in full, strongest first (for `network status` and the Networks tab)."""
         return [h.text(short=False) for h in self.hints if h.kind is not HintKind.NOTE]

@@ -393,6 +393,9 @@ def test_env_override_still_wins(db: Database) -> None:
     hints = detect_hints(place("linux-home-wifi"), {ENV_VAR: "test-net"})
     assert hints.network_id(SALT) == "test-net" and hints.strength is Strength.STRONG
     assert hints.describe() == f"set by {ENV_VAR}"
+    assert hints.brief() == "set by env"  # the status line's short form
+    wifi = detect_hints(place("linux-home-wifi"), {})
+    assert wifi.brief() == wifi.describe()
     networks = Networks(db, src=place("linux-home-wifi"), environ={ENV_VAR: "test-net"})
     assert networks.current().id == "test-net"
     unknown = detect_hints(place("linux-home-wifi"), {ENV_VAR: "unknown"})
