@@ -8,11 +8,14 @@ worker or on the engine's loop, never on the UI thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from textual import on, work
+from rich.cells import cell_len
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.content import Content
 from textual.message import Message
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
@@ -45,6 +48,31 @@ from misfin_tui.ui.syncing import HomeSync
 POLL_SECONDS = 2.0
 # Folders whose new letters deserve a toast (our own drafts and sends do not).
 INCOMING = ("Inbox", "Quarantine")
+
+
+# The header's icon takes 8 columns and its clock space 1 (app.tcss); the status line the rest.
+HEADER_SIDES = 9
+SEPARATOR = " · "
+
+
+def fit_status(parts: Sequence[tuple[str, str]], width: int) -> str:
+    """The status line in `width` columns from (full, short) parts, most important first:
+    while it is too wide, the least important parts take their short form, then go (the
+    first always stays; the header cuts what is still too long)."""
+    forms = [full for full, _ in parts]
+
+    def line() -> str:
+        return SEPARATOR.join(form for form in forms if form)
+
+    for index in reversed(range(len(parts))):
+        if cell_len(line()) <= width:
+            return line()
+        forms[index] = parts[index][1]
+    for index in reversed(range(1, len(parts))):
+        if cell_len(line()) <= width:
+            break
+        forms[index] = ""
+    return line()
 
 
 class MisfinApp(App[int]):
@@ -83,8 +111,10 @@ class MisfinApp(App[int]):
         self.home_sync = HomeSync(self, self.engine, self.sending, self._update_status)
         self.start_receiver = config.receiver_enabled if start_receiver is None else start_receiver
         self.listen = listen
+        # The status line's parts, each in a full and a short form (see fit_status).
         self.network_text = "network …"
-        self.receiver_text = "receiver off"
+        self.network_hint = ("", "")
+        self.receiver_text = ("receiver off", "receiver off")
         self._latest_id: int | None = None
         self._counts: dict[str, tuple[int, int]] = {}
         self._theme_wanted = config.theme
@@ -142,8 +172,8 @@ class MisfinApp(App[int]):
             mark = "trusted" if network.trusted else "untrusted"
             label = network.label or network.id
             self.network_text = f"{'●' if network.trusted else '○'} {label} ({mark})"
-            if network.hints:  # why the network is what it is: router, Wi-Fi, VPN
-                self.network_text += f": {network.hints}"
+            # why the network is what it is: router, Wi-Fi, VPN
+            self.network_hint = (network.hints, network.signals.brief() or network.hints)
         except Exception as exc:  # detection must never stop the app
             self.network_text = f"network unknown ({exc})"
         self.call_from_thread(self._update_status)
@@ -184,7 +214,7 @@ class MisfinApp(App[int]):
         try:
             host, port = self.engine.start_receiver(self.listen)
         except Exception as exc:
-            self.receiver_text = "receiver failed"
+            self.receiver_text = ("receiver failed", "receiver failed")
             self.call_from_thread(
                 self.notify,
                 f"The receiver could not start: {exc}",
@@ -192,7 +222,7 @@ class MisfinApp(App[int]):
                 markup=False,
             )
         else:
-            self.receiver_text = f"receiving on {host}:{port}"
+            self.receiver_text = (f"receiving on {host}:{port}", f"receiving on :{port}")
         self.call_from_thread(self._update_status)
 
     def _engine_event(self, event: Event) -> None:
@@ -247,10 +277,28 @@ class MisfinApp(App[int]):
 
     # -- status line --------------------------------------------------------------------------
 
-    def _update_status(self) -> None:
+    def _update_status(self, width: int | None = None) -> None:
+        """The header's status line, most important first: the network and whether it is
+        trusted, the receiver, the sync with home; then who we are and why the network is
+        what it is, which give way first on a narrow terminal."""
         who = self.session.default_identity or "no identity"
-        parts = [who, self.network_text, self.receiver_text, self.home_sync.status]
-        self.sub_title = " · ".join(part for part in parts if part)
+        sync = self.home_sync
+        parts = [
+            (self.network_text, self.network_text),
+            self.receiver_text,
+            (sync.status, sync.short_status),
+            (who, who),
+            self.network_hint,
+        ]
+        columns = self.size.width if width is None else width
+        self.sub_title = fit_status(parts, columns - HEADER_SIDES)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_status(event.size.width)  # self.size is still the old one here
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header shows the status line alone: every column of it is needed at 80."""
+        return Content(sub_title).stylize("dim") if sub_title else Content(title)
 
     # -- new mail -----------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class HomeSync:
         self.on_status = on_status
         self.minutes = minutes
         self.status = ""  # for the status line; "" when no identity syncs from home
+        self.short_status = ""  # the same in few words, for a narrow status line
         self._running = threading.Lock()
         self._cancel = threading.Event()
         self._timer: Any = None
@@ -86,7 +87,7 @@ class HomeSync:
             for account in self.accounts:
                 if self._cancel.is_set():
                     return
-                self._set(f"home: syncing {account}…")
+                self._set(f"home: syncing {account}…", "syncing…")
                 report = GmapSync(self.engine).sync(
                     account, ask=self._ask, on_progress=self._progress, cancel=self._cancel
                 )
@@ -99,13 +100,14 @@ class HomeSync:
         return self.engine.submit(self.sending.asker.ask(question, problem)).result()
 
     def _progress(self, progress: Progress) -> None:
-        self._set(f"home: {progress.stage} {progress.done}/{progress.total}")
+        text = f"{progress.stage} {progress.done}/{progress.total}"
+        self._set(f"home: {text}", text)
 
     def _report(self, report: SyncReport, asked: bool) -> None:
         at = datetime.now().strftime("%H:%M")
         if report.status is SyncStatus.DONE:
             new = f", {report.fetched} new" if report.fetched else ""
-            self._set(f"home: synced {at}{new}")
+            self._set(f"home: synced {at}{new}", f"synced {at}")
             if asked:
                 news = f"{report.fetched} new" if report.fetched else "nothing new"
                 self.app.call_from_thread(
@@ -119,7 +121,7 @@ class HomeSync:
             SyncStatus.FAILED: "failed",
             SyncStatus.CANCELLED: "stopped",
         }[report.status]
-        self._set(f"home: {words} ({at})")
+        self._set(f"home: {words} ({at})", f"sync {report.status.value} ({at})")
         if report.status is not SyncStatus.CANCELLED:
             self.app.call_from_thread(
                 self.app.notify,
@@ -128,6 +130,7 @@ class HomeSync:
                 markup=False,
             )
 
-    def _set(self, status: str) -> None:
+    def _set(self, status: str, short: str) -> None:
         self.status = status
+        self.short_status = short
         self.app.call_from_thread(self.on_status)

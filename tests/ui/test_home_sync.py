@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from helpers.pilot import wait_for
+from textual.widgets._header import HeaderTitle
 
 from misfin_tui.core.store import MailStore
 from misfin_tui.demo import DemoWorld
@@ -21,7 +22,7 @@ async def test_the_app_fetches_mail_from_home_and_says_when(demo_world: DemoWorl
     app = make_app(demo_world.you)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: "While you were away" in subjects(demo_world))
-        await wait_for(pilot, lambda: "home: synced" in app.sub_title)
+        await wait_for(pilot, lambda: "synced " in app.sub_title)  # in short form at 120 columns
         before = app.home_sync.status
         told: list[str] = []
         notify = app.notify
@@ -41,10 +42,35 @@ async def test_the_app_fetches_mail_from_home_and_says_when(demo_world: DemoWorl
         assert before.startswith("home: synced")
 
 
+async def test_at_80_columns_the_status_line_keeps_network_receiver_and_sync(
+    demo_world: DemoWorld,
+) -> None:
+    """The demo names its network with MISFIN_TUI_NETWORK: that long hint used to fill the
+    status line, cut after "(trusted): s…"; now the facts that matter come first and fit."""
+    app = make_app(demo_world.you)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "home: synced" in app.home_sync.status)
+        await wait_for(pilot, lambda: app.engine.receiver is not None)
+        await pilot.pause()
+        status = app.sub_title
+        network, receiver, sync = status.split(" · ")[:3]
+        assert network == "● Demo home network (trusted)"
+        assert receiver.startswith("receiving on :")
+        assert sync.startswith("synced ")
+        assert "MISFIN_TUI_NETWORK" not in status
+        header = app.screen.query_one(HeaderTitle)
+        assert len(status) <= header.content_region.width  # nothing of it is cut
+        assert header.region.right <= 80
+        await pilot.resize_terminal(160, 24)  # room again: every part in full
+        await pilot.pause()
+        assert "receiving on 127.0.0.1:" in app.sub_title
+        assert app.sub_title.endswith("you@home.demo · set by MISFIN_TUI_NETWORK")
+
+
 async def test_the_palette_offers_the_sync(demo_world: DemoWorld) -> None:
     app = make_app(demo_world.you)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: "home: synced" in app.sub_title)
+        await wait_for(pilot, lambda: "synced " in app.sub_title)  # in short form at 120 columns
         app.home_sync.status = ""
         await app.run_action("sync_home")
         await wait_for(pilot, lambda: app.home_sync.status.startswith("home: synced"))

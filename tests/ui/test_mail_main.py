@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -367,7 +368,9 @@ async def test_a_letter_delivered_to_the_embedded_receiver_raises_a_toast(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.engine.receiver is not None
-        port = int(app.sub_title.rsplit(":", 1)[1])
+        found = re.search(r"receiving on 127\.0\.0\.1:(\d+)", app.sub_title)
+        assert found is not None
+        port = int(found[1])
         hosts = {"example.org": ("127.0.0.1", port)}
         to = Address.parse(ME)
         presented = await probe(to, bob, hosts=hosts)
