@@ -469,3 +469,29 @@ async def test_a_failing_background_job_is_reported_not_fatal(profile: Profile) 
         await settle(pilot)
         assert "store failed: disk on fire" in notes
         assert app.is_running
+
+
+async def test_drafts_outbox_and_trash_show_their_totals_other_folders_the_unread(
+    profile: Profile,
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    store = app.engine.store
+    for subject in ("Half a thought", "Dear Ada"):  # drafts are never unread
+        add_letter(store, subject=subject, folder="Drafts", unread=False, sender=ME)
+    add_letter(store, subject="On its way", folder="Outbox", unread=False, sender=ME)
+    add_letter(store, subject="Read", unread=False)
+    add_letter(store, subject="New")
+    add_letter(store, subject="Sent long ago", folder="Sent", unread=False, sender=ME)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        folders = app.screen.query_one("#folders", OptionList)
+        shown = {
+            name: str(folders.get_option(name).prompt).split()
+            for name in ("Inbox", "Sent", "Drafts", "Outbox")
+        }
+        assert shown == {
+            "Inbox": ["Inbox", "1"],  # the unread, not both letters
+            "Sent": ["Sent"],
+            "Drafts": ["Drafts", "2"],
+            "Outbox": ["Outbox", "1"],
+        }

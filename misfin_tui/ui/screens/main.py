@@ -45,12 +45,13 @@ class Undo:
     previous: dict[int, str]
 
 
-# Folders where letters wait for something: their count is shown whole, not only the unread.
-WAITING = frozenset({"Outbox", "Trash"})
+# Folders where letters wait for something: their count is shown whole, not only the unread
+# (a draft is never unread, so Drafts showed no count at all).
+WAITING = frozenset({"Drafts", "Outbox", "Trash"})
 
 
 def folder_prompt(folder: str, total: int, unread: int) -> Content:
-    """'Inbox     3' (unread, bold); Outbox and Trash show how many letters are there."""
+    """'Inbox     3' (unread, bold); Drafts, Outbox and Trash show how many letters are there."""
     shown = total if folder in WAITING else unread
     count = f"{shown:>6}" if shown else f"{'':>6}"
     content = Content(f"{folder:<11}{count}")
