@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from helpers.strategies import hosts
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -296,7 +297,7 @@ def test_parse_stored_unknown_version() -> None:
 addresses = st.builds(
     lambda m, h: f"{m}@{h}",
     st.from_regex(r"[A-Za-z0-9._-]{1,12}", fullmatch=True),
-    st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,10}){0,2}", fullmatch=True),
+    hosts(label=10, dots=2),
 )
 blurbs = st.text(
     st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters=","),

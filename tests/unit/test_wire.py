@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from helpers.strategies import hosts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -424,11 +425,7 @@ def test_response_parser_limits() -> None:
 # -- properties ---------------------------------------------------------------------------------
 
 mailboxes = st.from_regex(r"[A-Za-z0-9._-]{1,30}", fullmatch=True)
-hosts = st.from_regex(r"[a-z0-9]{1,12}(\.[a-z0-9]{1,12}){0,3}", fullmatch=True).filter(
-    # all numbers (or 0x hex): an IPv4 address, refused unless a dotted quad
-    lambda host: not all(p.isdigit() or p.startswith("0x") for p in host.split("."))
-)
-wire_addresses = st.builds(Address, mailboxes, hosts)
+wire_addresses = st.builds(Address, mailboxes, hosts())
 b_messages = st.text(
     st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)), max_size=300
 )
