@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.cells import cell_len
-from textual import events, on, work
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.content import Content
@@ -114,6 +114,7 @@ class MisfinApp(App[int]):
         # The status line's parts, each in a full and a short form (see fit_status).
         self.network_text = "network …"
         self.network_hint = ("", "")
+        self._status_width = 0  # the width the status line was last fitted to
         self.receiver_text = ("receiver off", "receiver off")
         self._latest_id: int | None = None
         self._counts: dict[str, tuple[int, int]] = {}
@@ -277,7 +278,7 @@ class MisfinApp(App[int]):
 
     # -- status line --------------------------------------------------------------------------
 
-    def _update_status(self, width: int | None = None) -> None:
+    def _update_status(self) -> None:
         """The header's status line, most important first: the network and whether it is
         trusted, the receiver, the sync with home; then who we are and why the network is
         what it is, which give way first on a narrow terminal."""
@@ -290,11 +291,8 @@ class MisfinApp(App[int]):
             (who, who),
             self.network_hint,
         ]
-        columns = self.size.width if width is None else width
-        self.sub_title = fit_status(parts, columns - HEADER_SIDES)
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._update_status(event.size.width)  # self.size is still the old one here
+        self._status_width = self.size.width
+        self.sub_title = fit_status(parts, self._status_width - HEADER_SIDES)
 
     def format_title(self, title: str, sub_title: str) -> Content:
         """The header shows the status line alone: every column of it is needed at 80."""
@@ -321,7 +319,10 @@ class MisfinApp(App[int]):
         self.notifier.run_desktop_command(command)
 
     def poll_mail(self) -> None:
-        """Timer: look for new letters and changed counts off the UI thread."""
+        """Timer: look for new letters and changed counts off the UI thread; refit the status
+        line after a resize (an App-level resize handler upset the letter list's scrolling)."""
+        if self.size.width != self._status_width:
+            self._update_status()
         self._poll()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")

@@ -61,9 +61,8 @@ async def test_at_80_columns_the_status_line_keeps_network_receiver_and_sync(
         header = app.screen.query_one(HeaderTitle)
         assert len(status) <= header.content_region.width  # nothing of it is cut
         assert header.region.right <= 80
-        await pilot.resize_terminal(160, 24)  # room again: every part in full
-        await pilot.pause()
-        assert "receiving on 127.0.0.1:" in app.sub_title
+        await pilot.resize_terminal(160, 24)  # room again: every part in full, within a poll
+        await wait_for(pilot, lambda: "receiving on 127.0.0.1:" in app.sub_title)
         assert app.sub_title.endswith("you@home.demo · set by MISFIN_TUI_NETWORK")
 
 
