@@ -6,7 +6,6 @@ a machine without it, and one capsule serving mailbox `bob` of gmc.test."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from helpers.raw_tls import free_port
-from helpers.titlani import REPO, wait_port
+from helpers.titlani import REPO, stop_peer, wait_port
 from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.identity import cert_pem, load_certificates, make_self_signed
 
@@ -114,9 +113,4 @@ def gmcapsule(root: Path, *, port: int | None = None) -> Iterator[Capsule]:
         wait_port(port, process)
         yield Capsule(root, port, bob, process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_peer(process)

@@ -106,9 +106,14 @@ port = {gmap_port}
         wait_port(gmap_port, process)
         yield TitlaniHome(root, misfin_port, gmap_port, mail, process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_peer(process)
+
+
+def stop_peer(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a peer server, then SIGKILL it if it has not gone within 10 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
