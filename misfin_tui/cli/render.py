@@ -21,7 +21,6 @@ from misfin_tui.core.trust.model import (
     MailboxPin,
     Question,
     Revocation,
-    shown_fingerprint,
 )
 
 if TYPE_CHECKING:
@@ -162,7 +161,7 @@ def host_json(pin: HostPin) -> dict[str, Any]:
     return {
         "kind": "host",
         "name": pin.hostport,
-        "fingerprint": shown_fingerprint(pin),
+        "fingerprint": pin.fingerprint,
         "spki": pin.spki,
         "state": pin.state.value,
         "origin": pin.origin.value,
@@ -181,7 +180,7 @@ def mailbox_json(pin: MailboxPin, blocked: str | None) -> dict[str, Any]:
     return {
         "kind": "mailbox",
         "name": pin.address,
-        "fingerprint": shown_fingerprint(pin),
+        "fingerprint": pin.fingerprint,
         "issuer_spki": pin.issuer_spki,
         "state": pin.state.value,
         "origin": pin.origin.value,

@@ -29,7 +29,6 @@ from misfin_tui.core.trust.model import (
     HostState,
     MailboxPin,
     MailboxState,
-    shown_fingerprint,
 )
 from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
@@ -113,7 +112,7 @@ class Revalidator:
 
     async def _host(self, pin: HostPin) -> Check:
         trust = self.trust
-        expected = shown_fingerprint(pin)  # what `trust list` shows for this pin
+        expected = pin.fingerprint  # what `trust list` shows for this pin
         host, _, port = pin.hostport.rpartition(":")
         suffix = "" if port == "1958" else f":{port}"
         try:
@@ -144,7 +143,7 @@ class Revalidator:
     async def _mailbox(self, pin: MailboxPin) -> Check:
         trust = self.trust
         name = pin.address
-        expected = shown_fingerprint(pin)  # what `trust list` shows for this pin
+        expected = pin.fingerprint  # what `trust list` shows for this pin
 
         async def failed(detail: str, result: Result = Result.UNREACHABLE) -> Check:
             event = "revalidate-failed" if result is Result.UNREACHABLE else "revalidate-changed"

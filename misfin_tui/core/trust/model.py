@@ -239,13 +239,6 @@ class MailboxPin:
     origin: Origin = Origin.DELIVERY
 
 
-def shown_fingerprint(pin: HostPin | MailboxPin) -> str:
-    """The fingerprint a pin is shown by, everywhere (`trust list`, `show`, `revalidate`): the
-    SHA-256 of the whole certificate, the Misfin fingerprint people publish and paste. A host is
-    pinned by its key (SPKI), which is shown only as "key pin", next to it."""
-    return pin.fingerprint
-
-
 @dataclass(frozen=True)
 class Revocation:
     """A mailbox fingerprint retired for good (revoked_fingerprints), and what retired it."""
