@@ -5,9 +5,9 @@ anyone can make such a certificate. So, after the letter is stored and acknowled
 sender's own server: a blank request to the sender's address (§7.2, §8). The server's TLS
 key must be one the trust policy lets vouch, and the fingerprint it answers with must be the
 sender's; a server key that also signed the certificate (a host CA) is kept as its issuer, so a
-later certificate it signs is a rotation rather than an alarm. Results are cached on the mailbox pin
-(checked_at / check_result) and re-checked after `revalidate_days`, so a stolen certificate stops
-working once its owner's server issues a new one.
+later certificate it signs is a rotation rather than an alarm. Results are cached on the
+mailbox pin (checked_at / check_result) and re-checked after `revalidate_days`, so a stolen
+certificate stops working once its owner's server issues a new one.
 
 Failures put the letter in Quarantine with the reason in plain words; nothing is dropped. A
 network failure is not a verdict: the letter stays "pending" and is retried with backoff.
