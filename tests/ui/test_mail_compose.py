@@ -384,6 +384,22 @@ async def test_a_real_burst_after_tab_lands_in_the_next_field(profile: Profile) 
         assert screen.query_one("#body", TextArea).text.startswith("Body")
 
 
+async def test_a_burst_after_shift_tab_in_the_body_lands_in_subject(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        screen = compose_screen(app)
+        screen.query_one("#body", TextArea).focus()
+        await settle(pilot)
+        burst(app, [*"Body", "shift+tab", *"Late"])
+        await settle(pilot)
+        assert screen.query_one("#body", TextArea).text.startswith("Body")
+        assert "Late" not in screen.query_one("#body", TextArea).text
+        assert screen.query_one("#subject", Input).value == "Late"
+
+
 async def test_a_nickname_hint_shows_the_address_and_tab_without_a_match_moves_on(
     profile: Profile,
 ) -> None:

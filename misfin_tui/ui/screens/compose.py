@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
 from misfin_tui.core.address import Address, AddressError
@@ -224,30 +225,41 @@ class ContactSuggester(Suggester):
         return found.hint if found else None
 
 
+def keep_burst_in_order(field: Widget, event: events.Key, tab: Callable[[], object]) -> None:
+    """Keeps a burst of keys in order across compose's fields. Textual hands every key of a
+    burst (a paste, a slow SSH link) to the widget focused when it arrived, and a Tab binding
+    runs only later, once the key has bubbled up: "carol@x<Tab>Hi" put "Hi" in To. So Tab and
+    Shift+Tab move focus here, on the key itself, and keys that reach a field after focus left
+    it are passed on to the field that has it now."""
+    focused = field.screen.focused
+    if focused is not None and focused is not field:
+        event.prevent_default()
+        event.stop()
+        focused._forward_event(events.Key(event.key, event.character))
+    elif event.key in ("tab", "shift+tab"):
+        event.prevent_default()
+        event.stop()
+        if event.key == "tab":
+            tab()
+        else:
+            field.screen.focus_previous()
+
+
 class FieldInput(Input):
-    """A compose field that keeps a burst of keys in order. Textual hands every key of a burst
-    (a paste, a slow SSH link) to the field focused when it arrived, and a Tab binding runs
-    only later, once the key has bubbled up: "carol@x<Tab>Hi" put "Hi" in To. So Tab moves
-    focus here, on the key itself, and keys that reach a field after focus left it are passed
-    on to the field that has it now."""
+    """A one-line compose field (Subject; To below) that keeps a burst of keys in order."""
 
     async def _on_key(self, event: events.Key) -> None:
-        focused = self.screen.focused
-        if focused is not None and focused is not self:
-            event.prevent_default()
-            event.stop()
-            focused._forward_event(events.Key(event.key, event.character))
-        elif event.key == "tab":
-            event.prevent_default()
-            event.stop()
-            self.tab()
-        elif event.key == "shift+tab":
-            event.prevent_default()
-            event.stop()
-            self.screen.focus_previous()
+        keep_burst_in_order(self, event, self.tab)
 
     def tab(self) -> None:
         self.screen.focus_next()
+
+
+class BodyArea(TextArea):
+    """The letter's body: Tab and Shift+Tab leave it (tab_behavior "focus"), in a burst too."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        keep_burst_in_order(self, event, self.screen.focus_next)
 
 
 class RecipientsInput(FieldInput):
@@ -362,7 +374,7 @@ class ComposeScreen(Screen[str | None]):
                 yield FieldInput(
                     subject, placeholder="Subject (the letter's first heading)", id="subject"
                 )
-            yield TextArea(body, id="body", soft_wrap=True, tab_behavior="focus")
+            yield BodyArea(body, id="body", soft_wrap=True, tab_behavior="focus")
             yield Static(id="meter")
         yield Footer()
 
