@@ -114,14 +114,16 @@ class HomeSync:
                     self.app.notify, f"Synced with home: {news}.", markup=False
                 )
             return
-        words = {
-            SyncStatus.HELD: "waiting for your decision about home's key",
-            SyncStatus.UNAVAILABLE: "unreachable",
-            SyncStatus.REFUSED: "refused",
-            SyncStatus.FAILED: "failed",
-            SyncStatus.CANCELLED: "stopped",
+        # The short forms fit beside the network and the receiver at 80 columns, as
+        # "synced HH:MM" does; the toast below says the rest.
+        words, short = {
+            SyncStatus.HELD: ("waiting for your decision about home's key ($ asks)", "home key? $"),
+            SyncStatus.UNAVAILABLE: ("unreachable", "home offline"),
+            SyncStatus.REFUSED: ("refused", "home refused"),
+            SyncStatus.FAILED: ("sync failed", "sync failed"),
+            SyncStatus.CANCELLED: ("sync stopped", "sync stopped"),
         }[report.status]
-        self._set(f"home: {words} ({at})", f"sync {report.status.value} ({at})")
+        self._set(f"home: {words} ({at})", short)
         if report.status is not SyncStatus.CANCELLED:
             self.app.call_from_thread(
                 self.app.notify,

@@ -73,3 +73,17 @@ async def test_the_palette_offers_the_sync(demo_world: DemoWorld) -> None:
         app.home_sync.status = ""
         await app.run_action("sync_home")
         await wait_for(pilot, lambda: app.home_sync.status.startswith("home: synced"))
+
+
+async def test_home_unreachable_says_so_in_the_short_status_too(demo_world: DemoWorld) -> None:
+    """The status line at 80 columns keeps only the short form: it must still say what
+    happened ("sync unavailable (12:00)" was too long to fit, so nothing said the sync failed)."""
+    app = make_app(demo_world.you)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "home: synced" in app.home_sync.status)
+        for server in demo_world.homes:
+            server.stop()
+        await pilot.press("$")
+        await wait_for(pilot, lambda: "unreachable" in app.home_sync.status)
+        assert app.home_sync.status.startswith("home: unreachable (")
+        await wait_for(pilot, lambda: app.sub_title.endswith(" · home offline"))
