@@ -10,6 +10,7 @@ from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
 from misfin_tui.cli.common import EXIT_OK, Context, UsageError
 from misfin_tui.core.outbox.model import OutboxError, OutboxItem, State, summarise
+from misfin_tui.core.trust.model import Answer, Choice
 
 
 def register(subparsers: Any) -> None:
@@ -26,6 +27,12 @@ def register(subparsers: Any) -> None:
     retry = actions.add_parser("retry", help="try an item again now")
     retry.add_argument("id", type=int, metavar="ID")
     retry.add_argument("--no-input", action="store_true", help="never ask")
+    retry.add_argument(
+        "--verify",
+        metavar="FINGERPRINT",
+        help="answer the question it waits on by the fingerprint you were given (a first"
+        " contact, a changed key): a match approves that key and sends, without a terminal",
+    )
     retry.add_argument("--json", action="store_true", help="print JSON")
     retry.set_defaults(func=cmd_outbox_retry)
     drop = actions.add_parser("drop", help="give up on an item")
@@ -55,11 +62,15 @@ def _item(ctx: Context, item_id: int) -> OutboxItem:
 
 def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
     """Try an item again now: the server is probed afresh, and a question it raises is asked
-    on the terminal (held again with --no-input)."""
+    on the terminal (held again with --no-input). With --verify, the question the item waits
+    on is answered first by the pasted fingerprint, as on the terminal."""
     engine = ctx.engine
     _item(ctx, args.id)
     try:
-        engine.outbox.retry(args.id)
+        if args.verify is not None:
+            engine.outbox.decide(args.id, Answer(Choice.VERIFY, pasted=args.verify))
+        else:
+            engine.outbox.retry(args.id)
     except OutboxError as exc:
         raise UsageError(str(exc)) from None
     asker = asker_for(args.no_input or args.json)

@@ -17,6 +17,7 @@ from misfin_tui.core.network import Network
 from misfin_tui.core.outbox.model import OutboxItem, State, summarise
 from misfin_tui.core.text import one_line, visible
 from misfin_tui.core.trust.model import (
+    Choice,
     HostPin,
     MailboxPin,
     Question,
@@ -115,16 +116,29 @@ def report(items: Sequence[OutboxItem], out: TextIO | None = None) -> int:
         if item.reason:
             line += f" - {safe(item.reason)}"
         print(line, file=out)
-        question = item.question
-        if question is not None:
-            for fp_line in fingerprint_lines(question):
-                print(f"  {fp_line}", file=out)
-            print(
-                f"  to decide: misfin-tui outbox retry {item.id}   (or drop it: misfin-tui "
-                f"outbox drop {item.id})",
-                file=out,
-            )
+        for next_line in next_steps(item, drop=True):
+            print(f"  {next_line}", file=out)
     return summarise(items)
+
+
+def next_steps(item: OutboxItem, *, drop: bool = False) -> list[str]:
+    """What a waiting item needs next, for `send`'s report and `outbox list` alike: the key in
+    question and the commands that decide (on a terminal, or by a fingerprint one was given)."""
+    question = item.question
+    if question is None:
+        return (
+            [f"to try now: misfin-tui outbox retry {item.id}"]
+            if item.state is State.DEFERRED
+            else []
+        )
+    lines = fingerprint_lines(question)
+    also = f"   (or drop it: misfin-tui outbox drop {item.id})" if drop else ""
+    lines.append(f"to decide: misfin-tui outbox retry {item.id}{also}")
+    if Choice.VERIFY in question.choices:
+        lines.append(
+            f"or, given its fingerprint: misfin-tui outbox retry {item.id} --verify FINGERPRINT"
+        )
+    return lines
 
 
 def outbox_lines(items: Sequence[OutboxItem], width: int | None = None) -> list[str]:
@@ -148,12 +162,7 @@ def outbox_lines(items: Sequence[OutboxItem], width: int | None = None) -> list[
                     break_on_hyphens=False,
                 )
             )
-        question = item.question
-        if question is not None:
-            lines.extend(f"       {line}" for line in fingerprint_lines(question))
-            lines.append(f"       to decide: misfin-tui outbox retry {item.id}")
-        elif item.state is State.DEFERRED:
-            lines.append(f"       to try now: misfin-tui outbox retry {item.id}")
+        lines.extend(f"       {line}" for line in next_steps(item))
     return lines
 
 

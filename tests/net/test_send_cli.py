@@ -154,6 +154,28 @@ def test_network_trust_sends_held_letters(sender: Profile, bob: FixtureReceiver)
     assert current["signals"] == [{"kind": "override", "value": "test-net"}]
 
 
+def test_a_held_first_contact_is_approved_by_its_fingerprint_without_a_terminal(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    """On a network nobody marked trusted, a script's first contact is held; the person who
+    was given the server's fingerprint approves it with --verify, no terminal needed."""
+    assert send(sender, network="cafe").returncode == 3
+    [item] = outbox_json(sender)
+    held = run(sender, "outbox", "list", network="cafe").stdout.decode()
+    assert f"outbox retry {item['id']} --verify FINGERPRINT" in held
+    wrong = run(sender, "outbox", "retry", str(item["id"]), "--verify", "00" * 32, network="cafe")
+    assert wrong.returncode == 2 and b"does not match" in wrong.stderr
+    assert bob.requests == [] and outbox_json(sender)[0]["state"] == "held"
+    spaced = " ".join(bob.server_cert.fingerprint[i : i + 4] for i in range(0, 64, 4)).upper()
+    right = run(sender, "outbox", "retry", str(item["id"]), "--verify", spaced, network="cafe")
+    assert right.returncode == 0, right.stdout + right.stderr
+    assert len(bob.requests) == 1
+    shown = json.loads(run(sender, "trust", "show", "example.org", "--json").stdout)
+    assert shown["state"] == "verified"
+    later = run(sender, "outbox", "retry", str(item["id"]), "--verify", spaced, network="cafe")
+    assert later.returncode == 2 and b"not waiting for a decision" in later.stderr
+
+
 def test_changed_key_exits_3_sending_nothing(sender: Profile, bob: FixtureReceiver) -> None:
     trust_network(sender)
     assert send(sender, "--trust-new").returncode == 0
