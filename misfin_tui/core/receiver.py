@@ -346,9 +346,12 @@ class Receiver:
         if info.not_before > now + timedelta(minutes=5):  # some clock skew is normal
             return 62, "your certificate is not valid yet"
         try:
-            sender = str(Address.parse(f"{info.mailbox}@{info.host}"))
+            parsed = Address.parse(f"{info.mailbox}@{info.host}")
         except ProtocolError as exc:
             return 62, f"your certificate names an unusable address: {exc.message}"
+        if parsed.port is not None:  # a DNS name has no port: it would aim our probe at one
+            return 62, "your certificate names a host with a port, which is not a host name"
+        sender = str(parsed)
         record["sender"] = sender
         if self._damaged:
             return 42, "the mail store here is damaged; try again later"

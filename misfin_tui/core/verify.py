@@ -436,6 +436,11 @@ class Verifier:
                 f"the sender's certificate names {address}, which is not a usable address: "
                 f"{exc.message}"
             )
+        if target.port is not None:  # "host:port" in a DNS SAN: we would connect to that port
+            return _failed(
+                f"the sender's certificate names {address}, whose host carries a port: not a "
+                "host name, so its server is not asked"
+            )
         if _is_ip_literal(host):
             return _failed(
                 f"the sender's certificate names an IP address ({host}), not a host name: a "

@@ -1,0 +1,113 @@
+"""Hostile senders, over real TLS on 127.0.0.1 with certificates made here: what a stranger's
+certificate can make the receiver do, store, or print."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from helpers.certs import Creds, write_creds
+from helpers.profiles import RECIPIENT, make_profile
+from helpers.raw_tls import exchange, letter, status_of
+from helpers.receivers import running, wait_until
+
+from misfin_tui.core.store import MailStore
+from misfin_tui.core.verify import Verifier
+
+
+def stranger(folder: Path, name: str, *, uid: str = "alice", dns: str = "example.net") -> Creds:
+    """A self-signed certificate with exactly the UID and DNS SAN given, unchecked."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.USER_ID, uid),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Stranger"),
+        ]
+    )
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return write_creds(folder, name, cert, key)
+
+
+class Counting:
+    """A TCP listener that counts the connections made to it and closes each at once."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def counting() -> Iterator[Counting]:
+    server = Counting()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_port_in_the_certificates_host_never_aims_a_probe(
+    tmp_path: Path, counting: Counting, host: str
+) -> None:
+    """A DNS SAN "127.0.0.1:PORT" is no host name: it must not make us connect to PORT (nor
+    slip past the rule that an IP literal is never probed), and is refused like any unusable
+    address."""
+    profile = make_profile(tmp_path / "bob", RECIPIENT)
+    check = Verifier.standalone(profile, probe_timeout=3.0)
+    creds = stranger(tmp_path / "certs", "porty", dns=f"{host}:{counting.port}")
+    with running(profile, verifier=check) as server:
+        check.start()
+        answer = exchange(server.port, letter("aimed"), creds).response
+        assert status_of(answer) == 62, answer
+        check.wait_idle(10)
+        check.stop()
+    assert counting.accepted == 0
+    assert MailStore(profile.database()).latest_id() in (None, 0)
+
+
+def test_a_port_named_by_a_stored_letter_is_not_probed_either(
+    tmp_path: Path, counting: Counting
+) -> None:
+    """The verifier itself (a recheck, or letters stored before the receiver refused them)."""
+    profile = make_profile(tmp_path / "bob", RECIPIENT)
+    check = Verifier.standalone(profile, probe_timeout=3.0)
+    creds = stranger(tmp_path / "certs", "porty", dns=f"localhost:{counting.port}")
+    outcome = check.check(creds.der, RECIPIENT)
+    assert outcome.trust == "quarantined" and counting.accepted == 0, outcome
+    assert wait_until(lambda: counting.accepted == 0, 0.2)
