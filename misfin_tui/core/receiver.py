@@ -477,9 +477,8 @@ class Receiver:
             if hit is not None:  # a known sender: stored verified, nothing queued
                 trust, reason = hit.trust, hit.reason
         when = utc_now()
-        raw = stamp_received(
-            letter.request, Sender(f"{info.mailbox}@{info.host}", info.blurb), when
-        )
+        # The address as parsed (IDNA, no trailing dot): what the quota and the limits count.
+        raw = stamp_received(letter.request, Sender(letter.sender, info.blurb), when)
         assert self._quota is not None
         if not self._quota.allows(conn, letter.sender, len(raw)):
             return 45, "you have too much mail stored here already; try again later"
@@ -493,7 +492,7 @@ class Receiver:
             else Folder.INBOX,  # unverified waits aside
             raw=raw,
             version=letter.request.version,
-            sender=f"{info.mailbox}@{info.host}",
+            sender=letter.sender,
             sender_blurb=info.blurb,
             recipients=recipients,
             subject=parsed.subject,

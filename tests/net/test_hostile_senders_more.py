@@ -111,3 +111,26 @@ def test_a_port_named_by_a_stored_letter_is_not_probed_either(
     outcome = check.check(creds.der, RECIPIENT)
     assert outcome.trust == "quarantined" and counting.accepted == 0, outcome
     assert wait_until(lambda: counting.accepted == 0, 0.2)
+
+
+def test_a_trailing_dot_in_the_host_does_not_escape_the_sender_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host spelt "example.net." names example.net: its letters are stored under the
+    address the quota and the limits count ("alice@example.net"), so re-reading the store
+    (every minute; here every letter) still counts them."""
+    from misfin_tui.core import receiver as receiver_module
+    from misfin_tui.core.receiver import Limits
+
+    monkeypatch.setattr(receiver_module._Quota, "REFRESH", -1.0)  # read the store each time
+    profile = make_profile(tmp_path / "bob", RECIPIENT, hosts={"example.net": ("127.0.0.1", 9)})
+    creds = stranger(tmp_path / "certs", "dotted", dns="example.net.")
+    limits = Limits(letters_per_sender=0, letters_per_address=0, sender_quota=2500)
+    statuses = []
+    with running(profile, limits=limits) as server:
+        for n in range(4):
+            request = letter(f"q{n}", words=200)
+            statuses.append(status_of(exchange(server.port, request, creds).response))
+    assert statuses[:2] == [20, 20] and 45 in statuses, statuses
+    rows = MailStore(profile.database()).db.connect().execute("SELECT sender FROM letters")
+    assert {row[0] for row in rows} == {"alice@example.net"}
