@@ -563,7 +563,10 @@ class Outbox:
             return Outcome(State.FAILED, f"the server redirected to a bad address: {exc}")
         if item.hops >= MAX_HOPS:
             return Outcome(State.FAILED, f"more than {MAX_HOPS} redirects; last to {target}")
-        if target.display == address.display or target.display in item.evidence.redirected_from:
+        # Mailboxes ignore case and 1958 is the default port: "Bob@example.org:1958" is back
+        # at bob@example.org, and following it would write the letter to it once more.
+        visited = {address, *(Address.parse(a) for a in item.evidence.redirected_from)}
+        if _mailbox_at(target) in {_mailbox_at(a) for a in visited}:
             return Outcome(State.FAILED, f"the redirects go round in a loop (back to {target})")
         reason = (
             f"{address.host} did not accept the letter ({kind.description}: "
@@ -690,6 +693,11 @@ class Outbox:
             " WHERE state = 'sending' AND updated_at < ?",
             (iso_utc(now), iso_utc(now - STALE_SENDING)),
         )
+
+
+def _mailbox_at(address: Address) -> tuple[str, int]:
+    """What two addresses share when they reach the same mailbox on the same server."""
+    return address.key, address.connect_port
 
 
 def _item(row: sqlite3.Row) -> OutboxItem:
