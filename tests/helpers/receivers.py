@@ -8,6 +8,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -208,3 +209,30 @@ def raise_nofile(wanted: int) -> None:
     if hard != resource.RLIM_INFINITY and hard < wanted:
         pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {wanted}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+class Refusing:
+    """A TCP server that counts connections and closes each at once (a reset handshake)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()

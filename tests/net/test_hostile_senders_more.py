@@ -3,8 +3,6 @@ certificate can make the receiver do, store, or print."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from helpers.certs import Creds, write_creds
 from helpers.profiles import RECIPIENT, make_profile
 from helpers.raw_tls import exchange, letter, status_of
-from helpers.receivers import running, wait_until
+from helpers.receivers import Refusing, running, wait_until
 
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.verify import Verifier
@@ -47,43 +45,16 @@ def stranger(folder: Path, name: str, *, uid: str = "alice", dns: str = "example
     return write_creds(folder, name, cert, key)
 
 
-class Counting:
-    """A TCP listener that counts the connections made to it and closes each at once."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
-def counting() -> Iterator[Counting]:
-    server = Counting()
+def counting() -> Iterator[Refusing]:
+    server = Refusing()
     yield server
     server.stop()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_a_port_in_the_certificates_host_never_aims_a_probe(
-    tmp_path: Path, counting: Counting, host: str
+    tmp_path: Path, counting: Refusing, host: str
 ) -> None:
     """A DNS SAN "127.0.0.1:PORT" is no host name: it must not make us connect to PORT (nor
     slip past the rule that an IP literal is never probed), and is refused like any unusable
@@ -102,7 +73,7 @@ def test_a_port_in_the_certificates_host_never_aims_a_probe(
 
 
 def test_a_port_named_by_a_stored_letter_is_not_probed_either(
-    tmp_path: Path, counting: Counting
+    tmp_path: Path, counting: Refusing
 ) -> None:
     """The verifier itself (a recheck, or letters stored before the receiver refused them)."""
     profile = make_profile(tmp_path / "bob", RECIPIENT)

@@ -12,7 +12,6 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from misfin_tui.core.address import Address
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.outbox.model import OutboxItem, State
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.trust.model import Answer, Choice, Policy, Question
+from misfin_tui.core.trust.model import Answer, Policy, Question
 
 
 class NoAnswer:
@@ -186,35 +185,3 @@ def test_an_answer_that_trickles_is_cut_off_at_the_deadline(
         assert len(server.requests) == 1
     finally:
         server.stop()
-
-
-class Follow(NoAnswer):
-    """An asker that follows every redirect."""
-
-    async def ask(self, question: Question, problem: str) -> Answer | None:
-        self.asked.append(question)
-        return Answer(Choice.FOLLOW)
-
-
-@pytest.mark.parametrize(
-    "alias",
-    ["bob@example.org:1958", "BOB@example.org", "misfin://Bob@EXAMPLE.org.:1958"],
-    ids=["default-port-spelled-out", "mailbox-case", "all-at-once"],
-)
-def test_a_redirect_to_the_same_mailbox_spelled_otherwise_is_a_loop(
-    sender: Profile, receiver_factory: Callable[..., FixtureReceiver], alias: str
-) -> None:
-    """Mailboxes ignore case and 1958 is the default port: the server sends us back to itself,
-    so the person is not asked to follow, and the letter is not written to it a second time."""
-    server = receiver_factory("example.org", answer=f"30 {alias}")
-    route(sender, "example.org", server)
-    trust_network(sender)
-    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
-    letter = engine.outbox.enqueue("Hi\n", [Address.parse("bob@example.org")])
-    ids = [item.id for item in engine.outbox.items(letter)]
-    asker = Follow()
-    [item] = asyncio.run(engine.delivery.run(ids, asker, policy=Policy.ACCEPT_NEW))
-    engine.close()
-    assert asker.asked == []
-    assert item.state is State.FAILED and "loop" in item.reason, item
-    assert len(server.requests) == 1

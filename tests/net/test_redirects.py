@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from helpers.fixture_receiver import FixtureReceiver
 from helpers.profiles import route, trust_network
 
@@ -30,6 +31,18 @@ class Follow:
         return None
 
 
+def deliver_following(
+    sender: Profile, connect: str = "", asker: Follow | None = None
+) -> OutboxItem:
+    """Send one letter to bob@example.org, following every redirect; the item as it ended."""
+    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
+    letter = engine.outbox.enqueue("Hi\n", [Address.parse("bob@example.org")], connect=connect)
+    ids = [item.id for item in engine.outbox.items(letter)]
+    [item] = asyncio.run(engine.delivery.run(ids, asker or Follow(), policy=Policy.ACCEPT_NEW))
+    engine.close()
+    return item
+
+
 def test_a_followed_redirect_goes_to_the_new_host_not_the_connect_target(
     sender: Profile, receiver_factory: Callable[..., FixtureReceiver]
 ) -> None:
@@ -37,14 +50,8 @@ def test_a_followed_redirect_goes_to_the_new_host_not_the_connect_target(
     new = receiver_factory("new.test")
     route(sender, "new.test", new)
     trust_network(sender)
-    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
-    letter = engine.outbox.enqueue(
-        "Hi\n", [Address.parse("bob@example.org")], connect=f"127.0.0.1:{old.port}"
-    )
-    ids = [item.id for item in engine.outbox.items(letter)]
     asker = Follow()
-    [item] = asyncio.run(engine.delivery.run(ids, asker, policy=Policy.ACCEPT_NEW))
-    engine.close()
+    item = deliver_following(sender, f"127.0.0.1:{old.port}", asker)
     [question] = asker.asked
     assert question.target == "bob@new.test" and question.permanent
     assert "did not accept the letter" in question.reason
@@ -62,13 +69,7 @@ def test_a_redirect_to_another_port_of_the_same_host_drops_the_connect_target(
     new = receiver_factory("example.org")
     route(sender, "example.org", new)  # where example.org is found when nothing overrides it
     trust_network(sender)
-    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
-    letter = engine.outbox.enqueue(
-        "Hi\n", [Address.parse("bob@example.org")], connect=f"127.0.0.1:{old.port}"
-    )
-    ids = [item.id for item in engine.outbox.items(letter)]
-    [item] = asyncio.run(engine.delivery.run(ids, Follow(), policy=Policy.ACCEPT_NEW))
-    engine.close()
+    item = deliver_following(sender, f"127.0.0.1:{old.port}")
     assert item.state is State.DELIVERED and item.recipient == "bob@example.org:1999"
     assert item.connect == ""
     assert len(old.requests) == 1 and len(new.requests) == 1
@@ -83,12 +84,28 @@ def test_a_redirect_loop_fails_without_asking_or_sending_again(
     route(sender, "example.org", a)
     route(sender, "new.test", b)
     trust_network(sender)
-    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
-    letter = engine.outbox.enqueue("Hi\n", [Address.parse("bob@example.org")])
-    ids = [item.id for item in engine.outbox.items(letter)]
     asker = Follow()
-    [item] = asyncio.run(engine.delivery.run(ids, asker, policy=Policy.ACCEPT_NEW))
-    engine.close()
+    item = deliver_following(sender, asker=asker)
     assert [q.target for q in asker.asked] == ["bob@new.test"]
     assert item.state is State.FAILED and "loop" in item.reason
     assert len(a.requests) == 1 and len(b.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "alias",
+    ["bob@example.org:1958", "BOB@example.org", "misfin://Bob@EXAMPLE.org.:1958"],
+    ids=["default-port-spelled-out", "mailbox-case", "all-at-once"],
+)
+def test_a_redirect_to_the_same_mailbox_spelled_otherwise_is_a_loop(
+    sender: Profile, receiver_factory: Callable[..., FixtureReceiver], alias: str
+) -> None:
+    """Mailboxes ignore case and 1958 is the default port: the server sends us back to itself,
+    so the person is not asked to follow, and the letter is not written to it a second time."""
+    server = receiver_factory("example.org", answer=f"30 {alias}")
+    route(sender, "example.org", server)
+    trust_network(sender)
+    asker = Follow()
+    item = deliver_following(sender, asker=asker)
+    assert asker.asked == []
+    assert item.state is State.FAILED and "loop" in item.reason, item
+    assert len(server.requests) == 1

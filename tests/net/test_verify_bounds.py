@@ -8,8 +8,6 @@ that cannot be verified yet waits in Quarantine and moves to the Inbox once it c
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,38 +16,11 @@ from helpers.certs import CertAndKey, forged, make_server_cert
 from helpers.fixture_receiver import FixtureReceiver
 from helpers.profiles import RECIPIENT, make_profile
 from helpers.raw_tls import exchange, letter, status_of
-from helpers.receivers import running, wait_until
+from helpers.receivers import Refusing, running, wait_until
 
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore
 from misfin_tui.core.verify import PROBE_BUDGET, Verifier
-
-
-class Refusing:
-    """A TCP server that counts connections and closes each at once (a reset handshake)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 @pytest.fixture
