@@ -297,9 +297,11 @@ def test_only_a_received_notice_explains_a_changed_server_key(
 ) -> None:
     """Our own rotation (no letter) is no evidence; a received notice names the new key."""
     policy.store.revoke("carol@a.test", "12" * 32, "rotated here", announced_ca="cd" * 32)
-    assert policy.announced_host_key("a.test:1958", "cd" * 32) is None
+    assert policy.announced_host_key("a.test:1958", "cd" * 32, "carol@a.test") is None
     notice = notice_for(certs, ca="ef" * 32)
     assert policy.notice(notice, ALICE, fp(certs["old"]), letter_id=3).retire
-    found = policy.announced_host_key("a.test:1958", "ef" * 32)
+    found = policy.announced_host_key("a.test:1958", "ef" * 32, ALICE)
     assert found is not None and found.address == ALICE
-    assert policy.announced_host_key("b.test:1958", "ef" * 32) is None  # another host
+    assert policy.announced_host_key("b.test:1958", "ef" * 32, ALICE) is None  # another host
+    # another mailbox of a.test: alice's notice speaks for her own letters only
+    assert policy.announced_host_key("a.test:1958", "ef" * 32, "dave@a.test") is None

@@ -244,7 +244,9 @@ class _Run:
         problem = ""
         for _ in range(MAX_TRIES):
             network = self._network
-            decision = policy.decide(hostport, presented, network, self.policy)
+            decision = policy.decide(
+                hostport, presented, network, self.policy, recipient=self.account
+            )
             if decision.verdict is trust.Verdict.SEND:
                 policy.admit(decision, network)
                 self.client.approve(presented.der)
@@ -259,7 +261,9 @@ class _Run:
                 if answer.choice is trust.Choice.TRUST_NETWORK:
                     self._network = self._trust_network(answer.label)
                     continue
-                policy.answer(decision.event, hostport, presented, network, answer)
+                policy.answer(
+                    decision.event, hostport, presented, network, answer, recipient=self.account
+                )
             except (trust.TrustError, NetworkError) as exc:
                 problem = str(exc)
                 continue

@@ -273,7 +273,9 @@ class Outbox:
         event = HostEvent(question.ask.value)  # the host asks share HostEvent's values
         network = self.networks.current()
         try:
-            self.policy.answer(event, question.hostport, presented, network, answer)
+            self.policy.answer(
+                event, question.hostport, presented, network, answer, recipient=item.recipient
+            )
         except TrustError as exc:
             raise OutboxError(str(exc)) from None
         evidence = Evidence(redirected_from=item.evidence.redirected_from)
@@ -476,7 +478,7 @@ class Outbox:
         policy: Policy | None,
     ) -> Outcome | None:
         """None when the presented key may receive the letter; else where the item waits."""
-        decision = self.policy.decide(hp, presented, network, policy)
+        decision = self.policy.decide(hp, presented, network, policy, recipient=address.key)
         if item.evidence.once_spki == presented.spki and decision.event is not HostEvent.REJECTED:
             return None  # "Send once" for exactly this key
         if decision.verdict is Verdict.SEND:

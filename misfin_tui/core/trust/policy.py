@@ -284,13 +284,18 @@ class TrustPolicy:
         presented: PresentedCert,
         network: Network,
         policy: Policy | None = None,
+        *,
+        recipient: str = "",
     ) -> HostDecision:
-        """What may happen with a letter (or a sync) for the server that presented this key."""
+        """What may happen with a letter (or a sync) for the server that presented this key.
+
+        `recipient`: the mailbox the letter is for (a sync: the account); only its own
+        key-change notice is evidence about a changed key (see announced_host_key)."""
         pin = self.store.host(hostport)
         # A run's policy (`send --trust-new`) may loosen "ask", never the person's "strict".
         effective = self.policy if self.policy is Policy.STRICT else policy or self.policy
         decision = classify(pin, presented, network, effective, self.clock(), hostport=hostport)
-        return self._with_notice(decision)
+        return self._with_notice(decision, recipient)
 
     def admit(self, decision: HostDecision, network: Network) -> None:
         """Record a SEND verdict: pin a key the accept-new policy took, or refresh the pin."""
@@ -308,11 +313,13 @@ class TrustPolicy:
         presented: PresentedCert,
         network: Network,
         answer: Answer,
+        *,
+        recipient: str = "",
     ) -> None:
         """A person's answer about a server key: TRUST pins it, VERIFY pins it if the paste
         matches, ONCE records a one-letter exception. A changed key is replaced only by VERIFY."""
         if answer.choice is Choice.TRUST:
-            announced = self.announced_host_key(hostport, presented.spki)
+            announced = self.announced_host_key(hostport, presented.spki, recipient)
             if decision_event is HostEvent.CHANGED and announced is not None:
                 self.store.log(
                     "host",
@@ -425,25 +432,30 @@ class TrustPolicy:
             self.store.log("mailbox", sender.lower(), "notice-ignored", ruling.words)
         return ruling
 
-    def announced_host_key(self, hostport: str, spki: str) -> Revocation | None:
-        """A notice (signed with a pinned mailbox certificate) that announced this new server key
-        for this host: evidence for the person, never a silent re-pin."""
+    def announced_host_key(self, hostport: str, spki: str, recipient: str) -> Revocation | None:
+        """A notice (signed with the pinned certificate of `recipient`) that announced this new
+        server key for the recipient's host: evidence for the person, never a silent re-pin.
+
+        Only the recipient's own notice counts: any other mailbox of that host (a co-tenant of
+        a shared server) can sign a notice as well, and speaks for nobody else's server key."""
         host = hostport.rpartition(":")[0] or hostport
-        for revocation in self.store.revocations():
+        address = recipient.strip().lower()
+        if not address.endswith("@" + host.lower()):
+            return None
+        for revocation in self.store.revocations(address):
             if (
                 revocation.announced_ca == spki
-                and revocation.address.endswith("@" + host)
                 and revocation.letter_id is not None  # received, not one of our own rotations
             ):
                 return revocation
         return None
 
-    def _with_notice(self, decision: HostDecision) -> HostDecision:
+    def _with_notice(self, decision: HostDecision, recipient: str) -> HostDecision:
         """A changed server key that a notice announced: say so, and let the person accept it
         explicitly (Trust) as well as by paste. Still the person's decision."""
         if decision.event is not HostEvent.CHANGED:
             return decision
-        announced = self.announced_host_key(decision.hostport, decision.presented.spki)
+        announced = self.announced_host_key(decision.hostport, decision.presented.spki, recipient)
         if announced is None:
             return decision
         from dataclasses import replace
