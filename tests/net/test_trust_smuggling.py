@@ -165,3 +165,32 @@ def test_a_co_tenant_notice_does_not_loosen_the_alarm_for_another_mailbox(world:
     (question,) = asker.asked
     assert question.ask is Ask.CHANGED and Choice.TRUST in question.choices
     assert "key-change notice" in question.reason
+
+
+def test_revalidating_a_sender_against_another_server_key_pins_nothing(world: World) -> None:
+    """Bob verified alice through a.test's key (learned). At re-validation Mallory answers for
+    a.test with a key and a certificate of her own: the check says CHANGED, the learned key and
+    alice's pin stay as they were, and alice's cached verdict is dropped (nothing is taken on
+    trust from the cache), so her next letter is checked afresh."""
+    from misfin_tui.core.revalidate import Result
+
+    alice, bob, mallory = world.alice, world.bob, world.mallory
+    assert world.send(alice, BOB, "Hello Bob").state is State.DELIVERED
+    world.settle(bob)
+    pin = bob.trust.mailbox(ALICE)
+    host = bob.trust.host("a.test:1958")
+    assert pin.check_result == "verified" and host is not None and not host.origin.approves
+
+    m_port = bob.profile.config.hosts["mallory.test"][1]
+    bob.profile.config.set("hosts.a.test", ("127.0.0.1", m_port))
+    bob.profile.save_config()
+    checks = asyncio.run(bob.revalidate())
+    assert [(c.kind, c.name, c.result) for c in checks] == [("mailbox", ALICE, Result.CHANGED)]
+    assert bob.trust.host("a.test:1958") == host  # not replaced, not refreshed
+    after = bob.trust.mailbox(ALICE)
+    assert after.fingerprint == pin.fingerprint and after.check_result == "changed"
+    assert bob.receiver is not None and bob.receiver.verifier is not None
+    assert bob.receiver.verifier.cached(ALICE, pin.fingerprint) is None
+    assert mallory.profile.identity(ALICE).fingerprint not in {
+        p.fingerprint for p in bob.trust.mailboxes()
+    }
