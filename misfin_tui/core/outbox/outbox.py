@@ -274,7 +274,12 @@ class Outbox:
         network = self.networks.current()
         try:
             self.policy.answer(
-                event, question.hostport, presented, network, answer, recipient=item.recipient
+                event,
+                question.hostport,
+                presented,
+                network,
+                answer,
+                recipient=Address.parse(item.recipient).key,
             )
         except TrustError as exc:
             raise OutboxError(str(exc)) from None
