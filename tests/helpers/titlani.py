@@ -109,6 +109,93 @@ port = {gmap_port}
         stop_peer(process)
 
 
+@dataclass
+class TitlaniServer:
+    """titlani serving Misfin only for `hostname`, its mailboxes under `mail`."""
+
+    root: Path
+    hostname: str
+    port: int
+    mail: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def server_pem(self) -> Path:
+        return self.root / "tls" / "server.pem"
+
+    def letters(self, mailbox: str) -> list[bytes]:
+        """What titlani stored for `mailbox`, oldest first."""
+        return [p.read_bytes() for p in sorted((self.mail / mailbox).glob("*.gemmail*"))]
+
+    def log(self) -> str:
+        return (self.root / "titlani.log").read_text(errors="replace")
+
+
+@contextmanager
+def titlani_misfin(
+    root: Path,
+    hostname: str,
+    mailboxes: dict[str, Path | None],
+    extra: str = "",
+    port: int | None = None,
+) -> Iterator[TitlaniServer]:
+    """Start `titlani serve` (Misfin only) for `hostname` on 127.0.0.1. `mailboxes`: name ->
+    its certificate (answered as its fingerprint after a 20) or None; `extra`: more TOML
+    sections (rate_limit, access_control ...). Its own certificates are made on the first
+    start under root/tls and kept, so a restart on the same root shows the same key."""
+    mail = root / "mail"
+    for name, cert in mailboxes.items():
+        (mail / name).mkdir(parents=True, exist_ok=True, mode=0o700)
+        if cert is not None:
+            shutil.copy(cert, mail / f"{name}.pem")
+    port = port or free_port()
+    config = root / "server.toml"
+    config.write_text(
+        f"""[server]
+host = "127.0.0.1"
+port = {port}
+hostname = "{hostname}"
+mailbox_dir = "{mail}"
+certfile = "{root}/tls/server.pem"
+keyfile = "{root}/tls/server.key"
+identity_certfile = "{root}/tls/postmaster.pem"
+identity_keyfile = "{root}/tls/postmaster.key"
+{extra}
+"""
+    )
+    env = {**os.environ, "HOME": str(root / "home")}
+    with (root / "titlani.log").open("ab") as log:
+        process = subprocess.Popen(
+            [str(TITLANI_BIN / "titlani"), "serve", "-c", str(config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        wait_port(port, process)
+        yield TitlaniServer(root, hostname, port, mail, process)
+    finally:
+        stop_peer(process)
+
+
+PEER = REPO / "tests" / "interop" / "titlani_peer.py"
+
+
+def titlani_peer(port: int, cert: Path, key: Path, to: str, *args: str) -> dict[str, object]:
+    """titlani's client (tests/interop/titlani_peer.py, in titlani's own interpreter) sends
+    to 127.0.0.1:`port`; its answer as {"status": .., "meta": ..}."""
+    result = subprocess.run(
+        [str(TITLANI_BIN / "python"), str(PEER), str(port), str(cert), str(key), to, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
 def stop_peer(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM a peer server, then SIGKILL it if it has not gone within 10 s."""
     process.send_signal(signal.SIGTERM)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -19,12 +18,11 @@ from helpers.profiles import make_profile
 from helpers.receivers import running
 from helpers.titlani import TITLANI_BIN as TITLANI
 from helpers.titlani import titlani_needed
+from helpers.titlani import titlani_peer as _peer
 
 from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.identity import load_certificates
 from misfin_tui.core.store import MailStore
-
-PEER = Path(__file__).with_name("titlani_peer.py")
 
 pytestmark = titlani_needed
 
@@ -50,17 +48,6 @@ def titlani_identity(tmp_path: Path) -> tuple[Path, Path]:
         timeout=60,
     )
     return out / "alice.pem", out / "alice.key"
-
-
-def _peer(port: int, cert: Path, key: Path, to: str, *args: str) -> dict:
-    result = subprocess.run(
-        [TITLANI / "python", PEER, str(port), cert, key, to, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_letter_from_titlani_is_received_with_the_certificate_sender(
