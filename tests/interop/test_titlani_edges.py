@@ -250,3 +250,49 @@ def test_a_letter_too_big_for_us_is_refused_and_nothing_is_stored(
         answer = titlani_peer(r.port, cert, key, "bob@example.org", "send", "Big", "x" * 17000, "")
         assert answer["status"] == 59
         assert MailStore(profile.database()).latest_id() == 0
+
+
+# -- mail from titlani's GMAP --------------------------------------------------------------------
+
+
+def test_a_letter_home_cannot_hand_out_does_not_stop_the_later_ones(tmp_path: Path) -> None:
+    """titlani answers "40 Server error: ..." for an entry it lists but cannot read (here a
+    directory named like a letter). The letters after it still come, the one it could not
+    give is named in the report, and the next sync asks for it again."""
+    from helpers.certs import forged
+    from helpers.raw_tls import c_request, exchange
+    from helpers.titlani import titlani_home
+
+    from misfin_tui.core.gmap.sync import GmapSync, SyncStatus
+
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=True)
+    alice = laptop.identity("alice@localhost")
+    sender = forged(tmp_path / "bob", "bob", "example.org", name="bob")
+    with titlani_home(tmp_path / "titlani", alice.cert_path) as home:
+        laptop.config.set("gmap.alice@localhost", ("localhost", home.gmap_port))
+        laptop.save_config()
+        unreadable = home.alice_dir / "20200101T120000Z-0badc0de.gemmail.new"
+        unreadable.mkdir()
+        answer = exchange(
+            home.misfin_port,
+            c_request("alice@localhost", "# Later\nbody\n"),
+            sender,
+            sni="localhost",
+            timeout=10,
+        ).response
+        assert answer.startswith(b"20"), answer
+        sync = GmapSync(Engine(laptop), timeout=10)
+        connect = f"127.0.0.1:{home.gmap_port}"
+        first = sync.sync("alice@localhost", connect=connect, trust_new=True)
+        assert first.status is SyncStatus.DONE, first.reason
+        assert first.fetched == 1
+        assert [s.subject for s in MailStore(laptop.database()).summaries("Inbox")] == ["Later"]
+        assert any("20200101T120000Z-0badc0de" in p and "40" in p for p in first.problems)
+        # Home can read it now: the next sync brings it, and nothing twice.
+        unreadable.rmdir()
+        unreadable.write_bytes(b"carol@example.org\n\n\n# Early\nfirst\n")
+        second = sync.sync("alice@localhost", connect=connect)
+        assert second.status is SyncStatus.DONE, second.reason
+        assert second.fetched == 1 and second.problems == []
+        subjects = sorted(s.subject for s in MailStore(laptop.database()).summaries("Inbox"))
+        assert subjects == ["Early", "Later"]

@@ -110,6 +110,11 @@ class _Stop(Exception):
         self.question = question
 
 
+class _Unfetched(Exception):
+    """Home listed a letter and answered for it, but would not hand it out (a 4x or 5x):
+    the other letters still come, and the next sync asks for this one again."""
+
+
 class HomeRefused(GmapError):
     """Home answered 5x or 6x to a request that must work (e.g. our certificate refused)."""
 
@@ -400,9 +405,12 @@ class _Run:
             for done, rid in enumerate(new, 1):
                 try:
                     letter = self._fetch(rid, listed[rid])
+                except _Unfetched as exc:
+                    self.report.problems.append(str(exc))
+                    reached = _before(reached, rid, since)
+                    continue
                 except BaseException:
-                    reached = min(reached, id_time(rid) or since) if id_time(rid) else since
-                    self.since = reached
+                    self.since = _before(reached, rid, since)
                     raise
                 if letter is not None:
                     pending.append(letter)
@@ -454,11 +462,21 @@ class _Run:
             )
         if answer.status == 51:
             return None  # removed at home between the list and now
+        if 40 <= answer.status <= 59:  # this letter only; 6x (our certificate) stops the sync
+            raise _Unfetched(
+                f"home answered {answer.status} {answer.meta!r} for the letter {rid}; "
+                "it is asked for again at the next sync"
+            )
         self._must(answer, f"/msgid/{rid}")
         return _stored_letter(answer.body, home=self.home.hostport, **common)
 
 
 _MAPPED = ("Inbox", "Archive", "Sent", "Trash")
+
+
+def _before(reached: str, rid: str, since: str) -> str:
+    """The watermark kept when `rid` was not stored: never past it, so it is listed again."""
+    return min(reached, id_time(rid) or since) if id_time(rid) else since
 
 
 def _pending(entry: RemoteEntry) -> bool:
