@@ -296,3 +296,30 @@ def test_a_letter_home_cannot_hand_out_does_not_stop_the_later_ones(tmp_path: Pa
         assert second.fetched == 1 and second.problems == []
         subjects = sorted(s.subject for s in MailStore(laptop.database()).summaries("Inbox"))
         assert subjects == ["Early", "Later"]
+
+
+def test_first_contact_on_an_untrusted_network_shows_titlanis_key_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    """The anonymous probe (no client certificate) against titlani's pyOpenSSL server: its key
+    is what the question shows, nothing is pinned, no letter is written."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from misfin_tui.core.fingerprint import fingerprint
+    from misfin_tui.core.identity import load_certificates
+
+    with titlani_misfin(tmp_path / "t", HOST, {"bob": bob_cert(tmp_path)}) as server:
+        profile = make_profile(
+            tmp_path / "alice", "alice@alice.test", hosts={HOST: ("127.0.0.1", server.port)}
+        )
+        engine = Engine(profile, probe_timeout=5.0, deliver_timeout=10.0)
+        letter = engine.outbox.enqueue("Hello\n", [Address.parse(BOB)])
+        asyncio.run(engine.outbox.process())
+        [item] = engine.outbox.items(letter)
+        assert item.state.waiting, item
+        question = item.question
+        assert question is not None and question.presented is not None
+        [cert] = load_certificates(server.server_pem)
+        assert question.presented.fingerprint == fingerprint(cert.public_bytes(Encoding.DER))
+        assert TrustStore(engine.db).host(f"{HOST}:1958") is None
+        assert server.letters("bob") == []
