@@ -155,6 +155,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
     if args.command is not None:
         profile.config.validate()  # a wrong config.toml is one clear line, for every command
+        for warning in profile.config.warnings:  # a typo or a newer version's setting: ignored
+            _say_warning(warning)
     if args.command is None:
         from misfin_tui.ui.app import run_app
 
@@ -164,6 +166,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _say_error(message: str) -> None:
     print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def _say_warning(message: str) -> None:
+    print(f"{PROG}: warning: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _user_error(exc: Exception) -> str | None:

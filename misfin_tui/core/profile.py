@@ -133,7 +133,8 @@ theme = "textual-dark"
 notify = "toast"
 
 [keys]
-# Override a key binding: action = "key", e.g. compose = "ctrl+n"
+# Change a key: binding id = "key" (ids: README, "Keys"), e.g. Compose on ctrl+n:
+# "mail.compose" = "ctrl+n"
 """
 
 
@@ -167,6 +168,11 @@ _KEYS: dict[str, tuple[str | None, str]] = {
     "ui.notify": ("ui", "notify"),
 }
 _MAP_TABLES = ("hosts", "keys", "gmap")
+# table (None: the top level) -> the settings it holds; what else a file has is reported
+_SETTINGS: dict[str | None, frozenset[str]] = {
+    table: frozenset(key for t, key in _KEYS.values() if t == table)
+    for table in {t for t, _ in _KEYS.values()}
+}
 
 
 class Config:
@@ -178,7 +184,8 @@ class Config:
     Settings and their keys in config.toml: default_identity; trust.first_contact;
     receiver.enabled / .listen / .unverified / .revalidate_days / .gmap_listen; [hosts]
     "name" = "host:port"; [gmap] "address" = "host:port" (home's GMAP); ui.editor / ui.theme;
-    [keys] action = "key".
+    [keys] "binding id" = "key". What the file holds besides these is ignored, and named in
+    `warnings` (a typo; or a setting of a newer version, whose file still opens here).
     """
 
     def __init__(self, data: dict[str, Any], path: Path, text: str) -> None:
@@ -325,10 +332,60 @@ class Config:
 
     @property
     def keys(self) -> dict[str, str]:
-        return {
-            str(action): self._check(str, key, "keys", action, "a key in quotes")
-            for action, key in self._table("keys").items()
-        }
+        """Binding id -> key(s), e.g. {"mail.compose": "ctrl+n"}. An id written without quotes
+        (mail.compose = "ctrl+n") is a dotted key, a table to TOML: it reads the same. Whether
+        an id or a key exists is the UI's to say (it knows the bindings and the key names)."""
+        result: dict[str, str] = {}
+
+        def read(table: dict[str, Any], prefix: str) -> None:
+            for name, value in table.items():
+                binding_id = prefix + str(name)
+                if isinstance(value, dict):
+                    read(value, binding_id + ".")
+                else:
+                    result[binding_id] = self._check(
+                        str, value, "keys", binding_id, "a key in quotes"
+                    )
+
+        read(self._table("keys"), "")
+        return result
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line ("<path> line N: …") for each setting or section this version does not
+        know: it has no effect, and a typo (`[reciever]`, `notfy = "bell"`) should not pass
+        unnoticed. Not errors, so a config.toml written for a newer version still opens."""
+        found: list[str] = []
+        tables = {table for table in _SETTINGS if table is not None} | set(_MAP_TABLES)
+        settings = [key if table is None else f"{table}.{key}" for table, key in _KEYS.values()]
+        for name, value in self._data.items():
+            if name in _SETTINGS[None] or name in _MAP_TABLES:
+                continue
+            if name in tables and isinstance(value, dict):
+                known = _SETTINGS[name]
+                for key in value:
+                    if key not in known:
+                        dotted = f"{name}.{_key_repr(key)}"
+                        hint = _close(key, sorted(known), name + ".")
+                        found.append(
+                            f"{self.where(name, key)}: unknown setting {dotted}, ignored{hint}"
+                        )
+            elif isinstance(value, dict):
+                hint = _close(name, sorted(tables), "[", "]")
+                found.append(f"{self.where(None, name)}: unknown section [{name}], ignored{hint}")
+            else:
+                leaves = {dotted.rpartition(".")[2]: dotted for dotted in settings}
+                hint = _close(name, sorted(leaves), lookup=leaves)
+                found.append(
+                    f"{self.where(None, name)}: unknown setting {_key_repr(name)}, ignored{hint}"
+                )
+        return found
+
+    def where(self, table: str | None, key: str) -> str:
+        """The place `key` is set in `[table]` (None: the top level), to begin a message about
+        it: "<path> line N", or just the path when the line is not found."""
+        line = _line_of(self._text, table, str(key))
+        return f"{self._path} line {line}" if line else str(self._path)
 
     def validate(self) -> None:
         """Read every setting once so a wrong value is reported when the file is loaded."""
@@ -412,9 +469,24 @@ class Config:
 
     def _fail(self, table: str | None, key: str, problem: str) -> None:
         dotted = key if table is None else f"{table}.{_key_repr(key)}"
-        line = _line_of(self._text, table, str(key))
-        where = f"{self._path} line {line}" if line else str(self._path)
-        raise ConfigError(f"{where}: {dotted} {problem}")
+        raise ConfigError(f"{self.where(table, key)}: {dotted} {problem}")
+
+
+def _close(
+    name: str,
+    choices: list[str],
+    before: str = "",
+    after: str = "",
+    lookup: dict[str, str] | None = None,
+) -> str:
+    """A hint, " (did you mean …?)", naming the choice closest to a misspelt `name`; or ""."""
+    import difflib
+
+    found = difflib.get_close_matches(name, choices, n=1)
+    if not found:
+        return ""
+    choice = lookup[found[0]] if lookup else found[0]
+    return f" (did you mean {before}{choice}{after}?)"
 
 
 def _toml_problem(path: Path, message: str) -> str:

@@ -33,6 +33,7 @@ from misfin_tui.core.notice import Reason
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.text import one_line
 from misfin_tui.ui.commands import MailCommands
+from misfin_tui.ui.keymap import checked_keymap
 from misfin_tui.ui.messages import (
     CountsChanged,
     LetterChanged,
@@ -119,7 +120,6 @@ class MisfinApp(App[int]):
         self._latest_id: int | None = None
         self._counts: dict[str, tuple[int, int]] = {}
         self._theme_wanted = config.theme
-        self._keymap_wanted = dict(config.keys)
         self.notifier = Notifier(config.notify, write=self._write_terminal, bell=self.bell)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -136,12 +136,22 @@ class MisfinApp(App[int]):
                 markup=False,
             )
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        if self._keymap_wanted:
-            self.set_keymap(self._keymap_wanted)
+        self._check_config()
         self.push_screen(MainScreen(self.session))
         self._update_status()
         self._start_up()
         self.set_interval(POLL_SECONDS, self.poll_mail)
+
+    def _check_config(self) -> None:
+        """What config.toml holds to no effect is said at start, one toast a line: settings
+        this version does not know, and [keys] entries with no such binding or no such key
+        (their bindings keep their default keys)."""
+        config = self.profile.config
+        keymap, problems = checked_keymap(config)
+        for problem in [*config.warnings, *problems]:
+            self.notify(problem, severity="warning", markup=False)
+        if keymap:
+            self.set_keymap(keymap)
 
     @work(thread=True, exit_on_error=False, group="start-up")
     def _start_up(self) -> None:

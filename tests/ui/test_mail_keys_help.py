@@ -7,14 +7,16 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers.pilot import SIZE, settle, wait_for, wait_screen
+from helpers.pilot import SIZE, record_notes, settle, wait_for, wait_screen
 from helpers.profiles import make_profile
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
-from misfin_tui.core.profile import Profile
+from misfin_tui.core.profile import DEFAULT_CONFIG, Profile
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.commands import MailCommands
+from misfin_tui.ui.keymap import binding_ids, key_problem
 from misfin_tui.ui.prompts.common import TextInputScreen
+from misfin_tui.ui.screens.compose import ComposeScreen
 from misfin_tui.ui.screens.help import HelpScreen, merge_rows
 from misfin_tui.ui.screens.main import MainScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
@@ -107,6 +109,77 @@ async def test_key_overrides_reach_help_and_the_palette(tmp_path: Path, monkeypa
         assert helps["Next letter"] == "Key: ^n"
         text = await open_help(app, pilot)
         assert re.search(r"(^|  )\^n +Next letter", text, re.MULTILINE), text
+
+
+async def test_the_templates_key_example_works_and_a_wrong_entry_is_named_and_ignored(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The example in config.toml's [keys], uncommented as it stands, moves Compose to ctrl+n;
+    an id no binding has and a key no terminal sends are each one toast naming the line, and
+    the binding keeps its default key (no "nope+^zz" in the footer)."""
+    monkeypatch.setenv("MISFIN_TUI_NETWORK", NETWORK)
+    folder = tmp_path / "profile"
+    make_profile(folder)
+    config = folder / "config.toml"
+    text = config.read_text()
+    example = DEFAULT_CONFIG.rstrip().splitlines()[-1]  # the last line of [keys], commented
+    assert example.startswith("# ") and text.rstrip().endswith(example)
+    text = text.replace(example, example.removeprefix("# "))
+    bad_id = '"mail.compse" = "x"'
+    text += bad_id + '\n"mail.reply" = "ctrl+nope+zz"\n[reciever]\nenabled = true\n'
+    config.write_text(text)
+    lines = text.splitlines()
+    app = make_app(Profile.open(folder), start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        at = f"{config} line"
+        assert notes == [
+            f"{at} {lines.index('[reciever]') + 1}: unknown section [reciever], ignored"
+            " (did you mean [receiver]?)",
+            f"{at} {lines.index(bad_id) + 1}: [keys] 'mail.compse' is no"
+            " binding id (README, Keys, lists them); ignored",
+            f"{at} {len(lines) - 2}: [keys] mail.reply: 'ctrl+nope+zz' has 'nope', which is no"
+            " modifier (shift, ctrl, alt, meta, super, hyper); its default key is kept",
+        ]
+        keys = {
+            active.binding.id: app.get_key_display(active.binding)
+            for active in app.screen.active_bindings.values()
+            if active.binding.id
+        }
+        assert keys["mail.compose"] == "^n" and keys["mail.reply"] == "r"
+        assert "nope" not in str(app.screen.query_one(Footer).render())
+        await pilot.press("ctrl+n")
+        await wait_screen(pilot, ComposeScreen)
+
+
+def test_the_readme_lists_every_binding_id_and_no_other() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| where | binding ids |")[1].split("\n\n")[0]
+    listed = set(re.findall(r"`([a-z_]+\.[a-z_0-9]+)`", table))
+    assert listed == binding_ids()
+    assert {"app.quit", "mail.compose", "trust.verify", "compose.send", "prompt.trust"} <= listed
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ("ctrl+n", None),
+        ("ctrl+n, f2", None),
+        ("shift+tab", None),
+        ("dollar_sign", None),
+        ("?", None),
+        ("ctrl+shift+left", None),
+        ("ctrl+nope+zz", "'ctrl+nope+zz' has 'nope', which is no modifier"),
+        ("zz", "'zz' is no key"),
+        ("ctrl+zz", "'ctrl+zz' names no key ('zz')"),
+        ("ctrl+", "'ctrl+' names no key ('')"),
+        ("a,,b", "'a,,b' has an empty key"),
+    ],
+)
+def test_a_key_string_is_checked_against_textuals_key_names(keys: str, problem: str | None) -> None:
+    found = key_problem(keys)
+    assert found == problem if problem is None else (found or "").startswith(problem)
 
 
 async def test_help_at_80x24_shows_every_key_at_once_and_j_scrolls_the_words(

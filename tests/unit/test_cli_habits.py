@@ -94,6 +94,18 @@ def test_a_broken_config_is_one_line_for_every_command(alice: Path, args: tuple[
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_an_unknown_setting_is_a_warning_and_the_command_still_runs(alice: Path) -> None:
+    config = alice / "config.toml"
+    config.write_text(config.read_text() + "\n[reciever]\nenabled = true\n")
+    result = cli("--profile", str(alice), "trust", "list")
+    assert result.returncode == 0, result.stderr
+    line = config.read_text().splitlines().index("[reciever]") + 1
+    assert result.stderr == (
+        f"misfin-tui: warning: {config} line {line}:"
+        " unknown section [reciever], ignored (did you mean [receiver]?)\n"
+    )
+
+
 def test_a_missing_body_file_is_a_usage_error(alice: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nope.gmi"
     result = cli("--profile", str(alice), "send", "--to", "b@b.test", "--body-file", str(missing))

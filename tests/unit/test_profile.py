@@ -187,9 +187,56 @@ def test_set_refuses_a_wrong_value_and_keeps_the_old_one(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="unknown setting"):
         config.set("nonsense.key", 1)
     config.set("trust.first_contact", "accept-new")
-    config.set("keys.compose", "ctrl+n")
+    config.set("keys.mail.compose", "ctrl+n")
     assert config.first_contact == "accept-new"
-    assert config.keys == {"compose": "ctrl+n"}
+    assert config.keys == {"mail.compose": "ctrl+n"}
+
+
+def test_unknown_settings_and_sections_are_named_with_their_line_and_ignored(
+    tmp_path: Path,
+) -> None:
+    text = (
+        'notfy = "bell"\n'  # 1: belongs under [ui], misspelt
+        "[reciever]\n"  # 2
+        "enabled = true\n"
+        "[ui]\n"
+        'notify = "bell"\n'
+        'them = "nord"\n'  # 6
+        "[keys]\n"
+        '"anything.at.all" = "x"\n'  # ids are the UI's to check: no warning here
+        "[newer_feature]\n"  # 9: a newer version's section, nothing like ours
+        "on = true\n"
+    )
+    config = profile_with(tmp_path, text).config  # opens: warnings are not errors
+    path = tmp_path / "config.toml"
+    assert config.warnings == [
+        f"{path} line 1: unknown setting notfy, ignored (did you mean ui.notify?)",
+        f"{path} line 2: unknown section [reciever], ignored (did you mean [receiver]?)",
+        f"{path} line 6: unknown setting ui.them, ignored (did you mean ui.theme?)",
+        f"{path} line 9: unknown section [newer_feature], ignored",
+    ]
+    assert config.receiver_enabled is False and config.notify == "bell"
+
+
+def test_the_default_config_and_every_setting_set_give_no_warning(tmp_path: Path) -> None:
+    profile = Profile.open(tmp_path)
+    assert profile.config.warnings == []
+    profile.config.set("hosts.example.org", ("127.0.0.1", 1))
+    profile.config.set("gmap.alice@example.org", ("example.org", 1960))
+    profile.config.set("keys.mail.compose", "ctrl+n")
+    profile.config.set("receiver.verify_queue", 3)
+    profile.save_config()
+    assert Profile.open(tmp_path).config.warnings == []
+
+
+def test_an_unquoted_binding_id_reads_like_a_quoted_one(tmp_path: Path) -> None:
+    """`mail.compose = "x"` is a dotted key to TOML (a table [keys.mail]): still the id."""
+    text = '[keys]\nmail.compose = "ctrl+n"\n"mail.reply" = "ctrl+r"\n'
+    config = profile_with(tmp_path, text).config
+    assert config.keys == {"mail.compose": "ctrl+n", "mail.reply": "ctrl+r"}
+    assert config.where("keys", "mail.compose") == f"{tmp_path / 'config.toml'} line 2"
+    with pytest.raises(ConfigError, match=r'line 2: keys."mail.compose" must be a key in quotes'):
+        profile_with(tmp_path, "[keys]\nmail.compose = 3\n").config  # noqa: B018
 
 
 def test_unreadable_config_is_a_config_error(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from textual.widgets import Static
 CLOSE = "Esc (or q, ?) closes this help; j, k and space scroll it."
 GENERAL = (
     "ctrl+p opens the command palette: every action is there by name. "
-    'Keys can be changed in config.toml under [keys] (binding id = "key").'
+    'Keys can be changed in config.toml under [keys] by binding id, e.g. "mail.compose" = '
+    '"ctrl+n" (the README, under Keys, lists the ids).'
 )
 
 
