@@ -92,15 +92,7 @@ enable = true
 port = {gmap_port}
 """
     )
-    env = {**os.environ, "HOME": str(root / "home")}
-    with (root / "titlani.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(TITLANI_BIN / "titlani"), "serve", "-c", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
+    process = _serve(root, config)
     try:
         wait_port(misfin_port, process)
         wait_port(gmap_port, process)
@@ -163,15 +155,7 @@ identity_keyfile = "{root}/tls/postmaster.key"
 {extra}
 """
     )
-    env = {**os.environ, "HOME": str(root / "home")}
-    with (root / "titlani.log").open("ab") as log:
-        process = subprocess.Popen(
-            [str(TITLANI_BIN / "titlani"), "serve", "-c", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
+    process = _serve(root, config)
     try:
         wait_port(port, process)
         yield TitlaniServer(root, hostname, port, mail, process)
@@ -204,3 +188,16 @@ def stop_peer(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def _serve(root: Path, config: Path) -> subprocess.Popen[bytes]:
+    """`titlani serve` on `config`, its own HOME under root, its log appended to titlani.log."""
+    env = {**os.environ, "HOME": str(root / "home")}
+    with (root / "titlani.log").open("ab") as log:
+        return subprocess.Popen(
+            [str(TITLANI_BIN / "titlani"), "serve", "-c", str(config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
