@@ -56,6 +56,7 @@ class DeliveryResult:
     version: Literal["B", "C"]
     fell_back: bool  # C was refused with 59/40 and the letter went again as B
     presented: PresentedCert
+    b_only: bool = False  # after a fallback, a blank C request was refused too: no C at all
 
 
 def resolve(
@@ -418,7 +419,9 @@ async def deliver(
     """Send a C gemmail (`message`, metadata lines included) to the approved key only.
 
     C first; on 59 or 40 one resend as B when the body fits (C metadata dropped, line feeds
-    kept) and `fell_back` tells the caller to remember the host as B-only. `prefer_b` (a host
+    kept), and `fell_back` says so. A C server may refuse one letter (titlani: metadata over
+    its limit), so when B took it, a blank C request asks whether the server speaks C at all:
+    `b_only` only when that is refused too, for the caller to remember. `prefer_b` (a host
     known to be B-only) sends B directly when it fits. Raises ProtocolError (before connecting)
     when the letter fits neither form, KeyMismatch when the key is not the approved one, and
     DeliveryError when the outcome is unknown.
@@ -442,8 +445,28 @@ async def deliver(
         response, presented = await _send_once(
             address, identity, request, approved_spki, target, timeout
         )
-        return DeliveryResult(response, "B", True, presented)
+        b_only = False
+        if response.status not in FALLBACK_STATUSES:
+            b_only = await _refuses_c(address, identity, approved_spki, target, timeout)
+        return DeliveryResult(response, "B", True, presented, b_only)
     return DeliveryResult(response, "C", False, presented)
+
+
+async def _refuses_c(
+    address: Address,
+    identity: Identity,
+    approved_spki: str,
+    target: tuple[str, int],
+    timeout: float,
+) -> bool:
+    """Does the server refuse even a blank C request (59/40)? Unknown (no answer) is no."""
+    try:
+        blank, _ = await _send_once(
+            address, identity, build_c_request(address, b""), approved_spki, target, timeout
+        )
+    except DeliveryError:
+        return False
+    return blank.status in FALLBACK_STATUSES
 
 
 async def blank_request(

@@ -92,9 +92,29 @@ async def test_b_fallback_keeps_line_feeds(sender: Profile, receiver_factory) ->
         approved_spki=server.server_cert.spki,
         connect=connect_to(server),
     )
-    assert result.version == "B" and result.fell_back
+    assert result.version == "B" and result.fell_back and result.b_only
     assert result.response.status == 20
-    assert server.requests[-1] == b"misfin://bob@example.org Hi\nHow are you?\n\r\n"
+    assert server.requests[1] == b"misfin://bob@example.org Hi\nHow are you?\n\r\n"
+    assert server.requests[2] == b"misfin://bob@example.org\t0\r\n"  # does it speak C at all?
+
+
+async def test_a_c_server_refusing_one_letter_is_not_called_b_only(
+    sender: Profile, receiver_factory
+) -> None:
+    """A C server may refuse one letter with 40 (titlani: metadata over its limit): B takes
+    it, and a blank C request answered 20 shows the server speaks C after all."""
+    server = receiver_factory(answers=["40 metadata too long"])
+    result = await deliver(
+        BOB,
+        sender.identity(),
+        message("Hi\n"),
+        approved_spki=server.server_cert.spki,
+        connect=connect_to(server),
+    )
+    assert result.version == "B" and result.fell_back and not result.b_only
+    assert result.response.status == 20
+    assert server.requests[1] == b"misfin://bob@example.org Hi\n\r\n"
+    assert server.requests[2] == b"misfin://bob@example.org\t0\r\n"
 
 
 async def test_prefer_b_sends_b_directly(sender: Profile, receiver_factory) -> None:
@@ -207,7 +227,7 @@ async def test_b_fallback_byte_limit(
     )
     assert result.fell_back is falls_back
     if falls_back:
-        assert len(server.requests[-1]) == 2048
+        assert len(server.requests[1]) == 2048
     else:
         assert len(server.requests) == 1 and result.response.status == 40
 

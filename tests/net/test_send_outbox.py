@@ -341,11 +341,27 @@ async def test_b_only_host_is_remembered(sender: Profile, receiver_factory) -> N
     await accepted(sender, outbox)
     assert server.requests[0].startswith(b"misfin://bob@example.org\t")  # C first: 40
     assert server.requests[1] == b"misfin://bob@example.org first\n\r\n"
+    assert server.requests[2] == b"misfin://bob@example.org\t0\r\n"  # blank C: 40 as well
     assert TrustStore(sender.database()).host("example.org:1958").protocol == "B"
     [item] = await send(outbox, "line one\nline two\n")
     assert item.state is State.DELIVERED
-    assert server.requests[2] == b"misfin://bob@example.org line one\nline two\n\r\n"
-    assert len(server.requests) == 3
+    assert server.requests[3] == b"misfin://bob@example.org line one\nline two\n\r\n"
+    assert len(server.requests) == 4
+
+
+async def test_one_refused_c_letter_does_not_make_a_host_b_only(
+    sender: Profile, receiver_factory
+) -> None:
+    """The next letter still goes as C, with its metadata, after one letter needed B."""
+    server = receiver_factory("example.org")
+    route(sender, "example.org", server)
+    outbox = outbox_for(sender)
+    server.answers.append("40 metadata too long")
+    await accepted(sender, outbox)
+    assert TrustStore(sender.database()).host("example.org:1958").protocol == "C"
+    [item] = await send(outbox, "second\n")
+    assert item.state is State.DELIVERED
+    assert server.requests[-1].startswith(b"misfin://bob@example.org\t")
 
 
 async def test_redirects_need_confirmation(sender: Profile, bob: FixtureReceiver) -> None:

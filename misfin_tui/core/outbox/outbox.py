@@ -18,7 +18,6 @@ from typing import Any
 from misfin_tui.core import fingerprint
 from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.client import (
-    FALLBACK_STATUSES,
     DeliveryError,
     KeyMismatch,
     deliver,
@@ -469,7 +468,7 @@ class Outbox:
             return self._deferred(attempts, str(exc))
         if known:  # the approved key answered: refresh its record (last seen, renewed dates)
             self._gate(item, address, hp, result.presented, network, policy)
-        if result.fell_back and result.response.status not in FALLBACK_STATUSES:
+        if result.b_only:
             self.trust.set_protocol(hp, "B")
         return self._answer(item, address, result.response, attempts, result.presented)
 
