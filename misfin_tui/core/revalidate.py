@@ -176,6 +176,12 @@ class Revalidator:
         except fingerprint.NotAFingerprint:
             return await failed(f"{address.host} answered without a fingerprint for {name}")
         if vouched == pin.fingerprint:
+            # As the verifier does: the server key that vouched is kept (learned when it had
+            # expired), so the next check compares against it instead of taking any key.
+            network = await asyncio.to_thread(self.networks.current)
+            await asyncio.to_thread(
+                self.policy.vouched, address.host, presented, network, name, ruling
+            )
             await asyncio.to_thread(trust.record_check, name, "verified", succeeded=True)
             detail = f"its server still vouches for {fingerprint.short(expected)}"
             await asyncio.to_thread(trust.log, "mailbox", name, "revalidated", detail)

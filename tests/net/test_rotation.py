@@ -224,6 +224,35 @@ def test_revalidation_notices_a_server_key_changed_behind_a_pin(world: World) ->
     assert Choice.TRUST not in asker.asked[0].choices  # no notice: only a paste replaces it
 
 
+def test_revalidation_keeps_the_server_key_that_vouched_even_after_it_expired(
+    world: World,
+) -> None:
+    """A key learned while verifying expires when no letter uses it; re-validating the sender
+    learns it again, so a later check compares against it instead of taking any key."""
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    learned = bob.trust.host("a.test:1958")
+    assert learned is not None and learned.origin == "learned"
+    assert bob.trust.verify_mailbox(ALICE, bob.trust.mailbox(ALICE).fingerprint)  # a person did
+    assert bob.trust.expire_learned("2999-01-01T00:00:00Z") == 1  # as if 90 quiet days passed
+    assert bob.trust.host("a.test:1958") is None
+    checks = asyncio.run(bob.revalidate())
+    assert [(c.name, c.result) for c in checks] == [(ALICE, Result.MATCH)]
+    again = bob.trust.host("a.test:1958")
+    assert again is not None and again.spki == learned.spki and not again.origin.approves
+
+    # Alice's server now shows another key: the sender's check no longer passes.
+    folder = alice.profile.identity(ALICE).cert_path.parent
+    shutil.rmtree(folder)
+    alice.profile.create_identity(Address.parse(ALICE), "Alice")
+    assert alice.receiver is not None
+    alice.receiver.reload_identities()
+    (check,) = asyncio.run(bob.revalidate())
+    assert check.result is Result.CHANGED
+    assert bob.trust.host("a.test:1958").spki == learned.spki  # nothing re-learned
+
+
 def test_revalidation_waits_for_a_trusted_network(world: World, network) -> None:
     alice, bob = world.alice, world.bob
     assert delivered(world.send(alice, BOB, "Hello Bob"))
