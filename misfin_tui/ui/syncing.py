@@ -105,6 +105,15 @@ class HomeSync:
 
     def _report(self, report: SyncReport, asked: bool) -> None:
         at = datetime.now().strftime("%H:%M")
+        if report.problems:  # letters skipped or suspect: said even when the sync went on
+            more = len(report.problems) - 1
+            self.app.call_from_thread(
+                self.app.notify,
+                f"Sync with home: {report.problems[0]}" + (f" (and {more} more)" if more else ""),
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
         if report.status is SyncStatus.DONE:
             new = f", {report.fetched} new" if report.fetched else ""
             self._set(f"home: synced {at}{new}", f"synced {at}")

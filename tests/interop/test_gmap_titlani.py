@@ -202,3 +202,37 @@ def test_same_answers_as_titlani_for_the_same_requests(tmp_path: Path) -> None:
             ask(port, None, "gemini://localhost/tag/")[0]
             == ask(peer.gmap_port, None, "gemini://localhost/tag/")[0]
         )
+
+
+def test_a_letter_titlani_cuts_at_one_tls_record_is_stored_and_said_to_be_suspect(
+    tmp_path: Path,
+) -> None:
+    """titlani 0.4.1 sends no more than 16,384 bytes of a GMAP answer and closes cleanly, so a
+    letter near Misfin's size limit arrives without its end. GMAP gives no length: the letter
+    is kept as it came, and the report and the letter both say its end may be missing."""
+    laptop = make_profile(tmp_path / "laptop", "alice@localhost", trusted=True)
+    alice = laptop.identity("alice@localhost")
+    line = "0123456789abcdef" * 64 + "\n"
+    with titlani_home(tmp_path / "titlani", alice.cert_path) as home:
+        laptop.config.set("gmap.alice@localhost", ("localhost", home.gmap_port))
+        laptop.save_config()
+        for subject, tail in (("Long", 900), ("Longest", 985)):
+            body = f"# {subject}\n" + line * 15 + "x" * tail + "\nTHE END\n"
+            assert misfin_send(home.misfin_port, bob(tmp_path), "alice@localhost", body)[:2] == "20"
+        sync = GmapSync(Engine(laptop), timeout=10)
+        report = sync.sync("alice@localhost", connect=f"127.0.0.1:{home.gmap_port}", trust_new=True)
+        assert report.status is SyncStatus.DONE and report.fetched == 2
+        store = MailStore(laptop.database())
+        letters = {s.subject: store.get(s.id) for s in store.summaries("Inbox")}
+        at_home = {
+            p.read_bytes().split(b"\n")[3]: p.read_bytes()
+            for p in home.alice_dir.glob("*.gemmail*")
+        }
+        whole, cut = letters["Long"], letters["Longest"]
+        assert whole is not None and whole.raw == at_home[b"# Long"]
+        assert "may be missing" not in whole.trust_reason
+        assert cut is not None and at_home[b"# Longest"].startswith(cut.raw)
+        assert len(cut.raw) < len(at_home[b"# Longest"])  # titlani's cut, not ours
+        assert "its end may be missing" in cut.trust_reason
+        [problem] = report.problems
+        assert "16,384 bytes" in problem and "read it on your home server" in problem

@@ -3,11 +3,13 @@ GMAP in the background when it starts, says so in the status line, and $ syncs a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from helpers.pilot import wait_for
 from textual.widgets._header import HeaderTitle
 
+from misfin_tui.core.gmap.sync import SyncReport, SyncStatus
 from misfin_tui.core.store import MailStore
 from misfin_tui.demo import DemoWorld
 from misfin_tui.ui.app import make_app
@@ -87,3 +89,32 @@ async def test_home_unreachable_says_so_in_the_short_status_too(demo_world: Demo
         await wait_for(pilot, lambda: "unreachable" in app.home_sync.status)
         assert app.home_sync.status.startswith("home: unreachable (")
         await wait_for(pilot, lambda: app.sub_title.endswith(" · home offline"))
+
+
+async def test_letters_the_sync_skipped_or_doubts_are_said_in_a_toast(
+    demo_world: DemoWorld,
+) -> None:
+    """A sync that went on past a letter home would not hand out, or one that may be cut
+    short, says so: the status line alone would say only "synced"."""
+    app = make_app(demo_world.you)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "home: synced" in app.home_sync.status)
+        told: list[tuple[str, str]] = []
+        notify = app.notify
+
+        def record(message: str, **kw: Any) -> None:
+            told.append((message, kw.get("severity", "information")))
+            notify(message, **kw)
+
+        app.notify = record  # type: ignore[method-assign]
+        report = SyncReport("you@home.demo", "home.demo:1965", SyncStatus.DONE, fetched=1)
+        report.problems += ["the letter A was stored, but its end may be missing", "another"]
+        await asyncio.to_thread(app.home_sync._report, report, False)  # as the sync's thread
+        await pilot.pause(0.2)
+        assert told == [
+            (
+                "Sync with home: the letter A was stored, but its end may be missing (and 1 more)",
+                "warning",
+            )
+        ]
+        assert app.home_sync.status.startswith("home: synced")

@@ -171,7 +171,7 @@ class GmapClient:
                 assert header is not None
                 status, meta, start = header
                 body = bytes(buffer[start:]) if 20 <= status <= 29 else b""
-                return Answer(status, meta, body)
+                return Answer(status, meta, body, len(buffer))
 
 
 def _left(deadline: float) -> float:

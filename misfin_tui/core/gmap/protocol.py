@@ -66,6 +66,7 @@ class Answer:
     status: int
     meta: str
     body: bytes = b""
+    size: int = 0  # bytes received in all, the status line included (0: not counted)
 
     @property
     def ok(self) -> bool:
