@@ -80,14 +80,15 @@ class Outcome:
     reason: str
     status: int = 20
     retry_after: float = 0.0  # pending: seconds before the sender's server may be asked again
+    vouched: str = ""  # failed: the other certificate the sender's server vouches for
 
     @property
     def ok(self) -> bool:
         return self.trust in (LetterTrust.VERIFIED, LetterTrust.ROTATED)
 
 
-def _failed(reason: str, status: int = 62) -> Outcome:
-    return Outcome(LetterTrust.QUARANTINED, reason, status)
+def _failed(reason: str, status: int = 62, *, vouched: str = "") -> Outcome:
+    return Outcome(LetterTrust.QUARANTINED, reason, status, vouched=vouched)
 
 
 def _names(presented: PresentedCert, address: str) -> bool:
@@ -290,7 +291,10 @@ class Verifier:
             return
         with self._cond:
             source = self._sources.pop(letter_id, "")
-        outcome = self.check(letter.sender_cert, letter.mailbox, source=source)
+        # A key-change notice is judged against what the sender's server says now: a verdict
+        # cached before the owner rotated would vouch for a thief's notice.
+        fresh = mentions(letter.body)
+        outcome = self.check(letter.sender_cert, letter.mailbox, source=source, fresh=fresh)
         outcome = self._key_change_notice(letter_id, letter.sender_cert, letter.body, outcome)
         if outcome.trust == LetterTrust.PENDING and self._stopping:
             return  # cut short by stop(): no verdict, no retry counted; resumes at start()
@@ -336,11 +340,14 @@ class Verifier:
 
     # -- the check --------------------------------------------------------------------------
 
-    def check(self, cert_der: bytes, mailbox: str = "", *, source: str = "") -> Outcome:
+    def check(
+        self, cert_der: bytes, mailbox: str = "", *, source: str = "", fresh: bool = False
+    ) -> Outcome:
         """Verify one sender certificate (blocking; any thread without a running event loop).
 
         `mailbox` is our mailbox the letter was for: its identity is presented in the probe.
-        `source` is the address that sent the letter: a probe spends its budget.
+        `source` is the address that sent the letter: a probe spends its budget. `fresh` asks
+        the sender's server even when a recent verdict is cached (a key-change notice).
         """
         try:
             info = cert_info(cert_der)
@@ -354,7 +361,7 @@ class Verifier:
             remembered = self._negative.get((address, fp))
             if remembered is not None and remembered[0] > time.monotonic():
                 return remembered[1]
-            outcome = self._check(address, info, cert_der, fp, mailbox, source)
+            outcome = self._check(address, info, cert_der, fp, mailbox, source, fresh)
             if outcome.trust == LetterTrust.QUARANTINED:
                 self._remember_failure(address, fp, outcome)
             return outcome
@@ -392,7 +399,14 @@ class Verifier:
         return None
 
     def _check(
-        self, address: str, info: CertInfo, der: bytes, fp: str, mailbox: str, source: str
+        self,
+        address: str,
+        info: CertInfo,
+        der: bytes,
+        fp: str,
+        mailbox: str,
+        source: str,
+        fresh: bool = False,
     ) -> Outcome:
         revoked = self._revoked(address, fp)
         if revoked is not None:
@@ -400,7 +414,7 @@ class Verifier:
         pin = self.trust.mailbox(address)
         if pin is not None and pin.state is MailboxState.REJECTED:
             return _failed(f"You rejected {address}; its letters are kept in Quarantine.", 61)
-        hit = self.cached(address, fp)
+        hit = None if fresh else self.cached(address, fp)
         if hit is not None:
             return hit
         return self._probe(address, info, der, fp, mailbox, source, pinned=pin is not None)
@@ -541,6 +555,7 @@ class Verifier:
                     f"({_short(vouched)}) than the one this letter came with ({_short(fp)}): "
                     "it may be an old or stolen one",
                     63,
+                    vouched=vouched,
                 )
             if pinned:  # we know this sender, and this certificate is not from their server
                 return _failed(
@@ -548,12 +563,14 @@ class Verifier:
                     f"({_short(vouched)}), and its server did not sign the one this letter came "
                     f"with ({_short(fp)}): it may be forged",
                     63,
+                    vouched=vouched,
                 )
             return _failed(
                 f"{host} vouches for another certificate for {address} ({_short(vouched)}) and "
                 f"its server did not sign this one ({_short(fp)}): the letter may be forged, or "
                 f"{host} answers every check with one server fingerprint (titlani does), which "
-                "cannot vouch for anyone"
+                "cannot vouch for anyone",
+                vouched=vouched,
             )
         # The server vouched for exactly this certificate. Whether its key also signed it
         # (a host CA) or not (GmCapsule's mailboxes are self-signed, apart from its TLS key),
@@ -638,7 +655,10 @@ class Verifier:
         The notice is judged by the certificate the letter came with (the TLS handshake proved
         its key), not by whether the sender's server still vouches for it: after a rotation it
         vouches for the successor, so a notice signed with the pinned certificate would fail
-        the ordinary check. A letter the policy did not act on keeps its own verdict."""
+        the ordinary check. The letter itself is verified only when the server agrees (it
+        vouches for the old certificate, or for the successor the notice names); else it waits
+        in Quarantine, saying the retirement was done. A letter the policy did not act on keeps
+        its own verdict."""
 
         if not mentions(body) or outcome.reason.startswith("revoked:"):
             return outcome
@@ -662,7 +682,16 @@ class Verifier:
         if ruling.retire:
             self._negative.pop((sender, info.fingerprint), None)
             self.revocations += 1
-            return Outcome(LetterTrust.VERIFIED, ruling.words)
+            if outcome.ok or outcome.vouched == notice.new:  # its server agrees with it
+                return Outcome(LetterTrust.VERIFIED, ruling.words)
+            # Retiring is always safe; the rest of the letter could be a thief's, written
+            # before the owner's server learned of the successor: no ✓ for it.
+            return Outcome(
+                LetterTrust.QUARANTINED,
+                f"{ruling.words} But {info.host} does not confirm that new certificate "
+                f"({outcome.reason}), so the rest of this letter is not vouched for.",
+                outcome.status if outcome.status != 40 else 62,
+            )
         return Outcome(outcome.trust, f"{outcome.reason}. {ruling.words}", outcome.status)
 
     def _probe_identity(self, mailbox: str) -> Identity | None:

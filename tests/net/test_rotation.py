@@ -168,6 +168,31 @@ def test_the_whole_ceremony(world: World) -> None:
     assert bob.trust.mailbox(ALICE).fingerprint == new_fp  # nothing moved back
 
 
+def test_a_thiefs_notice_retires_the_stolen_certificate_but_its_letter_gets_no_check_mark(
+    world: World, tmp_path: Path
+) -> None:
+    """Alice rotated because her key was stolen; before her own notice reaches Bob, the thief
+    sends one, signed with the stolen (still pinned) certificate and naming the thief's
+    successor. Retiring the stolen certificate is right whoever asks, but a.test vouches for
+    Alice's real successor, not the one named: the letter's words are not vouched for."""
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    stolen = alice.profile.identity(ALICE).fingerprint
+    alice.rotate(ALICE, Reason.STOLEN)  # her own notices are not sent yet
+    mallory = forged(tmp_path / "certs", "alice", "a.test", "mallory")
+    notice = Notice(ALICE, stolen, mallory.fingerprint, Reason.ROUTINE, "2026-01-02T03:04:05Z")
+    text = f"Urgent\nPlease wire the money today.\n\n{notice.line()}\n"
+    assert delivered(world.send(alice, BOB, text, present=stolen))
+    letter = world.last_from(bob, ALICE)
+    assert letter.fingerprint == stolen
+    assert (letter.folder, letter.trust) == ("Quarantine", "quarantined"), letter.trust_reason
+    assert "is retired and never accepted again" in letter.trust_reason
+    assert "does not confirm that new certificate" in letter.trust_reason
+    assert bob.trust.revocation(ALICE, stolen) is not None  # retired all the same
+    assert bob.trust.mailbox(ALICE).fingerprint == stolen  # the thief's successor: not pinned
+
+
 def test_a_stranger_cannot_verify_a_letter_by_naming_the_pinned_certificate_as_new(
     world: World, tmp_path: Path
 ) -> None:
