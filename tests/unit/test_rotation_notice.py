@@ -6,6 +6,7 @@ by the core. Each bad notice leaves the pins as they were, and says why.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from misfin_tui.core import fingerprint
 from misfin_tui.core.address import Address
+from misfin_tui.core.clock import parse_time
 from misfin_tui.core.database import Database
 from misfin_tui.core.identity import make_host_ca, make_signed, spki_sha256
 from misfin_tui.core.network import Network
@@ -305,3 +307,16 @@ def test_only_a_received_notice_explains_a_changed_server_key(
     assert policy.announced_host_key("b.test:1958", "ef" * 32, ALICE) is None  # another host
     # another mailbox of a.test: alice's notice speaks for her own letters only
     assert policy.announced_host_key("a.test:1958", "ef" * 32, "dave@a.test") is None
+
+
+def test_a_notice_is_evidence_for_a_changed_server_key_for_half_a_year(
+    policy: TrustPolicy, certs: dict[str, bytes]
+) -> None:
+    notice = notice_for(certs, ca="ef" * 32)
+    assert policy.notice(notice, ALICE, fp(certs["old"]), letter_id=3).retire
+    arrived = parse_time(policy.store.revocations(ALICE)[0].at)
+    assert arrived is not None
+    policy.clock = lambda: arrived + timedelta(days=179)
+    assert policy.announced_host_key("a.test:1958", "ef" * 32, ALICE) is not None
+    policy.clock = lambda: arrived + timedelta(days=181)
+    assert policy.announced_host_key("a.test:1958", "ef" * 32, ALICE) is None

@@ -45,6 +45,9 @@ from misfin_tui.core.trust.notices import NoticeRuling, judge_notice
 from misfin_tui.core.trust.store import TrustStore
 
 RENEWAL_WINDOW = timedelta(days=30)
+# A notice announcing a new server key is evidence for so long after it arrived; an old one
+# says little about a key seen today (whoever held the certificate then may have sent it).
+ANNOUNCED_FOR = timedelta(days=180)
 PROBE_PORT = 1958  # a certificate names only a hostname: verifiers dial the Misfin port (§7.3)
 
 
@@ -437,15 +440,19 @@ class TrustPolicy:
         server key for the recipient's host: evidence for the person, never a silent re-pin.
 
         Only the recipient's own notice counts: any other mailbox of that host (a co-tenant of
-        a shared server) can sign a notice as well, and speaks for nobody else's server key."""
+        a shared server) can sign a notice as well, and speaks for nobody else's server key. It
+        counts for ANNOUNCED_FOR after it arrived."""
         host = hostport.rpartition(":")[0] or hostport
         address = recipient.strip().lower()
         if not address.endswith("@" + host.lower()):
             return None
         for revocation in self.store.revocations(address):
+            received = parse_time(revocation.at)  # ours; the notice's own date is the sender's
             if (
                 revocation.announced_ca == spki
                 and revocation.letter_id is not None  # received, not one of our own rotations
+                and received is not None
+                and self.clock() - received <= ANNOUNCED_FOR
             ):
                 return revocation
         return None
