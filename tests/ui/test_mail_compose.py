@@ -384,6 +384,22 @@ async def test_a_real_burst_after_tab_lands_in_the_next_field(profile: Profile) 
         assert screen.query_one("#body", TextArea).text.startswith("Body")
 
 
+async def test_a_real_burst_with_enter_between_fields_lands_in_each(profile: Profile) -> None:
+    """Enter moves on from To and Subject; typed in one burst (tmux, a paste), the subject
+    used to land in To: "carol@nowhere.demoLunchBody"."""
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        screen = compose_screen(app)
+        burst(app, [*"carol@nowhere.demo", "enter", *"Lunch", "enter", *"Body", "enter", "x"])
+        await settle(pilot)
+        assert screen.query_one("#to", Input).value == "carol@nowhere.demo"
+        assert screen.query_one("#subject", Input).value == "Lunch"
+        assert screen.query_one("#body", TextArea).text.startswith("Body\nx")
+
+
 async def test_a_burst_after_shift_tab_in_the_body_lands_in_subject(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
     async with app.run_test(size=SIZE) as pilot:

@@ -225,31 +225,36 @@ class ContactSuggester(Suggester):
         return found.hint if found else None
 
 
-def keep_burst_in_order(field: Widget, event: events.Key, tab: Callable[[], object]) -> None:
+def keep_burst_in_order(
+    field: Widget, event: events.Key, tab: Callable[[], object], *, enter_moves: bool = False
+) -> None:
     """Keeps a burst of keys in order across compose's fields. Textual hands every key of a
     burst (a paste, a slow SSH link) to the widget focused when it arrived, and a Tab binding
     runs only later, once the key has bubbled up: "carol@x<Tab>Hi" put "Hi" in To. So Tab and
-    Shift+Tab move focus here, on the key itself, and keys that reach a field after focus left
-    it are passed on to the field that has it now."""
+    Shift+Tab (and Enter, in a one-line field) move focus here, on the key itself, and keys
+    that reach a field after focus left it are passed on to the field that has it now."""
     focused = field.screen.focused
     if focused is not None and focused is not field:
         event.prevent_default()
         event.stop()
         focused._forward_event(events.Key(event.key, event.character))
-    elif event.key in ("tab", "shift+tab"):
+    elif event.key in ("tab", "shift+tab") or (enter_moves and event.key == "enter"):
         event.prevent_default()
         event.stop()
         if event.key == "tab":
             tab()
+        elif event.key == "enter":  # moves on, as Tab does, but never completes an address
+            field.screen.focus_next()
         else:
             field.screen.focus_previous()
 
 
 class FieldInput(Input):
-    """A one-line compose field (Subject; To below) that keeps a burst of keys in order."""
+    """A one-line compose field (Subject; To below) that keeps a burst of keys in order;
+    Enter moves on to the next field."""
 
     async def _on_key(self, event: events.Key) -> None:
-        keep_burst_in_order(self, event, self.tab)
+        keep_burst_in_order(self, event, self.tab, enter_moves=True)
 
     def tab(self) -> None:
         self.screen.focus_next()
@@ -427,11 +432,6 @@ class ComposeScreen(Screen[str | None]):
 
     def _snapshot(self) -> tuple[str, list[str], str, str]:
         return (self._identity(), self.recipients, self.subject, self.body)
-
-    @on(Input.Submitted, "#to, #subject")
-    def _next_field(self) -> None:
-        """Enter in To or Subject moves on, as Tab does."""
-        self.focus_next()
 
     # -- changes: meter and autosave ----------------------------------------------------------
 
