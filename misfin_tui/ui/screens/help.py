@@ -31,6 +31,26 @@ def _bare(action: str) -> str:
     return action
 
 
+def reflow(text: str) -> str:
+    """A screen's help text with its prose lines joined, so the dialog wraps each paragraph
+    to its own width ("… only when the" / "recipient's …" broke mid-sentence at 80 columns).
+    Key lines ("r  retry now", "enter / t  open …": two spaces after the key) and blank lines
+    stay as they are."""
+    out: list[str] = []
+    for line in text.splitlines():
+        prose = line.strip() and not _key_line(line)
+        if prose and out and out[-1].strip() and not _key_line(out[-1]):
+            out[-1] = f"{out[-1].rstrip()} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def _key_line(line: str) -> bool:
+    key, gap, _ = line.partition("  ")
+    return bool(gap) and bool(key.strip()) and len(key) <= 12
+
+
 def merge_rows(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """One row per action: "d, del  Delete"; and folder digits as one "1-8  Go to …" row."""
     merged: dict[str, list[str]] = {}
@@ -114,7 +134,7 @@ class HelpScreen(ModalScreen[None]):
                 body.styles.max_height = self._body_height()
                 yield Static(layout_keys(merge_rows(self._rows()), width), id="help-keys")
                 if text:
-                    yield Static(Content(text), id="help-text")
+                    yield Static(Content(reflow(text)), id="help-text")
                 yield Static(Content(GENERAL), id="help-general")
 
     def _body_height(self) -> int:
