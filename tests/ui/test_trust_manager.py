@@ -267,3 +267,28 @@ async def test_help_lists_every_key_of_every_tab_and_its_words_wrap(sender) -> N
         across = [line for line in keys.splitlines() if line[half - 2 : half].strip()]
         assert [line.split()[0] for line in across] == ["^q", "1-5"]
         assert "\n" not in manager.HELP  # one paragraph: the help screen wraps it
+
+
+async def test_the_detail_says_whether_a_key_was_approved_or_only_seen(sender, peer) -> None:
+    """A server key learned while verifying a sender is shown as pinned too; the detail says
+    it was only seen (evidence), not approved, so nobody mistakes it for a decision."""
+    from misfin_tui.core.client import presented_cert
+
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        app.engine.trust.learn_host(
+            "seen.test:1958",
+            presented_cert(peer.cert.der),
+            app.engine.networks.current(),
+            "carol@seen.test",
+        )
+        manager = await open_manager(app, pilot)
+        assert "Origin: approved by you" in detail(manager)
+        await pilot.press("j")
+        await wait_for(pilot, lambda: manager.row_key("servers") == "seen.test:1958")
+        await wait_for(pilot, lambda: "seen.test:1958" in detail(manager))
+        assert "Origin: seen while verifying a sender (not approved)" in detail(manager)
+        await pilot.press("2")  # Mailboxes: bob's key, as his server answered the delivery
+        await wait_for(pilot, lambda: "Origin: reported by its server" in detail(manager))

@@ -586,6 +586,7 @@ def host_detail(
     parts = [
         h.hostport,
         f"State: {state_mark(h.state)}",
+        f"Origin: {h.origin.words}",  # a key only seen while verifying is not approved
         "Serves: GMAP (your mail from home)" if gmap else f"Protocol: Misfin {h.protocol}",
         f"Valid until: {h.not_after[:10]}",
         f"First seen: {short_time(h.first_seen)}" + (f" on {first}" if first else ""),
@@ -604,6 +605,7 @@ def mailbox_detail(m: MailboxPin, per_row: int = 8) -> str:
     parts = [
         m.address + (f" ({m.nickname})" if m.nickname else ""),
         f"State: {state_mark(m.state)}",
+        f"Origin: {m.origin.words}",
     ]
     if m.blurb:
         parts.append(f"Blurb: {m.blurb}")
