@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from misfin_tui.core.clock import Clock, system_clock
 from misfin_tui.core.events import Events
 from misfin_tui.core.network import Networks
-from misfin_tui.core.notice import Reason
 from misfin_tui.core.outbox.delivery import Conversation
 from misfin_tui.core.outbox.outbox import Outbox
 from misfin_tui.core.profile import Profile
@@ -29,7 +28,8 @@ from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
 if TYPE_CHECKING:  # imported where used: pyOpenSSL when mail is received, and a `send`
-    # process pays for neither rotation nor re-validation
+    # process pays for neither rotation (nor its notices) nor re-validation
+    from misfin_tui.core.notice import Reason
     from misfin_tui.core.receiver import Limits, Receiver
     from misfin_tui.core.revalidate import Check
     from misfin_tui.core.rotation import Rotation

@@ -31,3 +31,20 @@ def test_the_process_front_door_freezes_what_it_loaded_and_collects_again() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
     assert shown == ["True", "True", "True"]
+
+
+def test_a_send_does_not_load_what_only_receiving_or_rotating_needs() -> None:
+    """A `send` process imports the send command and builds the engine; key-change notices
+    are judged only for received letters and written only by a rotation (issue 13)."""
+    code = (
+        "import sys\n"
+        "from misfin_tui.cli.main import _load\n"
+        "_load(['send'], own_process=True)\n"
+        "import misfin_tui.core.engine\n"
+        "unwanted = ('misfin_tui.core.notice', 'misfin_tui.core.trust.notices')\n"
+        "print(sorted(m for m in unwanted if m in sys.modules))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert shown == "[]"

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from misfin_tui.core import fingerprint
 from misfin_tui.core.clock import Clock, day, parse_time, system_clock
 from misfin_tui.core.network import Network
-from misfin_tui.core.notice import Notice
 from misfin_tui.core.trust.model import (
     HOST_ASKS,
     Answer,
@@ -41,8 +40,11 @@ from misfin_tui.core.trust.model import (
     TrustError,
     Verdict,
 )
-from misfin_tui.core.trust.notices import NoticeRuling, judge_notice
 from misfin_tui.core.trust.store import TrustStore
+
+if TYPE_CHECKING:  # notices are judged only when a received letter carries one, not on a send
+    from misfin_tui.core.notice import Notice
+    from misfin_tui.core.trust.notices import NoticeRuling
 
 RENEWAL_WINDOW = timedelta(days=30)
 # A notice announcing a new server key is evidence for so long after it arrived; an old one
@@ -412,6 +414,8 @@ class TrustPolicy:
 
         Only the pinned certificate can retire itself; the successor it names is never trusted
         from the notice (see trust/notices.py). Either way the history says what happened."""
+        from misfin_tui.core.trust.notices import judge_notice
+
         host = sender.rpartition("@")[2]
         ruling = judge_notice(
             notice,
