@@ -682,7 +682,7 @@ class Verifier:
         if ruling.retire:
             self._negative.pop((sender, info.fingerprint), None)
             self.revocations += 1
-            if outcome.ok or (outcome.vouched and outcome.vouched == notice.new):  # server agrees
+            if outcome.ok or outcome.vouched == notice.new:  # its server agrees with it
                 return Outcome(LetterTrust.VERIFIED, ruling.words)
             # Retiring is always safe; the rest of the letter could be a thief's, written
             # before the owner's server learned of the successor: no ✓ for it.
