@@ -58,6 +58,11 @@ class DeliveryResult:
     presented: PresentedCert
     b_only: bool = False  # after a fallback, a blank C request was refused too: no C at all
 
+    @property
+    def speaks_c(self) -> bool:
+        """A C request got an answer other than 59/40: this server reads Misfin C."""
+        return self.version == "C" and self.response.status not in FALLBACK_STATUSES
+
 
 def resolve(
     address: Address, hosts: Mapping[str, tuple[str, int]], connect: str | None

@@ -140,7 +140,7 @@ async def test_no_fallback_when_b_does_not_fit(sender: Profile, receiver_factory
         approved_spki=server.server_cert.spki,
         connect=connect_to(server),
     )
-    assert result.version == "C" and not result.fell_back
+    assert result.version == "C" and not result.fell_back and not result.speaks_c
     assert result.response.status == 40
     assert len(server.requests) == 1
 

@@ -349,6 +349,29 @@ async def test_b_only_host_is_remembered(sender: Profile, receiver_factory) -> N
     assert len(server.requests) == 4
 
 
+async def test_a_b_only_host_that_takes_a_long_letter_as_c_speaks_c_again(
+    sender: Profile, receiver_factory
+) -> None:
+    """A letter too long for B goes as C even to a B-only host: while the host refuses it,
+    the host stays B-only; once C takes one (the server was upgraded), later letters go as C
+    again, with their metadata."""
+    server = receiver_factory("example.org", mode="B")
+    route(sender, "example.org", server)
+    outbox = outbox_for(sender)
+    await accepted(sender, outbox)
+    trust = TrustStore(sender.database())
+    [refused] = await send(outbox, "x" * 3000 + "\n")
+    assert refused.state is not State.DELIVERED
+    assert trust.host("example.org:1958").protocol == "B"
+    server.mode = "C"
+    [item] = await send(outbox, "y" * 3000 + "\n")
+    assert item.state is State.DELIVERED, item.reason
+    assert trust.host("example.org:1958").protocol == "C"
+    [item] = await send(outbox, "short\n")
+    assert item.state is State.DELIVERED
+    assert server.requests[-1].startswith(b"misfin://bob@example.org\t")
+
+
 async def test_one_refused_c_letter_does_not_make_a_host_b_only(
     sender: Profile, receiver_factory
 ) -> None:

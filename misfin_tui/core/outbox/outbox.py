@@ -470,6 +470,8 @@ class Outbox:
             self._gate(item, address, hp, result.presented, network, policy)
         if result.b_only:
             self.trust.set_protocol(hp, "B")
+        elif result.speaks_c and host_pin is not None and host_pin.protocol == "B":
+            self.trust.set_protocol(hp, "C")  # a letter too long for B went as C, and C took it
         return self._answer(item, address, result.response, attempts, result.presented)
 
     def _gate(
