@@ -80,6 +80,15 @@ def _ascii_host(host: str) -> str:
     return encoded
 
 
+def normal_host(host: str) -> str:
+    """The one spelling of a host name that pins and letters are kept under (lower case, ASCII,
+    no trailing dot), or the name lower-cased when it is not a valid host name at all."""
+    try:
+        return _ascii_host(host)
+    except AddressError:
+        return host.lower()
+
+
 def _is_dotted_quad(labels: list[str]) -> bool:
     return len(labels) == 4 and all(
         _QUAD_PART_RE.fullmatch(label) and int(label) <= 255 for label in labels

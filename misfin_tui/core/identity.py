@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.address import Address, AddressError, normal_host
 from misfin_tui.core.der import cert_key_facts
 from misfin_tui.core.fingerprint import fingerprint
 
@@ -124,7 +124,7 @@ def server_cert_summary(der: Any, *, check_self_signature: bool = True) -> CertI
         is_ca = False
     return CertInfo(
         mailbox=_name_value(cert.subject, NameOID.USER_ID),
-        host=dns_names[0].lower() if dns_names else "",
+        host=normal_host(dns_names[0]) if dns_names else "",
         blurb=_name_value(cert.subject, NameOID.COMMON_NAME),
         fingerprint=fingerprint(cert.public_bytes(serialization.Encoding.DER)),
         spki=spki_sha256(cert),

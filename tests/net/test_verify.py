@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.certs import CertAndKey, ca_of, forged, identity_creds, signed_by
-from helpers.profiles import make_profile
+from helpers.profiles import make_profile, route
 from helpers.raw_tls import exchange, free_port, status_of
 from helpers.receivers import event_pair, running, verifier_for
 
@@ -117,6 +117,30 @@ def test_forged_sender_goes_to_quarantine_with_the_reason(home, tmp_path: Path) 
         assert "forged" in letter.trust_reason and "example.net" in letter.trust_reason
         assert q["reason"] == letter.trust_reason
         assert not bob.events or all(k != "verified" for k, _ in bob.events)
+
+
+def test_a_trailing_dot_names_the_same_host_and_meets_its_pin(
+    home, tmp_path: Path, receiver_factory
+) -> None:
+    """The name "example.net." is example.net: a forgery spelled with the absolute name is held against
+    example.net's pinned server key, not verified by an impostor under a pin of its own."""
+    alice = identity_creds(home.profile, "alice@example.net")
+    bob_profile = _bob(tmp_path, home.port)
+    with running(bob_profile) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        bob.wait_for("verified")
+    fake = forged(tmp_path / "certs", "alice", "example.net.")
+    impostor = receiver_factory("example.net", answer=f"20 {fake.fingerprint}\r\n".encode())
+    route(bob_profile, "example.net", impostor)
+    with running(bob_profile) as bob:
+        assert status_of(exchange(bob.port, LETTER, fake).response) == 20
+        (q,) = bob.wait_for("quarantined")
+        letter = _letter(bob, q["id"])
+        assert letter.folder == "Quarantine" and letter.sender == "alice@example.net"
+        assert "different key" in letter.trust_reason
+    trust = TrustStore(bob_profile.database())
+    assert [pin.hostport for pin in trust.hosts()] == ["example.net:1958"]
+    assert trust.mailbox("alice@example.net.") is None
 
 
 def test_changed_fingerprint_is_quarantined(home, tmp_path: Path) -> None:
