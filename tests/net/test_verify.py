@@ -122,8 +122,8 @@ def test_forged_sender_goes_to_quarantine_with_the_reason(home, tmp_path: Path) 
 def test_a_trailing_dot_names_the_same_host_and_meets_its_pin(
     home, tmp_path: Path, receiver_factory
 ) -> None:
-    """The name "example.net." is example.net: a forgery spelled with the absolute name is held against
-    example.net's pinned server key, not verified by an impostor under a pin of its own."""
+    """The name "example.net." is example.net: a forgery spelled with the absolute name is held
+    against example.net's pinned server key, not verified by an impostor under a pin of its own."""
     alice = identity_creds(home.profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home.port)
     with running(bob_profile) as bob:
