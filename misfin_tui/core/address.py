@@ -46,16 +46,34 @@ class AddressError(ProtocolError):
         super().__init__(message, Status.BAD_REQUEST)
 
 
+# Blank to the eye, letters to Unicode: "alice\u3164\u3164…@evil" pushes "@evil" off the row.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 def _check_mailbox(mailbox: str) -> None:
     if not mailbox:
         raise AddressError("the mailbox part before @ is empty")
     for char in mailbox:
         if char in _FORBIDDEN or char.isspace():
             raise AddressError(f"the mailbox may not contain {char!r}")
-        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cs", "Zl", "Zp"):
             raise AddressError(f"the mailbox may not contain the control character {char!r}")
+        if char < "\x80":
+            continue
         if char in _BIDI:
-            raise AddressError(f"the mailbox may not contain the direction mark U+{ord(char):04X}")
+            raise AddressError(f"the mailbox may not contain the direction mark {_u(char)}")
+        # Invisible characters (format, tag, private-use, unassigned, fillers) and look-alikes
+        # of a separator ("\uff20" reads as @) would let one address pass for another.
+        if category in ("Cf", "Co", "Cn") or char in _FILLERS:
+            raise AddressError(f"the mailbox may not contain the invisible character {_u(char)}")
+        reads = unicodedata.normalize("NFKC", char)
+        if any(c in _FORBIDDEN for c in reads):
+            raise AddressError(f"the mailbox may not contain {_u(char)}, which reads as {reads!r}")
+
+
+def _u(char: str) -> str:
+    return f"U+{ord(char):04X}"
 
 
 @functools.lru_cache(maxsize=4096)

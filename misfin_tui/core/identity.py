@@ -20,6 +20,7 @@ import json
 import os
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,10 @@ from misfin_tui.core.fingerprint import fingerprint
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+# cryptography warns, on stderr and in two lines, when a stranger's certificate holds a name
+# field of an unusual length; the field is read all the same, and judged by what it says.
+warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
 
 KEY_TYPES = ("p256", "ed25519", "rsa2048")
 DEFAULT_KEY_TYPE = "p256"

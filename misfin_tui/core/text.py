@@ -13,15 +13,21 @@ import re
 # C0 controls (not LF/TAB, handled separately) and DEL -> the Unicode "control pictures".
 _C0 = {code: chr(0x2400 + code) for code in range(0x20)}
 _C0[0x7F] = "\u2421"  # ␡
-# C1 controls, bidi overrides/isolates and other invisible format characters that can hide or
-# reorder text -> a visible \\xNN / \\uNNNN escape.
-_ESCAPED = re.compile("[\x80-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# C1 controls, bidi overrides/isolates, other invisible format characters, the Hangul fillers
+# (blank, yet letters to Unicode) and the tag characters (invisible ASCII look-alikes) that can
+# hide or reorder text -> a visible \\xNN / \\uNNNN / \\UNNNNNNNN escape.
+_ESCAPED = re.compile(
+    "[\x80-\x9f\u061c\u115f\u1160\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069"
+    "\u3164\ufeff\uffa0\U000e0000-\U000e007f]"
+)
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def visible(text: str, *, newlines: bool = False, tab_size: int = 4) -> str:

@@ -23,6 +23,12 @@ def test_c1_controls_and_bidi_overrides_become_escapes() -> None:
     assert visible("x\u2060y\u061cz") == "x\\u2060y\\u061cz"
 
 
+def test_invisible_letters_become_escapes() -> None:
+    # Tag characters spell hidden ASCII; Hangul fillers are blank letters that push text away.
+    assert visible("hi\U000e0068\U000e0069!") == "hi\\U000e0068\\U000e0069!"
+    assert visible("a\u3164b\uffa0c") == "a\\u3164b\\uffa0c"
+
+
 def test_line_breaks_and_tabs() -> None:
     assert visible("a\nb") == "a␊b"
     assert visible("a\nb", newlines=True) == "a\nb"

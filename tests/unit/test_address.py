@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,6 +75,13 @@ def test_names_with_numbers_are_still_names() -> None:
 
 def test_unicode_mailbox_is_allowed() -> None:
     assert Address.parse("åsa@example.org").mailbox == "åsa"
+    assert Address.parse("日本@example.org").mailbox == "日本"
+
+
+def test_a_look_alike_separator_is_named_in_the_error() -> None:
+    with pytest.raises(AddressError) as caught:
+        Address.parse("alice\uff20good.test@evil.test")
+    assert caught.value.message == "the mailbox may not contain U+FF20, which reads as '@'"
 
 
 @pytest.mark.parametrize(
@@ -94,6 +103,14 @@ def test_unicode_mailbox_is_allowed() -> None:
         "bob\x7f@example.org",
         "bob\u202egro.elpmaxe@example.org",  # shows as another address
         "\u2067bob@example.org",
+        # Invisible or look-alike: each lets one address pass for another on screen.
+        "alice\uff20good.test@evil.test",  # a fullwidth @ inside the mailbox
+        "alice\ufe6bgood.test@evil.test",  # a small @
+        "alice" + "\u3164" * 60 + "@evil.test",  # Hangul fillers push "@evil.test" off the row
+        "bob\U000e0062@example.org",  # a tag character
+        "b\u200dob@example.org",  # zero-width joiner
+        "bob\ue000@example.org",  # private use
+        "bob\U0010fffe@example.org",  # unassigned
         "bob@example.org:",
         "bob@example.org:0",
         "bob@example.org:65536",
@@ -119,10 +136,15 @@ def test_rejects(text: str) -> None:
 
 
 mailboxes = st.text(
-    st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp"), blacklist_characters=",@:"),
+    st.characters(
+        blacklist_categories=("Cc", "Cf", "Cn", "Co", "Cs", "Zs", "Zl", "Zp"),
+        blacklist_characters=",@:\u115f\u1160\u3164\uffa0",
+    ),
     min_size=1,
     max_size=20,
-).filter(lambda s: not any(c.isspace() for c in s))
+).filter(
+    lambda s: not any(c.isspace() or set(unicodedata.normalize("NFKC", c)) & set(" ,@") for c in s)
+)
 labels = st.from_regex(r"[a-z0-9][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True).filter(
     lambda s: s[2:4] != "--"
 )

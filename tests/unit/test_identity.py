@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import stat
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -470,3 +471,37 @@ def test_a_key_kind_we_do_not_issue_is_never_taken_as_a_signer() -> None:
     assert not is_signed_by(cert, cert)
     summary = server_cert_summary(der(cert))
     assert summary.mailbox == "alice" and summary.host == "" and not summary.issuer_is_self
+
+
+def test_a_strangers_name_field_of_odd_length_is_read_without_a_warning(tmp_path: Path) -> None:
+    """cryptography warns in two lines on stderr about a CN over 64 characters: a receiver's
+    output would fill with them. The field is still read."""
+    script = (
+        "import warnings, sys\n"
+        "warnings.simplefilter('ignore')\n"
+        "from cryptography import x509\n"
+        "from cryptography.hazmat.primitives import hashes\n"
+        "from cryptography.hazmat.primitives.asymmetric import ec\n"
+        "from cryptography.x509.oid import NameOID\n"
+        "from datetime import datetime, timedelta, UTC\n"
+        "key = ec.generate_private_key(ec.SECP256R1())\n"
+        "name = x509.Name([x509.NameAttribute(NameOID.USER_ID, 'alice'),\n"
+        "    x509.NameAttribute(NameOID.COMMON_NAME, 'A' * 84, _validate=False)])\n"
+        "now = datetime.now(UTC)\n"
+        "cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)\n"
+        "    .public_key(key.public_key()).serial_number(1).not_valid_before(now)\n"
+        "    .not_valid_after(now + timedelta(days=1)).add_extension(\n"
+        "    x509.SubjectAlternativeName([x509.DNSName('example.net')]), critical=False)\n"
+        "    .sign(key, hashes.SHA256()))\n"
+        "der = cert.public_bytes(__import__('cryptography.hazmat.primitives.serialization',\n"
+        "    fromlist=['Encoding']).Encoding.DER)\n"
+        "warnings.resetwarnings()\n"
+        "from misfin_tui.core.identity import cert_info\n"
+        "print(len(cert_info(x509.load_der_x509_certificate(der)).blurb))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "84"
+    assert done.stderr == ""
