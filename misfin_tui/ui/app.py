@@ -459,18 +459,16 @@ class MisfinApp(App[int]):
 
     def action_mark_network(self) -> None:
         """Name the network we are on and mark it trusted (from the palette, anywhere)."""
-        from misfin_tui.ui.prompts.common import TextInputScreen
+        from misfin_tui.ui.prompts.common import mark_network_screen
 
         def done(label: str | None) -> None:
             if label is not None:
                 self.sending.trust_network(None, label)
 
         self.push_screen(
-            TextInputScreen(
-                "Mark this network as trusted",
+            mark_network_screen(
                 "Only mark a network you control, such as your home or office. Letters held "
-                "for a trusted network are then tried again. Give it a name:",
-                placeholder="Home",
+                "for a trusted network are then tried again. Give it a name:"
             ),
             done,
         )

@@ -288,6 +288,74 @@ async def test_without_an_editor_a_toast_says_how_to_set_one(
     assert any("set $VISUAL or $EDITOR" in note for note in notes)
 
 
+class FakeSuspend:
+    """A driver that can hand the terminal over, as a real terminal's can (the headless one
+    cannot): counts the hand-overs and the hand-backs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, app: MisfinApp) -> None:
+        self.suspended = self.resumed = 0
+        driver = type(app._driver)
+        monkeypatch.setattr(driver, "can_suspend", property(lambda _driver: True))
+        monkeypatch.setattr(driver, "suspend_application_mode", self._suspend)
+        monkeypatch.setattr(driver, "resume_application_mode", self._resume)
+
+    def _suspend(self, *_args: Any) -> None:
+        self.suspended += 1
+
+    def _resume(self, *_args: Any) -> None:
+        self.resumed += 1
+
+
+async def test_an_editor_that_does_not_exist_is_named_in_a_toast_and_the_app_goes_on(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VISUAL", "")
+    monkeypatch.setenv("EDITOR", "/nonexistent/ed --wait")
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        suspend = FakeSuspend(monkeypatch, app)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, body="my draft")
+        await pilot.press("ctrl+e")
+        await settle(pilot)
+        assert suspend.suspended == 0  # the terminal is never handed to nothing
+        assert "Editor not found: /nonexistent/ed" in notes
+        assert compose_screen(app).body == "my draft"
+        await press_to_leave(pilot, "escape")  # still answering keys: the draft is kept
+        assert isinstance(app.screen, MainScreen)
+        assert [app.engine.store.get(d.id).body for d in drafts(app)] == ["my draft"]
+
+
+async def test_the_terminal_comes_back_when_running_the_editor_fails(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_call(argv: list[str]) -> int:
+        seen.append(argv)
+        raise PermissionError(13, "Permission denied", argv[0])
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(compose_module.subprocess, "call", failing_call)
+    monkeypatch.setenv("VISUAL", "")
+    monkeypatch.setenv("EDITOR", "sh -c 'exit 0'")
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        suspend = FakeSuspend(monkeypatch, app)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, body="my draft")
+        await pilot.press("ctrl+e")
+        await settle(pilot)
+        assert (suspend.suspended, suspend.resumed) == (1, 1)
+        assert compose_screen(app).body == "my draft"
+    assert seen[0][:3] == ["sh", "-c", "exit 0"]  # $EDITOR's words, then the file
+    assert any(note.startswith("Could not run the editor:") for note in notes)
+
+
 async def test_several_identities_get_a_picker_and_the_draft_records_the_choice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

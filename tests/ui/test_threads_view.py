@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers.letters import add_letter, raw_c
-from helpers.pilot import SIZE, settle
+from helpers.pilot import SIZE, record_notes, settle
 from helpers.profiles import ME, make_profile
 from textual.widgets import Static
 
@@ -18,6 +18,7 @@ from misfin_tui.core.store import MailStore, Summary
 from misfin_tui.core.threads import build_threads
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.commands import MailCommands
+from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList, ListRows
 from misfin_tui.ui.widgets.thread_rows import ThreadRows
@@ -198,8 +199,8 @@ async def test_the_view_survives_moving_between_folders(app: MisfinApp) -> None:
         await settle(pilot)
         assert [s.id for s in threads(app)][:2] == [mail.carol, mail.carol]
         assert len(threads(app)) == 6
-        # Archiving from the thread's row archives the letter it stands for (the newest).
-        await pilot.press("a")
+        # Archiving a member's row archives that letter only (the thread's row: all of them).
+        await pilot.press("j", "a")
         await settle(pilot)
         assert store.get(mail.carol).folder == "Archive"
         assert [m.id for m in threads(app).threads[0].members] == [
@@ -207,6 +208,52 @@ async def test_the_view_survives_moving_between_folders(app: MisfinApp) -> None:
             mail.alone,
             mail.first,
         ]
+
+
+async def test_archive_and_delete_on_a_conversations_row_move_all_its_letters(
+    app: MisfinApp,
+) -> None:
+    mail = Letters(app.engine.store)
+    store = app.engine.store
+    lunch = [mail.carol, mail.bob_again, mail.alone, mail.first]
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await conversations(pilot)
+        assert letter_list(app).current.id == mail.carol  # "Lunch on Friday? (4)", closed
+        await pilot.press("a")
+        await settle(pilot)
+        assert [store.get(i).folder for i in lunch] == ["Archive"] * 4
+        assert store.get(mail.hostile).folder == "Inbox"
+        assert [s.id for s in threads(app)] == [mail.hostile]
+        assert "Archived 4 letters — u to undo" in notes
+        await pilot.press("u")  # every one of them comes back
+        await settle(pilot)
+        assert [store.get(i).folder for i in lunch] == ["Inbox"] * 4
+        assert "Undone: Archived 4 letters" in notes
+        assert [[m.id for m in t.members] for t in threads(app).threads][0] == lunch
+        letter_list(app).cursor = 0
+        await pilot.press("enter", "d")  # opened, its own row still stands for all four
+        await settle(pilot)
+        assert [store.get(i).folder for i in lunch] == ["Trash"] * 4
+        assert "Moved 4 letters to Trash — u to undo" in notes
+        await pilot.press("d")  # a single letter's row moves that letter alone
+        await settle(pilot)
+        assert store.get(mail.hostile).folder == "Trash"
+        assert notes[-1] == "Moved to Trash — u to undo"
+        await pilot.press("u")
+        await settle(pilot)
+        assert store.get(mail.hostile).folder == "Inbox"
+        await pilot.press("7")  # the Trash: deleting its conversation's row, for good
+        await settle(pilot)
+        assert [[m.id for m in t.members] for t in threads(app).threads] == [lunch]
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "the 4 letters of “Lunch on Friday?”" in app.screen.title_text
+        await pilot.press("y")
+        await settle(pilot)
+        assert [store.get(i) for i in lunch] == [None] * 4
+        assert store.get(mail.hostile) is not None
 
 
 async def test_search_shows_letters_and_escape_brings_the_conversations_back(

@@ -171,6 +171,28 @@ async def test_unfamiliar_network_mark_trusted_from_the_prompt(sender, peer, net
         assert app.engine.networks.get(CAFE).label == "Office"
 
 
+async def test_the_network_name_left_empty_is_home_and_enter_is_said_to_confirm(
+    sender, peer, network
+) -> None:
+    network(CAFE)
+    app = TrustHost(sender)
+    async with app.run_test(size=(80, 24)) as pilot:
+        send(app)
+        await wait_screen(pilot, UnfamiliarNetworkScreen)
+        await pilot.press("m")
+        dialog = await wait_screen(pilot, TextInputScreen)
+        field = dialog.query_one(Input)
+        assert field.value == "" and field.placeholder == "Home"
+        hint = dialog.query_one(".hint", Static)
+        assert "Enter confirms" in str(hint.render()) and "Home" in str(hint.render())
+        assert dialog.region.contains_region(hint.region)  # in sight at 80x24
+        await pilot.press("enter")  # the empty field: the name shown
+        prompt = await wait_screen(pilot, FirstContactScreen)
+        assert prompt.question.network.trusted
+        assert app.engine.networks.get(CAFE).label == "Home"
+        assert app.engine.networks.get(CAFE).trusted
+
+
 async def test_unfamiliar_network_send_anyway_pins_nothing(sender, peer, network) -> None:
     network(CAFE)
     app = TrustHost(sender)

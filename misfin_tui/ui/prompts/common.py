@@ -291,7 +291,11 @@ enter  compare;  esc  cancel
 
 
 class TextInputScreen(ModalScreen[str | None]):
-    """One line of text (a network label, a nickname)."""
+    """One line of text (a network label, a nickname).
+
+    `default`: what an empty field means; it is shown in the field (as its placeholder) and
+    in the line saying what Enter does, so Enter on the empty field saves what was shown.
+    """
 
     HELP_TITLE = "Name"
 
@@ -301,20 +305,33 @@ class TextInputScreen(ModalScreen[str | None]):
     TextInputScreen {{ align: center middle; }}
     {PROMPT_CSS}
     TextInputScreen #dialog > Input {{ margin: 1 0 0 0; }}
+    TextInputScreen #dialog > .hint {{ color: $text-muted; }}
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
-    def __init__(self, title: str, intro: str, *, placeholder: str = "", value: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        intro: str,
+        *,
+        placeholder: str = "",
+        value: str = "",
+        default: str = "",
+    ) -> None:
         super().__init__()
         self.title_text, self.intro = title, intro
-        self.placeholder, self.value = placeholder, value
+        self.placeholder, self.value, self.default = placeholder or default, value, default
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):
             yield para(self.title_text, "title")
             yield para(self.intro)
             yield Input(self.value, placeholder=self.placeholder, id="text")
+            if self.default:
+                yield para(f"Enter confirms (empty: “{self.default}”) · esc cancels", "hint")
+            else:
+                yield para("Enter confirms · esc cancels", "hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -323,8 +340,23 @@ class TextInputScreen(ModalScreen[str | None]):
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value.strip())
+        self.dismiss(event.value.strip() or self.default)
 
     def action_cancel(self) -> None:
         """Go back without saving."""
         self.dismiss(None)
+
+
+# The name a network marked trusted gets when none is typed (shown in the field).
+DEFAULT_NETWORK_NAME = "Home"
+
+
+def mark_network_screen(intro: str, label: str = "") -> TextInputScreen:
+    """The "mark this network as trusted" name dialog; `label` is the network's current one
+    (the core's stand-in labels are not offered: the field then starts empty, meaning Home)."""
+    return TextInputScreen(
+        "Mark this network as trusted",
+        intro,
+        value="" if is_default_label(label) else label,
+        default=DEFAULT_NETWORK_NAME,
+    )

@@ -13,11 +13,10 @@ from misfin_tui.core.trust.model import Choice
 from misfin_tui.ui.prompts.common import (
     NOT_SENT,
     QuestionScreen,
-    TextInputScreen,
     button,
     day,
-    is_default_label,
     key_display,
+    mark_network_screen,
     network_line,
     para,
     presented_fp,
@@ -147,14 +146,10 @@ esc  keep the letter in the Outbox and decide later
                 self.answer(Choice.TRUST_NETWORK, label=label)
 
         self.app.push_screen(
-            TextInputScreen(
-                "Mark this network as trusted",
+            mark_network_screen(
                 "Only mark a network you control, such as your home or office. "
                 "Give it a name you will recognise:",
-                placeholder="Home",
-                value=""
-                if is_default_label(self.question.network.label)
-                else (self.question.network.label),
+                self.question.network.label,
             ),
             done,
         )

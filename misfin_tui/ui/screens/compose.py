@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -124,13 +125,34 @@ def editor_command(configured: str = "") -> list[str] | None:
     return None
 
 
+class EditorNotFound(Exception):
+    """The configured editor names no program that can be run."""
+
+    def __init__(self, program: str) -> None:
+        super().__init__(f"{program or '(empty)'} was not found")
+        self.program = program
+
+
 def run_editor(app: App[Any], argv: list[str], path: str) -> int:
     """Run the editor on `path` with the terminal handed over (tests replace this function).
 
-    The embedded receiver runs on its own threads, so it keeps answering meanwhile.
+    The embedded receiver runs on its own threads, so it keeps answering meanwhile. The
+    terminal is handed over only once the program is known to exist, and anything raised while
+    the editor runs is raised again only after the app has the terminal back: an exception
+    leaving `app.suspend()` skips Textual's resume, and the app then hangs on a blank screen.
     """
+    if not argv or shutil.which(argv[0]) is None:
+        raise EditorNotFound(argv[0] if argv else "")
+    failure: BaseException | None = None
+    code = 1
     with app.suspend():
-        return subprocess.call([*argv, path])
+        try:
+            code = subprocess.call([*argv, path])
+        except BaseException as exc:  # raised again below, once resumed
+            failure = exc
+    if failure is not None:
+        raise failure
+    return code
 
 
 def edit_in_editor(app: App[Any], argv: list[str], text: str) -> str | None:
@@ -548,7 +570,11 @@ class ComposeScreen(Screen[str | None]):
     # -- $EDITOR ------------------------------------------------------------------------------
 
     def action_editor(self) -> None:
-        argv = editor_command(self.session.engine.profile.config.editor)
+        try:
+            argv = editor_command(self.session.engine.profile.config.editor)
+        except ValueError as exc:  # shlex: an unclosed quote, a trailing backslash
+            self.notify(f"Could not read the editor setting: {exc}", severity="error", markup=False)
+            return
         if argv is None:
             self.notify(
                 "No editor set: set $VISUAL or $EDITOR, or editor in config.toml.",
@@ -559,6 +585,9 @@ class ComposeScreen(Screen[str | None]):
         area = self.query_one("#body", TextArea)
         try:
             edited = edit_in_editor(self.app, argv, area.text)
+        except EditorNotFound as exc:
+            self.notify(f"Editor not found: {exc.program}", severity="error", markup=False)
+            return
         except Exception as exc:  # editor missing, terminal cannot be handed over, ...
             self.notify(f"Could not run the editor: {exc}", severity="error", markup=False)
             return

@@ -454,25 +454,28 @@ class MainScreen(Screen[None]):
     # -- moving and undo ----------------------------------------------------------------------
 
     def action_archive(self) -> None:
-        self._move("Archive", "Archived")
+        self._move("Archive", "Archived", "Archived {n} letters")
 
     def action_to_inbox(self) -> None:
-        self._move("Inbox", "Moved to Inbox")
+        self._move("Inbox", "Moved to Inbox", "Moved {n} letters to Inbox")
 
     def action_delete(self) -> None:
         current = self.letters.current
         if current is None:
             return
         if current.folder == "Trash":
-            self._delete_for_good(current)
+            self._delete_for_good(self.letters.current_letters)
             return
-        self._move("Trash", "Moved to Trash")
+        self._move("Trash", "Moved to Trash", "Moved {n} letters to Trash")
 
-    def _move(self, folder: str, label: str) -> None:
-        current = self.letters.current
-        if current is None or current.folder == folder:
+    def _move(self, folder: str, label: str, several: str) -> None:
+        """Move the cursor's letter, or every letter of its conversation (a thread's row)."""
+        letters = [s for s in self.letters.current_letters if s.folder != folder]
+        if not letters:
             return
-        self._do_move([current.id], folder, label)
+        if len(letters) > 1:
+            label = several.format(n=f"{len(letters):,}")
+        self._do_move([s.id for s in letters], folder, label)
 
     @work(thread=True, exit_on_error=False, group="move")
     def _do_move(self, ids: list[int], folder: str, label: str) -> None:
@@ -506,12 +509,18 @@ class MainScreen(Screen[None]):
             self._refresh_counts()
 
     @work(exit_on_error=False, group="dialog")
-    async def _delete_for_good(self, summary: Summary) -> None:
-        title = f"Delete “{one_line(summary.subject) or '(no subject)'}” for good?"
+    async def _delete_for_good(self, letters: list[Summary]) -> None:
+        if not letters:
+            return
+        subject = one_line(letters[-1].subject) or "(no subject)"  # the oldest: the thread's
+        if len(letters) == 1:
+            title = f"Delete “{subject}” for good?"
+        else:
+            title = f"Delete the {len(letters):,} letters of “{subject}” for good?"
         question = "Letters deleted from the Trash cannot be brought back."
         confirm = ConfirmScreen(title, question, yes="Delete for good")  # Enter keeps it
         if await self.app.push_screen_wait(confirm):
-            await self._delete_ids([summary.id])
+            await self._delete_ids([s.id for s in letters])
 
     async def _delete_ids(self, ids: list[int]) -> None:
         await asyncio.to_thread(self.session.engine.store.delete, ids)

@@ -29,7 +29,11 @@ from misfin_tui.core.text import one_line, visible
 from misfin_tui.core.trust.model import MailboxState
 from misfin_tui.ui.dates import local_time
 from misfin_tui.ui.prompts import ConfirmScreen
-from misfin_tui.ui.prompts.common import PasteFingerprintScreen, TextInputScreen, is_default_label
+from misfin_tui.ui.prompts.common import (
+    PasteFingerprintScreen,
+    TextInputScreen,
+    mark_network_screen,
+)
 from misfin_tui.ui.screens.outbox import state_text
 from misfin_tui.ui.session import Session
 from misfin_tui.ui.widgets.fingerprint import (
@@ -494,12 +498,10 @@ class TrustManagerScreen(Screen[None]):
             self.run_trust("networks", "untrust", network.id)
             return
         self.app.push_screen(
-            TextInputScreen(
-                "Mark this network as trusted",
+            mark_network_screen(
                 "Only mark a network you control, such as your home or office. Letters held "
                 "for a trusted network are then tried again. Give it a name:",
-                placeholder="Home",
-                value="" if is_default_label(network.label) else network.label,
+                network.label,
             ),
             lambda label: self._trust_network(network.id, label) if label is not None else None,
         )

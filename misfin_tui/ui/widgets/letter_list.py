@@ -89,7 +89,8 @@ class Rows(Sequence[Summary]):
     """What the list shows, looked up by position or by letter id.
 
     Each row stands for one letter: in the conversation view a thread's row stands for its
-    newest letter (what the reader shows, and what reply or archive act on).
+    newest letter (what the reader shows, and what reply acts on), and for all its letters
+    when moved (row_letters: archive and delete take the whole conversation).
     """
 
     @abstractmethod
@@ -115,6 +116,10 @@ class Rows(Sequence[Summary]):
     def toggle(self, index: int) -> int | None:
         """Open or close the thread of this row; returns the thread's row (None: no thread)."""
         return None
+
+    def row_letters(self, index: int) -> list[Summary]:
+        """Every letter the row stands for when it is moved: its own, or a whole thread's."""
+        return [self[index]]
 
 
 class ListRows(Rows):
@@ -394,6 +399,13 @@ class LetterList(ScrollView, can_focus=True):
         if 0 <= self.cursor < len(self.letters):
             return self.letters[self.cursor]
         return None
+
+    @property
+    def current_letters(self) -> list[Summary]:
+        """What archive or delete act on: the cursor's letter, or its whole conversation."""
+        if 0 <= self.cursor < len(self.letters):
+            return self.letters.row_letters(self.cursor)
+        return []
 
     def select_id(self, letter_id: int) -> bool:
         index = self.letters.index_of(letter_id)

@@ -127,6 +127,11 @@ class ThreadRows(Rows):
             )
         return line
 
+    def row_letters(self, index: int) -> list[Summary]:
+        number, position = self._rows[index]
+        members = self.threads[number].members
+        return list(members) if position < 0 else [members[position]]
+
     def toggle(self, index: int) -> int | None:
         number, position = self._rows[index]
         thread = self.threads[number]
