@@ -16,6 +16,10 @@ class TrustError(Exception):
     """A trust operation that cannot be done; the message says why in plain words."""
 
 
+class PasteMismatch(TrustError):
+    """A pasted fingerprint names neither the trusted key nor the presented one: nothing changed."""
+
+
 class Policy(StrEnum):
     """config.toml [trust] first_contact, like ssh's StrictHostKeyChecking."""
 

@@ -33,6 +33,7 @@ from misfin_tui.core.trust.model import (
     HostState,
     NetworkFacts,
     Origin,
+    PasteMismatch,
     PinFacts,
     Policy,
     PresentedCert,
@@ -356,7 +357,7 @@ class TrustPolicy:
             if not answer.pasted.strip():
                 raise TrustError("paste the fingerprint you were given to verify it")
             if not self.store.verify_host(hostport, answer.pasted, presented, network):
-                raise TrustError(
+                raise PasteMismatch(
                     "the pasted fingerprint does not match the key the server presented "
                     f"({fingerprint.grouped(presented.fingerprint)}); nothing was changed and "
                     "nothing was sent"
@@ -370,6 +371,31 @@ class TrustPolicy:
         """The person pasted the fingerprint they were given for a pinned server (the trust
         manager, `trust verify`): a match verifies the pin, whatever its origin."""
         return self.store.verify_host(hostport, pasted)
+
+    def names_pin(self, hostport: str, pasted: str) -> bool:
+        """Does a paste name the key pinned for this server (approved or learned)? Writes
+        nothing: `verify_pasted` records it."""
+        pin = self.store.host(hostport)
+        return pin is not None and (
+            fingerprint.matches(pasted, pin.fingerprint) or fingerprint.matches(pasted, pin.spki)
+        )
+
+    def verify_presented(
+        self, hostport: str, pasted: str, presented: PresentedCert, network: Network
+    ) -> HostDecision:
+        """A paste outside a letter's question (`trust verify`, the trust manager) for the key
+        the server presents now: the decision that key raises, answered by this paste, exactly
+        as a letter's question would be (`outbox retry ID --verify`). A match approves it: a
+        changed key is replaced (the old one is logged as replaced), a first contact pinned.
+        PasteMismatch when it names another key; then nothing changes. Returns the decision
+        the paste answered (its event says what the paste settled)."""
+        decision = self.decide(hostport, presented, network)
+        if decision.verdict is Verdict.REFUSE:
+            raise TrustError(decision.reason)
+        self.answer(
+            decision.event, hostport, presented, network, Answer(Choice.VERIFY, pasted=pasted)
+        )
+        return decision
 
     # -- verifying senders ---------------------------------------------------------------------
 
