@@ -67,7 +67,7 @@ class TerminalAsker:
             )
         for choice in choices:
             mark = " (default)" if choice is question.default else ""
-            print(f"  [{choice.key}] {choice.words}{mark}", file=out)
+            print(f"  [{choice.key}] {question.words(choice)}{mark}", file=out)
         keys = {c.key: c for c in choices}
         while True:
             line = self._read("  Your choice: ")

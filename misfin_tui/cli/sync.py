@@ -20,11 +20,13 @@ from misfin_tui.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_WAITING,
+    PROG,
     Context,
     UsageError,
 )
 from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.gmap.sync import GmapSync, Progress, SyncReport, SyncStatus
+from misfin_tui.core.trust.model import Ask, Question
 
 
 def register(subparsers: Any) -> None:
@@ -91,8 +93,23 @@ def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
     if report.question is not None and report.status is SyncStatus.HELD:
         for fp_line in render.fingerprint_lines(report.question):
             print(f"  {fp_line}")
-        print("  run again on a terminal to decide, or with --trust-new on a trusted network")
+        for hint in _held_hints(report.question, args.connect):
+            print(f"  {hint}")
     return code
+
+
+def _held_hints(question: Question, connect: str | None) -> list[str]:
+    """How a held sync gets going again. --trust-new settles only a first contact: a changed
+    (or renewed) key is approved only by pasting the fingerprint its operator gives you."""
+    if question.ask in (Ask.CHANGED, Ask.RENEWAL) and question.presented is not None:
+        where = f" --connect {connect}" if connect else ""
+        return [
+            f"check the presented fingerprint with the operator of {render.safe(question.host)}"
+            " by another channel; if it is theirs, approve it with",
+            f"  {PROG} trust verify {render.safe(question.hostport)} FINGERPRINT{where}",
+            "or run again on a terminal to decide",
+        ]
+    return ["run again on a terminal to decide, or with --trust-new on a trusted network"]
 
 
 def _exit_code(status: SyncStatus) -> int:

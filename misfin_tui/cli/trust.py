@@ -9,14 +9,16 @@ from typing import Any
 from misfin_tui.cli import render
 from misfin_tui.cli.common import (
     EXIT_DEFERRED,
+    EXIT_FAILED,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_WAITING,
     Context,
+    EpilogFormatter,
     UsageError,
 )
 from misfin_tui.core import fingerprint
-from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError
+from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError, parse_hostport
 from misfin_tui.core.trust.model import TrustError
 from misfin_tui.core.trust.store import TrustStore
 
@@ -52,11 +54,31 @@ def register(subparsers: Any) -> None:
     )
     reval.add_argument("--json", action="store_true", help="print JSON")
     reval.set_defaults(func=cmd_trust_revalidate)
-    verify = actions.add_parser("verify", help="verify by pasting the expected fingerprint")
+    verify = actions.add_parser(
+        "verify",
+        help="verify by pasting the expected fingerprint",
+        description="Paste the fingerprint you were given (by the operator or the owner, by"
+        " another channel). For a server whose key changed, the key it presents now is fetched:"
+        " when the paste names it, it replaces the old one and letters held on it move on.",
+        epilog=VERIFY_EPILOG,
+        formatter_class=EpilogFormatter,
+    )
     verify.add_argument("name", metavar="NAME", help="host, host:port or mailbox@host")
     verify.add_argument("fingerprint", metavar="FINGERPRINT", help="any case, spaces or colons")
+    verify.add_argument(
+        "--connect", metavar="HOST:PORT", help="connect here instead (the server name stays)"
+    )
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(func=cmd_trust_verify)
+
+
+VERIFY_EPILOG = """\
+exit codes:
+  0  verified (or the server's new key approved)
+  5  the fingerprint does not match: nothing was changed
+  4  the server could not be asked for the key it presents: nothing was changed
+  2  usage error (not a fingerprint, not a name, unknown or rejected)
+"""
 
 
 def _trust_name(name: str) -> tuple[str, str]:
@@ -156,22 +178,43 @@ def cmd_trust_revalidate(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_trust_verify(args: argparse.Namespace, ctx: Context) -> int:
+    import asyncio
+
+    from misfin_tui.core.revalidate import Pasted
+
     kind, key = _trust_name(args.name)
-    trust = ctx.engine.trust
+    if args.connect:
+        try:
+            parse_hostport(args.connect)
+        except ValueError as exc:
+            raise UsageError(f"--connect: {exc}") from None
+    engine = ctx.engine
     try:
         if kind == "host":
-            matched = ctx.engine.policy.verify_pasted(key, args.fingerprint)
+            check = asyncio.run(engine.verify_server(key, args.fingerprint, connect=args.connect))
         else:
-            matched = trust.verify_mailbox(key, args.fingerprint)
+            check = engine.verify_mailbox(key, args.fingerprint)
     except TrustError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        render.print_json({"kind": kind, "name": key, "verified": matched})
-    elif matched:
-        print(f"{key}: verified.")
+        render.print_json(
+            {
+                "kind": kind,
+                "name": key,
+                "verified": check.ok,
+                "result": check.result.value,
+                "detail": check.detail,
+                "presented": check.presented,
+                "released": check.released,
+            }
+        )
+    elif check.ok:
+        print(f"{key}: {check.result.value} - {render.safe(check.detail)}.")
     else:
-        print(f"{key}: the fingerprint does NOT match; nothing was changed.", file=sys.stderr)
-    return EXIT_OK if matched else EXIT_NOT_FOUND
+        print(f"{key}: {render.safe(check.detail)}.", file=sys.stderr)
+    if check.ok:
+        return EXIT_OK
+    return EXIT_DEFERRED if check.result is Pasted.UNREACHABLE else EXIT_FAILED
 
 
 def cmd_trust_change(args: argparse.Namespace, ctx: Context) -> int:

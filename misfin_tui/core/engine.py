@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # imported where used: pyOpenSSL when mail is received, and a
     # process pays for neither rotation (nor its notices) nor re-validation
     from misfin_tui.core.notice import Reason
     from misfin_tui.core.receiver import Limits, Receiver
-    from misfin_tui.core.revalidate import Check
+    from misfin_tui.core.revalidate import Check, PasteCheck
     from misfin_tui.core.rotation import Rotation
     from misfin_tui.core.verify import Verifier
 
@@ -157,6 +157,31 @@ class Engine:
             self.profile, self.trust, self.policy, self.networks, clock=self.clock
         )
         return await revalidator.run(due_only=due_only)
+
+    async def verify_server(
+        self, hostport: str, pasted: str, *, connect: str | None = None
+    ) -> PasteCheck:
+        """A pasted fingerprint for a server (`trust verify`, the trust manager): the pinned
+        key is marked verified, or the key the server presents now is approved through the
+        trust policy when the paste names it (a changed key replaced, its held letters
+        released). See revalidate.verify_server."""
+        from misfin_tui.core import revalidate
+
+        return await revalidate.verify_server(
+            self.profile,
+            self.policy,
+            self.networks,
+            self.outbox,
+            hostport,
+            pasted,
+            connect=connect,
+        )
+
+    def verify_mailbox(self, address: str, pasted: str) -> PasteCheck:
+        """A pasted fingerprint for a mailbox: verified when it names its key."""
+        from misfin_tui.core import revalidate
+
+        return revalidate.verify_mailbox(self.trust, address, pasted)
 
     def revalidate_in_background(self, every: float = 3600.0) -> concurrent.futures.Future[None]:
         """On the engine's loop: every `every` seconds, re-validate what is due (trusted

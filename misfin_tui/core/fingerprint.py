@@ -43,6 +43,20 @@ def parse(text: str) -> str:
     return value
 
 
+def check_paste(text: str) -> str:
+    """A paste as matches() reads it (at least MIN_PREFIX hex digits, at most 64, nothing
+    else), or NotAFingerprint: so a person who pasted something else is told so, not that it
+    "does not match"."""
+    value = _clean(text)
+    if not (MIN_PREFIX <= len(value) <= 64 and _HEX.fullmatch(value)):
+        raise NotAFingerprint(
+            f"{text.strip()[:80]!r} is not a fingerprint: paste the SHA-256 fingerprint you were"
+            f" given (64 hex digits, or at least the first {MIN_PREFIX}; case, spaces and colons"
+            " do not matter)"
+        )
+    return value
+
+
 def matches(pasted: str, actual: str) -> bool:
     """Does a pasted fingerprint name `actual`? Any case, spaces, colons, "sha256:" prefix.
 

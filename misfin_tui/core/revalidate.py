@@ -22,18 +22,41 @@ from misfin_tui.core.client import DeliveryError, blank_request, probe
 from misfin_tui.core.clock import Clock, parse_time, system_clock
 from misfin_tui.core.identity import IdentityError
 from misfin_tui.core.network import Networks
+from misfin_tui.core.outbox.outbox import Outbox
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import (
+    HostEvent,
     HostPin,
     HostState,
     MailboxPin,
     MailboxState,
+    PasteMismatch,
+    PresentedCert,
+    TrustError,
 )
 from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
 EVENTS = ("revalidated", "revalidate-changed", "revalidate-failed")
+
+
+async def present_key(
+    profile: Profile, hostport: str, *, connect: str | None = None, timeout: float = 10.0
+) -> PresentedCert:
+    """The key a server presents now (a handshake, nothing sent). `connect` (HOST:PORT) moves
+    only the TCP connection, like send's --connect. Raises what probe() raises."""
+    host, _, port = hostport.rpartition(":")
+    suffix = "" if port == "1958" else f":{port}"
+    address = Address.parse(f"postmaster@{host}{suffix}")
+    return await probe(
+        address,
+        profile.identity(None),
+        hosts=profile.config.hosts,
+        connect=connect,
+        timeout=timeout,
+        anonymous=True,  # a check needs no identity: the server learns nothing of us
+    )
 
 
 class Result(StrEnum):
@@ -113,17 +136,8 @@ class Revalidator:
     async def _host(self, pin: HostPin) -> Check:
         trust = self.trust
         expected = pin.fingerprint  # what `trust list` shows for this pin
-        host, _, port = pin.hostport.rpartition(":")
-        suffix = "" if port == "1958" else f":{port}"
         try:
-            address = Address.parse(f"postmaster@{host}{suffix}")
-            presented = await probe(
-                address,
-                self.profile.identity(None),
-                hosts=self.profile.config.hosts,
-                timeout=self.timeout,
-                anonymous=True,  # a check needs no identity: the server learns nothing of us
-            )
+            presented = await present_key(self.profile, pin.hostport, timeout=self.timeout)
         except (AddressError, IdentityError, DeliveryError, OSError, TimeoutError) as exc:
             detail = f"could not reach {pin.hostport}: {exc}"
             await asyncio.to_thread(trust.log, "host", pin.hostport, "revalidate-failed", detail)
@@ -193,3 +207,114 @@ class Revalidator:
         )
         check = await failed(detail, Result.CHANGED)
         return Check("mailbox", name, Result.CHANGED, check.detail, expected, vouched)
+
+
+# -- a pasted fingerprint (`trust verify`, the trust manager) ---------------------------------
+
+
+class Pasted(StrEnum):
+    VERIFIED = "verified"  # it names the key already pinned, which is now marked verified
+    REPLACED = "replaced"  # the key had changed: the paste approved the one presented now
+    APPROVED = "approved"  # nothing approved before: the paste approved the presented key
+    MISMATCH = "mismatch"  # it names neither the pinned key nor the presented one
+    UNREACHABLE = "unreachable"  # not the pinned key, and the server could not be asked
+
+
+@dataclass(frozen=True)
+class PasteCheck:
+    """What a pasted fingerprint settled. `presented`: what the server presents now, when it
+    was asked; `released`: letters in the Outbox that move on."""
+
+    kind: str  # "host" | "mailbox"
+    name: str
+    result: Pasted
+    detail: str
+    presented: str = ""
+    released: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.result in (Pasted.VERIFIED, Pasted.REPLACED, Pasted.APPROVED)
+
+
+def _must_be_fingerprint(pasted: str) -> None:
+    try:
+        fingerprint.check_paste(pasted)
+    except fingerprint.NotAFingerprint as exc:
+        raise TrustError(str(exc)) from None
+
+
+async def verify_server(
+    profile: Profile,
+    policy: TrustPolicy,
+    networks: Networks,
+    outbox: Outbox,
+    hostport: str,
+    pasted: str,
+    *,
+    connect: str | None = None,
+    timeout: float = 10.0,
+) -> PasteCheck:
+    """The person pasted the fingerprint they were given for a server.
+
+    It names the pinned key: verified, nothing fetched. Otherwise the key the server presents
+    now is fetched (as `trust revalidate` does) and the paste answers the question that key
+    raises, through the one policy (TrustPolicy.verify_presented, the same decision as a
+    letter's "verify"): a changed key is replaced, and letters held on it move on. A paste
+    naming neither changes nothing. TrustError for a paste that is no fingerprint at all, a
+    rejected server, or an unknown one that cannot be reached."""
+    _must_be_fingerprint(pasted)
+    if await asyncio.to_thread(policy.names_pin, hostport, pasted):
+        await asyncio.to_thread(policy.verify_pasted, hostport, pasted)
+        return PasteCheck("host", hostport, Pasted.VERIFIED, "the paste names the key you trust")
+    pin = await asyncio.to_thread(policy.store.host, hostport)
+    if pin is not None and pin.state is HostState.REJECTED:
+        raise TrustError(f"{hostport} is rejected; forget it first to trust it again.")
+    try:
+        presented = await present_key(profile, hostport, connect=connect, timeout=timeout)
+    except (AddressError, IdentityError, DeliveryError, OSError, TimeoutError) as exc:
+        words = f"could not ask {hostport} which key it presents now: {exc}"
+        if pin is None:
+            raise TrustError(f"{hostport} is not known, and {words}") from None
+        detail = f"the paste does not name the key you trust, and {words}; nothing was changed"
+        return PasteCheck("host", hostport, Pasted.UNREACHABLE, detail)
+    network = await asyncio.to_thread(networks.current)
+    try:
+        decision = await asyncio.to_thread(
+            policy.verify_presented, hostport, pasted, presented, network
+        )
+    except PasteMismatch:
+        detail = (
+            "the fingerprint does NOT match: it names neither the key you trust nor the one "
+            f"{hostport} presents now ({fingerprint.grouped(presented.fingerprint)}); nothing "
+            "was changed"
+        )
+        return PasteCheck("host", hostport, Pasted.MISMATCH, detail, presented.fingerprint)
+    released = await asyncio.to_thread(outbox.release_host, hostport)
+    if decision.event in (HostEvent.CHANGED, HostEvent.RENEWAL_LIKELY):
+        result = Pasted.REPLACED
+        detail = (
+            f"the key {hostport} presents now matches the paste and replaces the one you "
+            f"trusted ({fingerprint.short(pin.fingerprint if pin else '')}), which is kept in "
+            "its history as replaced"
+        )
+    elif decision.event in (HostEvent.MATCH, HostEvent.NEW_DATES):
+        result, detail = Pasted.VERIFIED, f"the key {hostport} presents matches the paste"
+    else:
+        result = Pasted.APPROVED
+        detail = f"the key {hostport} presents now matches the paste and is now trusted"
+    if released:
+        detail += f"; {released} letter(s) waiting on it in the Outbox move on"
+    return PasteCheck("host", hostport, result, detail, presented.fingerprint, released)
+
+
+def verify_mailbox(trust: TrustStore, address: str, pasted: str) -> PasteCheck:
+    """The person pasted the fingerprint they were given for a mailbox (no network needed)."""
+    _must_be_fingerprint(pasted)
+    if trust.verify_mailbox(address, pasted):
+        return PasteCheck("mailbox", address, Pasted.VERIFIED, "the paste names its key")
+    detail = (
+        "the fingerprint does NOT match its key (nor a key its server reported); nothing was "
+        "changed"
+    )
+    return PasteCheck("mailbox", address, Pasted.MISMATCH, detail)

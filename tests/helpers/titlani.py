@@ -70,14 +70,18 @@ class TitlaniHome:
 
 
 @contextmanager
-def titlani_home(root: Path, alice_cert: Path | None) -> Iterator[TitlaniHome]:
-    """Start titlani with GMAP; `alice_cert` is registered as alice.pem (None: none at all)."""
+def titlani_home(
+    root: Path, alice_cert: Path | None, ports: tuple[int, int] | None = None
+) -> Iterator[TitlaniHome]:
+    """Start titlani with GMAP; `alice_cert` is registered as alice.pem (None: none at all).
+    `ports` (Misfin, GMAP): a restart on the same root and ports is the same home (with a new
+    key when root/tls was removed in between)."""
     root.mkdir(parents=True, exist_ok=True)
     mail = root / "mail"
-    (mail / "alice").mkdir(parents=True, mode=0o700)
+    (mail / "alice").mkdir(parents=True, exist_ok=True, mode=0o700)
     if alice_cert is not None:
         shutil.copy(alice_cert, mail / "alice.pem")
-    misfin_port, gmap_port = free_port(), free_port()
+    misfin_port, gmap_port = ports or (free_port(), free_port())
     config = root / "server.toml"
     config.write_text(
         f"""[server]

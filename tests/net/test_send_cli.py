@@ -217,7 +217,7 @@ def test_retry_and_drop(sender: Profile, bob: FixtureReceiver) -> None:
 def test_trust_verify_forget_reject(sender: Profile, bob: FixtureReceiver) -> None:
     trust_network(sender)
     assert send(sender, "--trust-new").returncode == 0
-    assert run(sender, "trust", "verify", "example.org", "00" * 32).returncode == 1
+    assert run(sender, "trust", "verify", "example.org", "00" * 32).returncode == 5
     fp = ":".join(bob.server_cert.fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
     assert run(sender, "trust", "verify", "example.org:1958", fp).returncode == 0
     assert run(sender, "trust", "verify", BOB, bob.mailbox_fp[:32]).returncode == 0

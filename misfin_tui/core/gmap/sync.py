@@ -254,7 +254,12 @@ class _Run:
         for _ in range(MAX_TRIES):
             network = self._network
             decision = policy.decide(
-                hostport, presented, network, self.policy, recipient=self.account
+                hostport,
+                presented,
+                network,
+                self.policy,
+                recipient=self.account,
+                held=trust.Held.SYNC,
             )
             if decision.verdict is trust.Verdict.SEND:
                 policy.admit(decision, network)
@@ -264,7 +269,11 @@ class _Run:
                 raise _Stop(SyncStatus.REFUSED, decision.reason)
             question = question_for(decision, self.account, network)
             answer = self.ask(question, problem) if self.ask is not None else None
-            if answer is None or answer.choice not in question.choices:
+            if (
+                answer is None
+                or answer.choice in (trust.Choice.HOLD, trust.Choice.REVIEW)  # as offered
+                or answer.choice not in question.choices
+            ):  # left undecided: the sync stops here, held, and the policy is not asked
                 raise _Stop(SyncStatus.HELD, f"held for a decision: {decision.reason}", question)
             try:
                 if answer.choice is trust.Choice.TRUST_NETWORK:

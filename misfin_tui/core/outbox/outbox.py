@@ -289,7 +289,7 @@ class Outbox:
             item.id, state=State.QUEUED, reason="", evidence=evidence, next_attempt_at=None
         )
         if answer.choice in (Choice.TRUST, Choice.VERIFY):
-            self._requeue_host_decisions(question.hostport, exclude=item.id)
+            self.release_host(question.hostport, exclude=item.id)
         return self.item(item.id)
 
     def _decide_mailbox(self, item: OutboxItem, question: Question, answer: Answer) -> OutboxItem:
@@ -666,8 +666,11 @@ class Outbox:
             f"UPDATE outbox SET {assignments} WHERE id = ?", (*columns.values(), item_id)
         )
 
-    def _requeue_host_decisions(self, hp: str, exclude: int) -> None:
-        """Other letters waiting on the same server key move on once it is trusted."""
+    def release_host(self, hp: str, exclude: int | None = None) -> int:
+        """Letters waiting on a server key move on once it is trusted (by an answer to one of
+        them, or by a paste in Trust): queued again, and asked again if the key they saw is
+        still not the trusted one. Returns how many."""
+        released = 0
         for other in self.items(states=(State.DECISION, State.HELD)):
             question = other.evidence.question
             if (
@@ -677,6 +680,8 @@ class Outbox:
                 and question.presented is not None
             ):
                 self._update(other.id, state=State.QUEUED, next_attempt_at=None)
+                released += 1
+        return released
 
     def _claim(self, item_id: int) -> bool:
         """Mark one item "sending" unless another run (or process) took it first."""

@@ -16,6 +16,10 @@ class TrustError(Exception):
     """A trust operation that cannot be done; the message says why in plain words."""
 
 
+class PasteMismatch(TrustError):
+    """A pasted fingerprint names neither the trusted key nor the presented one: nothing changed."""
+
+
 class Policy(StrEnum):
     """config.toml [trust] first_contact, like ssh's StrictHostKeyChecking."""
 
@@ -81,6 +85,32 @@ class MailboxEvent(StrEnum):
     ROTATION = "rotation"
     ALARM = "alarm"
     REVOKED = "revoked"  # a fingerprint retired by a notice (or by us): never accepted again
+
+
+class Held(StrEnum):
+    """What waits while a question about a server key is open: a letter, or a sync from home.
+    The question's words (and the choice to leave it waiting) say which."""
+
+    LETTER = "letter"
+    SYNC = "sync"
+
+    @property
+    def waits(self) -> str:
+        return {
+            Held.LETTER: "Nothing was sent; the letter waits in the Outbox.",
+            Held.SYNC: "Nothing was fetched or sent home; the sync waits for your decision.",
+        }[self]
+
+    @property
+    def noun(self) -> str:
+        return {Held.LETTER: "the letter", Held.SYNC: "the sync"}[self]
+
+    @property
+    def ask_whom(self) -> str:
+        """Who can tell the person the new fingerprint by another channel."""
+        return {Held.LETTER: "the recipient or the operator", Held.SYNC: "the server's operator"}[
+            self
+        ]
 
 
 class Verdict(StrEnum):
@@ -357,6 +387,13 @@ class Question:
     target: str = ""  # redirect: where the server sends the letter
     permanent: bool = False  # redirect: 31, the mailbox moved for good
     status: int = 0
+    held: Held = Held.LETTER  # what waits for the answer: a letter, or a sync from home
+
+    def words(self, choice: Choice) -> str:
+        """A choice as this question offers it (holding a sync is no letter held)."""
+        if choice is Choice.HOLD and self.held is Held.SYNC:
+            return "Leave it undecided (nothing is fetched until you decide)"
+        return choice.words
 
     @property
     def host(self) -> str:
@@ -380,6 +417,7 @@ class Question:
             "target": self.target,
             "permanent": self.permanent,
             "status": self.status,
+            "held": self.held.value,
         }
 
     @classmethod
@@ -400,6 +438,7 @@ class Question:
             target=str(data.get("target", "")),
             permanent=bool(data.get("permanent")),
             status=int(data.get("status") or 0),
+            held=Held(data.get("held") or Held.LETTER),
         )
 
 
@@ -426,3 +465,4 @@ class HostDecision:
     default: Choice = Choice.HOLD
     origin: Origin = Origin.APPROVED  # how the key is recorded when it goes (SEND)
     vouch: Vouch | None = None  # a learned key: whom it vouched for
+    held: Held = Held.LETTER  # what waits while it is undecided

@@ -26,12 +26,14 @@ from misfin_tui.core.trust.model import (
     HOST_ASKS,
     Answer,
     Choice,
+    Held,
     HostDecision,
     HostEvent,
     HostPin,
     HostState,
     NetworkFacts,
     Origin,
+    PasteMismatch,
     PinFacts,
     Policy,
     PresentedCert,
@@ -65,12 +67,14 @@ def classify(
     now: datetime,
     *,
     hostport: str = "",
+    held: Held = Held.LETTER,
 ) -> HostDecision:
     """Decide what the presented server key means for sending a letter (b.5 event table).
 
     Pure: reads nothing but its arguments. The network matters for a first contact and the
     wording of a renewal; it never softens an alarm. A pin learned while verifying a sender
-    is no approval, so it still makes a first contact.
+    is no approval, so it still makes a first contact. `held`: what waits for the decision
+    (a letter, or a sync from home); only the words depend on it.
     """
     try:
         policy = Policy(policy)
@@ -89,7 +93,7 @@ def classify(
     ) -> HostDecision:
         vouch = pin.vouch if pin is not None and pin.origin is Origin.LEARNED else None
         return HostDecision(
-            event, verdict, name, presented, pin, reason, choices, default, origin, vouch
+            event, verdict, name, presented, pin, reason, choices, default, origin, vouch, held
         )
 
     if pin is not None and pin.state is HostState.REJECTED:
@@ -100,7 +104,7 @@ def classify(
             "your mind.",
         )
     if pin is None or not pin.origin.approves:
-        return _first_contact(name, pin, presented, network, policy, decide)
+        return _first_contact(name, pin, presented, network, policy, decide, held)
     if presented.spki == pin.spki:
         if presented.fingerprint == pin.fingerprint and presented.not_after == pin.not_after:
             return decide(HostEvent.MATCH, Verdict.SEND, f"{name} presented the key you trust.")
@@ -116,7 +120,7 @@ def classify(
         when = "expired on" if expires <= now else "expires on"
         reason = (
             f"{name} has a new key, probably a routine renewal: the key you trusted {when} "
-            f"{expires:%Y-%m-%d}. Nothing was sent; the letter waits in the Outbox."
+            f"{expires:%Y-%m-%d}. {held.waits}"
         )
         if not network.trusted:
             reason += (
@@ -136,9 +140,9 @@ def classify(
         f"{name} is presenting a different key from the one you trusted on "
         f"{day(pin.first_seen)}, which is still valid {valid}. This happens when an "
         "operator rebuilds a server without keeping its key, but it is also exactly what an "
-        "interception looks like. Nothing was sent; the letter waits in the Outbox. Ask the "
-        "recipient or the operator for the new fingerprint by another channel and paste it "
-        f"to replace the key. Network: {_network_words(network)}.",
+        f"interception looks like. {held.waits} Ask {held.ask_whom} for the new "
+        "fingerprint by another channel and paste it to replace the key. Network: "
+        f"{_network_words(network)}.",
         (Choice.VERIFY, Choice.HOLD),
     )
 
@@ -165,6 +169,7 @@ def _first_contact(
     network: Network,
     policy: Policy,
     decide: _Decide,
+    held: Held = Held.LETTER,
 ) -> HostDecision:
     """No approved pin yet: the policy and the network decide whether a person is asked."""
     seen = _learned_words(name, pin, presented)
@@ -215,8 +220,8 @@ def _first_contact(
         )
     if policy is Policy.ACCEPT_NEW:
         reason += (
-            " Your policy accepts new servers, but never on an untrusted network: the letter "
-            "waits until you are on a trusted network or you decide."
+            " Your policy accepts new servers, but never on an untrusted network: "
+            f"{held.noun} waits until you are on a trusted network or you decide."
         )
     return decide(
         event,
@@ -257,6 +262,7 @@ def question_for(
         presented=decision.presented,
         pinned=PinFacts.of_host(pin) if pin is not None and pin.origin.approves else None,
         vouch=decision.vouch,
+        held=decision.held,
     )
 
 
@@ -291,15 +297,19 @@ class TrustPolicy:
         policy: Policy | None = None,
         *,
         recipient: str = "",
+        held: Held = Held.LETTER,
     ) -> HostDecision:
         """What may happen with a letter (or a sync) for the server that presented this key.
 
         `recipient`: the mailbox the letter is for (a sync: the account); only its own
-        key-change notice is evidence about a changed key (see announced_host_key)."""
+        key-change notice is evidence about a changed key (see announced_host_key). `held`:
+        what waits while a person decides (the question's words say so)."""
         pin = self.store.host(hostport)
         # A run's policy (`send --trust-new`) may loosen "ask", never the person's "strict".
         effective = self.policy if self.policy is Policy.STRICT else policy or self.policy
-        decision = classify(pin, presented, network, effective, self.clock(), hostport=hostport)
+        decision = classify(
+            pin, presented, network, effective, self.clock(), hostport=hostport, held=held
+        )
         return self._with_notice(decision, recipient)
 
     def admit(self, decision: HostDecision, network: Network) -> None:
@@ -347,7 +357,7 @@ class TrustPolicy:
             if not answer.pasted.strip():
                 raise TrustError("paste the fingerprint you were given to verify it")
             if not self.store.verify_host(hostport, answer.pasted, presented, network):
-                raise TrustError(
+                raise PasteMismatch(
                     "the pasted fingerprint does not match the key the server presented "
                     f"({fingerprint.grouped(presented.fingerprint)}); nothing was changed and "
                     "nothing was sent"
@@ -361,6 +371,31 @@ class TrustPolicy:
         """The person pasted the fingerprint they were given for a pinned server (the trust
         manager, `trust verify`): a match verifies the pin, whatever its origin."""
         return self.store.verify_host(hostport, pasted)
+
+    def names_pin(self, hostport: str, pasted: str) -> bool:
+        """Does a paste name the key pinned for this server (approved or learned)? Writes
+        nothing: `verify_pasted` records it."""
+        pin = self.store.host(hostport)
+        return pin is not None and (
+            fingerprint.matches(pasted, pin.fingerprint) or fingerprint.matches(pasted, pin.spki)
+        )
+
+    def verify_presented(
+        self, hostport: str, pasted: str, presented: PresentedCert, network: Network
+    ) -> HostDecision:
+        """A paste outside a letter's question (`trust verify`, the trust manager) for the key
+        the server presents now: the decision that key raises, answered by this paste, exactly
+        as a letter's question would be (`outbox retry ID --verify`). A match approves it: a
+        changed key is replaced (the old one is logged as replaced), a first contact pinned.
+        PasteMismatch when it names another key; then nothing changes. Returns the decision
+        the paste answered (its event says what the paste settled)."""
+        decision = self.decide(hostport, presented, network)
+        if decision.verdict is Verdict.REFUSE:
+            raise TrustError(decision.reason)
+        self.answer(
+            decision.event, hostport, presented, network, Answer(Choice.VERIFY, pasted=pasted)
+        )
+        return decision
 
     # -- verifying senders ---------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer
 
 from misfin_tui.core.fingerprint import MIN_PREFIX
-from misfin_tui.core.trust.model import Answer, Choice, Question
+from misfin_tui.core.trust.model import Answer, Choice, Held, Question
 from misfin_tui.ui.prompts.common import (
     BREAKPOINTS,
     NOT_SENT,
@@ -26,6 +26,7 @@ from misfin_tui.ui.prompts.common import (
     days_left,
     key_display,
     network_line,
+    not_sent,
     para,
     pinned_fp,
     pinned_since,
@@ -111,7 +112,12 @@ r  replace the trusted key - paste the new fingerprint, obtained by another chan
                 "This can happen if the operator rebuilt the server without keeping its key "
                 "— but it is also exactly what an interception attack looks like."
             )
-            yield para("Your letter has NOT been sent; it is waiting in the Outbox.", "state")
+            yield para(
+                "Your letter has NOT been sent; it is waiting in the Outbox."
+                if q.held is Held.LETTER
+                else not_sent(q),
+                "state",
+            )
             yield para(f"[{network_line(q)}]")
             yield para(
                 f"Ask {q.recipient} or the {q.host} operator, by some other channel, for the "

@@ -24,9 +24,15 @@ from misfin_tui.core import fingerprint
 from misfin_tui.core.clock import parse_time
 from misfin_tui.core.network import UNKNOWN_ID as UNKNOWN_NETWORK_ID
 from misfin_tui.core.text import visible
-from misfin_tui.core.trust.model import Answer, Choice, Question
+from misfin_tui.core.trust.model import Answer, Choice, Held, Question
 
 NOT_SENT = "Nothing was sent; the letter is waiting in the Outbox."
+
+
+def not_sent(q: Question) -> str:
+    """What waits while the question is open: a letter in the Outbox, or a sync from home."""
+    return NOT_SENT if q.held is Held.LETTER else q.held.waits
+
 
 PROMPT_CSS = """
 #dialog {

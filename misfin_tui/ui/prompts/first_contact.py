@@ -11,13 +11,13 @@ from textual.widgets import Footer
 from misfin_tui.core.network import UNKNOWN_ID as UNKNOWN_NETWORK_ID
 from misfin_tui.core.trust.model import Choice
 from misfin_tui.ui.prompts.common import (
-    NOT_SENT,
     QuestionScreen,
     button,
     day,
     key_display,
     mark_network_screen,
     network_line,
+    not_sent,
     para,
     presented_fp,
     presented_until,
@@ -96,7 +96,7 @@ esc  keep the letter in the Outbox and decide later
                         "This network could not be identified (no router address was found), "
                         "so it cannot be marked as trusted."
                     )
-            yield para(NOT_SENT, "state")
+            yield para(not_sent(q), "state")
             with Horizontal(classes="buttons"):
                 if self.untrusted:
                     yield button(

@@ -9,12 +9,12 @@ from textual.widgets import Footer
 
 from misfin_tui.core.trust.model import Choice
 from misfin_tui.ui.prompts.common import (
-    NOT_SENT,
     QuestionScreen,
     button,
     day,
     days_left,
     network_line,
+    not_sent,
     para,
     pinned_fp,
     pinned_until,
@@ -78,7 +78,7 @@ esc  hold the letter in the Outbox
                     "until you are on one before accepting a new key.",
                     "warning",
                 )
-            yield para(NOT_SENT, "state")
+            yield para(not_sent(q), "state")
             with Horizontal(classes="buttons"):
                 yield button(self, "accept", "Accept new key", id="do-accept")
                 yield button(self, "verify", "Verify…", id="do-verify")

@@ -531,14 +531,15 @@ class TrustManagerScreen(Screen[None]):
         trust, networks = self.session.engine.trust, self.session.engine.networks
         message, severity = "", "information"
         try:
-            if what == "verify":
-                ok = (
-                    self.session.engine.policy.verify_pasted(key, text)
+            if what == "verify":  # a server's key is fetched when the paste is not its pin
+                engine = self.session.engine
+                check = (
+                    engine.submit(engine.verify_server(key, text)).result()
                     if tab == "servers"
-                    else trust.verify_mailbox(key, text)
+                    else engine.verify_mailbox(key, text)
                 )
-                message = f"{key} is now verified." if ok else f"{key}: fingerprint did not match."
-                severity = "information" if ok else "error"
+                message = f"{key}: {check.detail}."
+                severity = "information" if check.ok else "error"
             elif what == "forget":
                 (trust.forget_host if tab == "servers" else trust.forget_mailbox)(key)
                 message = f"Forgot {key}; the next letter to it is a first contact."
