@@ -172,3 +172,31 @@ def test_outbox_list_wraps_a_long_reason_to_the_terminal(
     reason = " ".join(line.strip() for line in listed[1:-1])
     assert "the server refused the connection (nothing is listening there)" in reason
     assert listed[-1].strip() == "to try now: misfin-tui outbox retry 1"
+
+
+@pytest.mark.parametrize("subject", ["Two\n=> gemini://evil.example/ click", "a\tb", "a\rb"])
+def test_a_subject_of_more_than_one_line_is_a_usage_error(alice: Path, subject: str) -> None:
+    result = cli(
+        "--profile",
+        str(alice),
+        "send",
+        "--to",
+        "b@b.test",
+        "--no-input",
+        "--subject",
+        subject,
+        body="Hello\n",
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "one line" in result.stderr, result.stderr
+    assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
+
+
+def test_the_core_refuses_such_a_subject_on_every_path(alice: Path) -> None:
+    from misfin_tui.core.status import ProtocolError
+
+    engine = Engine(Profile.open(alice))
+    with pytest.raises(ProtocolError, match="one line"):
+        engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Two\n=> x")
+    assert engine.outbox.items() == []
+    engine.close()
