@@ -11,8 +11,10 @@ import sys
 from typing import Any
 
 from misfin_tui.cli import archive, render
-from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError
+from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError, row_id
 from misfin_tui.core.database import FOLDERS
+
+NO_LETTER = "no letter {}"  # what `mail show` says of an id no letter has
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +34,12 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     listing.set_defaults(func=cmd_mail_list)
     show = actions.add_parser("show", help="show one letter")
-    show.add_argument("id", type=int, metavar="ID", help="the letter's id (from mail list)")
+    show.add_argument(
+        "id",
+        type=row_id(NO_LETTER, EXIT_ERROR),
+        metavar="ID",
+        help="the letter's id (from mail list)",
+    )
     show.add_argument("--raw", action="store_true", help="write the stored bytes exactly")
     show.set_defaults(func=cmd_mail_show)
     archive.register(actions)
@@ -102,7 +109,7 @@ def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
     store = ctx.engine.store
     letter = store.get(args.id)
     if letter is None:
-        print(f"misfin-tui: error: no letter {args.id}", file=sys.stderr)
+        print(f"misfin-tui: error: {NO_LETTER.format(args.id)}", file=sys.stderr)
         return EXIT_ERROR
     if args.raw:
         sys.stdout.flush()

@@ -200,3 +200,43 @@ def test_the_core_refuses_such_a_subject_on_every_path(alice: Path) -> None:
         engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Two\n=> x")
     assert engine.outbox.items() == []
     engine.close()
+
+
+HUGE = "9223372036854775808"  # 2**63: beyond SQLite's INTEGER
+
+
+@pytest.mark.parametrize("command", [("mail", "show"), ("outbox", "retry"), ("outbox", "drop")])
+@pytest.mark.parametrize("huge", [HUGE, "99999999999999999999", "-9223372036854775809"])
+def test_an_id_beyond_sqlite_is_told_as_an_unknown_id(
+    alice: Path, command: tuple[str, ...], huge: str
+) -> None:
+    """Not an OverflowError traceback: the same line and exit code as any id nobody has."""
+    unknown = cli("--profile", str(alice), *command, "--", "12345")
+    result = cli("--profile", str(alice), *command, "--", huge)
+    assert unknown.returncode in (1, 2) and unknown.stderr.count("\n") == 1, unknown.stderr
+    assert result.returncode == unknown.returncode, result.stderr
+    assert result.stderr == unknown.stderr.replace("12345", huge)
+
+
+def test_every_id_argument_is_parsed_as_a_row_id() -> None:
+    """Every command that takes a letter or outbox id parses it with the row-id type."""
+    import argparse
+
+    from misfin_tui.cli.main import build_parser
+
+    def actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
+        found = [(parser.prog, a) for a in parser._actions]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    found += actions(child)
+        return found
+
+    ids = [(prog, a) for prog, a in actions(build_parser()) if a.metavar == "ID" or a.dest == "id"]
+    assert {prog.split(" ", 1)[1] for prog, _ in ids} >= {
+        "mail show",
+        "outbox retry",
+        "outbox drop",
+    }
+    for prog, action in ids:
+        assert action.type is not int and "row_id" in getattr(action.type, "__qualname__", ""), prog
