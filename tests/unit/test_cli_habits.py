@@ -174,34 +174,6 @@ def test_outbox_list_wraps_a_long_reason_to_the_terminal(
     assert listed[-1].strip() == "to try now: misfin-tui outbox retry 1"
 
 
-@pytest.mark.parametrize("subject", ["Two\n=> gemini://evil.example/ click", "a\tb", "a\rb"])
-def test_a_subject_of_more_than_one_line_is_a_usage_error(alice: Path, subject: str) -> None:
-    result = cli(
-        "--profile",
-        str(alice),
-        "send",
-        "--to",
-        "b@b.test",
-        "--no-input",
-        "--subject",
-        subject,
-        body="Hello\n",
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and "one line" in result.stderr, result.stderr
-    assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
-
-
-def test_the_core_refuses_such_a_subject_on_every_path(alice: Path) -> None:
-    from misfin_tui.core.status import ProtocolError
-
-    engine = Engine(Profile.open(alice))
-    with pytest.raises(ProtocolError, match="one line"):
-        engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Two\n=> x")
-    assert engine.outbox.items() == []
-    engine.close()
-
-
 HUGE = "9223372036854775808"  # 2**63: beyond SQLite's INTEGER
 
 
@@ -240,3 +212,54 @@ def test_every_id_argument_is_parsed_as_a_row_id() -> None:
     }
     for prog, action in ids:
         assert action.type is not int and "row_id" in getattr(action.type, "__qualname__", ""), prog
+
+
+@pytest.mark.parametrize("subject", ["Two\n=> gemini://evil.example/ click", "a\tb", "a\rb"])
+def test_a_subject_of_more_than_one_line_is_a_usage_error(alice: Path, subject: str) -> None:
+    result = cli(
+        "--profile",
+        str(alice),
+        "send",
+        "--to",
+        "b@b.test",
+        "--no-input",
+        "--subject",
+        subject,
+        body="Hello\n",
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "one line" in result.stderr, result.stderr
+    assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
+
+
+def test_the_core_refuses_such_a_subject_on_every_path(alice: Path) -> None:
+    from misfin_tui.core.status import ProtocolError
+
+    engine = Engine(Profile.open(alice))
+    with pytest.raises(ProtocolError, match="one line"):
+        engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Two\n=> x")
+    assert engine.outbox.items() == []
+    engine.close()
+
+
+def test_mail_show_names_a_sent_letters_fingerprint_as_the_recipients(alice: Path) -> None:
+    """A sent letter's fingerprint is what the recipient's server answered with its 20 (the
+    recipient's mailbox certificate), not a sender certificate."""
+    engine = Engine(Profile.open(alice))
+    sent = engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Hi")
+    engine.store.mark_sent(sent, ["ab" * 32])
+    received = engine.store.add(
+        folder="Inbox",
+        raw=b"Hello\n",
+        sender="carol@c.test",
+        mailbox="alice@alice.test",
+        sender_cert=b"der",
+        fingerprint="cd" * 32,
+    )
+    engine.close()
+    shown = cli("--profile", str(alice), "mail", "show", str(sent))
+    assert shown.returncode == 0, shown.stderr
+    assert f"Recipient's mailbox fingerprint (SHA-256): {'ab' * 32}" in shown.stdout
+    assert "Sender" not in shown.stdout
+    came = cli("--profile", str(alice), "mail", "show", str(received)).stdout
+    assert f"Sender's fingerprint (SHA-256): {'cd' * 32}" in came
