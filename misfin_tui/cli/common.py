@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -53,6 +54,37 @@ def write_failure(exc: sqlite3.OperationalError) -> str:
 
 class UsageError(Exception):
     """A command's argument is wrong in a way argparse cannot see (e.g. not an address)."""
+
+
+# Row ids are SQLite INTEGERs: signed 64 bits. A number beyond names no row, and cannot even be
+# asked about (sqlite3 raises OverflowError), so the id type answers for it at parse time.
+_ROWID_MIN, _ROWID_MAX = -(2**63), 2**63 - 1
+
+
+class NoSuchId(Exception):
+    """An id no row can have, raised while the command line is parsed (see `row_id`): main()
+    says `message` and exits with `code`, exactly as the command does for an unknown id.
+    argparse lets exceptions other than ValueError, TypeError and ArgumentTypeError through."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def row_id(missing: str, code: int) -> Callable[[str], int]:
+    """An argparse `type` for a letter or outbox id: an int as `int` reads it ("abc" is
+    argparse's "invalid int value"); one beyond SQLite's 64 bits is NoSuchId, told as an
+    unknown id is: `missing` with "{}" for the id, and the command's exit `code`."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if not _ROWID_MIN <= value <= _ROWID_MAX:
+            raise NoSuchId(missing.format(value), code)
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in "invalid int value: 'abc'"
+    return parse
 
 
 @dataclass

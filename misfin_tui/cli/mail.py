@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from misfin_tui.cli import archive, render
-from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError
+from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError, row_id
 from misfin_tui.core.database import FOLDERS
+
+if TYPE_CHECKING:
+    from misfin_tui.core.store import StoredLetter
+
+
+NO_LETTER = "no letter {}"  # what `mail show` says of an id no letter has
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +38,12 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     listing.set_defaults(func=cmd_mail_list)
     show = actions.add_parser("show", help="show one letter")
-    show.add_argument("id", type=int, metavar="ID", help="the letter's id (from mail list)")
+    show.add_argument(
+        "id",
+        type=row_id(NO_LETTER, EXIT_ERROR),
+        metavar="ID",
+        help="the letter's id (from mail list)",
+    )
     show.add_argument("--raw", action="store_true", help="write the stored bytes exactly")
     show.set_defaults(func=cmd_mail_show)
     archive.register(actions)
@@ -98,11 +109,23 @@ def _entry(row: Any) -> dict[str, Any]:
     }
 
 
+def _fingerprint_line(letter: StoredLetter) -> str:
+    """The letter's fingerprint column, named for what it holds: for a letter that came in, its
+    sender's certificate (the receiver keeps the certificate too); for one we sent, what each
+    recipient's server answered with its 20: the fingerprint of that recipient's mailbox
+    certificate (Outbox -> MailStore.mark_sent, comma-separated when there were several)."""
+    if letter.sender_cert is not None:
+        return f"Sender's fingerprint (SHA-256): {letter.fingerprint}"
+    several = "," in letter.fingerprint
+    label = "Recipients' mailbox fingerprints" if several else "Recipient's mailbox fingerprint"
+    return f"{label} (SHA-256): {render.safe(letter.fingerprint.replace(',', ', '))}"
+
+
 def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
     store = ctx.engine.store
     letter = store.get(args.id)
     if letter is None:
-        print(f"misfin-tui: error: no letter {args.id}", file=sys.stderr)
+        print(f"misfin-tui: error: {NO_LETTER.format(args.id)}", file=sys.stderr)
         return EXIT_ERROR
     if args.raw:
         sys.stdout.flush()
@@ -127,7 +150,7 @@ def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
         f"Trust:    {render.safe(trust)}",
     ]
     if letter.fingerprint:
-        lines.append(f"Sender certificate SHA-256: {letter.fingerprint}")
+        lines.append(_fingerprint_line(letter))
     print("\n".join(lines))
     print()
     print(render.safe_block(letter.body))

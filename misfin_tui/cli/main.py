@@ -26,6 +26,7 @@ from misfin_tui.cli.common import (
     EXIT_USAGE,
     PROG,
     Context,
+    NoSuchId,
     UsageError,
     write_failure,
 )
@@ -93,7 +94,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     parser = _load(words, own_process=argv is None)
-    args = parser.parse_args(words)
+    try:
+        args = parser.parse_args(words)
+    except NoSuchId as exc:  # an id beyond SQLite's integers: as an unknown id is told
+        _say_error(exc.message)
+        return exc.code
     try:
         return _run(parser, args)
     except UsageError as exc:

@@ -8,9 +8,13 @@ from typing import Any
 
 from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
-from misfin_tui.cli.common import EXIT_OK, Context, UsageError
+from misfin_tui.cli.common import EXIT_OK, EXIT_USAGE, Context, UsageError, row_id
 from misfin_tui.core.outbox.model import OutboxError, OutboxItem, State, summarise
 from misfin_tui.core.trust.model import Answer, Choice
+
+# An id beyond SQLite's integers is told as the outbox tells an unknown one (an OutboxError,
+# a usage error here).
+ITEM_ID = row_id("there is no outbox item {}", EXIT_USAGE)
 
 
 def register(subparsers: Any) -> None:
@@ -25,7 +29,7 @@ def register(subparsers: Any) -> None:
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(func=cmd_outbox_list)
     retry = actions.add_parser("retry", help="try an item again now")
-    retry.add_argument("id", type=int, metavar="ID")
+    retry.add_argument("id", type=ITEM_ID, metavar="ID")
     retry.add_argument("--no-input", action="store_true", help="never ask")
     retry.add_argument(
         "--verify",
@@ -36,7 +40,7 @@ def register(subparsers: Any) -> None:
     retry.add_argument("--json", action="store_true", help="print JSON")
     retry.set_defaults(func=cmd_outbox_retry)
     drop = actions.add_parser("drop", help="give up on an item")
-    drop.add_argument("id", type=int, metavar="ID")
+    drop.add_argument("id", type=ITEM_ID, metavar="ID")
     drop.add_argument("--json", action="store_true", help="print JSON")
     drop.set_defaults(func=cmd_outbox_drop)
 

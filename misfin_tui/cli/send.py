@@ -28,6 +28,7 @@ from misfin_tui.cli.common import (
     write_failure,
 )
 from misfin_tui.core.address import Address, AddressError, parse_hostport
+from misfin_tui.core.compose import check_subject
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import Policy
 
@@ -48,7 +49,9 @@ def register(subparsers: Any) -> None:
         metavar="ADDR[,ADDR...]",
         help="recipient address(es), mailbox@host[:port]; repeat or separate with commas",
     )
-    send.add_argument("--subject", default="", help='subject, sent as a "# " heading line')
+    send.add_argument(
+        "--subject", default="", type=_subject, help='subject, sent as a "# " heading line'
+    )
     send.add_argument("--from", dest="sender", metavar="ADDRESS", help="which identity sends")
     send.add_argument(
         "--connect",
@@ -100,6 +103,14 @@ def _read_body(args: argparse.Namespace) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError("the body on standard input is not UTF-8 text") from None
+
+
+def _subject(text: str) -> str:
+    """--subject as the core takes it: one line of text, else a usage error (argparse's)."""
+    try:
+        return check_subject(text)
+    except ProtocolError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def cmd_send(args: argparse.Namespace, ctx: Context) -> int:

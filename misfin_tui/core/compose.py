@@ -7,11 +7,13 @@ to split silently: this module only computes the parts.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.letter import c_to_b, new_message_c
+from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.wire import C_BODY_MAX, b_fits
 
 _FENCE = "```"
@@ -39,12 +41,27 @@ class Size:
         return self.limit - (self.message_bytes - self.body_bytes)
 
 
+def check_subject(subject: str) -> str:
+    """A subject is one line of text: returned as it is, or ProtocolError naming the first
+    control character (CR, LF, a tab, an escape, …) or line separator. Such a character would
+    end the heading early and put lines of its own (a link, say) into the letter."""
+    for ch in subject:
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            what = {"\r": "a carriage return", "\n": "a line break", "\t": "a tab"}.get(ch)
+            raise ProtocolError(
+                f"the subject contains {what or f'the control character U+{ord(ch):04X}'}:"
+                " a subject is one line of text"
+            )
+    return subject
+
+
 def letter_text(subject: str, body: str) -> str:
     """The gemtext that is sent: a Misfin subject is the first heading, so put it on top.
 
-    A body that already starts with that heading is left alone.
+    A body that already starts with that heading is left alone. A subject that is not one
+    line of text (check_subject) is a ProtocolError.
     """
-    subject = " ".join(subject.split())
+    subject = " ".join(check_subject(subject).split())
     if not subject:
         return body
     first = body.lstrip("\n").split("\n", 1)[0]

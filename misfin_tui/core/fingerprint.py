@@ -43,31 +43,42 @@ def parse(text: str) -> str:
     return value
 
 
-def check_paste(text: str) -> str:
-    """A paste as matches() reads it (at least MIN_PREFIX hex digits, at most 64, nothing
-    else), or NotAFingerprint: so a person who pasted something else is told so, not that it
-    "does not match"."""
+def pasted(text: str) -> str:
+    """A pasted fingerprint as lower-case hex (any case, spaces, colons, "sha256:" prefix), or
+    NotAFingerprint saying what one looks like. Every path that compares a paste checks it here.
+
+    A prefix of at least 32 hex characters is accepted (half, what a person can read out;
+    16 would let an interceptor grind a certificate whose hash starts with the same 64 bits).
+    """
     value = _clean(text)
-    if not (MIN_PREFIX <= len(value) <= 64 and _HEX.fullmatch(value)):
+    shown = " ".join(text.split())[:80]
+    if not value:
         raise NotAFingerprint(
-            f"{text.strip()[:80]!r} is not a fingerprint: paste the SHA-256 fingerprint you were"
-            f" given (64 hex digits, or at least the first {MIN_PREFIX}; case, spaces and colons"
-            " do not matter)"
+            "no fingerprint was given: paste its 64 hexadecimal digits (0-9, a-f; spaces and"
+            " colons allowed)"
+        )
+    if not _HEX.fullmatch(value) or len(value) > 64:
+        raise NotAFingerprint(
+            f"{shown!r} is not a fingerprint: a SHA-256 fingerprint is 64 hexadecimal digits"
+            " (0-9, a-f; spaces and colons allowed)"
+        )
+    if len(value) < MIN_PREFIX:
+        raise NotAFingerprint(
+            f"too short to be sure: {shown!r} has {len(value)} hexadecimal digits; paste the"
+            f" whole fingerprint (64), or at least its first {MIN_PREFIX}"
         )
     return value
 
 
-def matches(pasted: str, actual: str) -> bool:
-    """Does a pasted fingerprint name `actual`? Any case, spaces, colons, "sha256:" prefix.
-
-    A prefix of at least 32 hex characters is accepted (half, what a person can read out;
-    16 would let an interceptor grind a certificate whose hash starts with the same 64 bits);
-    anything shorter, anything with other characters, or an empty actual value is not.
-    """
-    wanted, have = _clean(pasted), _clean(actual)
-    if len(wanted) < MIN_PREFIX or not have or not _HEX.fullmatch(wanted):
+def matches(pasted_text: str, actual: str) -> bool:
+    """Does a pasted fingerprint name `actual`? Any spelling `pasted()` reads, a prefix of at
+    least MIN_PREFIX digits included; a paste `pasted()` refuses, or an empty actual, never."""
+    have = _clean(actual)
+    try:
+        wanted = pasted(pasted_text)
+    except NotAFingerprint:
         return False
-    return have.startswith(wanted)
+    return bool(have) and have.startswith(wanted)
 
 
 def hex_digits(text: str) -> int:

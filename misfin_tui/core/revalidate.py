@@ -36,7 +36,7 @@ from misfin_tui.core.trust.model import (
     TrustError,
 )
 from misfin_tui.core.trust.policy import TrustPolicy
-from misfin_tui.core.trust.store import TrustStore
+from misfin_tui.core.trust.store import TrustStore, check_pasted
 
 EVENTS = ("revalidated", "revalidate-changed", "revalidate-failed")
 
@@ -237,13 +237,6 @@ class PasteCheck:
         return self.result in (Pasted.VERIFIED, Pasted.REPLACED, Pasted.APPROVED)
 
 
-def _must_be_fingerprint(pasted: str) -> None:
-    try:
-        fingerprint.check_paste(pasted)
-    except fingerprint.NotAFingerprint as exc:
-        raise TrustError(str(exc)) from None
-
-
 async def verify_server(
     profile: Profile,
     policy: TrustPolicy,
@@ -263,7 +256,7 @@ async def verify_server(
     letter's "verify"): a changed key is replaced, and letters held on it move on. A paste
     naming neither changes nothing. TrustError for a paste that is no fingerprint at all, a
     rejected server, or an unknown one that cannot be reached."""
-    _must_be_fingerprint(pasted)
+    check_pasted(pasted)
     if await asyncio.to_thread(policy.names_pin, hostport, pasted):
         await asyncio.to_thread(policy.verify_pasted, hostport, pasted)
         return PasteCheck("host", hostport, Pasted.VERIFIED, "the paste names the key you trust")
@@ -310,7 +303,7 @@ async def verify_server(
 
 def verify_mailbox(trust: TrustStore, address: str, pasted: str) -> PasteCheck:
     """The person pasted the fingerprint they were given for a mailbox (no network needed)."""
-    _must_be_fingerprint(pasted)
+    check_pasted(pasted)
     if trust.verify_mailbox(address, pasted):
         return PasteCheck("mailbox", address, Pasted.VERIFIED, "the paste names its key")
     detail = (

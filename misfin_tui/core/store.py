@@ -82,7 +82,9 @@ class StoredLetter:
     flagged: bool
     trust: str
     trust_reason: str
-    sender_cert: bytes | None
+    sender_cert: bytes | None  # a letter that came in: its sender's certificate; ours: None
+    # SHA-256 hex. A letter that came in: its sender's certificate. One we sent (mark_sent):
+    # the recipients' mailbox certificates, as their servers' 20 answers gave them, by commas.
     fingerprint: str
     in_reply_to: int | None
     identity: str

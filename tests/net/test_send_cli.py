@@ -166,6 +166,12 @@ def test_a_held_first_contact_is_approved_by_its_fingerprint_without_a_terminal(
     wrong = run(sender, "outbox", "retry", str(item["id"]), "--verify", "00" * 32, network="cafe")
     assert wrong.returncode == 2 and b"does not match" in wrong.stderr
     assert bob.requests == [] and outbox_json(sender)[0]["state"] == "held"
+    garbage = run(sender, "outbox", "retry", str(item["id"]), "--verify", "zzzz", network="cafe")
+    assert garbage.returncode == 2, garbage.stderr
+    said = garbage.stderr.decode()
+    assert "'zzzz' is not a fingerprint" in said and "64 hexadecimal digits" in said, said
+    assert "does not match" not in said and said.count("\n") == 1
+    assert bob.requests == [] and outbox_json(sender)[0]["state"] == "held"
     spaced = " ".join(bob.server_cert.fingerprint[i : i + 4] for i in range(0, 64, 4)).upper()
     right = run(sender, "outbox", "retry", str(item["id"]), "--verify", spaced, network="cafe")
     assert right.returncode == 0, right.stdout + right.stderr

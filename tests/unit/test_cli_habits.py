@@ -172,3 +172,94 @@ def test_outbox_list_wraps_a_long_reason_to_the_terminal(
     reason = " ".join(line.strip() for line in listed[1:-1])
     assert "the server refused the connection (nothing is listening there)" in reason
     assert listed[-1].strip() == "to try now: misfin-tui outbox retry 1"
+
+
+HUGE = "9223372036854775808"  # 2**63: beyond SQLite's INTEGER
+
+
+@pytest.mark.parametrize("command", [("mail", "show"), ("outbox", "retry"), ("outbox", "drop")])
+@pytest.mark.parametrize("huge", [HUGE, "99999999999999999999", "-9223372036854775809"])
+def test_an_id_beyond_sqlite_is_told_as_an_unknown_id(
+    alice: Path, command: tuple[str, ...], huge: str
+) -> None:
+    """Not an OverflowError traceback: the same line and exit code as any id nobody has."""
+    unknown = cli("--profile", str(alice), *command, "--", "12345")
+    result = cli("--profile", str(alice), *command, "--", huge)
+    assert unknown.returncode in (1, 2) and unknown.stderr.count("\n") == 1, unknown.stderr
+    assert result.returncode == unknown.returncode, result.stderr
+    assert result.stderr == unknown.stderr.replace("12345", huge)
+
+
+def test_every_id_argument_is_parsed_as_a_row_id() -> None:
+    """Every command that takes a letter or outbox id parses it with the row-id type."""
+    import argparse
+
+    from misfin_tui.cli.main import build_parser
+
+    def actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
+        found = [(parser.prog, a) for a in parser._actions]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    found += actions(child)
+        return found
+
+    ids = [(prog, a) for prog, a in actions(build_parser()) if a.metavar == "ID" or a.dest == "id"]
+    assert {prog.split(" ", 1)[1] for prog, _ in ids} >= {
+        "mail show",
+        "outbox retry",
+        "outbox drop",
+    }
+    for prog, action in ids:
+        assert action.type is not int and "row_id" in getattr(action.type, "__qualname__", ""), prog
+
+
+@pytest.mark.parametrize("subject", ["Two\n=> gemini://evil.example/ click", "a\tb", "a\rb"])
+def test_a_subject_of_more_than_one_line_is_a_usage_error(alice: Path, subject: str) -> None:
+    result = cli(
+        "--profile",
+        str(alice),
+        "send",
+        "--to",
+        "b@b.test",
+        "--no-input",
+        "--subject",
+        subject,
+        body="Hello\n",
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "one line" in result.stderr, result.stderr
+    assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
+
+
+def test_the_core_refuses_such_a_subject_on_every_path(alice: Path) -> None:
+    from misfin_tui.core.status import ProtocolError
+
+    engine = Engine(Profile.open(alice))
+    with pytest.raises(ProtocolError, match="one line"):
+        engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Two\n=> x")
+    assert engine.outbox.items() == []
+    engine.close()
+
+
+def test_mail_show_names_a_sent_letters_fingerprint_as_the_recipients(alice: Path) -> None:
+    """A sent letter's fingerprint is what the recipient's server answered with its 20 (the
+    recipient's mailbox certificate), not a sender certificate."""
+    engine = Engine(Profile.open(alice))
+    sent = engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Hi")
+    engine.store.mark_sent(sent, ["ab" * 32])
+    received = engine.store.add(
+        folder="Inbox",
+        raw=b"Hello\n",
+        sender="carol@c.test",
+        mailbox="alice@alice.test",
+        sender_cert=b"der",
+        fingerprint="cd" * 32,
+    )
+    engine.close()
+    shown = cli("--profile", str(alice), "mail", "show", str(sent))
+    assert shown.returncode == 0, shown.stderr
+    assert f"Recipient's mailbox fingerprint (SHA-256): {'ab' * 32}" in shown.stdout
+    assert "Sender" not in shown.stdout
+    came = cli("--profile", str(alice), "mail", "show", str(received)).stdout
+    assert f"Sender's fingerprint (SHA-256): {'cd' * 32}" in came

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from misfin_tui.core.compose import letter_text, measure, split_body
+from misfin_tui.core.status import ProtocolError
 
 HEADER = re.compile(
     r"^# (?:(?P<title>.*) \((?P<i>\d+)/(?P<n>\d+)\)|Part (?P<pi>\d+)/(?P<pn>\d+))\n"
@@ -118,8 +119,24 @@ def test_letter_text_puts_the_subject_on_top_once() -> None:
     assert letter_text("Lunch?", "Free on Friday?\n") == "# Lunch?\nFree on Friday?\n"
     assert letter_text("Lunch?", "# Lunch?\nFree?\n") == "# Lunch?\nFree?\n"
     assert letter_text("  ", "body\n") == "body\n"
-    # A subject with a line break cannot smuggle a second line in.
-    assert letter_text("a\nb", "x") == "# a b\nx"
+    assert letter_text("a  b", "x") == "# a b\nx"
+
+
+@pytest.mark.parametrize(
+    ("subject", "named"),
+    [
+        ("Two\n=> gemini://evil.example/ click", "a line break"),
+        ("a\rb", "a carriage return"),
+        ("a\tb", "a tab"),
+        ("red\x1b[31m", "U+001B"),
+        ("a\u2028b", "U+2028"),
+    ],
+)
+def test_a_subject_that_is_not_one_line_is_refused(subject: str, named: str) -> None:
+    """A line break in a subject would end the heading and put a line of its own (a link)
+    into the letter: the core refuses it rather than sending or silently mending it."""
+    with pytest.raises(ProtocolError, match=re.escape(named)):
+        letter_text(subject, "body\n")
 
 
 def test_measure_counts_the_whole_c_message_and_the_b_fit() -> None:

@@ -298,12 +298,29 @@ def test_verify_host_by_paste_on_first_contact(store: TrustStore) -> None:
 def test_verify_existing_pin_without_presented(store: TrustStore) -> None:
     presented = cert()
     store.pin_host(HOST, presented, HOME, Origin.APPROVED)
-    assert not store.verify_host(HOST, presented.spki[:15])
+    with pytest.raises(TrustError, match="too short"):
+        store.verify_host(HOST, presented.spki[:15])
     assert store.host(HOST).state == "pinned"
     assert store.verify_host(HOST, "sha256:" + presented.spki.upper())
     assert store.host(HOST).state == "verified"
     with pytest.raises(TrustError):
         store.verify_host("other.org:1958", presented.spki)
+
+
+@pytest.mark.parametrize("paste", ["zzzz", "sha256:" + "g" * 64, "ab" * 33, " "])
+def test_a_paste_that_is_no_fingerprint_is_refused_as_such(store: TrustStore, paste: str) -> None:
+    """Not "does not match the key": the paste is no fingerprint, and says what one is."""
+    presented = cert()
+    store.pin_host(HOST, presented, HOME, Origin.APPROVED)
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY)
+    for verify in (
+        lambda: store.verify_host(HOST, paste),
+        lambda: store.verify_host(HOST, paste, presented, HOME),
+        lambda: store.verify_mailbox(BOB, paste),
+    ):
+        with pytest.raises(TrustError, match="64 hexadecimal digits"):
+            verify()
+    assert store.host(HOST).state == "pinned"
 
 
 def test_pin_host_again_keeps_verification(store: TrustStore) -> None:

@@ -25,6 +25,7 @@ from misfin_tui.core.client import (
     probe,
 )
 from misfin_tui.core.clock import Clock, iso_utc, system_clock, utc_now
+from misfin_tui.core.compose import letter_text
 from misfin_tui.core.gemtext import subject as subject_of
 from misfin_tui.core.identity import IdentityError
 from misfin_tui.core.letter import new_message_c
@@ -167,9 +168,10 @@ class Outbox:
 
         `present`: the fingerprint of a retired certificate of the identity to send it with (a
         rotation notice goes out signed with the old certificate; core/rotation.py).
-        `subject` becomes a "# " heading on top of the body. Raises AddressError when there is
-        no recipient, ProtocolError when the letter is too big for Misfin, IdentityError when
-        the sending identity is missing, ValueError for a bad `connect`.
+        `subject` becomes a "# " heading on top of the body (compose.letter_text). Raises
+        AddressError when there is no recipient, ProtocolError when the letter is too big for
+        Misfin or the subject is not one line of text (compose.check_subject), IdentityError
+        when the sending identity is missing, ValueError for a bad `connect`.
         """
 
         sender = self.profile.identity(identity)
@@ -181,9 +183,7 @@ class Outbox:
             raise AddressError("the letter has no recipient")
         if connect:
             parse_hostport(connect)
-        heading = f"# {subject.strip()}"
-        if subject.strip() and body.lstrip("\n").split("\n", 1)[0].rstrip() != heading:
-            body = f"{heading}\n{body}"  # unless the body already starts with that heading
+        body = letter_text(subject, body)  # unless the body already starts with that heading
         message = new_message_c(body, [str(a) for a in addresses])
         for address in addresses:
             build_c_request(address, message)  # too big or malformed: refused before queueing

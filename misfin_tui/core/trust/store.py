@@ -233,7 +233,9 @@ class TrustStore:
         Without `presented` the pasted value is checked against the stored pin (approved or
         learned). With it, a match against the presented certificate pins it as verified: on a
         first contact, a renewal, or a changed key — the only way to replace a valid pin.
+        A paste that is no fingerprint (fingerprint.pasted()) is a TrustError, not a mismatch.
         """
+        check_pasted(pasted)
         net_id = network.id if network else ""
         with self.db.transaction() as conn:
             pin = self.host(hostport)
@@ -502,6 +504,7 @@ class TrustStore:
         A match pins that fingerprint as verified and ends an alarm. Mismatches are logged.
         """
         key = _address_key(address)
+        check_pasted(pasted)
         with self.db.transaction() as conn:
             pin = self.mailbox(key)
             if pin is None:
@@ -736,6 +739,15 @@ def _revocation(row: sqlite3.Row) -> Revocation:
 
 def _alarm_detail(new: str, old: str) -> str:
     return f"reported {new} instead of the pinned {old}"
+
+
+def check_pasted(pasted: str) -> None:
+    """A paste that is no fingerprint at all is refused saying what one looks like (TrustError),
+    never compared and reported as a mismatch with the key."""
+    try:
+        fingerprint.pasted(pasted)
+    except fingerprint.NotAFingerprint as exc:
+        raise TrustError(f"{exc}; nothing was changed") from None
 
 
 def _address_key(address: str) -> str:

@@ -126,12 +126,13 @@ def is_default_label(label: str) -> bool:
 
 
 def mismatch_reason(pasted: str) -> str:
-    """Why a pasted fingerprint was refused, in plain words."""
-    if fingerprint.hex_digits(pasted) < fingerprint.MIN_PREFIX:
-        return (
-            "Too short to be sure: paste the whole fingerprint, or at least its first "
-            f"{fingerprint.MIN_PREFIX} hexadecimal characters."
-        )
+    """Why a pasted fingerprint was refused, in plain words: not a fingerprint at all (what
+    fingerprint.pasted() says), or one that names another key."""
+    try:
+        fingerprint.pasted(pasted)
+    except fingerprint.NotAFingerprint as exc:
+        text = str(exc)
+        return text[:1].upper() + text[1:] + "."
     return "That fingerprint does NOT match the key the server presented."
 
 

@@ -40,6 +40,7 @@ from misfin_tui.core.letter import (
     reply_recipients,
     reply_subject,
 )
+from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.store import StoredLetter
 from misfin_tui.core.text import one_line, visible
 from misfin_tui.ui.dates import local_time_with_zone
@@ -469,7 +470,12 @@ class ComposeScreen(Screen[str | None]):
 
     def _update_meter(self) -> None:
         meter = self.query_one("#meter", Static)
-        text = letter_text(self.subject, self.body)
+        try:
+            text = letter_text(self.subject, self.body)
+        except ProtocolError as exc:  # a tab or a line break pasted into the subject
+            meter.update(Content(f"{exc.message[:1].upper()}{exc.message[1:]}."))
+            meter.set_class(True, "-over")
+            return
         size = measure(text, self.recipients)
         words = f"{size.message_bytes:,} / {size.limit:,} bytes"
         if not size.fits_c:
@@ -623,7 +629,12 @@ class ComposeScreen(Screen[str | None]):
         if not identity:
             self.notify("Make an identity first (misfin-tui identity new).", severity="error")
             return
-        text = letter_text(self.subject, self.body)
+        try:
+            text = letter_text(self.subject, self.body)
+        except ProtocolError as exc:  # the core refuses what would add lines to the letter
+            self.notify(f"Not sent: {exc.message}.", severity="error", markup=False)
+            self.query_one("#subject", Input).focus()
+            return
         if not text.strip():
             self.notify("The letter is empty.", severity="warning", markup=False)
             return
