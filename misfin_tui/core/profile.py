@@ -495,7 +495,16 @@ def _toml_problem(path: Path, message: str) -> str:
     found = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message)
     if found is None:
         return f"{path}: {message}"
-    return f"{path} line {found.group(2)}: {found.group(1)} (column {found.group(3)})"
+    problem = found.group(1)
+    # "Cannot declare ('ui',) twice" names the table as a Python tuple: say it as TOML does.
+    twice = re.fullmatch(r"Cannot declare \((.*)\) twice", problem)
+    if twice is not None:
+        parts = re.findall(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", twice.group(1))
+        name = ".".join(single or double for single, double in parts)
+        problem = f"the table [{name}] appears twice (keep one, with all its settings)"
+    elif problem == "Cannot overwrite a value":
+        problem = "a setting is given twice (keep one)"
+    return f"{path} line {found.group(2)}: {problem} (column {found.group(3)})"
 
 
 def _format_hostport(host: str, port: int) -> str:

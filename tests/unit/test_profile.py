@@ -151,6 +151,28 @@ def test_a_syntax_error_is_one_line_with_file_and_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('[ui]\nnotify = "bell"\n[ui]\n', "line 3: the table [ui] appears twice"),
+        ("[hosts.x]\n[hosts.x]\n", "line 2: the table [hosts.x] appears twice"),
+        (
+            '[trust]\nfirst_contact = "ask"\nfirst_contact = "ask"\n',
+            "line 3: a setting is given twice",
+        ),
+    ],
+)
+def test_a_repeated_table_or_setting_is_said_in_toml_words(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    profile = profile_with(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        profile.config  # noqa: B018
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'config.toml'} {said}"), message
+    assert "('" not in message and "Cannot" not in message  # no Python tuple, no tomllib words
+
+
+@pytest.mark.parametrize(
     ("text", "line", "names"),
     [
         ("[trust]\n\nfirst_contact = 5\n", 3, "trust.first_contact"),
