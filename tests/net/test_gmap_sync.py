@@ -52,6 +52,14 @@ def test_home_down_is_unavailable_and_retried_later(tmp_path: Path) -> None:
     assert MailStore(laptop.database()).sync_state("alice@localhost").last_error == report.reason
 
 
+def test_a_home_name_that_cannot_be_found_is_said_in_plain_words(tmp_path: Path) -> None:
+    laptop = _laptop(tmp_path, free_port())
+    report = GmapSync(Engine(laptop), timeout=2).sync(connect="home.invalid:1960", trust_new=True)
+    assert report.status is SyncStatus.UNAVAILABLE
+    assert "the server's name could not be found" in report.reason, report.reason
+    assert "Name or service" not in report.reason
+
+
 def test_home_that_never_answers_times_out(tmp_path: Path) -> None:
     with scripted_home(tmp_path / "srv", titlani_like({})) as home:
         home.stall.set()

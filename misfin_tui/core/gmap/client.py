@@ -16,7 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from misfin_tui.core.client import DeliveryError, _sni, client_context, presented_cert
+from misfin_tui.core.client import (
+    DeliveryError,
+    _sni,
+    client_context,
+    connect_words,
+    presented_cert,
+)
 from misfin_tui.core.gmap.protocol import (
     Answer,
     GmapError,
@@ -116,7 +122,7 @@ class GmapClient:
         except TimeoutError:
             raise Unavailable(f"{self._where()} did not answer within {self.timeout:g} s") from None
         except OSError as exc:
-            raise Unavailable(f"cannot connect to {self._where()}: {exc.strerror or exc}") from None
+            raise Unavailable(f"cannot connect to {self._where()}: {connect_words(exc)}") from None
         try:
             raw.settimeout(_left(deadline))
             sock = self._context.wrap_socket(raw, server_hostname=_sni(self.home.host))
