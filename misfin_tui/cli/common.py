@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,19 @@ if TYPE_CHECKING:  # the engine is built only by commands that send, trust or re
     from misfin_tui.core.profile import Profile
 
 PROG = "misfin-tui"
+_RUN = [PROG]  # how to run us again on the same profile: the commands a hint suggests
+
+
+def run_on_profile(folder: str | None) -> None:
+    """Hints from now on suggest commands with `--profile folder` (the one this run was given),
+    so what is printed, typed as printed, reaches the same profile."""
+    _RUN[1:] = ["--profile", shlex.quote(folder)] if folder else []
+
+
+def command(words: str) -> str:
+    """A command to suggest, as the person must type it: "misfin-tui [--profile DIR] words"."""
+    return " ".join([*_RUN, words])
+
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the command could not do its work (bad file, bad config, network, …)

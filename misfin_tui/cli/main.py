@@ -28,6 +28,7 @@ from misfin_tui.cli.common import (
     Context,
     NoSuchId,
     UsageError,
+    run_on_profile,
     write_failure,
 )
 
@@ -153,6 +154,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             f"`{PROG} --profile {chosen} identity new ADDRESS` (nothing was created)"
         )
     profile = Profile.open(args.profile)
+    run_on_profile(args.profile)
     if not chosen and not creates and not profile.exists:
         raise UsageError(
             f"there is no profile yet (looked in {profile.data_dir}); make one with "

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from misfin_tui.cli.common import command
 from misfin_tui.core import fingerprint
 from misfin_tui.core.network import Network
 from misfin_tui.core.outbox.model import OutboxItem, State, summarise
@@ -127,16 +128,16 @@ def next_steps(item: OutboxItem, *, drop: bool = False) -> list[str]:
     question = item.question
     if question is None:
         return (
-            [f"to try now: misfin-tui outbox retry {item.id}"]
+            [f"to try now: {command(f'outbox retry {item.id}')}"]
             if item.state is State.DEFERRED
             else []
         )
     lines = fingerprint_lines(question)
-    also = f"   (or drop it: misfin-tui outbox drop {item.id})" if drop else ""
-    lines.append(f"to decide: misfin-tui outbox retry {item.id}{also}")
+    also = f"   (or drop it: {command(f'outbox drop {item.id}')})" if drop else ""
+    lines.append(f"to decide: {command(f'outbox retry {item.id}')}{also}")
     if Choice.VERIFY in question.choices:
         lines.append(
-            f"or, given its fingerprint: misfin-tui outbox retry {item.id} --verify FINGERPRINT"
+            "or, given its fingerprint: " + command(f"outbox retry {item.id} --verify FINGERPRINT")
         )
     return lines
 

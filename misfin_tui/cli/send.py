@@ -25,6 +25,7 @@ from misfin_tui.cli.common import (
     Context,
     EpilogFormatter,
     UsageError,
+    command,
     write_failure,
 )
 from misfin_tui.core.address import Address, AddressError, parse_hostport
@@ -147,7 +148,7 @@ def cmd_send(args: argparse.Namespace, ctx: Context) -> int:
         print(
             f"{PROG}: error: {write_failure(exc)}: the letter is kept in the outbox, but how its"
             " sending went could not be recorded (it may have been delivered); it is sent again"
-            f" from there later (see `{PROG} outbox list`)",
+            f" from there later (see `{command('outbox list')}`)",
             file=sys.stderr,
         )
         return EXIT_ERROR

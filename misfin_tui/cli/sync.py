@@ -20,9 +20,9 @@ from misfin_tui.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_WAITING,
-    PROG,
     Context,
     UsageError,
+    command,
 )
 from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.gmap.sync import GmapSync, Progress, SyncReport, SyncStatus
@@ -106,7 +106,7 @@ def _held_hints(question: Question, connect: str | None) -> list[str]:
         return [
             f"check the presented fingerprint with the operator of {render.safe(question.host)}"
             " by another channel; if it is theirs, approve it with",
-            f"  {PROG} trust verify {render.safe(question.hostport)} FINGERPRINT{where}",
+            "  " + command(f"trust verify {render.safe(question.hostport)} FINGERPRINT{where}"),
             "or run again on a terminal to decide",
         ]
     return ["run again on a terminal to decide, or with --trust-new on a trusted network"]
