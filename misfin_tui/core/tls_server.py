@@ -604,7 +604,7 @@ def mailbox_context(profile: Profile, host: str, identities: Sequence[Identity])
     TLS >= 1.2, no tickets, compression or session cache; a client certificate is asked for but
     any is accepted (or none): who the peer is, is decided after the handshake. It presents the
     host CA's certificate when the profile holds one (so a verifier can check a mailbox
-    certificate's signature), else the first mailbox's own (leaf, and its CA when it has one).
+    certificate's signature), else one mailbox's own (see presenting_identity).
     """
     from OpenSSL import SSL
 
@@ -617,9 +617,21 @@ def mailbox_context(profile: Profile, host: str, identities: Sequence[Identity])
     if ca is not None:
         cert_path, key_path = ca
     else:
-        first = sorted(identities, key=lambda identity: str(identity.address))[0]
+        first = presenting_identity(profile, identities)
         cert_path, key_path = first.chain_path, first.key_path
     ctx.use_certificate_chain_file(str(cert_path))
     ctx.use_privatekey_file(str(key_path))
     ctx.check_privatekey()
     return ctx
+
+
+def presenting_identity(profile: Profile, identities: Sequence[Identity]) -> Identity:
+    """Whose certificate a host without a CA presents: the default identity's when it is one of
+    them, else the first by address. Stable as mailboxes are added: correspondents pinned the
+    key it presents, and a new mailbox sorting first ("admin@") changed it under them, an
+    interception warning for everyone."""
+    default = profile.config.default_identity
+    for identity in identities:
+        if default is not None and str(identity.address).lower() == default.strip().lower():
+            return identity
+    return sorted(identities, key=lambda identity: str(identity.address))[0]

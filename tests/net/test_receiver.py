@@ -63,6 +63,19 @@ def test_tls_certificate_per_host_and_mailbox_fingerprint_in_the_answer(tmp_path
         assert out.response == f"20 {dan.fingerprint}\r\n".encode()
 
 
+def test_a_host_without_a_ca_keeps_its_key_when_a_mailbox_is_added(tmp_path: Path) -> None:
+    """Correspondents pinned the key bob@example.org's server presents; a new mailbox that
+    sorts first ("admin", or an upper-case name) must not change it under them."""
+    profile = make_profile(tmp_path / "solo", "bob@example.org")
+    bob = identity_creds(profile, "bob@example.org")
+    profile.create_identity(_addr("Admin@example.org"), "Admin")
+    profile.create_identity(_addr("aaron@example.org"), "Aaron")
+    with running(Profile.open(profile.config_dir)) as r:
+        out = exchange(r.port, b"misfin://aaron@example.org \r\n", sni="example.org")
+        assert out.server_der == bob.der  # the first (default) identity's, as before
+        assert out.response.startswith(b"20 ")
+
+
 def test_blank_requests_are_rate_limited_per_address(tmp_path: Path) -> None:
     profile = make_profile(tmp_path / "bob", "bob@example.org")
     with running(profile, Limits(blank_per_window=3, blank_window=60)) as r:
