@@ -122,6 +122,8 @@ def test_first_contact_untrusted_network_is_never_automatic(network: Network) ->
     assert decision.event is HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
     assert decision.verdict == "hold"
     assert "never on an untrusted network" in decision.reason
+    # A trusted network later sends it only for the setting, not for one run's --trust-new.
+    assert "--trust-new counts for its own run only" in decision.reason
 
 
 @pytest.mark.parametrize("not_after", ["2026-06-20T00:00:00Z", "2026-05-01T00:00:00Z"])
