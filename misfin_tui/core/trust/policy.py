@@ -221,7 +221,7 @@ def _first_contact(
     if policy is Policy.ACCEPT_NEW:
         reason += (
             " Your policy accepts new servers, but never on an untrusted network: "
-            f"{held.noun} waits until you decide, or, when first_contact = \"accept-new\" is"
+            f'{held.noun} waits until you decide, or, when first_contact = "accept-new" is'
             " set in config.toml, until you are on a trusted network (--trust-new counts for"
             " its own run only)."
         )
