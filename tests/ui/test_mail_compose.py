@@ -306,6 +306,20 @@ class FakeSuspend:
         self.resumed += 1
 
 
+async def _edit_a_draft_in_the_editor(
+    pilot: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> FakeSuspend:
+    """Compose "my draft", then ctrl+e; returns what counts the terminal's hand-overs."""
+    await settle(pilot)
+    suspend = FakeSuspend(monkeypatch, app)
+    await pilot.press("c")
+    await settle(pilot)
+    await fill(app, body="my draft")
+    await pilot.press("ctrl+e")
+    await settle(pilot)
+    return suspend
+
+
 async def test_an_editor_that_does_not_exist_is_named_in_a_toast_and_the_app_goes_on(
     profile: Profile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,13 +328,7 @@ async def test_an_editor_that_does_not_exist_is_named_in_a_toast_and_the_app_goe
     app = make_app(profile, start_receiver=False)
     notes = record_notes(app)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        suspend = FakeSuspend(monkeypatch, app)
-        await pilot.press("c")
-        await settle(pilot)
-        await fill(app, body="my draft")
-        await pilot.press("ctrl+e")
-        await settle(pilot)
+        suspend = await _edit_a_draft_in_the_editor(pilot, app, monkeypatch)
         assert suspend.suspended == 0  # the terminal is never handed to nothing
         assert "Editor not found: /nonexistent/ed" in notes
         assert compose_screen(app).body == "my draft"
@@ -343,13 +351,7 @@ async def test_the_terminal_comes_back_when_running_the_editor_fails(
     app = make_app(profile, start_receiver=False)
     notes = record_notes(app)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        suspend = FakeSuspend(monkeypatch, app)
-        await pilot.press("c")
-        await settle(pilot)
-        await fill(app, body="my draft")
-        await pilot.press("ctrl+e")
-        await settle(pilot)
+        suspend = await _edit_a_draft_in_the_editor(pilot, app, monkeypatch)
         assert (suspend.suspended, suspend.resumed) == (1, 1)
         assert compose_screen(app).body == "my draft"
     assert seen[0][:3] == ["sh", "-c", "exit 0"]  # $EDITOR's words, then the file
