@@ -194,6 +194,20 @@ def test_changed_key_exits_3_sending_nothing(sender: Profile, bob: FixtureReceiv
     assert "trust" not in waiting[0]["choices"]
 
 
+def test_trust_verify_of_a_server_that_cannot_be_asked_exits_4_changing_nothing(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    trust_network(sender)
+    assert send(sender, "--trust-new").returncode == 0
+    before = json.loads(run(sender, "trust", "show", "example.org", "--json").stdout)
+    bob.stop()  # a paste naming another key: the server must be asked, and cannot be
+    result = run(sender, "trust", "verify", "example.org", "ab" * 32)
+    assert result.returncode == 4, result.stderr
+    said = result.stderr.decode()
+    assert "could not ask example.org:1958" in said and "nothing was changed" in said, said
+    assert json.loads(run(sender, "trust", "show", "example.org", "--json").stdout) == before
+
+
 @pytest.mark.parametrize(("answer", "code"), [("41 busy", 4), ("51 nobody here", 5)])
 def test_deferred_and_failed_exit_codes(
     sender: Profile, bob: FixtureReceiver, answer: str, code: int
