@@ -23,7 +23,7 @@ from misfin_tui.core.address import DEFAULT_PORT, Address, parse_hostport
 from misfin_tui.core.clock import iso_utc
 from misfin_tui.core.der import cert_key_facts
 from misfin_tui.core.fingerprint import fingerprint
-from misfin_tui.core.letter import c_to_b
+from misfin_tui.core.letter import c_to_b, with_sender
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import PresentedCert
 from misfin_tui.core.wire import Response, ResponseParser, b_fits, build_b_request, build_c_request
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 READ_CHUNK = 4096
 CLOSE_TIMEOUT = 2.0
 FALLBACK_STATUSES = (59, 40)  # what C-unaware servers answer a C request (§3.2, A1)
+NAMES_SENDER_STATUS = 61  # unauthorized sender: titlani's answer when line 1 names nobody
 
 
 class DeliveryError(Exception):
@@ -427,7 +428,8 @@ async def deliver(
     kept), and `fell_back` says so. A C server may refuse one letter (titlani: metadata over
     its limit), so when B took it, a blank C request asks whether the server speaks C at all:
     `b_only` only when that is refused too, for the caller to remember. `prefer_b` (a host
-    known to be B-only) sends B directly when it fits. Raises ProtocolError (before connecting)
+    known to be B-only) sends B directly when it fits. A 61 to a new letter gets one resend
+    naming the sender on line 1 (letter.with_sender). Raises ProtocolError (before connecting)
     when the letter fits neither form, KeyMismatch when the key is not the approved one, and
     DeliveryError when the outcome is unknown.
     """
@@ -454,6 +456,17 @@ async def deliver(
         if response.status not in FALLBACK_STATUSES:
             b_only = await _refuses_c(address, identity, approved_spki, target, timeout)
         return DeliveryResult(response, "B", True, presented, b_only)
+    signed = with_sender(message, identity.address)
+    if response.status == NAMES_SENDER_STATUS and signed is not None:
+        # titlani's "required" verification checks the sender a client names on line 1, which
+        # new letters leave empty (the receiving server adds it): name ourselves, once.
+        try:
+            request = build_c_request(address, signed)
+        except ProtocolError:
+            return DeliveryResult(response, "C", False, presented)
+        response, presented = await _send_once(
+            address, identity, request, approved_spki, target, timeout
+        )
     return DeliveryResult(response, "C", False, presented)
 
 

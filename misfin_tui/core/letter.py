@@ -166,6 +166,18 @@ def new_message_c(body: str, recipients: Sequence[str]) -> bytes:
     return f"\n{line2}\n\n{_lf(body)}".encode()
 
 
+def with_sender(message: bytes, sender: Address) -> bytes | None:
+    """A new letter (empty line 1) naming its sender on line 1; None for any other message.
+
+    Only for a server that refuses a letter naming nobody (titlani's "required" verification
+    reads line 1, not the certificate); it will prepend the sender again, so it shows twice.
+    """
+    split = _c_lines(_text(message))
+    if not message.startswith(b"\n") or split is None or _c_metadata(split[1]) is None:
+        return None
+    return str(sender).encode() + message
+
+
 def c_to_b(message: bytes) -> bytes:
     """The B fallback: C metadata lines dropped, body kept with its LFs (A18), no CR left.
 

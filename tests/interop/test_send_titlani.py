@@ -11,13 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from helpers.profiles import SENDER, env_for
+from helpers.profiles import SENDER, env_for, make_profile
 from helpers.raw_tls import free_port
+from helpers.receivers import ReceiverProcess
 from helpers.titlani import TITLANI_BIN, titlani_needed
 
 from misfin_tui.core.address import Address
@@ -33,7 +34,7 @@ pytestmark = titlani_needed
 
 
 class Titlani:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, listen: str = "127.0.0.1", extra: str = "") -> None:
         self.folder = folder
         self.mail = folder / "mail"
         (self.mail / "bob").mkdir(parents=True)
@@ -44,11 +45,11 @@ class Titlani:
         config = folder / "server.toml"
         config.write_text(
             "[server]\n"
-            f'hostname = "{HOST}"\nhost = "127.0.0.1"\nport = {self.port}\n'
+            f'hostname = "{HOST}"\nhost = "{listen}"\nport = {self.port}\n'
             f'mailbox_dir = "{self.mail}"\n'
             f'certfile = "{folder / "server.pem"}"\nkeyfile = "{folder / "server.key"}"\n'
             f'identity_certfile = "{folder / "identity.pem"}"\n'
-            f'identity_keyfile = "{folder / "identity.key"}"\n'
+            f'identity_keyfile = "{folder / "identity.key"}"\n' + extra
         )
         self.log = open(folder / "titlani.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -56,6 +57,7 @@ class Titlani:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        self.listen = listen
         self._wait_listening()
 
     def _wait_listening(self) -> None:
@@ -64,7 +66,7 @@ class Titlani:
             if self.process.poll() is not None:
                 raise RuntimeError(f"titlani exited: {(self.folder / 'titlani.log').read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                socket.create_connection((self.listen, self.port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.2)
@@ -137,3 +139,34 @@ def test_send_reaches_titlani_intact_and_pins_the_mailbox(
     [server_cert] = load_certificates(titlani.folder / "server.pem")
     server_der = server_cert.public_bytes(serialization.Encoding.DER)
     assert host["fingerprint"] == fingerprint(server_der)  # its TLS key is what we pinned
+
+
+def test_titlani_requiring_verification_takes_a_letter_that_names_its_sender(
+    tmp_path: Path, receiver_process: Callable[..., ReceiverProcess]
+) -> None:
+    """titlani's "required" verification refuses (61) a letter whose first metadata line names
+    nobody, as new letters are written; the client resends once naming itself there. titlani
+    then probes the named sender's server: our own receiver, at localhost on titlani's port."""
+    alice = make_profile(tmp_path / "alice", "alice@localhost", trusted=True)
+    server = Titlani(
+        tmp_path / "titlani", listen="127.0.0.2", extra='[verification]\nmode = "required"\n'
+    )
+    try:
+        home = receiver_process(alice.config_dir, listen=f"127.0.0.1:{server.port}")
+        alice.config.set(f"hosts.{HOST}", ("127.0.0.2", server.port))
+        alice.save_config()
+        result = subprocess.run(
+            [sys.executable, "-m", "misfin_tui", "send", "--to", f"bob@{HOST}"]
+            + ["--subject", "Verified", "--no-input", "--trust-new"],
+            input=b"Hi Bob\n",
+            capture_output=True,
+            env=env_for(alice),
+            timeout=60,
+        )
+        assert result.returncode == 0, (result.stdout, result.stderr, home.lines)
+        [stored] = server.letters()
+        senders = stored.decode().split("\n")[0]
+        assert "alice@localhost" in senders  # titlani's own line plus the one we wrote
+        assert stored.endswith(b"# Verified\nHi Bob\n")
+    finally:
+        server.stop()

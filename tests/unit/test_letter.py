@@ -27,6 +27,7 @@ from misfin_tui.core.letter import (
     serialise_b,
     serialise_c,
     stamp_received,
+    with_sender,
 )
 from misfin_tui.core.wire import RequestParser, b_fits, build_b_request, build_c_request
 
@@ -194,6 +195,16 @@ def test_new_message_c() -> None:
         new_message_c("Hi", ["not-an-address"])
     letter = parse_c(new_message_c("# S\nbody\n", ["a@x.org", "b@y.org"]))
     assert letter == Gemmail((), ("a@x.org", "b@y.org"), (), "# S\nbody\n")
+
+
+def test_with_sender_names_us_on_a_new_letter_only() -> None:
+    alice = Address.parse("alice@example.net")
+    new = new_message_c("# S\nbody\n", ["a@x.org", "b@y.org"])
+    assert with_sender(new, alice) == b"alice@example.net" + new
+    assert parse_c(with_sender(new, alice) or b"").senders == (Sender("alice@example.net"),)
+    forwarded = b"carol@z.org Carol\n\n2024-03-01T10:00:00Z\nbody"
+    assert with_sender(forwarded, alice) is None  # a forward keeps its lines unchanged
+    assert with_sender(b"\nnot addresses at all\nnor a date\nbody", alice) is None  # not metadata
 
 
 def test_c_to_b_without_metadata_keeps_everything() -> None:
