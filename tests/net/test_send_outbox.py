@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from helpers.certs import make_server_cert
 from helpers.fixture_receiver import FixtureReceiver
-from helpers.profiles import route
+from helpers.profiles import SENDER, route
 
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.engine import Engine
@@ -123,6 +123,22 @@ async def test_first_contact_on_trusted_network_asks_then_trust_sends(
     trust = TrustStore(sender.database())
     assert trust.host("example.org:1958").spki == bob.server_cert.spki
     assert trust.mailbox(BOB).fingerprint == bob.mailbox_fp
+
+
+async def test_trusting_a_key_for_one_letter_moves_the_others_on_without_their_old_reason(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    trust_network(sender)
+    outbox = outbox_for(sender)
+    outbox.enqueue("one\n", to(BOB))
+    outbox.enqueue("two\n", to(BOB))
+    first, second = await outbox.process()
+    assert first.state is second.state is State.DECISION and second.reason
+    decide(outbox, first.id, Choice.TRUST)
+    second = outbox.item(second.id)
+    assert (second.state, second.reason, second.question) == (State.QUEUED, "", None)
+    await outbox.process()
+    assert outbox.item(second.id).state is State.DELIVERED and len(bob.requests) == 2
 
 
 async def test_first_contact_on_unknown_network_is_held_and_nothing_sent(
@@ -480,9 +496,14 @@ async def test_permanent_and_identity_errors_fail(
     outbox = outbox_for(sender)
     await accepted(sender, outbox)
     bob.answers.append(answer)
+    if answer.startswith("61"):
+        bob.answers.append(answer)  # again to the one resend naming the sender on line 1
     [item] = await send(outbox, "second\n")
     assert item.state is State.FAILED
     assert words in item.reason and answer[3:] in item.reason
+    if answer.startswith("61"):
+        first, resent = bob.requests[-2:]
+        assert resent.split(b"\r\n", 1)[1] == SENDER.encode() + first.split(b"\r\n", 1)[1]
     assert MailStore(sender.database()).get(item.letter_id).folder == "Outbox"
 
 

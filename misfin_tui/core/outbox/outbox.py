@@ -679,7 +679,7 @@ class Outbox:
                 and question.hostport == hp
                 and question.presented is not None
             ):
-                self._update(other.id, state=State.QUEUED, next_attempt_at=None)
+                self._update(other.id, state=State.QUEUED, reason="", next_attempt_at=None)
                 released += 1
         return released
 
