@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from misfin_tui.cli import archive, render
-from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError, row_id
+from misfin_tui.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, Context, UsageError, row_id
 from misfin_tui.core.database import FOLDERS
 
 if TYPE_CHECKING:
@@ -46,6 +46,20 @@ def register(subparsers: Any) -> None:
     )
     show.add_argument("--raw", action="store_true", help="write the stored bytes exactly")
     show.set_defaults(func=cmd_mail_show)
+    recheck = actions.add_parser(
+        "recheck",
+        help="check the senders of letters again (from Quarantine)",
+        description="Verify each letter's sender again, as the receiver does: one that passes "
+        "moves to the Inbox. Exits 0 when every letter passed, 5 when one did not.",
+    )
+    recheck.add_argument(
+        "ids",
+        type=row_id(NO_LETTER, EXIT_ERROR),
+        nargs="+",
+        metavar="ID",
+        help="a letter's id (from mail list --folder Quarantine)",
+    )
+    recheck.set_defaults(func=cmd_mail_recheck)
     archive.register(actions)
 
 
@@ -157,3 +171,31 @@ def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
     if letter.unread:
         store.set_unread([letter.id], False)
     return EXIT_OK
+
+
+def cmd_mail_recheck(args: argparse.Namespace, ctx: Context) -> int:
+    store = ctx.engine.store
+    for letter_id in args.ids:
+        letter = store.get(letter_id)
+        problem = (
+            NO_LETTER.format(letter_id)
+            if letter is None
+            else f"letter {letter_id} was not received here: it has no sender to check"
+            if letter.sender_cert is None
+            else ""
+        )
+        if problem:
+            print(f"misfin-tui: error: {problem}", file=sys.stderr)
+            return EXIT_ERROR
+    passed = True
+    for letter in ctx.engine.recheck(args.ids):
+        if letter.folder == "Quarantine" or letter.trust in ("pending", "quarantined"):
+            passed = False
+            outcome = f"still in {letter.folder}"
+        else:
+            outcome = f"{letter.trust}, in {letter.folder}"
+        print(
+            f"letter {letter.id} from {render.safe(letter.sender)}: {outcome}: "
+            f"{render.safe(letter.trust_reason)}"
+        )
+    return EXIT_OK if passed else EXIT_FAILED

@@ -13,17 +13,20 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import Clock, system_clock
+from misfin_tui.core.database import Folder
 from misfin_tui.core.events import Events
 from misfin_tui.core.network import Networks
 from misfin_tui.core.outbox.delivery import Conversation
 from misfin_tui.core.outbox.outbox import Outbox
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.store import MailStore
+from misfin_tui.core.store import MailStore, StoredLetter
 from misfin_tui.core.trust.policy import TrustPolicy
 from misfin_tui.core.trust.store import TrustStore
 
@@ -78,6 +81,10 @@ class Engine:
 
     @cached_property
     def verifier(self) -> Verifier:
+        """The receiver's verifier (started with it)."""
+        return self._new_verifier()
+
+    def _new_verifier(self) -> Verifier:
         from misfin_tui.core.verify import Verifier
 
         return Verifier(
@@ -120,6 +127,24 @@ class Engine:
         if receiver is not None:
             receiver.stop()
             self.verifier.stop()
+
+    def recheck(self, letter_ids: Sequence[int], *, timeout: float = 30.0) -> list[StoredLetter]:
+        """Check the senders of these letters again (from Quarantine, after a pin was fixed or
+        to try now); a letter that passes goes back to the Inbox. On the receiver's verifier,
+        or on one started for this check when no receiver runs here. Waits up to `timeout`;
+        returns the letters as they are then (one still checked shows as pending)."""
+        started_here = self.receiver is None  # a receiver starting meanwhile keeps its own
+        verifier = self._new_verifier() if started_here else self.verifier
+        if started_here:
+            verifier.start()
+        try:
+            for letter_id in letter_ids:
+                verifier.recheck(letter_id)
+            verifier.wait_idle(timeout)
+        finally:
+            if started_here:
+                verifier.stop()
+        return [letter for i in letter_ids if (letter := self.store.get(i)) is not None]
 
     # -- key rotation and re-validation (core/rotation.py, core/revalidate.py) -----------------
 
@@ -167,7 +192,7 @@ class Engine:
         released). See revalidate.verify_server."""
         from misfin_tui.core import revalidate
 
-        return await revalidate.verify_server(
+        check = await revalidate.verify_server(
             self.profile,
             self.policy,
             self.networks,
@@ -176,6 +201,18 @@ class Engine:
             pasted,
             connect=connect,
         )
+        if check.result in (revalidate.Pasted.REPLACED, revalidate.Pasted.APPROVED):
+            # Letters its senders' old or unknown key sent to Quarantine are judged again.
+            ids = self.store.quarantined_from(parse_hostport(hostport)[0])
+            if ids:
+                letters = await asyncio.to_thread(self.recheck, ids)
+                back = sum(1 for letter in letters if letter.folder != Folder.QUARANTINE)
+                check = replace(
+                    check,
+                    detail=f"{check.detail}; {len(ids)} letter(s) in Quarantine from "
+                    f"{hostport} checked again, {back} moved to the Inbox",
+                )
+        return check
 
     def verify_mailbox(self, address: str, pasted: str) -> PasteCheck:
         """A pasted fingerprint for a mailbox: verified when it names its key."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.clock import utc_now
-from misfin_tui.core.database import FOLDERS, Database
+from misfin_tui.core.database import FOLDERS, Database, Folder
 
 if TYPE_CHECKING:  # imported where used: sending never syncs
     from misfin_tui.core.remote import RemoteEntry, RemoteLetter, SyncState
@@ -406,6 +406,13 @@ class MailStore:
             "SELECT id FROM letters WHERE trust = ? ORDER BY id", (trust,)
         )
         return [row[0] for row in rows]
+
+    def quarantined_from(self, host: str) -> list[int]:
+        """Letters in Quarantine whose sender's address is at `host` (a pin of it changed)."""
+        rows = self.db.connect().execute(
+            "SELECT id, sender FROM letters WHERE folder = ? ORDER BY id", (Folder.QUARANTINE,)
+        )
+        return [letter_id for letter_id, sender in rows if _host_of(sender) == host.lower()]
 
     def set_unread(self, ids: int | Iterable[int], unread: bool) -> None:
         self._set_flag("unread", ids, unread)
@@ -804,3 +811,10 @@ class MailStore:
             sql += " AND folder = ?"
             params.append(_check_folder(folder))
         return [(row[0], row[1]) for row in self.db.connect().execute(sql + " ORDER BY id", params)]
+
+
+def _host_of(sender: str) -> str:
+    try:
+        return Address.parse(sender).host
+    except AddressError:
+        return ""

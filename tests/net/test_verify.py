@@ -440,6 +440,46 @@ def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_
         assert (letter.id, letter.folder, letter.trust) == (q["id"], "Inbox", "verified")
 
 
+def test_quarantine_is_checked_again_by_mail_recheck_and_after_trust_verify(
+    home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No receiver running: the commands check with a verifier of their own."""
+    from misfin_tui.cli.main import main
+    from misfin_tui.core.client import presented_cert
+    from misfin_tui.core.network import Networks
+
+    alice = identity_creds(home.profile, "alice@example.net")
+    bob_profile = _bob(tmp_path, home.port)
+    stale = forged(tmp_path / "certs", "old", "example.net", "old-server")
+    TrustStore(bob_profile.database()).pin_host(
+        "example.net:1958",
+        presented_cert(stale.der),
+        Networks(bob_profile.database()).current(),
+        Origin.APPROVED,
+    )
+    with running(bob_profile) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        (q,) = bob.wait_for("quarantined")
+    cli = ["--profile", str(bob_profile.config_dir)]
+    assert main([*cli, "mail", "recheck", str(q["id"])]) == 5  # the key is still not reviewed
+    out = capsys.readouterr().out
+    assert f"letter {q['id']} from alice@example.net: still in Quarantine" in out
+    assert "different key from the one you trust" in out
+    assert main([*cli, "mail", "recheck", "999"]) == 1
+    assert "no letter 999" in capsys.readouterr().err
+
+    ca_pem = home.profile.host_ca("example.net")[0].read_text()
+    new_key = fingerprint(ssl.PEM_cert_to_DER_cert(ca_pem))
+    assert main([*cli, "trust", "verify", "example.net:1958", new_key]) == 0
+    assert "1 letter(s) in Quarantine from example.net:1958 checked again, 1 moved to the Inbox" in (
+        capsys.readouterr().out.replace("\n", " ")
+    )
+    letter = MailStore(bob_profile.database()).get(q["id"])
+    assert (letter.folder, letter.trust) == ("Inbox", "verified")
+    assert main([*cli, "mail", "recheck", str(q["id"])]) == 0
+    assert f"letter {q['id']} from alice@example.net: verified, in Inbox" in capsys.readouterr().out
+
+
 def test_vector_19_known_sender_with_another_certificate_gets_63(
     rejecting, home, tmp_path: Path
 ) -> None:

@@ -73,7 +73,8 @@ class MainScreen(Screen[None]):
         "Enter opens a letter in the reader (its header lights up): there j/k and the arrows "
         "scroll, space pages, n/p go to the next or previous letter, and q or Esc go back to "
         "the list. In the list, g and G go to the first and last letter; q quits. "
-        "t shows conversations (in every folder): Enter or space opens or closes one."
+        "t shows conversations (in every folder): Enter or space opens or closes one. "
+        "V checks a quarantined letter's sender again (after you review its server in Trust)."
     )
     # The footer shows the few keys a newcomer needs (80 columns hold them all); the rest are
     # in help (?) and the palette (ctrl+p), from these same bindings.
@@ -87,6 +88,7 @@ class MainScreen(Screen[None]):
         Binding("u,ctrl+z", "undo", "Undo", id="mail.undo", show=False),
         Binding("m", "toggle_read", "Read/unread", id="mail.toggle_read", show=False),
         Binding("i", "to_inbox", "Move to Inbox", id="mail.to_inbox", show=False),
+        Binding("V", "recheck", "Check sender again", id="mail.recheck", show=False),
         Binding("n", "next_letter", "Next letter", id="mail.next", show=False),
         Binding("p", "previous_letter", "Previous letter", id="mail.previous", show=False),
         Binding("slash", "search", "Search", id="mail.search"),
@@ -458,6 +460,32 @@ class MainScreen(Screen[None]):
 
     def action_to_inbox(self) -> None:
         self._move("Inbox", "Moved to Inbox", "Moved {n} letters to Inbox")
+
+    def action_recheck(self) -> None:
+        """A Quarantine letter's sender verified again (after fixing a pin in Trust, say)."""
+        ids = [s.id for s in self.letters.current_letters if s.folder == "Quarantine"]
+        if not ids:
+            self.notify("Only letters in Quarantine are checked again.", markup=False)
+            return
+        self.notify("Checking the sender again…", markup=False)
+        self._do_recheck(ids)
+
+    @work(thread=True, exit_on_error=False, group="recheck")
+    def _do_recheck(self, ids: list[int]) -> None:
+        letters = self.session.engine.recheck(ids)
+        self.app.call_from_thread(self._rechecked, letters)
+
+    def _rechecked(self, letters: list[StoredLetter]) -> None:
+        back = [letter.id for letter in letters if letter.folder != "Quarantine"]
+        if back:
+            self.letters.remove_letters(back)
+            self._refresh_counts()
+            self.notify(f"Verified: {len(back)} moved to the Inbox.", markup=False)
+        else:
+            reason = letters[0].trust_reason if letters else ""
+            self.notify(
+                f"Still not verified: {reason}", severity="warning", timeout=10, markup=False
+            )
 
     def action_delete(self) -> None:
         current = self.letters.current
