@@ -271,6 +271,11 @@ class MisfinApp(App[int]):
         self._quit()
 
     def _quit(self) -> None:
+        from misfin_tui.ui.screens.compose import ComposeScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ComposeScreen):
+                screen.keep_draft()
         self.home_sync.stop()
         self.engine.close()
         self.exit(0)

@@ -196,6 +196,25 @@ async def test_drafts_are_saved_as_you_type_and_survive_a_restart(
         assert screen.body == "Dear Bob,\nmore text"
 
 
+async def test_quitting_right_after_typing_keeps_every_word_in_drafts(
+    profile: Profile, tmp_path: Path
+) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", subject="Quit test", body="typed before ctrl+q")
+        await pilot.press("ctrl+q")  # before the autosave timer fires
+    store = MailStore(Profile.open(tmp_path / "profile").database())
+    [draft] = store.summaries("Drafts")
+    letter = store.get(draft.id)
+    assert letter is not None and (letter.subject, letter.body) == (
+        "Quit test",
+        "typed before ctrl+q",
+    )
+
+
 async def test_escape_keeps_what_was_typed_and_a_blank_letter_leaves_no_draft(
     profile: Profile,
 ) -> None:

@@ -522,6 +522,13 @@ class ComposeScreen(Screen[str | None]):
 
     # -- closing ------------------------------------------------------------------------------
 
+    def keep_draft(self) -> None:
+        """The app is quitting with this letter open: save what is typed now (blocking, a
+        small write), not a second later when the autosave would have run."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self.save_draft(self._version, self._snapshot())
+
     def action_close(self) -> None:
         if not self._leaving:
             self._leaving = True
