@@ -29,6 +29,7 @@ from misfin_tui.core.events import (
     LetterVerified,
     NetworkTrusted,
 )
+from misfin_tui.core.network import Network
 from misfin_tui.core.notice import Reason
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.text import one_line
@@ -115,6 +116,7 @@ class MisfinApp(App[int]):
         # The status line's parts, each in a full and a short form (see fit_status).
         self.network_text = "network …"
         self.network_hint = ("", "")
+        self.network: Network | None = None  # as last detected
         self._status_width = 0  # the width the status line was last fitted to
         self.receiver_text = ("receiver off", "receiver off")
         self._latest_id: int | None = None
@@ -179,7 +181,7 @@ class MisfinApp(App[int]):
     def _detect_network(self) -> None:
         """Blocking: which network we are on, for the status line."""
         try:
-            network = self.engine.networks.current()
+            network = self.network = self.engine.networks.current()
             mark = "trusted" if network.trusted else "untrusted"
             label = network.label or network.id
             self.network_text = f"{'●' if network.trusted else '○'} {label} ({mark})"
@@ -466,6 +468,15 @@ class MisfinApp(App[int]):
         """Name the network we are on and mark it trusted (from the palette, anywhere)."""
         from misfin_tui.ui.prompts.common import mark_network_screen
 
+        network = self.network
+        if network is not None and network.trusted:
+            self.notify(
+                f"{network.label or network.id} is trusted already; rename or untrust it in "
+                "Trust (T, then 3).",
+                markup=False,
+            )
+            return
+
         def done(label: str | None) -> None:
             if label is not None:
                 self.sending.trust_network(None, label)
@@ -473,7 +484,8 @@ class MisfinApp(App[int]):
         self.push_screen(
             mark_network_screen(
                 "Only mark a network you control, such as your home or office. Letters held "
-                "for a trusted network are then tried again. Give it a name:"
+                "for a trusted network are then tried again. Give it a name:",
+                network.label if network is not None else "",
             ),
             done,
         )

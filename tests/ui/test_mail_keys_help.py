@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from helpers.pilot import SIZE, record_notes, settle, wait_for, wait_screen
-from helpers.profiles import make_profile
+from helpers.profiles import NETWORK, make_profile
 from textual.widgets import Footer, Static
 
+from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import DEFAULT_CONFIG, Profile
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.commands import MailCommands
@@ -22,8 +23,6 @@ from misfin_tui.ui.screens.main import MainScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import LetterList
-
-NETWORK = "test-net"
 
 
 @pytest.fixture
@@ -95,6 +94,22 @@ async def test_mark_network_from_the_main_screen_uses_the_name_typed(profile: Pr
 
         await wait_for(pilot, trusted)
         assert networks.get(NETWORK).label == "Office"
+
+
+async def test_mark_network_on_a_trusted_network_says_so_and_renames_nothing(
+    profile: Profile,
+) -> None:
+    Networks(profile.database()).trust(NETWORK, "Office")
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        commands = {name: run for name, _help, run in MailCommands(app.screen)._commands()}
+        await commands["Mark this network as trusted"]()
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert notes[-1].startswith("Office is trusted already")
+        assert app.engine.networks.get(NETWORK).label == "Office"
 
 
 async def test_key_overrides_reach_help_and_the_palette(tmp_path: Path, monkeypatch) -> None:
@@ -235,6 +250,19 @@ async def test_help_shows_each_action_and_key_once_on_every_screen(profile: Prof
             assert_each_once(help_rows(app))
             app.pop_screen()
             await wait_screen(pilot, MainScreen)
+
+
+async def test_q_and_escape_close_the_outbox_and_the_trust_manager(profile: Profile) -> None:
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for action in (app.action_trust_manager, app.action_outbox):
+            for key in ("q", "escape"):
+                action()
+                await settle(pilot)
+                assert not isinstance(app.screen, MainScreen)
+                await pilot.press(key)
+                await wait_screen(pilot, MainScreen)
 
 
 async def test_the_palette_shows_each_command_and_its_key_once(profile: Profile) -> None:

@@ -85,7 +85,7 @@ recipient's server confirms delivery.
 r  retry now (a deferred or failed letter, or re-check a held one)
 d  drop - delete the letter from the Outbox (asks first)
 enter  decide - for a letter waiting for you (first contact, changed key, held, redirect)
-Esc  close
+Esc or q  close
 """
 
     DEFAULT_CSS = """
@@ -99,7 +99,7 @@ Esc  close
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="outbox.close"),
+        Binding("escape,q", "close", "Close", id="outbox.close"),
         Binding("r", "retry", "Retry", id="outbox.retry"),
         Binding("d", "drop", "Drop…", id="outbox.drop"),
         Binding("enter", "decide", "Decide", id="outbox.decide"),
