@@ -40,23 +40,25 @@ YOU = ("you@home.demo", "You")
 ADA = ("ada@lovelace.demo", "Ada Lovelace")
 BOB = ("bob@bobs.demo", "Bob")
 
-WELCOME = """# Welcome to misfin_tui
-Hello! I'm Bob, a demo correspondent running on this machine. Everything here is real Misfin:
-this letter came to your own receiver over TLS, and misfin_tui asked my server whether I am
-who my certificate says (see the ✓ next to my letter).
-
-## Things to try
-* Press c and write to ada@lovelace.demo. She answers every letter she gets.
-* You have never written to Ada's server, so misfin_tui shows you its key and asks whether
-to trust it. Choose "Trust & send".
-* Press T to open the trust manager, and o for the outbox.
-* Press ? on any screen for help, ctrl+p for every command, ctrl+q to quit.
-
-* Your home server kept a letter for you while you were away: $ syncs with it (GMAP).
-
-=> misfin://ada@lovelace.demo Ada, who answers
-=> gemini://geminiprotocol.net/ Gemini, the small web Misfin belongs to
-"""
+WELCOME = (  # gemtext: one line per paragraph or bullet (a line break is a new line)
+    "# Welcome to misfin_tui\n"
+    "Hello! I'm Bob, a demo correspondent running on this machine. Everything here is real "
+    "Misfin: this letter came to your own receiver over TLS, and misfin_tui asked my server "
+    "whether I am who my certificate says (see the ✓ next to my letter).\n"
+    "\n"
+    "## Things to try\n"
+    "* Press c and write to ada@lovelace.demo. She answers every letter she gets.\n"
+    "* You have never written to Ada's server, so misfin_tui shows you its key and asks whether "
+    'to trust it. Choose "Trust & send".\n'
+    "* Press T to open the trust manager, and o for the outbox.\n"
+    "* Press ? on any screen for help, ctrl+p for every command, q to quit.\n"
+    "\n"
+    "* Your home server kept a letter for you while you were away: it was fetched (GMAP) when "
+    "the app started, and $ syncs with home again.\n"
+    "\n"
+    "=> misfin://ada@lovelace.demo Ada, who answers\n"
+    "=> gemini://geminiprotocol.net/ Gemini, the small web Misfin belongs to\n"
+)
 
 
 AWAY = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sqlite3
 from collections.abc import Callable
@@ -20,9 +21,9 @@ _RUN = [PROG]  # how to run us again on the same profile: the commands a hint su
 
 
 def run_on_profile(folder: str | None) -> None:
-    """Hints from now on suggest commands with `--profile folder` (the one this run was given),
-    so what is printed, typed as printed, reaches the same profile."""
-    _RUN[1:] = ["--profile", shlex.quote(folder)] if folder else []
+    """Hints from now on suggest commands with `--profile folder` (the one this run was given,
+    made absolute), so what is printed, typed as printed anywhere, reaches the same profile."""
+    _RUN[1:] = ["--profile", shlex.quote(os.path.abspath(folder))] if folder else []
 
 
 def command(words: str) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
-from misfin_tui.cli.common import EXIT_OK, EXIT_USAGE, Context, UsageError, row_id
-from misfin_tui.core.outbox.model import OutboxError, OutboxItem, State, summarise
+from misfin_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Context, UsageError, row_id
+from misfin_tui.core.outbox.model import OutboxError, OutboxItem, PasteRefused, State, summarise
 from misfin_tui.core.trust.model import Answer, Choice
 
 # An id beyond SQLite's integers is told as the outbox tells an unknown one (an OutboxError,
@@ -75,6 +76,9 @@ def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
             engine.outbox.decide(args.id, Answer(Choice.VERIFY, pasted=args.verify))
         else:
             engine.outbox.retry(args.id)
+    except PasteRefused as exc:  # as `trust verify` answers a paste naming another key
+        print(f"misfin-tui: error: {render.safe(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     except OutboxError as exc:
         raise UsageError(str(exc)) from None
     asker = asker_for(args.no_input or args.json)

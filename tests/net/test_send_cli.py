@@ -164,7 +164,7 @@ def test_a_held_first_contact_is_approved_by_its_fingerprint_without_a_terminal(
     held = run(sender, "outbox", "list", network="cafe").stdout.decode()
     assert f"outbox retry {item['id']} --verify FINGERPRINT" in held
     wrong = run(sender, "outbox", "retry", str(item["id"]), "--verify", "00" * 32, network="cafe")
-    assert wrong.returncode == 2 and b"does not match" in wrong.stderr
+    assert wrong.returncode == 5 and b"does not match" in wrong.stderr
     assert bob.requests == [] and outbox_json(sender)[0]["state"] == "held"
     garbage = run(sender, "outbox", "retry", str(item["id"]), "--verify", "zzzz", network="cafe")
     assert garbage.returncode == 2, garbage.stderr

@@ -15,6 +15,10 @@ class OutboxError(Exception):
     """A request the outbox refuses (unknown item, a choice that does not apply, a bad paste)."""
 
 
+class PasteRefused(OutboxError):
+    """A pasted fingerprint names another key than the one in question: nothing changed."""
+
+
 class State(StrEnum):
     """Where one delivery is:
 

@@ -35,6 +35,7 @@ from misfin_tui.core.outbox.model import (
     OutboxError,
     OutboxItem,
     Outcome,
+    PasteRefused,
     State,
 )
 from misfin_tui.core.profile import Profile
@@ -49,6 +50,7 @@ from misfin_tui.core.trust.model import (
     MailboxEvent,
     MailboxState,
     Origin,
+    PasteMismatch,
     PinFacts,
     Policy,
     PresentedCert,
@@ -280,6 +282,8 @@ class Outbox:
                 answer,
                 recipient=Address.parse(item.recipient).key,
             )
+        except PasteMismatch as exc:
+            raise PasteRefused(str(exc)) from None
         except TrustError as exc:
             raise OutboxError(str(exc)) from None
         evidence = Evidence(redirected_from=item.evidence.redirected_from)
@@ -298,7 +302,7 @@ class Outbox:
         try:
             if answer.choice is Choice.VERIFY:
                 if not self.trust.verify_mailbox(address, answer.pasted):
-                    raise OutboxError(
+                    raise PasteRefused(
                         "the pasted fingerprint matches neither the trusted nor the reported key; "
                         "nothing was changed and nothing was sent"
                     )

@@ -214,7 +214,7 @@ class Vouch:
     @property
     def words(self) -> str:
         return (
-            f"This key already vouched for {self.sender} on {self.at[:10]} (network "
+            f"This key already vouched for {self.sender} on {self.at[:10]} (on "
             f"{self.network}), while a letter was being verified. That is evidence, not "
             "approval: a network that impersonated the server then would show the same key."
         )
