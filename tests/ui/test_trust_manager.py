@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from helpers.certs import fixed_cert
 from helpers.pilot import TrustHost, type_text, wait_for, wait_screen
 from helpers.profiles import CAFE, RECIPIENT, SENDER, trust_network
-from textual.widgets import Static, Tab, Tabs
+from textual.widgets import DataTable, Static, Tab, Tabs
 from textual.widgets._footer import FooterKey
 
 from misfin_tui.core.address import Address
@@ -76,6 +77,20 @@ async def test_a_gmap_home_says_so_instead_of_a_misfin_protocol(sender, peer) ->
         manager = await open_manager(app, pilot)
         await wait_for(pilot, lambda: "Serves: GMAP (your mail from home)" in detail(manager))
         assert "Protocol:" not in detail(manager)
+
+
+async def test_a_server_whose_key_changed_under_a_waiting_letter_is_flagged(sender, peer) -> None:
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        peer.swap_cert(fixed_cert(3, RECIPIENT, blurb="Bob rebuilt"))
+        app.engine.outbox.enqueue("Two\n", [Address.parse(RECIPIENT)])
+        [item] = await app.engine.outbox.process()
+        assert item.question is not None and item.question.ask.value == "changed"
+        manager = await open_manager(app, pilot)
+        row = manager.query_one("#servers-table", DataTable).get_row(HOSTPORT)
+        assert "⚠ changed" in [str(cell) for cell in row]
 
 
 async def test_forget_and_reject_ask_first(sender, peer) -> None:
@@ -270,8 +285,8 @@ async def test_help_lists_every_key_of_every_tab_and_its_words_wrap(sender) -> N
 
 
 async def test_the_detail_says_whether_a_key_was_approved_or_only_seen(sender, peer) -> None:
-    """A server key learned while verifying a sender is shown as pinned too; the detail says
-    it was only seen (evidence), not approved, so nobody mistakes it for a decision."""
+    """A server key learned while verifying a sender is shown as seen, not pinned, and the
+    detail says it is evidence, not approved, so nobody mistakes it for a decision."""
     from misfin_tui.core.client import presented_cert
 
     trust_network(sender)
@@ -290,5 +305,8 @@ async def test_the_detail_says_whether_a_key_was_approved_or_only_seen(sender, p
         await wait_for(pilot, lambda: manager.row_key("servers") == "seen.test:1958")
         await wait_for(pilot, lambda: "seen.test:1958" in detail(manager))
         assert "Origin: seen while verifying a sender (not approved)" in detail(manager)
+        assert "State: ◦ seen" in detail(manager)
+        row = manager.query_one("#servers-table", DataTable).get_row("seen.test:1958")
+        assert "◦ seen" in [str(cell) for cell in row]
         await pilot.press("2")  # Mailboxes: bob's key, as his server answered the delivery
         await wait_for(pilot, lambda: "Origin: reported by its server" in detail(manager))

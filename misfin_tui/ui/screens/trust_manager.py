@@ -9,7 +9,7 @@ worker and calls it back for each action; it never decides anything itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from textual.worker import get_current_worker
 
 from misfin_tui.core.fingerprint import grouped as group_fingerprint
 from misfin_tui.core.text import one_line, visible
-from misfin_tui.core.trust.model import MailboxState
+from misfin_tui.core.trust.model import Ask, HostState, MailboxState
 from misfin_tui.ui.dates import local_time
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.common import (
@@ -62,6 +62,16 @@ SHA256_HEX = re.compile(r"\b[0-9a-f]{64}\b")  # a fingerprint or key pin in hist
 
 def state_mark(state: str) -> str:
     return STATE_MARKS.get(state, state)
+
+
+def host_mark(h: HostPin, changed: Iterable[str] = ()) -> str:
+    """A server's state as its row shows it: a key only seen (while verifying a sender, or
+    for one "Send once") is not approved, and a letter waiting on a changed key says so."""
+    if h.hostport in changed:
+        return "⚠ changed"
+    if h.state is HostState.PINNED and not h.origin.approves:
+        return "◦ seen"
+    return state_mark(h.state)
 
 
 def short_time(iso: str | None) -> str:
@@ -255,13 +265,18 @@ class TrustManagerScreen(Screen[None]):
             state = "trusted" if current.trusted else "not trusted"
             title += f" · current network: {current.label} ({state})"
         self.query_one("#trust-title", Static).update(Content(title))
+        changed = {
+            item.question.hostport
+            for item in snap.pending
+            if item.question is not None and item.question.ask is Ask.CHANGED
+        }
         rows: dict[str, list[tuple[str, tuple[str, ...]]]] = {
             "servers": [
                 (
                     h.hostport,
                     (
                         h.hostport,
-                        state_mark(h.state),
+                        host_mark(h, changed),
                         short_fingerprint(h.fingerprint, 2),
                         short_time(h.last_seen)[:10],
                         days_until(h.not_after, now),
@@ -588,7 +603,7 @@ def host_detail(
     last = names.get(h.last_network, h.last_network[:12])
     parts = [
         h.hostport,
-        f"State: {state_mark(h.state)}",
+        f"State: {host_mark(h)}",
         f"Origin: {h.origin.words}",  # a key only seen while verifying is not approved
         "Serves: GMAP (your mail from home)" if gmap else f"Protocol: Misfin {h.protocol}",
         f"Valid until: {h.not_after[:10]}",
