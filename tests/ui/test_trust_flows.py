@@ -73,16 +73,20 @@ async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender,
     trust_network(sender)
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
+        app.notify("Letter queued for bob — see the Outbox.")
         send(app, "One")
         await wait_screen(pilot, FirstContactScreen)
+        assert not list(app._notifications)  # no toast over the question
         await pilot.press("t")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
         assert peer.received() == 1
 
         new = fixed_cert(3, RECIPIENT, blurb="Bob rebuilt")
         peer.swap_cert(new)
+        app.notify("Letter queued for bob — see the Outbox.")
         send(app, "Two")
         alarm = await wait_screen(pilot, ChangedKeyScreen)
+        assert not list(app._notifications)  # no toast over the alarm's first lines
         assert (
             alarm.question.pinned.fingerprint == fixed_cert(2, RECIPIENT, blurb="Bob").fingerprint
         )
@@ -131,7 +135,7 @@ async def test_unfamiliar_network_holds_until_network_trusted(sender, peer, netw
         screen = await wait_screen(pilot, UnfamiliarNetworkScreen)
         assert screen.focused.id == "do-hold"  # the safe choice is the default
         assert screen.question.network.hints == "set by MISFIN_TUI_NETWORK"
-        await pilot.press("t", "o")  # no trust-and-send shortcut on an unfamiliar network
+        await pilot.press("t", "o")  # no trust-and-send shortcut on an untrusted network
         assert app.screen is screen
         await pilot.press("h")
         await wait_for(pilot, lambda: states(app) == ["held"])

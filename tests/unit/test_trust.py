@@ -140,7 +140,7 @@ def test_renewal_on_untrusted_network_suggests_waiting() -> None:
     old = cert("key-a", not_after="2026-06-10T00:00:00Z")
     decision = classify(pin_for(old), cert("key-b"), CAFE, "accept-new", NOW)
     assert (decision.event, decision.verdict) == (HostEvent.RENEWAL_LIKELY, "ask")
-    assert "unfamiliar network" in decision.reason
+    assert "untrusted network" in decision.reason
 
 
 def test_renewal_under_strict_needs_verification() -> None:

@@ -124,7 +124,7 @@ def classify(
         )
         if not network.trusted:
             reason += (
-                f" You are on an unfamiliar network ({network.label}); consider waiting until "
+                f" You are on an untrusted network ({network.label}); consider waiting until "
                 "you are on a trusted one."
             )
         if strict:
@@ -177,7 +177,7 @@ def _first_contact(
     if network.trusted:
         event = HostEvent.FIRST_CONTACT
         reason = (
-            f"You have not contacted {name} before, so it cannot yet be told whether it is "
+            f"You have not approved the key of {name} yet, so it cannot be told whether it is "
             "genuine. If you trust it now, it will be remembered and you will be warned if "
             f"its key ever changes. Network: {_network_words(network)}.{seen}"
         )
@@ -205,10 +205,10 @@ def _first_contact(
         )
     event = HostEvent.FIRST_CONTACT_UNTRUSTED_NETWORK
     reason = (
-        f"This is the first contact with {name}, and you are on a network you have not "
+        f"You have not approved the key of {name} yet, and you are on a network you have not "
         f"marked as trusted ({network.label}). Whoever runs this network could point {name} "
         "at a different server, and a first contact could not notice it. Mail to servers "
-        f"you have written to before is not affected.{seen}"
+        f"whose key you approved is not affected.{seen}"
     )
     if policy is Policy.STRICT:
         return decide(

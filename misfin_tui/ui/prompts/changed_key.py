@@ -131,6 +131,7 @@ r  replace the trusted key - paste the new fingerprint, obtained by another chan
         yield Footer()
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # a toast must not cover the alarm
         self.query_one("#keep", Button).focus(scroll_visible=False)
 
     @on(Button.Pressed)

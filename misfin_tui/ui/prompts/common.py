@@ -200,6 +200,7 @@ class QuestionScreen(ModalScreen[Answer | None]):
         return self.allowed(action)
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # a toast must not cover what the question says
         for widget in self.query(Button):
             action = (widget.id or "").removeprefix("do-").replace("-", "_")
             widget.display = self.allowed(action)

@@ -54,14 +54,14 @@ esc  keep the letter in the Outbox and decide later
         with VerticalScroll(id="dialog"):
             if self.untrusted:
                 yield para(
-                    f"First message to {q.recipient} — you are on an unfamiliar network",
+                    f"New server for {q.recipient} — you are on an untrusted network",
                     "title",
                 )
             else:
-                yield para(f"First message to {q.recipient}", "title")
+                yield para(f"New server for {q.recipient}", "title")
             if self.untrusted:
                 yield para(
-                    f"This is the first time you are contacting {q.host}, and you are "
+                    f"You have not approved the key of {q.host} yet, and you are "
                     f"connected through a network you have not marked as trusted "
                     f"({q.network.label or 'unknown network'}"
                     f"{'; ' + q.network.hints if q.network.hints else ''}). "
@@ -74,7 +74,7 @@ esc  keep the letter in the Outbox and decide later
                     yield para(q.network.caution, "warning")
             else:
                 yield para(
-                    f"You have not contacted {q.host} before, so misfin_tui cannot yet tell "
+                    f"You have not approved the key of {q.host} yet, so misfin_tui cannot tell "
                     "whether this server is genuine. If you trust it now, misfin_tui will "
                     "remember it and warn you if it ever changes."
                 )
@@ -90,7 +90,7 @@ esc  keep the letter in the Outbox and decide later
                 f"{key_display(self, 'verify')} and paste it; misfin_tui will compare it for you."
             )
             if self.untrusted:
-                yield para("Mail to people you have written to before is not affected.")
+                yield para("Mail to servers whose key you approved is not affected.")
                 if q.network.id == UNKNOWN_NETWORK_ID:
                     yield para(
                         "This network could not be identified (no router address was found), "
@@ -158,10 +158,10 @@ esc  keep the letter in the Outbox and decide later
 class UnfamiliarNetworkScreen(FirstContactScreen, inherit_bindings=False):
     """First contact while on a network not marked trusted (b.6 prompt 2): default Hold."""
 
-    HELP_TITLE = "First contact on an unfamiliar network"
+    HELP_TITLE = "First contact on an untrusted network"
 
     HELP = """\
-First contact on an unfamiliar network: whoever runs this network could point the
+First contact on an untrusted network: whoever runs this network could point the
 recipient's server name at another machine, and a first contact cannot notice that.
 h  hold until you are on a trusted network (the default)
 v  verify - paste the fingerprint you were given; a match sends safely from anywhere

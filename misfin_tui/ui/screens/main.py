@@ -69,6 +69,7 @@ class MainScreen(Screen[None]):
         "↻ (ⓘ in the reader) the sender's certificate was rotated under the same server, "
         "? imported from an archive, where nobody checked it; no mark on your own letters and "
         "on mail fetched from home, whose server authenticated the sender. "
+        "A letter shown in the reader for 1.5 seconds counts as read (m makes it unread). "
         "Archive and delete can be undone with u or ctrl+z. Search looks in every folder. "
         "Enter opens a letter in the reader (its header lights up): there j/k and the arrows "
         "scroll, space pages, n/p go to the next or previous letter, and q or Esc go back to "
