@@ -718,6 +718,32 @@ class Profile:
         self._adopt_default(identity)
         return identity
 
+    def replace_identity(self, old: Identity, cert_path: Path, key_path: Path) -> Identity:
+        """Put a new certificate and key in place of `old` (the same address), keeping the old
+        one retired as `identity rotate` keeps it (identities/_retired/<address>/<fp>/). The
+        swap is two renames, so a receiver watching the folder picks the new one up."""
+        import secrets
+        import shutil
+
+        self._private_data()
+        staging = self.identities_dir / RETIRED_DIR / f".staging-{secrets.token_hex(6)}"
+        staging.mkdir(parents=True, mode=0o700)
+        try:
+            new = import_identity(staging, cert_path, key_path)
+            if str(new.address).lower() != str(old.address).lower():
+                raise IdentityError(f"the certificate is for {new.address}, not {old.address}")
+            live = old.cert_path.parent
+            aside = self.retired_dir(str(old.address), old.fingerprint)
+            aside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if aside.exists():
+                shutil.rmtree(aside)
+            live.rename(aside)
+            new.cert_path.parent.rename(live)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._private_identities()
+        return load_identity(live)
+
     def _private_data(self) -> None:
         """The data folder (mail, identities) is ours alone: 0700 whatever the umask."""
 

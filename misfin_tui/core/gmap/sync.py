@@ -305,6 +305,12 @@ class _Run:
         text = f"home answered {answer.status} {answer.meta!r} to {what}"
         if 40 <= answer.status <= 49:
             raise Unavailable(text)
+        if answer.status == 61 and "retired" in answer.meta.lower():
+            raise HomeRefused(
+                f"{text}: this certificate of {self.account} was retired at home (rotated?);"
+                f" export the new one there with `misfin-tui identity export {self.account}"
+                " FILE` and import it here with `misfin-tui identity import FILE`"
+            )
         if answer.status >= 60:
             raise HomeRefused(f"{text}: home does not accept the certificate of {self.account}")
         raise HomeRefused(text)
