@@ -94,13 +94,19 @@ def test_sync_reaches_home_only_through_hosts(
 
 
 def test_an_explicit_connect_still_wins_over_hosts(setup: Setup) -> None:
-    engine = Engine(setup.laptop)
-    try:  # --connect to the Misfin server: its key is not home's, so nothing is accepted
-        report = GmapSync(engine, timeout=5).sync(
-            "alice@home.test", connect=f"{HOME_ADDR}:{setup.misfin_port}", trust_new=True
+    setup.laptop.config.set("hosts.home.test", ("127.0.0.3", setup.misfin_port))  # nobody there
+    setup.laptop.save_config()
+    engine = Engine(Profile.open(setup.laptop.config_dir))
+    try:
+        sync = GmapSync(engine, timeout=5)
+        missed = sync.sync("alice@home.test", trust_new=True)
+        assert missed.status is SyncStatus.UNAVAILABLE, missed.reason
+        assert f"127.0.0.3:{setup.gmap_port}" in missed.reason  # [hosts]' address, GMAP's port
+        report = sync.sync(
+            "alice@home.test", connect=f"{HOME_ADDR}:{setup.gmap_port}", trust_new=True
         )
-        assert report.status is not SyncStatus.DONE
-        assert engine.trust.host(setup.pin) is None or report.status is SyncStatus.REFUSED
+        assert report.status is SyncStatus.DONE, report.reason
+        assert report.hostport == setup.pin and report.fetched == 1
     finally:
         engine.close()
 
