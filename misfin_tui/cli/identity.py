@@ -63,7 +63,10 @@ def register(subparsers: Any) -> None:
         help="bring in an existing certificate and key (PEM)",
         description="Copy an existing identity into the profile. CERT may hold the key too,"
         " or be a bundle written by `identity export`. An encrypted key is decrypted now and"
-        " stored unencrypted, readable by you only.",
+        " stored unencrypted, readable by you only. An identity already here is never"
+        " overwritten, except by a bundle of its rotated successor (exported at home after"
+        " `identity rotate`: a newer certificate signed by the same host CA), or by any bundle"
+        " for that address with --replace; the old certificate is then kept retired.",
     )
     imp.add_argument("cert", metavar="CERT", type=Path, help="PEM certificate (and key)")
     imp.add_argument("--key", metavar="KEY", type=Path, help="PEM private key, if not in CERT")
@@ -72,6 +75,12 @@ def register(subparsers: Any) -> None:
         metavar="VAR",
         help="read the key's passphrase from environment variable VAR"
         " (otherwise a terminal asks when the key is encrypted)",
+    )
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="a bundle replaces the identity here for its address even when it is not its"
+        " rotated successor (e.g. home rotated with --ca); the old one is kept retired",
     )
     imp.set_defaults(func=cmd_import, creates_profile=True)
 
@@ -232,15 +241,19 @@ def cmd_import_bundle(args: argparse.Namespace, profile: Profile) -> int:
 
     passphrase = _passphrase_from_env(args)
     try:
-        imported = import_bundle(profile, args.cert, passphrase)
+        imported = import_bundle(profile, args.cert, passphrase, replace=args.replace)
     except PassphraseRequired as exc:
         if passphrase is not None or not sys.stdin.isatty():
             raise PassphraseRequired(f"{exc}: give it with --passphrase-env VAR") from None
         import getpass
 
         typed = getpass.getpass(f"Passphrase for {args.cert}: ")
-        imported = import_bundle(profile, args.cert, typed.encode())
-    print(f"Imported identity {imported.identity.address} from the bundle.")
+        imported = import_bundle(profile, args.cert, typed.encode(), replace=args.replace)
+    if imported.retired is not None:
+        print(f"Replaced identity {imported.identity.address} with the bundle's certificate.")
+        print(f"  the old certificate SHA-256 {imported.retired.fingerprint} is kept retired")
+    else:
+        print(f"Imported identity {imported.identity.address} from the bundle.")
     if imported.with_ca:
         print(f"  with the host CA for {imported.identity.address.host} (it can sign mailboxes)")
     if imported.home:
@@ -253,6 +266,8 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     profile = ctx.profile
     if args.key is None and _is_bundle(args.cert):
         return cmd_import_bundle(args, profile)
+    if args.replace:
+        raise UsageError("--replace is for a bundle written by `identity export`")
     passphrase = _passphrase_from_env(args)
     try:
         identity = profile.import_identity(args.cert, args.key, passphrase)

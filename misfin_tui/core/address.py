@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from misfin_tui.core.status import ProtocolError, Status
 
 DEFAULT_PORT = 1958
+GMAP_PORT = 1960  # mail from home (GMAP), unless [gmap] in config.toml names another
 _HOSTPORT = re.compile(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^\s:\[\]]+):(\d{1,5})")
 
 

@@ -4,7 +4,10 @@ The bundle is PEM text: the mailbox certificate, its private key encrypted with 
 passphrase (PKCS#8, the best encryption `cryptography` offers), the host CA's certificate
 when the identity has one, and the CA's key (encrypted too) only when asked for: a laptop
 that only reads and sends needs no power to sign new mailboxes. A header line records where
-home's GMAP is, and import writes it into [gmap] in config.toml. Nothing is overwritten.
+home's GMAP is, and import writes it into [gmap] in config.toml. Nothing is overwritten,
+except an identity by its rotated successor (the bundle exported at home after `identity
+rotate`: a newer certificate its host CA signed) or, with `replace`, by any certificate for the
+same address; the old one is then kept retired, as rotation keeps it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from misfin_tui.core.address import parse_hostport
+from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.gmap.sync import home_for
 from misfin_tui.core.identity import (
     CA_CERT_FILE,
     CA_DIR,
     CA_KEY_FILE,
+    CertInfo,
     IdentityError,
     PassphraseRequired,
+    cert_info,
     cert_pem,
     is_signed_by,
     key_matches,
@@ -32,6 +38,7 @@ from misfin_tui.core.identity import (
     load_private_key,
     write_private,
 )
+from misfin_tui.core.profile import RETIRED_DIR
 
 if TYPE_CHECKING:
     from misfin_tui.core.identity import Identity
@@ -54,6 +61,7 @@ class Imported:
     identity: Identity
     with_ca: bool  # the host CA's key came along (this profile can sign new mailboxes)
     home: str  # host:port of home's GMAP now in [gmap]
+    retired: Identity | None = None  # the certificate this one replaced (kept retired)
 
 
 def _encrypted(key: Any, passphrase: bytes) -> bytes:
@@ -99,11 +107,16 @@ def export_bundle(
     return path
 
 
-def import_bundle(profile: Profile, path: Path, passphrase: bytes | None) -> Imported:
+def import_bundle(
+    profile: Profile, path: Path, passphrase: bytes | None, *, replace: bool = False
+) -> Imported:
     """Bring a bundle's identity (and CA key, when it has one) into the profile.
 
-    PassphraseRequired when `passphrase` is None; BundleError for a wrong passphrase or a
-    bundle whose parts do not belong together.
+    An identity already here for that address is replaced only by its rotated successor (a
+    newer certificate signed by the host CA that signed it), or by any with `replace`; the old
+    certificate is kept retired (Imported.retired). A certificate retired here is never taken
+    back. PassphraseRequired when `passphrase` is None; BundleError for a wrong passphrase, a
+    bundle whose parts do not belong together, or an identity it may not replace.
     """
     try:
         data = path.read_bytes()
@@ -128,17 +141,105 @@ def import_bundle(profile: Profile, path: Path, passphrase: bytes | None) -> Imp
     ca_key = keys[1] if len(keys) == 2 else None
     if ca_key is not None and (ca_cert is None or not key_matches(ca_cert, ca_key)):
         raise BundleError(f"{path}: the CA key does not belong to the host CA certificate")
+    try:
+        info = cert_info(leaf)
+    except IdentityError as exc:
+        raise BundleError(f"{path}: {exc}") from None
+    old = _replacing(profile, path, info, ca_cert, replace)
+    if ca_key is not None and ca_cert is not None:
+        _check_ca(profile, info.host, ca_cert, replace)
     work = Path(tempfile.mkdtemp(prefix="misfin-bundle-"))
     try:
         write_private(work / "cert.pem", cert_pem(leaf) + (cert_pem(ca_cert) if ca_cert else b""))
         write_private(work / "key.pem", key_pem(keys[0]))
-        identity = profile.import_identity(work / "cert.pem", work / "key.pem")
+        if old is None:
+            identity = profile.import_identity(work / "cert.pem", work / "key.pem")
+        else:
+            identity = profile.replace_identity(old, work / "cert.pem", work / "key.pem")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if ca_key is not None and ca_cert is not None:
-        _adopt_ca(profile, identity.address.host, ca_cert, ca_key)
+        _adopt_ca(profile, identity.address.host, ca_cert, ca_key, replace=replace)
     home = _record_home(profile, identity, text)
-    return Imported(identity, ca_key is not None, home)
+    if old is None:
+        return Imported(identity, ca_key is not None, home)
+    retired = profile.retired_identity(str(old.address), old.fingerprint)
+    _record_retired(profile, retired, identity)
+    return Imported(identity, ca_key is not None, home, retired)
+
+
+def _record_retired(profile: Profile, old: Identity, new: Identity) -> None:
+    """The replaced fingerprint is retired in our trust store too, as rotation records it."""
+    from misfin_tui.core.trust.store import TrustStore
+
+    TrustStore(profile.database()).revoke(
+        str(old.address).lower(),
+        old.fingerprint,
+        "replaced here by an imported bundle (rotated at home)",
+        announced=new.fingerprint,
+    )
+
+
+def _replacing(
+    profile: Profile, path: Path, info: CertInfo, ca_cert: Any, replace: bool
+) -> Identity | None:
+    """The identity this bundle's certificate replaces, or None when the address is new here.
+    BundleError when it may not replace it."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    wanted = f"{info.mailbox}@{info.host}".lower()
+    old = next((i for i in profile.identities() if str(i.address).lower() == wanted), None)
+    if old is None:
+        return None
+    if info.fingerprint == old.fingerprint:
+        raise BundleError(
+            f"{path}: this profile already holds this certificate of {old.address}; nothing changed"
+        )
+    if info.fingerprint[:16] in profile.retired_prefixes(str(old.address)):
+        raise BundleError(
+            f"{path}: this certificate of {old.address} was retired here (replaced by a newer"
+            " one); it is never taken back. Export the current one at home with"
+            f" `misfin-tui identity export {old.address} FILE`"
+        )
+    if replace:
+        return old
+    current = cert_info(load_certificates(old.cert_path)[0], check_self_signature=False)
+    signer = "" if ca_cert is None else fingerprint(ca_cert.public_bytes(Encoding.DER))
+    if old.issuer_fingerprint and signer == old.issuer_fingerprint:
+        if info.not_before >= current.not_before:
+            return old  # the rotated successor: the same host CA vouches for it
+        why = "it is older than the certificate here"
+    elif old.issuer_fingerprint:
+        why = "it is not signed by the host CA that signed the certificate here"
+    else:
+        why = "the certificate here is self-signed: no host CA vouches for a successor"
+    raise BundleError(
+        f"{path}: an identity for {old.address} already exists ({old.cert_path.parent}), and the"
+        f" bundle's certificate is not its rotated successor ({why}). If home rotated it with a"
+        " new host CA, or you are sure, replace it with `misfin-tui identity import FILE"
+        " --replace` (the old certificate is kept retired)"
+    )
+
+
+def _check_ca(profile: Profile, host: str, ca_cert: Any, replace: bool) -> None:
+    """Before anything is written: a bundle's host CA key never silently meets another."""
+    if replace or _same_ca(profile, host, ca_cert) is not False:
+        return
+    raise BundleError(
+        f"this profile already holds a different host CA for {host}; nothing was changed"
+        " (with --replace the one here is kept retired and the bundle's is used)"
+    )
+
+
+def _same_ca(profile: Profile, host: str, ca_cert: Any) -> bool | None:
+    """None: no host CA for `host` here; else whether it is the bundle's."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    existing = profile.host_ca(host)
+    if existing is None:
+        return None
+    here = load_certificates(existing[0])[0].public_bytes(Encoding.DER)
+    return bool(here == ca_cert.public_bytes(Encoding.DER))
 
 
 def _decrypt(block: bytes, passphrase: bytes, path: Path) -> Any:
@@ -150,19 +251,26 @@ def _decrypt(block: bytes, passphrase: bytes, path: Path) -> Any:
         raise BundleError(f"{path}: wrong passphrase (or a damaged bundle)") from None
 
 
-def _adopt_ca(profile: Profile, host: str, ca_cert: Any, ca_key: Any) -> None:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    existing = profile.host_ca(host)
-    if existing is not None:
-        if load_certificates(existing[0])[0].public_bytes(Encoding.DER) != ca_cert.public_bytes(
-            Encoding.DER
-        ):
+def _adopt_ca(profile: Profile, host: str, ca_cert: Any, ca_key: Any, *, replace: bool) -> None:
+    """Keep the bundle's host CA (and key). A different one here is kept only when not
+    `replace`; with it, the one here is retired the way `identity rotate --ca` retires it."""
+    same = _same_ca(profile, host, ca_cert)
+    if same:
+        return
+    folder = profile.identities_dir / CA_DIR / host.lower()
+    if same is False:
+        if not replace:
             raise BundleError(
                 f"this profile already holds a different host CA for {host}; it was kept"
             )
-        return
-    folder = profile.identities_dir / CA_DIR / host.lower()
+        from misfin_tui.core.rotation import cert_info_fp
+
+        fp = cert_info_fp(folder / CA_CERT_FILE)
+        aside = profile.identities_dir / RETIRED_DIR / CA_DIR / host.lower() / fp[:16]
+        aside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if aside.exists():
+            shutil.rmtree(aside)
+        folder.rename(aside)
     folder.mkdir(parents=True, mode=0o700)
     write_private(folder / CA_KEY_FILE, key_pem(ca_key))
     (folder / CA_CERT_FILE).write_bytes(cert_pem(ca_cert))

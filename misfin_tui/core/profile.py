@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from misfin_tui.core.address import Address, AddressError, parse_hostport
+from misfin_tui.core.address import GMAP_PORT, Address, AddressError, parse_hostport
 from misfin_tui.core.database import Database, private_dir
 from misfin_tui.core.identity import (
     DEFAULT_KEY_TYPE,
@@ -663,6 +663,36 @@ class Profile:
         known = ", ".join(str(i.address) for i in identities)
         raise IdentityError(f"no identity {address}{source} in this profile (have: {known})")
 
+    # -- where home's GMAP server is (one rule: sync, trust verify, revalidate, the app) --
+    def gmap_home(self, identity: Identity) -> tuple[str, int]:
+        """Home's GMAP server for an identity, as its pin names it: [gmap] in config.toml
+        (written by `identity import` from the bundle), else the address's host on 1960."""
+        configured = self.config.gmap_homes.get(str(identity.address).lower())
+        return configured or (identity.address.host, GMAP_PORT)
+
+    def gmap_hostports(self) -> frozenset[str]:
+        """host:port of every identity's home GMAP server (what its pin is named by)."""
+        try:
+            homes = [self.gmap_home(identity) for identity in self.identities()]
+        except Exception:  # a broken config or identity is reported where it is used
+            return frozenset()
+        return frozenset(f"{host}:{port}" for host, port in homes)
+
+    def is_gmap_hostport(self, hostport: str) -> bool:
+        """Does this pin name a GMAP server: an identity's home, or any host on GMAP's port?"""
+        host, _, port = hostport.lower().rpartition(":")
+        return port == str(GMAP_PORT) or f"{host}:{port}" in self.gmap_hostports()
+
+    def gmap_target(self, host: str, port: int, connect: str | None = None) -> tuple[str, int]:
+        """Where the TCP connection to the GMAP server `host:port` goes. An explicit
+        `connect` (HOST:PORT, --connect) wins; else [hosts] gives the address for the host
+        name, on the GMAP port itself: the port in [hosts] is the host's Misfin port, never
+        GMAP's; else host:port. The name (SNI, request line, pin) stays `host:port`."""
+        if connect:
+            return parse_hostport(connect)
+        mapped = self.config.hosts.get(host.lower())
+        return (mapped[0], port) if mapped is not None else (host, port)
+
     def host_ca(self, host: str) -> tuple[Path, Path] | None:
         return host_ca_paths(self.identities_dir, host)
 
@@ -687,6 +717,32 @@ class Profile:
         self._private_identities()
         self._adopt_default(identity)
         return identity
+
+    def replace_identity(self, old: Identity, cert_path: Path, key_path: Path) -> Identity:
+        """Put a new certificate and key in place of `old` (the same address), keeping the old
+        one retired as `identity rotate` keeps it (identities/_retired/<address>/<fp>/). The
+        swap is two renames, so a receiver watching the folder picks the new one up."""
+        import secrets
+        import shutil
+
+        self._private_data()
+        staging = self.identities_dir / RETIRED_DIR / f".staging-{secrets.token_hex(6)}"
+        staging.mkdir(parents=True, mode=0o700)
+        try:
+            new = import_identity(staging, cert_path, key_path)
+            if str(new.address).lower() != str(old.address).lower():
+                raise IdentityError(f"the certificate is for {new.address}, not {old.address}")
+            live = old.cert_path.parent
+            aside = self.retired_dir(str(old.address), old.fingerprint)
+            aside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if aside.exists():
+                shutil.rmtree(aside)
+            live.rename(aside)
+            new.cert_path.parent.rename(live)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._private_identities()
+        return load_identity(live)
 
     def _private_data(self) -> None:
         """The data folder (mail, identities) is ours alone: 0700 whatever the umask."""

@@ -45,14 +45,20 @@ async def present_key(
     profile: Profile, hostport: str, *, connect: str | None = None, timeout: float = 10.0
 ) -> PresentedCert:
     """The key a server presents now (a handshake, nothing sent). `connect` (HOST:PORT) moves
-    only the TCP connection, like send's --connect. Raises what probe() raises."""
+    only the TCP connection, like send's --connect. A Misfin server is reached as a letter
+    to it would be ([hosts] like curl's --connect-to); a GMAP server (an identity's home, or
+    any host on GMAP's port) as sync reaches it (Profile.gmap_target): on the port the pin
+    names, never the Misfin port in [hosts]. Raises what probe() raises."""
     host, _, port = hostport.rpartition(":")
     suffix = "" if port == "1958" else f":{port}"
     address = Address.parse(f"postmaster@{host}{suffix}")
+    hosts = profile.config.hosts
+    if profile.is_gmap_hostport(hostport):
+        hosts = {address.host: profile.gmap_target(address.host, address.connect_port)}
     return await probe(
         address,
         profile.identity(None),
-        hosts=profile.config.hosts,
+        hosts=hosts,
         connect=connect,
         timeout=timeout,
         anonymous=True,  # a check needs no identity: the server learns nothing of us

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-DEFAULT_PORT = 1960
+from misfin_tui.core.address import GMAP_PORT
+
+DEFAULT_PORT = GMAP_PORT
 REQUEST_MAX = 1024  # bytes before the CRLF
 HEADER_MAX = 1029  # "NN " + 1024 bytes of meta + CRLF
 LIST_MAX = 64 * 1024 * 1024  # one tag's id list (~2.4 million ids)

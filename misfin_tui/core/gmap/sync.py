@@ -23,13 +23,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.events import NetworkTrusted
 from misfin_tui.core.gmap.client import GmapClient, Home, KeyRefused, Unavailable
 from misfin_tui.core.gmap.protocol import (
-    DEFAULT_PORT,
     LETTER_MAX,
     LIST_MAX,
     SYNC_TAGS,
@@ -128,20 +126,17 @@ class HomeRefused(GmapError):
 
 def home_for(profile: Profile, identity: Identity, connect: str | None = None) -> Home:
     """[gmap] in config.toml names home's GMAP for an address; else the address's host:1960.
-    `connect` (HOST:PORT) only moves the TCP connection, like send's --connect."""
+    Where the connection goes is Profile.gmap_target's rule: `connect` (HOST:PORT, like
+    send's --connect) wins, else [hosts] gives the address for the host name (on the GMAP
+    port, never the Misfin port [hosts] names)."""
 
-    configured = profile.config.gmap_homes.get(str(identity.address).lower())
-    host, port = configured or (identity.address.host, DEFAULT_PORT)
-    target = parse_hostport(connect) if connect else (host, port)
-    return Home(host, port, target)
+    host, port = profile.gmap_home(identity)
+    return Home(host, port, profile.gmap_target(host, port, connect))
 
 
 def home_hostports(profile: Profile) -> frozenset[str]:
     """host:port of every identity's home GMAP server (what its pin is named by)."""
-    try:
-        return frozenset(home_for(profile, identity).hostport for identity in profile.identities())
-    except Exception:  # a broken config or identity is reported where it is used
-        return frozenset()
+    return profile.gmap_hostports()
 
 
 class GmapSync:
@@ -310,6 +305,12 @@ class _Run:
         text = f"home answered {answer.status} {answer.meta!r} to {what}"
         if 40 <= answer.status <= 49:
             raise Unavailable(text)
+        if answer.status == 61 and "retired" in answer.meta.lower():
+            raise HomeRefused(
+                f"{text}: this certificate of {self.account} was retired at home (rotated?);"
+                f" export the new one there with `misfin-tui identity export {self.account}"
+                " FILE` and import it here with `misfin-tui identity import FILE`"
+            )
         if answer.status >= 60:
             raise HomeRefused(f"{text}: home does not accept the certificate of {self.account}")
         raise HomeRefused(text)
