@@ -605,17 +605,28 @@ class Outbox:
         event = self.trust.record_mailbox(
             address.key, fp, Origin.DELIVERY, issuer_spki=presented.spki
         )
+        # A server names the mailbox's key only in its answer, after it took the letter: this
+        # letter went to the server key the person approved, and only later letters can wait.
+        rotated = "delivered; the mailbox uses a new key issued by the same server key"
+        if event is MailboxEvent.ROTATION and self.trust.blocked(address.key):
+            rotated += (
+                ". You had verified the old one: later letters to this address wait until "
+                "you verify the new one or choose to send as unverified"
+            )
         reason = {
             MailboxEvent.FIRST: "delivered; the mailbox key is now remembered",
             MailboxEvent.MATCH: "delivered",
-            MailboxEvent.ROTATION: "delivered; the mailbox uses a new key from the same server",
+            MailboxEvent.ROTATION: rotated,
             MailboxEvent.ALARM: (
-                f"delivered, but {address.host} reported a different key for {address} than "
-                "the one you trusted; later letters to this address wait until you review it"
+                f"delivered to the server key you trust, but in its answer {address.host} "
+                f"reported a different key for {address} than the one you trusted, not issued "
+                "by that server key (a server names the mailbox key only after taking the "
+                "letter); later letters to this address wait until you review it"
             ),
             MailboxEvent.REVOKED: (
-                f"delivered, but {address.host} answered with a certificate of {address} that "
-                "was retired; it is not trusted again (see Trust)"
+                f"delivered to the server key you trust, but in its answer {address.host} "
+                f"named a certificate of {address} that was retired; it is not trusted again "
+                "(see Trust)"
             ),
         }[event]
         return Outcome(State.DELIVERED, reason, fingerprint=fp, mailbox_event=event)
