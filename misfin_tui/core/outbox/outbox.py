@@ -315,6 +315,8 @@ class Outbox:
         self._update(
             item.id, state=State.QUEUED, reason="", evidence=evidence, next_attempt_at=None
         )
+        if answer.choice in (Choice.TRUST, Choice.VERIFY):
+            self.release_mailbox(address, exclude=item.id)
         return self.item(item.id)
 
     def _follow(self, item: OutboxItem, question: Question) -> OutboxItem:
@@ -692,6 +694,38 @@ class Outbox:
             ):
                 self._update(other.id, state=State.QUEUED, reason="", next_attempt_at=None)
                 released += 1
+        return released
+
+    def release_mailbox(self, address: str, exclude: int | None = None) -> int:
+        """Letters paused on a mailbox's key move on once the person settled it (a paste in
+        Trust, or an answer to one of them): queued again, their old reason and question
+        cleared. Nothing moves while the mailbox still blocks letters (blocked()); a letter is
+        asked again if it does once more. Returns how many."""
+        try:
+            key = Address.parse(address).key
+        except AddressError:
+            key = address.strip().lower()
+        if self.trust.blocked(key) is not None:
+            return 0
+        released = 0
+        for other in self.items(states=(State.DECISION, State.HELD)):
+            question = other.evidence.question
+            if other.id == exclude or question is None or question.ask is not Ask.MAILBOX_CHANGED:
+                continue
+            try:
+                waits_on = Address.parse(question.recipient).key
+            except AddressError:
+                continue
+            if waits_on != key:
+                continue
+            self._update(
+                other.id,
+                state=State.QUEUED,
+                reason="",
+                evidence=Evidence(redirected_from=other.evidence.redirected_from),
+                next_attempt_at=None,
+            )
+            released += 1
         return released
 
     def _claim(self, item_id: int) -> bool:
