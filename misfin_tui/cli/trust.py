@@ -59,7 +59,8 @@ def register(subparsers: Any) -> None:
         help="verify by pasting the expected fingerprint",
         description="Paste the fingerprint you were given (by the operator or the owner, by"
         " another channel). For a server whose key changed, the key it presents now is fetched:"
-        " when the paste names it, it replaces the old one and letters held on it move on.",
+        " when the paste names it, it replaces the old one. Letters held on the server or"
+        " mailbox it settles are queued again; they go out with the app or `outbox retry ID`.",
         epilog=VERIFY_EPILOG,
         formatter_class=EpilogFormatter,
     )

@@ -215,10 +215,11 @@ class Engine:
         return check
 
     def verify_mailbox(self, address: str, pasted: str) -> PasteCheck:
-        """A pasted fingerprint for a mailbox: verified when it names its key."""
+        """A pasted fingerprint for a mailbox: verified when it names its key, and letters
+        in the Outbox paused on it queued again."""
         from misfin_tui.core import revalidate
 
-        return revalidate.verify_mailbox(self.trust, address, pasted)
+        return revalidate.verify_mailbox(self.trust, address, pasted, self.outbox)
 
     def revalidate_in_background(self, every: float = 3600.0) -> concurrent.futures.Future[None]:
         """On the engine's loop: every `every` seconds, re-validate what is due (trusted

@@ -229,7 +229,7 @@ class Pasted(StrEnum):
 @dataclass(frozen=True)
 class PasteCheck:
     """What a pasted fingerprint settled. `presented`: what the server presents now, when it
-    was asked; `released`: letters in the Outbox that move on."""
+    was asked; `released`: letters in the Outbox queued again (not sent by the paste)."""
 
     kind: str  # "host" | "mailbox"
     name: str
@@ -259,7 +259,7 @@ async def verify_server(
     It names the pinned key: verified, nothing fetched. Otherwise the key the server presents
     now is fetched (as `trust revalidate` does) and the paste answers the question that key
     raises, through the one policy (TrustPolicy.verify_presented, the same decision as a
-    letter's "verify"): a changed key is replaced, and letters held on it move on. A paste
+    letter's "verify"): a changed key is replaced, and letters held on it are queued again. A paste
     naming neither changes nothing. TrustError for a paste that is no fingerprint at all, a
     rejected server, or an unknown one that cannot be reached."""
     check_pasted(pasted)
@@ -303,15 +303,30 @@ async def verify_server(
         result = Pasted.APPROVED
         detail = f"the key {hostport} presents now matches the paste and is now trusted"
     if released:
-        detail += f"; {released} letter(s) waiting on it in the Outbox move on"
+        detail += "; " + _queued_again(released)
     return PasteCheck("host", hostport, result, detail, presented.fingerprint, released)
 
 
-def verify_mailbox(trust: TrustStore, address: str, pasted: str) -> PasteCheck:
-    """The person pasted the fingerprint they were given for a mailbox (no network needed)."""
+def _queued_again(released: int) -> str:
+    """What became of the letters a paste released: queued, not sent (nothing here sends)."""
+    return (
+        f"{released} letter(s) waiting on it in the Outbox are queued again; they go out "
+        "with the app or `outbox retry ID`"
+    )
+
+
+def verify_mailbox(
+    trust: TrustStore, address: str, pasted: str, outbox: Outbox | None = None
+) -> PasteCheck:
+    """The person pasted the fingerprint they were given for a mailbox (no network needed).
+    A match settles its key: letters in `outbox` paused on it are queued again."""
     check_pasted(pasted)
     if trust.verify_mailbox(address, pasted):
-        return PasteCheck("mailbox", address, Pasted.VERIFIED, "the paste names its key")
+        released = outbox.release_mailbox(address) if outbox is not None else 0
+        detail = "the paste names its key"
+        if released:
+            detail += "; " + _queued_again(released)
+        return PasteCheck("mailbox", address, Pasted.VERIFIED, detail, released=released)
     detail = (
         "the fingerprint does NOT match its key (nor a key its server reported); nothing was "
         "changed"

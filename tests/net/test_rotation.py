@@ -319,6 +319,58 @@ def test_a_stolen_host_ca_is_a_changed_server_key_with_the_notice_as_evidence(
     assert "accepted-announced" in [h.event for h in bob.trust.history(subject="a.test:1958")]
 
 
+@pytest.mark.parametrize("how", ["outbox retry --verify", "trust verify"])
+def test_a_pasted_new_server_key_takes_the_mailbox_along_as_a_rotation(
+    world: World, how: str
+) -> None:
+    """Alice's host CA was stolen and rotated; Bob approves the new server key by pasting its
+    fingerprint. The new mailbox certificate that key issued is a rotation under the same
+    server, not an alarm against the stolen key, and Bob's next letter is not paused."""
+    alice, bob = world.alice, world.bob
+    assert delivered(world.send(alice, BOB, "Hello Bob"))
+    world.last_from(bob, ALICE)
+    assert delivered(world.send(bob, ALICE, "Hello Alice"))
+    old_spki = bob.trust.host("a.test:1958").spki
+    pin = bob.trust.mailbox(ALICE)
+    assert pin is not None and pin.issuer_spki == old_spki
+
+    rotation = alice.rotate(ALICE, Reason.STOLEN, ca=True)
+    (rotated,) = rotation.rotated
+    assert delivered(world.deliver(alice, rotation.items))
+    world.last_from(bob, ALICE)
+
+    asker = Recorder()
+    (item,) = world.send(bob, ALICE, "Is this you", asker=asker)
+    assert item.state is State.DECISION
+    (question,) = asker.asked
+    assert question.ask is Ask.CHANGED and question.presented is not None
+    new_server_fp = question.presented.fingerprint  # what Alice reads out to Bob by phone
+    if how == "trust verify":
+        check = asyncio.run(bob.verify_server("a.test:1958", grouped(new_server_fp)))
+        assert check.ok and check.released == 1, check.detail
+        assert "queued again" in check.detail
+        assert bob.outbox.item(item.id).state is State.QUEUED
+        (item,) = world.deliver(bob, [item.id])
+    else:
+        bob.outbox.decide(item.id, Answer(Choice.VERIFY, pasted=new_server_fp))
+        (item,) = world.deliver(bob, [item.id])
+    assert item.state is State.DELIVERED
+    assert "new key issued by the same server key" in item.reason, item.reason
+    assert "different key" not in item.reason
+    new_spki = bob.trust.host("a.test:1958").spki
+    assert new_spki != old_spki
+    pin = bob.trust.mailbox(ALICE)
+    assert pin is not None and pin.state is MailboxState.PINNED
+    assert pin.fingerprint == rotated.new.fingerprint and pin.issuer_spki == new_spki
+    shown = json.loads(cli(bob, "trust", "show", ALICE, "--json").stdout)
+    assert shown["issuer_spki"] == new_spki != old_spki
+
+    asker = Recorder()
+    (item,) = world.send(bob, ALICE, "Next letter", asker=asker)
+    assert item.state is State.DELIVERED and asker.asked == [], item.reason
+    assert item.reason == "delivered"
+
+
 def test_a_mailbox_that_answers_52_is_marked_gone_and_never_retried(
     world: World, tmp_path: Path
 ) -> None:

@@ -249,6 +249,23 @@ def test_trust_verify_forget_reject(sender: Profile, bob: FixtureReceiver) -> No
     assert run(sender, "trust", "forget", "example.org").returncode == 1
 
 
+def test_trust_verify_of_a_mailbox_queues_the_letters_paused_on_it(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    trust_network(sender)
+    assert send(sender, "--trust-new").returncode == 0
+    assert run(sender, "trust", "verify", BOB, bob.mailbox_fp).returncode == 0
+    bob.mailbox_fp = "cd" * 32  # a verified mailbox rotated: later letters wait for a paste
+    assert send(sender).returncode == 0  # delivered; the 20 named the new key
+    assert send(sender).returncode != 0
+    assert [i["state"] for i in outbox_json(sender) if i["state"] != "delivered"] == ["decision"]
+    result = run(sender, "trust", "verify", BOB, "cd" * 32, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["released"] == 1 and "queued again" in report["detail"], report
+    assert [i["state"] for i in outbox_json(sender) if i["state"] != "delivered"] == ["queued"]
+
+
 @pytest.mark.parametrize(
     "args",
     [

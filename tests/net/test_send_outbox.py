@@ -332,6 +332,55 @@ async def test_mailbox_alarm_pauses_later_letters(sender: Profile, bob: FixtureR
     assert trust.mailbox(BOB).state is MailboxState.VERIFIED
 
 
+async def test_a_mailbox_paste_in_trust_moves_every_letter_paused_on_it_on(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    """`trust verify bob@… FP` (no letter's question) settles the mailbox: the letters paused
+    on it are queued again, their old reason and question gone, and the paste says how many;
+    they go out on the next run. A paste that does not match moves nothing."""
+    trust = TrustStore(sender.database())
+    trust.record_mailbox(BOB, "11" * 32, Origin.DELIVERY)
+    trust.verify_mailbox(BOB, "11" * 32)
+    engine = Engine(sender, deliver_timeout=3.0, probe_timeout=3.0)
+    outbox = engine.outbox
+    await accepted(sender, outbox)  # delivered, but the server reported another key
+    assert trust.mailbox(BOB).state is MailboxState.ALARM
+    paused = [(await send(outbox, f"letter {n}\n"))[0] for n in (2, 3)]
+    for item in paused:
+        assert item.state is State.DECISION and question(item).ask is Ask.MAILBOX_CHANGED
+    sent = len(bob.requests)
+
+    check = engine.verify_mailbox(BOB, "22" * 32)
+    assert not check.ok and check.released == 0
+    assert {outbox.item(i.id).state for i in paused} == {State.DECISION}
+
+    check = engine.verify_mailbox(BOB, grouped(bob.mailbox_fp))
+    assert check.ok and check.released == 2, check.detail
+    assert "2 letter(s) waiting on it in the Outbox are queued again" in check.detail
+    for item in paused:
+        item = outbox.item(item.id)
+        assert item.state is State.QUEUED and item.reason == "" and item.question is None
+    assert len(bob.requests) == sent  # queued, not sent by the paste
+    done = await outbox.process()
+    assert {i.state for i in done} == {State.DELIVERED}, [i.reason for i in done]
+    assert trust.mailbox(BOB).state is MailboxState.VERIFIED
+
+
+async def test_answering_one_letter_about_a_mailbox_moves_the_others_on(
+    sender: Profile, bob: FixtureReceiver
+) -> None:
+    trust = TrustStore(sender.database())
+    trust.record_mailbox(BOB, "11" * 32, Origin.DELIVERY)
+    outbox = outbox_for(sender)
+    await accepted(sender, outbox)
+    first, second = [(await send(outbox, f"letter {n}\n"))[0] for n in (2, 3)]
+    assert outbox.item(second.id).state is State.DECISION
+    decide(outbox, first.id, Choice.VERIFY, bob.mailbox_fp)
+    item = outbox.item(second.id)
+    assert item.state is State.QUEUED and item.reason == ""
+    assert {i.state for i in await outbox.process()} == {State.DELIVERED}
+
+
 async def test_a_mailbox_key_learned_while_verifying_gives_way_to_the_approved_server(
     sender: Profile, bob: FixtureReceiver
 ) -> None:

@@ -219,6 +219,64 @@ def test_a_mailbox_learned_under_an_unapproved_key_gives_way_to_delivery(
     assert pin is not None and pin.fingerprint == "bb" * 32 and pin.origin is Origin.DELIVERY
 
 
+@pytest.mark.parametrize("how", ["paste", "renewal", "trust verify"])
+def test_a_replaced_server_key_takes_the_mailboxes_it_issued_along(
+    policy: TrustPolicy, store: TrustStore, how: str
+) -> None:
+    """The person approved the server's new key: a mailbox certificate reported under it is an
+    ordinary rotation, and no pin stays issued by the key they replaced (a stolen CA)."""
+    box, verified = "ceo@bank.test", "cfo@bank.test"
+    store.pin_host(HP, cert(1, days=10 if how == "renewal" else 365), HOME, Origin.APPROVED)
+    store.record_mailbox(box, "aa" * 32, Origin.DELIVERY, cert(1).spki)
+    store.record_mailbox(verified, "cc" * 32, Origin.DELIVERY, cert(1).spki)
+    assert store.verify_mailbox(verified, "cc" * 32)
+    store.record_mailbox("x@elsewhere.test", "dd" * 32, Origin.DELIVERY, cert(1).spki)
+    decision = policy.decide(HP, cert(2), HOME)
+    if how == "paste":
+        answer = Answer(Choice.VERIFY, cert(2).fingerprint)
+        policy.answer(decision.event, HP, cert(2), HOME, answer)
+    elif how == "renewal":
+        policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.TRUST))
+    else:
+        policy.verify_presented(HP, cert(2).spki, cert(2), HOME)
+    for address in (box, verified):
+        pin = store.mailbox(address)
+        assert pin is not None and pin.issuer_spki == cert(2).spki
+        assert "issuer-replaced" in [h.event for h in store.history(subject=address)]
+    other = store.mailbox("x@elsewhere.test")  # another host's pin is not this server's
+    assert other is not None and other.issuer_spki == cert(1).spki
+    event = store.record_mailbox(box, "bb" * 32, Origin.DELIVERY, cert(2).spki)
+    assert event is MailboxEvent.ROTATION and store.blocked(box) is None
+    # A verified mailbox that rotated still waits for a new paste: the ordinary rotation.
+    event = store.record_mailbox(verified, "ee" * 32, Origin.DELIVERY, cert(2).spki)
+    assert event is MailboxEvent.ROTATION and store.blocked(verified) is not None
+
+
+def test_a_mailbox_not_issued_by_the_replaced_key_still_alarms(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    """Only what the replaced key issued follows the new one: a mailbox whose certificate no
+    server key signed (issuer unknown), or another key issued, alarms on a change as before;
+    and a paste that does not match, or "send once", moves nothing."""
+    unsigned, foreign = "ceo@bank.test", "cfo@bank.test"
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    store.record_mailbox(unsigned, "aa" * 32, Origin.LEARNED, "")
+    store.record_mailbox(foreign, "cc" * 32, Origin.DELIVERY, cert(3).spki)
+    decision = policy.decide(HP, cert(2), HOME)
+    with pytest.raises(TrustError):
+        policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.VERIFY, "ab" * 32))
+    policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.ONCE))
+    pin = store.mailbox(foreign)
+    assert pin is not None and pin.issuer_spki == cert(3).spki
+    policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.VERIFY, cert(2).fingerprint))
+    for address, issuer in ((unsigned, ""), (foreign, cert(3).spki)):
+        pin = store.mailbox(address)
+        assert pin is not None and pin.issuer_spki == issuer
+    assert store.record_mailbox(foreign, "dd" * 32, Origin.DELIVERY, cert(2).spki) is (
+        MailboxEvent.ALARM
+    )
+
+
 # -- typed evidence ---------------------------------------------------------------------------
 
 

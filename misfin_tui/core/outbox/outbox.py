@@ -319,6 +319,8 @@ class Outbox:
         self._update(
             item.id, state=State.QUEUED, reason="", evidence=evidence, next_attempt_at=None
         )
+        if answer.choice in (Choice.TRUST, Choice.VERIFY):
+            self.release_mailbox(address, exclude=item.id)
         return self.item(item.id)
 
     def _follow(self, item: OutboxItem, question: Question) -> OutboxItem:
@@ -609,17 +611,28 @@ class Outbox:
         event = self.trust.record_mailbox(
             address.key, fp, Origin.DELIVERY, issuer_spki=presented.spki
         )
+        # A server names the mailbox's key only in its answer, after it took the letter: this
+        # letter went to the server key the person approved, and only later letters can wait.
+        rotated = "delivered; the mailbox uses a new key issued by the same server key"
+        if event is MailboxEvent.ROTATION and self.trust.blocked(address.key):
+            rotated += (
+                ". You had verified the old one: later letters to this address wait until "
+                "you verify the new one or choose to send as unverified"
+            )
         reason = {
             MailboxEvent.FIRST: "delivered; the mailbox key is now remembered",
             MailboxEvent.MATCH: "delivered",
-            MailboxEvent.ROTATION: "delivered; the mailbox uses a new key from the same server",
+            MailboxEvent.ROTATION: rotated,
             MailboxEvent.ALARM: (
-                f"delivered, but {address.host} reported a different key for {address} than "
-                "the one you trusted; later letters to this address wait until you review it"
+                f"delivered to the server key you trust, but in its answer {address.host} "
+                f"reported a different key for {address} than the one you trusted, not issued "
+                "by that server key (a server names the mailbox key only after taking the "
+                "letter); later letters to this address wait until you review it"
             ),
             MailboxEvent.REVOKED: (
-                f"delivered, but {address.host} answered with a certificate of {address} that "
-                "was retired; it is not trusted again (see Trust)"
+                f"delivered to the server key you trust, but in its answer {address.host} "
+                f"named a certificate of {address} that was retired; it is not trusted again "
+                "(see Trust)"
             ),
         }[event]
         return Outcome(State.DELIVERED, reason, fingerprint=fp, mailbox_event=event)
@@ -685,6 +698,38 @@ class Outbox:
             ):
                 self._update(other.id, state=State.QUEUED, reason="", next_attempt_at=None)
                 released += 1
+        return released
+
+    def release_mailbox(self, address: str, exclude: int | None = None) -> int:
+        """Letters paused on a mailbox's key move on once the person settled it (a paste in
+        Trust, or an answer to one of them): queued again, their old reason and question
+        cleared. Nothing moves while the mailbox still blocks letters (blocked()); a letter is
+        asked again if it does once more. Returns how many."""
+        try:
+            key = Address.parse(address).key
+        except AddressError:
+            key = address.strip().lower()
+        if self.trust.blocked(key) is not None:
+            return 0
+        released = 0
+        for other in self.items(states=(State.DECISION, State.HELD)):
+            question = other.evidence.question
+            if other.id == exclude or question is None or question.ask is not Ask.MAILBOX_CHANGED:
+                continue
+            try:
+                waits_on = Address.parse(question.recipient).key
+            except AddressError:
+                continue
+            if waits_on != key:
+                continue
+            self._update(
+                other.id,
+                state=State.QUEUED,
+                reason="",
+                evidence=Evidence(redirected_from=other.evidence.redirected_from),
+                next_attempt_at=None,
+            )
+            released += 1
         return released
 
     def _claim(self, item_id: int) -> bool:

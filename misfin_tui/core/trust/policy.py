@@ -334,7 +334,37 @@ class TrustPolicy:
         recipient: str = "",
     ) -> None:
         """A person's answer about a server key: TRUST pins it, VERIFY pins it if the paste
-        matches, ONCE records a one-letter exception. A changed key is replaced only by VERIFY."""
+        matches, ONCE records a one-letter exception. A changed key is replaced only by VERIFY.
+
+        When the answer replaced a key the person had approved, the mailboxes that key issued
+        follow the new one (TrustStore.follow_issuer): the person now trusts the new key to
+        speak for that host, so a mailbox certificate reported under it is an ordinary rotation
+        under the same server, never an alarm against the key they replaced (a stolen one,
+        perhaps). Mailboxes issued by any other key keep their alarm."""
+        before = self.store.host(hostport)
+        self._answer(decision_event, hostport, presented, network, answer, recipient=recipient)
+        after = self.store.host(hostport)
+        if (
+            answer.choice in (Choice.TRUST, Choice.VERIFY)
+            and before is not None
+            and before.origin.approves
+            and before.state is not HostState.REJECTED
+            and after is not None
+            and after.approved
+            and after.spki == presented.spki != before.spki
+        ):
+            self.store.follow_issuer(hostport, before.spki, after.spki, network.id)
+
+    def _answer(
+        self,
+        decision_event: HostEvent,
+        hostport: str,
+        presented: PresentedCert,
+        network: Network,
+        answer: Answer,
+        *,
+        recipient: str = "",
+    ) -> None:
         if answer.choice is Choice.TRUST:
             announced = self.announced_host_key(hostport, presented.spki, recipient)
             if decision_event is HostEvent.CHANGED and announced is not None:

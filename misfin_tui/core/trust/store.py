@@ -474,6 +474,41 @@ class TrustStore:
             self.log("mailbox", key, "alarm", _alarm_detail(new, pin.fingerprint))
             return MailboxEvent.ALARM
 
+    def follow_issuer(
+        self, hostport: str, old_spki: str, new_spki: str, network: str = ""
+    ) -> list[str]:
+        """The person replaced `hostport`'s approved key `old_spki` by `new_spki`: the mailboxes
+        of that host whose certificates it issued are judged against the new key from now on
+        (a new certificate reported under it is a rotation, not an alarm). Pins issued by any
+        other key, or by none, keep theirs. Logged; returns the addresses that moved on.
+
+        Only TrustPolicy calls it, right after an approval replaced the key."""
+        host = (hostport.rpartition(":")[0] or hostport).lower()
+        old, new = old_spki.strip().lower(), new_spki.strip().lower()
+        if not old or not new or old == new:
+            return []
+        moved: list[str] = []
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT address FROM mailboxes WHERE issuer_spki = ?", (old,)
+            ).fetchall()
+            for (address,) in rows:
+                if address.rpartition("@")[2].lower() != host:
+                    continue  # a host CA speaks only for its own host's mailboxes
+                conn.execute(
+                    "UPDATE mailboxes SET issuer_spki = ? WHERE address = ?", (new, address)
+                )
+                self.log(
+                    "mailbox",
+                    address,
+                    "issuer-replaced",
+                    f"issued by server key {old}, which you replaced by {new} for {hostport}; "
+                    "a new certificate issued by the new key is a rotation",
+                    network,
+                )
+                moved.append(address)
+        return moved
+
     def blocked(self, address: str) -> str | None:
         """Why letters to this address must wait for the person, or None when they may go."""
         pin = self.mailbox(address)
