@@ -103,28 +103,19 @@ async def test_changed_key_blocks_until_pasted_and_mailbox_alarm_follows(sender,
         paste.query_one(Input).value = ""
         await type_text(pilot, new.fingerprint[:32])
         await pilot.press("enter")
-        # The server's key is replaced and the letter goes; the 20 then carries a mailbox key
-        # that no trusted server issued: delivered, but further letters are paused.
-        mailbox_alarm = await wait_screen(pilot, MailboxAlarmScreen)
-        assert peer.received() == 2
+        # The server's key is replaced and the letter goes. The 20 carries the mailbox key the
+        # newly approved server key issued (here its own certificate): a rotation under the
+        # server the person approved, not an alarm against the key they replaced.
+        await wait_for(pilot, lambda: peer.received() == 2)
+        await wait_for(pilot, lambda: states(app) == ["delivered", "delivered"])
         assert app.engine.trust.host("example.org:1958").spki == new.spki
-        assert mailbox_alarm.question.reported == new.fingerprint
-        await pilot.press("t")
-        manager = await wait_screen(pilot, TrustManagerScreen)
-        await wait_for(pilot, lambda: manager.row_key("mailboxes") == RECIPIENT)
-        assert manager.current_tab == "mailboxes"
-        await pilot.press("escape")
+        pin = app.engine.trust.mailbox(RECIPIENT)
+        assert pin.fingerprint == new.fingerprint and pin.issuer_spki == new.spki
+        assert not isinstance(app.screen, MailboxAlarmScreen | MailboxChangedScreen)
 
-        send(app, "Three")
-        paused = await wait_screen(pilot, MailboxChangedScreen)
-        assert peer.received() == 2
-        await pilot.press("v")
-        await wait_screen(pilot, PasteFingerprintScreen)
-        await type_text(pilot, new.fingerprint)
-        await pilot.press("enter")
+        send(app, "Three")  # nothing paused: it goes without a question
         await wait_for(pilot, lambda: peer.received() == 3)
-        assert paused is not app.screen
-        assert app.engine.trust.mailbox(RECIPIENT).state == "verified"
+        assert not isinstance(app.screen, MailboxAlarmScreen | MailboxChangedScreen)
 
 
 async def test_unfamiliar_network_holds_until_network_trusted(sender, peer, network) -> None:
@@ -308,6 +299,47 @@ async def test_strict_policy_offers_only_verify(sender, peer) -> None:
         await type_text(pilot, peer.cert.fingerprint)
         await pilot.press("enter")
         await wait_for(pilot, lambda: states(app) == ["delivered"])
+
+
+async def test_a_mailbox_key_from_a_server_key_trusted_anew_raises_the_alarm_and_pauses(
+    sender, peer
+) -> None:
+    """The server was forgotten in Trust and its new key trusted as a first contact: the
+    mailbox key it then reports was not issued by the server key that vouched for the old."""
+    trust_network(sender)
+    app = TrustHost(sender)
+    async with app.run_test(size=(120, 36)) as pilot:
+        send(app, "One")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
+        assert app.engine.trust.forget_host("example.org:1958")
+        new = fixed_cert(3, RECIPIENT, blurb="Bob rebuilt")
+        peer.swap_cert(new)
+        send(app, "Two")
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        # The letter goes to the key just trusted; the 20 names a mailbox key that the server
+        # key which vouched for the old one did not issue: delivered, later letters paused.
+        mailbox_alarm = await wait_screen(pilot, MailboxAlarmScreen)
+        assert peer.received() == 2
+        assert mailbox_alarm.question.reported == new.fingerprint
+        await pilot.press("t")
+        manager = await wait_screen(pilot, TrustManagerScreen)
+        await wait_for(pilot, lambda: manager.row_key("mailboxes") == RECIPIENT)
+        assert manager.current_tab == "mailboxes"
+        await pilot.press("escape")
+
+        send(app, "Three")
+        paused = await wait_screen(pilot, MailboxChangedScreen)
+        assert peer.received() == 2  # paused: nothing left
+        await pilot.press("v")
+        await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, new.fingerprint)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: peer.received() == 3)
+        assert paused is not app.screen
+        assert app.engine.trust.mailbox(RECIPIENT).state == "verified"
 
 
 async def test_verified_mailbox_rotation_asks_before_sending_as_unverified(sender, peer) -> None:
