@@ -225,8 +225,13 @@ def rotation_lines(rotation: Rotation) -> list[str]:
         lines.append(f"Rotated {safe(str(item.new.address))} ({item.notice.reason.words}).")
         lines.append(f"  retired fingerprint (SHA-256) {grouped(item.old.fingerprint)}")
         lines.append(f"  new fingerprint (SHA-256)     {grouped(item.new.fingerprint)}")
-        if item.notice.ca:
-            lines.append(f"  new host CA key (SPKI) {grouped(item.notice.ca)}")
+        if item.notice.ca:  # the fingerprint correspondents are shown first, then its key pin
+            if item.new.issuer_fingerprint:
+                ca = grouped(item.new.issuer_fingerprint)
+                lines.append(f"  new host CA fingerprint (SHA-256, what others are shown) {ca}")
+            lines.append(
+                f"  new host CA key pin (SPKI; a paste of either works) {grouped(item.notice.ca)}"
+            )
         lines.append(f"  the retired certificate is kept in {item.old.cert_path.parent}")
     if rotation.recipients:
         count = len(rotation.recipients)

@@ -24,6 +24,7 @@ from helpers.certs import forged
 from helpers.profiles import env_for, make_profile, trust_network
 from helpers.raw_tls import exchange, status_of
 
+from misfin_tui.cli.render import rotation_lines
 from misfin_tui.core.address import Address
 from misfin_tui.core.client import blank_request
 from misfin_tui.core.engine import Engine
@@ -299,6 +300,8 @@ def test_a_stolen_host_ca_is_a_changed_server_key_with_the_notice_as_evidence(
     rotation = alice.rotate(ALICE, Reason.STOLEN, ca=True)
     (rotated,) = rotation.rotated
     assert rotated.new.issuer_fingerprint != rotated.old.issuer_fingerprint
+    said = "\n".join(rotation_lines(rotation))  # what `identity rotate --ca` prints
+    assert grouped(rotated.new.issuer_fingerprint or "") in said
     assert delivered(world.deliver(alice, rotation.items))
     notice_letter = world.last_from(bob, ALICE)
     assert "server key changed as well" in notice_letter.trust_reason
@@ -311,6 +314,8 @@ def test_a_stolen_host_ca_is_a_changed_server_key_with_the_notice_as_evidence(
     assert item.state is State.DECISION
     (question,) = asker.asked
     assert question.ask is Ask.CHANGED and "key-change notice" in question.reason
+    assert question.presented is not None  # the fingerprint Alice's rotate printed first
+    assert question.presented.fingerprint == rotated.new.issuer_fingerprint
     assert Choice.TRUST in question.choices  # an explicit accept, or a paste
     asker = Recorder({Ask.CHANGED: Answer(Choice.TRUST)})
     (item,) = asyncio.run(bob.delivery.ask_again(item.id, asker))
