@@ -7,13 +7,14 @@ come as the engine's events and are printed with their text made safe for a term
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.cli.common import EXIT_OK, Context, UsageError
+from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError
 from misfin_tui.cli.render import safe
 from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import utc_now
@@ -83,7 +84,10 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
     gmap = _gmap_server(args, ctx.profile)
     gmap_log = logging.getLogger("misfin_tui.gmap")
     try:
-        host, port = engine.start_receiver(listen)
+        try:
+            host, port = engine.start_receiver(listen)
+        except OSError as exc:  # another receiver has the port, or a wrong address
+            return _cannot_listen(listen or ctx.profile.config.receiver_listen, exc, "--listen")
         engine.revalidate_in_background()  # pins checked again when due, trusted networks only
         addresses = engine.receiver.addresses if engine.receiver else []
         out.write(f"receiving on {host}:{port} for {', '.join(addresses)}\n")
@@ -91,7 +95,10 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
             gmap_log.addHandler(handler)
             gmap_log.setLevel(logging.INFO)
             gmap_log.propagate = False
-            ghost, gport = gmap.start()
+            try:
+                ghost, gport = gmap.start()
+            except OSError as exc:
+                return _cannot_listen(gmap.listen, exc, "--gmap-listen")
             out.write(f"serving GMAP on {ghost}:{gport} for {', '.join(gmap.addresses)}\n")
         while not stop.wait(0.5):
             pass
@@ -125,6 +132,19 @@ def _gmap_server(args: argparse.Namespace, profile: Profile) -> GmapServer | Non
     from misfin_tui.core.gmap.server import GmapServer
 
     return GmapServer(profile, where)
+
+
+def _cannot_listen(where: tuple[str, int], exc: OSError, option: str) -> int:
+    print(
+        f"misfin-tui: error: cannot listen on {where[0]}:{where[1]}: {exc.strerror or exc}"
+        + (
+            f" (is another receiver running? {option} picks another)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
 
 
 def _listen(text: str) -> tuple[str, int]:

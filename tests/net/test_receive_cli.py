@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -112,6 +113,26 @@ def test_receive_without_identity_is_one_line_error(tmp_path: Path) -> None:
     assert (
         result.stderr.startswith("misfin-tui: error: no identity")
         and result.stderr.count("\n") == 1
+    )
+
+
+def test_a_port_in_use_is_named_in_one_line(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", "bob@example.org")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "misfin_tui", "--profile", str(profile.config_dir)]
+            + ["receive", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1, result
+    assert result.stderr == (
+        f"misfin-tui: error: cannot listen on 127.0.0.1:{port}: Address already in use (is "
+        "another receiver running? --listen picks another)\n"
     )
 
 
