@@ -198,6 +198,7 @@ class Receiver:
             self._handle,
             _response,
             on_done=_log_session,
+            on_accept=self._identities_changed,  # a rotation shows from the next handshake
         )
         self._serving = ServingThread(server, "misfin-receive")
         try:
@@ -310,7 +311,6 @@ class Receiver:
     def _handle(self, session: Session, request: Request) -> Answer | asyncio.Future[Answer]:
         """Route a parsed request: host, mailbox, blank, certificate, limits, then store."""
         record = session.record = {"sender": "-", "mailbox": "-"}
-        self._identities_changed()
         host = request.address.host
         boxes = self._mailboxes.get(host)
         if boxes is None:

@@ -179,8 +179,10 @@ class TlsServer:
         handler: Handler,
         response: Callable[[int, str], bytes],
         on_done: Callable[[Session], None] | None = None,
+        on_accept: Callable[[], None] | None = None,
     ) -> None:
         self.context = context
+        self.on_accept = on_accept  # before a connection's handshake: e.g. a rotated key
         self.limits = limits
         self.parser = parser
         self.handler = handler
@@ -261,6 +263,8 @@ class Session(asyncio.Protocol):
         tls = self.tls
         try:
             if tls is None:
+                if self.server.on_accept is not None:
+                    self.server.on_accept()
                 tls = self.tls = SSL.Connection(self.server.context, None)
                 tls.set_accept_state()
                 self.server.table.move(self, Stage.HANDSHAKING)

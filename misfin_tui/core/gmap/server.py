@@ -390,6 +390,7 @@ class GmapServer:
             self._handle,
             _response,
             on_done=self._done,
+            on_accept=self._identities_changed,  # a rotation shows from the next handshake
         )
         self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="gmap")
         self._serving = ServingThread(server, "gmap")
@@ -452,7 +453,6 @@ class GmapServer:
         """Answer on the pool: the store is read and written there, never on the loop."""
         from OpenSSL import crypto
 
-        self._identities_changed()
         assert session.tls is not None and self._service is not None and self._pool is not None
         # Logged, never interpreted: anything but printable ASCII shows as "?".
         path = re.sub(r"[^\x21-\x7e]", "?", request[:120].decode("ascii", "replace"))
