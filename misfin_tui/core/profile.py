@@ -620,6 +620,18 @@ class Profile:
         """Where a retired certificate of ours is kept (only to sign its rotation notice)."""
         return self.identities_dir / RETIRED_DIR / address.lower() / fp[:16]
 
+    def set_aside(self, old: Identity) -> Path:
+        """Move an identity's folder among the retired ones (a rotation, or an import that
+        replaced it), where it is kept to sign its notice; returns where it went."""
+        import shutil
+
+        aside = self.retired_dir(str(old.address), old.fingerprint)
+        aside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if aside.exists():
+            shutil.rmtree(aside)
+        old.cert_path.parent.rename(aside)
+        return aside
+
     def retired_identity(self, address: str, fp: str) -> Identity:
         """A retired certificate of ours, to sign a rotation notice with."""
         folder = self.retired_dir(address, fp)
@@ -733,11 +745,7 @@ class Profile:
             if str(new.address).lower() != str(old.address).lower():
                 raise IdentityError(f"the certificate is for {new.address}, not {old.address}")
             live = old.cert_path.parent
-            aside = self.retired_dir(str(old.address), old.fingerprint)
-            aside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if aside.exists():
-                shutil.rmtree(aside)
-            live.rename(aside)
+            self.set_aside(old)
             new.cert_path.parent.rename(live)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -136,11 +136,7 @@ def _swap(
     results = []
     for old, folder, notice in staged:
         live = old.cert_path.parent
-        aside = profile.retired_dir(str(old.address), old.fingerprint)
-        aside.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if aside.exists():
-            shutil.rmtree(aside)
-        live.rename(aside)
+        aside = profile.set_aside(old)
         folder.rename(live)
         results.append(Rotated(load_identity(aside), load_identity(live), notice))
     return results

@@ -415,20 +415,23 @@ def test_server_answering_with_its_own_tls_fingerprint_does_not_vouch(
         assert "its own server certificate's fingerprint" in _letter(bob, q["id"]).trust_reason
 
 
-def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_path: Path) -> None:
+def _pin_a_stale_key(profile, tmp_path: Path) -> TrustStore:
+    """Bob approved another key for example.net earlier: home's real one is not trusted."""
     from misfin_tui.core.client import presented_cert
     from misfin_tui.core.network import Networks
 
+    trust = TrustStore(profile.database())
+    stale = forged(tmp_path / "certs", "old", "example.net", "old-server")
+    network = Networks(profile.database()).current()
+    trust.pin_host("example.net:1958", presented_cert(stale.der), network, Origin.APPROVED)
+    return trust
+
+
+def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_path: Path) -> None:
+
     alice = identity_creds(home.profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home.port)
-    trust = TrustStore(bob_profile.database())
-    stale = forged(tmp_path / "certs", "old", "example.net", "old-server")  # a key pinned earlier
-    trust.pin_host(
-        "example.net:1958",
-        presented_cert(stale.der),
-        Networks(bob_profile.database()).current(),
-        Origin.APPROVED,
-    )
+    trust = _pin_a_stale_key(bob_profile, tmp_path)
     with running(bob_profile) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (q,) = bob.wait_for("quarantined")
@@ -445,18 +448,10 @@ def test_quarantine_is_checked_again_by_mail_recheck_and_after_trust_verify(
 ) -> None:
     """No receiver running: the commands check with a verifier of their own."""
     from misfin_tui.cli.main import main
-    from misfin_tui.core.client import presented_cert
-    from misfin_tui.core.network import Networks
 
     alice = identity_creds(home.profile, "alice@example.net")
     bob_profile = _bob(tmp_path, home.port)
-    stale = forged(tmp_path / "certs", "old", "example.net", "old-server")
-    TrustStore(bob_profile.database()).pin_host(
-        "example.net:1958",
-        presented_cert(stale.der),
-        Networks(bob_profile.database()).current(),
-        Origin.APPROVED,
-    )
+    _pin_a_stale_key(bob_profile, tmp_path)
     with running(bob_profile) as bob:
         assert status_of(exchange(bob.port, LETTER, alice).response) == 20
         (q,) = bob.wait_for("quarantined")
