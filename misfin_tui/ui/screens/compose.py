@@ -339,7 +339,7 @@ class ComposeScreen(Screen[str | None]):
     )
     BINDINGS = [
         Binding("ctrl+s", "send", "Send", id="compose.send", priority=True),
-        Binding("ctrl+e", "editor", "Edit in $EDITOR", id="compose.editor", priority=True),
+        Binding("ctrl+e", "editor", "$EDITOR", id="compose.editor", priority=True),
         Binding("escape", "close", "Close (keep draft)", id="compose.close"),
         Binding("ctrl+t", "discard", "Discard", id="compose.discard", priority=True),
         Binding("f1", "app.help", "Help", id="compose.help"),
