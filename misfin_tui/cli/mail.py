@@ -189,11 +189,11 @@ def cmd_mail_recheck(args: argparse.Namespace, ctx: Context) -> int:
             return EXIT_ERROR
     passed = True
     for letter in ctx.engine.recheck(args.ids):
-        if letter.folder == "Quarantine" or letter.trust in ("pending", "quarantined"):
+        if letter.cleared:
+            outcome = f"{letter.trust}, in {letter.folder}"
+        else:
             passed = False
             outcome = f"still in {letter.folder}"
-        else:
-            outcome = f"{letter.trust}, in {letter.folder}"
         print(
             f"letter {letter.id} from {render.safe(letter.sender)}: {outcome}: "
             f"{render.safe(letter.trust_reason)}"

@@ -456,8 +456,10 @@ async def deliver(
         if response.status not in FALLBACK_STATUSES:
             b_only = await _refuses_c(address, identity, approved_spki, target, timeout)
         return DeliveryResult(response, "B", True, presented, b_only)
-    signed = with_sender(message, identity.address)
-    if response.status == NAMES_SENDER_STATUS and signed is not None:
+    if (
+        response.status == NAMES_SENDER_STATUS
+        and (signed := with_sender(message, identity.address)) is not None
+    ):
         # titlani's "required" verification checks the sender a client names on line 1, which
         # new letters leave empty (the receiving server adds it): name ourselves, once.
         try:

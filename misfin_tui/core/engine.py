@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import Clock, system_clock
-from misfin_tui.core.database import Folder
 from misfin_tui.core.events import Events
 from misfin_tui.core.network import Networks
 from misfin_tui.core.outbox.delivery import Conversation
@@ -206,7 +205,7 @@ class Engine:
             ids = self.store.quarantined_from(parse_hostport(hostport)[0])
             if ids:
                 letters = await asyncio.to_thread(self.recheck, ids)
-                back = sum(1 for letter in letters if letter.folder != Folder.QUARANTINE)
+                back = sum(1 for letter in letters if letter.cleared)
                 check = replace(
                     check,
                     detail=f"{check.detail}; {len(ids)} letter(s) in Quarantine from "

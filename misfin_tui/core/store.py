@@ -89,6 +89,14 @@ class StoredLetter:
     in_reply_to: int | None
     identity: str
 
+    @property
+    def cleared(self) -> bool:
+        """Out of Quarantine with its sender checked (what a recheck hopes for)."""
+        return self.folder != Folder.QUARANTINE and self.trust not in (
+            LetterTrust.PENDING,
+            LetterTrust.QUARANTINED,
+        )
+
 
 def _summary(_cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Summary:
     """Row factory: plain tuples straight into Summary (sqlite3.Row costs ~40% more at 100k)."""

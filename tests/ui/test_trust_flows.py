@@ -30,6 +30,14 @@ def send(app: TrustHost, subject: str = "Hello") -> None:
     )
 
 
+async def first_letter_trusted(app: TrustHost, pilot) -> None:
+    """Letter "One" to Bob, his server trusted at first contact, and delivered."""
+    send(app, "One")
+    await wait_screen(pilot, FirstContactScreen)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: states(app) == ["delivered"])
+
+
 def states(app: TrustHost) -> list[str]:
     return [item.state for item in app.engine.outbox.items()]
 
@@ -206,10 +214,7 @@ async def test_likely_renewal_is_calm_and_accepts(sender, peer) -> None:
     peer.swap_cert(fixed_cert(4, RECIPIENT, blurb="Bob", not_after=soon))
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
-        send(app, "One")
-        await wait_screen(pilot, FirstContactScreen)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: states(app) == ["delivered"])
+        await first_letter_trusted(app, pilot)
         renewed = fixed_cert(5, RECIPIENT, blurb="Bob")
         peer.swap_cert(renewed)
         send(app, "Two")
@@ -309,10 +314,8 @@ async def test_a_mailbox_key_from_a_server_key_trusted_anew_raises_the_alarm_and
     trust_network(sender)
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
-        send(app, "One")
-        await wait_screen(pilot, FirstContactScreen)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: peer.received() == 1)
+        await first_letter_trusted(app, pilot)
+        assert peer.received() == 1
         assert app.engine.trust.forget_host("example.org:1958")
         new = fixed_cert(3, RECIPIENT, blurb="Bob rebuilt")
         peer.swap_cert(new)
@@ -348,10 +351,8 @@ async def test_verified_mailbox_rotation_asks_before_sending_as_unverified(sende
     trust_network(sender)
     app = TrustHost(sender)
     async with app.run_test(size=(120, 36)) as pilot:
-        send(app, "One")
-        await wait_screen(pilot, FirstContactScreen)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: peer.received() == 1)
+        await first_letter_trusted(app, pilot)
+        assert peer.received() == 1
         assert app.engine.trust.verify_mailbox(RECIPIENT, peer.cert.fingerprint)
         peer.swap_cert(fixed_cert(22, RECIPIENT, blurb="Bob", issuer=ca), ca)
         send(app, "Two")  # delivered: the 20 reveals the rotation

@@ -477,7 +477,7 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._rechecked, letters)
 
     def _rechecked(self, letters: list[StoredLetter]) -> None:
-        back = [letter.id for letter in letters if letter.folder != "Quarantine"]
+        back = [letter.id for letter in letters if letter.cleared]
         if back:
             self.letters.remove_letters(back)
             self._refresh_counts()
