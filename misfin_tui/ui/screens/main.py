@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -186,11 +187,25 @@ class MainScreen(Screen[None]):
         store = self.session.engine.store
         if keep is not None:
             rows = FolderRows(store, folder, ids=store.ids(folder))
-            self.app.call_from_thread(self._loaded, folder, rows, keep)
+            self._from_worker(self._loaded, folder, rows, keep)
             return
         rows = FolderRows.start(store, folder)
-        self.app.call_from_thread(self._loaded, folder, rows, None)
+        self._from_worker(self._loaded, folder, rows, None)
         self._read_ids(rows)
+
+    def _from_worker(self, show: Callable[..., None], *args: Any) -> None:
+        """In a "letters" worker: show what it read unless a newer read replaced it. Workers in
+        that group are exclusive, but a thread cannot be stopped: a reload started while an
+        older one was still reading would otherwise be overwritten by the older, staler rows
+        (a letter that had just arrived went missing from the list). The check runs on the UI
+        thread, where newer workers cancel older ones, so it cannot race."""
+        worker = get_current_worker()
+
+        def if_current() -> None:
+            if not worker.is_cancelled:
+                show(*args)
+
+        self.app.call_from_thread(if_current)
 
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
     def _load_ids(self, rows: FolderRows) -> None:
@@ -204,7 +219,7 @@ class MainScreen(Screen[None]):
         if get_current_worker().is_cancelled:
             return
         ids = rows.store.ids(rows.folder)
-        self.app.call_from_thread(self.letters.ids_loaded, rows, ids)
+        self._from_worker(self.letters.ids_loaded, rows, ids)
 
     def _loaded(self, folder: str, letters: FolderRows, keep: int | None) -> None:
         if folder != self.folder or self.searching is not None or self.threaded:
@@ -259,8 +274,7 @@ class MainScreen(Screen[None]):
         mids = resolve_mid_links(store.bodies_with_mid_links(folder), store.remote_letter_ids())
         links.update(mids)
         rows = ThreadRows(build_threads(summaries, me=me, links=links), expanded)
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._grouped, folder, rows, keep)
+        self._from_worker(self._grouped, folder, rows, keep)
 
     def _grouped(self, folder: str, rows: ThreadRows, keep: int | None) -> None:
         if folder != self.folder or self.searching is not None or not self.threaded:
@@ -596,7 +610,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
     def _search(self, query: str) -> None:
         results = self.session.engine.store.search(query, limit=SEARCH_LIMIT)
-        self.app.call_from_thread(self._found, query, results)
+        self._from_worker(self._found, query, results)
 
     def _found(self, query: str, results: list[Summary]) -> None:
         if self.searching != query:
