@@ -8,6 +8,8 @@ worker or on the engine's loop, never on the UI thread.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.database import DatabaseError
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.events import (
     Event,
@@ -139,6 +142,11 @@ class MisfinApp(App[int]):
             )
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._check_config()
+        # What "new" is measured from, read before the main screen reads its first page: a
+        # letter stored in between is then announced and listed (taken later, in the start-up
+        # worker, such a letter was counted in the title but missing from the list).
+        with contextlib.suppress(sqlite3.Error, DatabaseError):  # the main screen reports it
+            self._latest_id = self.engine.store.latest_id()
         self.push_screen(MainScreen(self.session))
         self._update_status()
         self._start_up()
@@ -158,7 +166,6 @@ class MisfinApp(App[int]):
     @work(thread=True, exit_on_error=False, group="start-up")
     def _start_up(self) -> None:
         """Identities, network and receiver: all blocking, none needed for the first paint."""
-        self._latest_id = self.engine.store.latest_id()
         try:
             identities = self.profile.identities()
         except Exception as exc:  # unreadable identity files: say so, keep the mail readable

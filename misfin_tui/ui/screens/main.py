@@ -364,7 +364,13 @@ class MainScreen(Screen[None]):
 
     def _letter_reloaded(self, summary: Summary | None, letter: StoredLetter | None) -> None:
         if summary is not None:
-            self.letters.update_letter(summary)
+            listed = self.letters.cached(summary.id) is not None
+            if self.searching is None and listed != (summary.folder == self.folder):
+                # It changed folder: a letter whose sender was being checked waits in
+                # Quarantine and moves to the Inbox once verified (or the other way).
+                self._reload()
+            else:
+                self.letters.update_letter(summary)
         if letter is not None and self._is_open(letter.id):
             self.reader.show(letter)
 
