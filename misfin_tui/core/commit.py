@@ -74,14 +74,19 @@ class GroupCommitter:
         self._thread.start()
 
     def stop(self, timeout: float = 1.5) -> None:
-        """Finish the jobs already queued (they are quick), then end the thread."""
-        if self._thread is None:
+        """Finish the jobs already queued (they are quick), then end the thread. Jobs still
+        queued after `timeout` (a commit stuck on the disk) are reported Stopped, never run;
+        only the group being committed then may still land after its callers gave up."""
+        thread = self._thread
+        if thread is None:
             return
         self._stopping = True
         self._queue.put(None)
-        self._thread.join(timeout=timeout)
+        thread.join(timeout=timeout)
         self._thread = None
         self._fail_queued()
+        if thread.is_alive():  # _fail_queued may have taken the end marker: the writer's own
+            self._queue.put(None)
 
     def submit(self, job: Job[Any]) -> None:
         if self._stopping or self._thread is None:
