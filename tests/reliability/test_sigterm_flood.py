@@ -16,7 +16,9 @@ once.
 
 In reject mode (verify before the answer) strangers whose home server never answers hold
 verification checks when the signal comes; their letters must be answered 4x, never 20 and
-never stored.
+never stored. With GMAP served too (`--gmap-listen`), the owner reads mail from home during
+the flood: both servers stop within the same 2 s, and a GMAP request is answered or cut,
+never answered with something else.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers.certs import Creds, forged
+from helpers.certs import Creds, forged, identity_creds
+from helpers.gmap import gmap_raw
 from helpers.profiles import RECIPIENT, make_profile, pin_verified
-from helpers.raw_tls import BlackHole, exchange, letter, status_of
+from helpers.raw_tls import BlackHole, exchange, free_port, letter, status_of
 from helpers.receivers import ReceiverProcess, wait_until
 
 from misfin_tui.core.profile import Profile
@@ -79,7 +82,7 @@ def subjects(profile_dir: Path) -> collections.Counter[str]:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("mode", ["quarantine", "reject"])
+@pytest.mark.parametrize("mode", ["quarantine", "reject", "gmap"])
 def test_sigterm_mid_flood_acks_only_what_is_stored_once(
     tmp_path: Path, receiver_process, mode: str
 ) -> None:
@@ -101,12 +104,26 @@ def test_sigterm_mid_flood_acks_only_what_is_stored_once(
     strangers = [
         forged(tmp_path / "strangers", f"x{n}", "slow.example", f"x{n}") for n in range(STRANGERS)
     ]
+    owner = identity_creds(profile, RECIPIENT)
     profile.database().close()
 
-    receiver: ReceiverProcess = receiver_process(profile_dir)
+    gmap_port = free_port()
+    extra = ["--gmap-listen", f"127.0.0.1:{gmap_port}"] if mode == "gmap" else []
+    receiver: ReceiverProcess = receiver_process(profile_dir, extra=extra)
     port = receiver.port
     first = Outcomes()
     gone = threading.Event()
+    gmap_answers: list[bytes] = []
+
+    def read_home() -> None:
+        while not gone.is_set():
+            try:
+                answer = gmap_raw(gmap_port, owner, b"gemini://example.org/tag/Inbox\r\n")
+            except ConnectionRefusedError:
+                return
+            except OSError:
+                answer = b""
+            gmap_answers.append(answer.partition(b"\r\n")[0])
 
     def flood(n: int) -> None:
         count = 0
@@ -126,6 +143,8 @@ def test_sigterm_mid_flood_acks_only_what_is_stored_once(
             )
             for n, creds in enumerate(strangers)
         ]
+    if mode == "gmap":
+        threads += [threading.Thread(target=read_home, daemon=True) for _ in range(4)]
     try:
         for thread in threads:
             thread.start()
@@ -170,6 +189,11 @@ def test_sigterm_mid_flood_acks_only_what_is_stored_once(
     )
     if mode == "reject":
         assert not {t for t in acked if t.startswith("x-")}, "a stranger's letter answered 20"
+    if mode == "gmap":
+        heads = collections.Counter(h[:2] for h in gmap_answers)
+        print("GMAP answers by status:", dict(heads))
+        assert heads[b"20"] >= 1, heads
+        assert set(heads) <= {b"20", b"41", b""}, heads
 
     # The senders try again: every letter without a 20 goes once more, to a new receiver.
     again = receiver_process(profile_dir, listen=f"127.0.0.1:{port}")
