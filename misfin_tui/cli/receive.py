@@ -104,10 +104,15 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
             pass
         out.write(f"{utc_now()} stopping\n")
     finally:
+        # Side by side, each within its grace: one after the other could pass 2 s.
+        stopping_gmap = None
         if gmap is not None:
-            gmap.stop()
-            gmap_log.removeHandler(handler)
+            stopping_gmap = threading.Thread(target=gmap.stop, name="gmap-stop", daemon=True)
+            stopping_gmap.start()
         engine.stop_receiver()
+        if stopping_gmap is not None:
+            stopping_gmap.join(timeout=2.0)
+            gmap_log.removeHandler(handler)
         for sig, handler_ in previous.items():
             signal.signal(sig, handler_)
         for lg, (level, propagate) in saved.items():

@@ -8,6 +8,11 @@ reports each job's result: a letter is acknowledged only after the commit that h
 
 Between commits, at most every `every` seconds, the writer runs `housekeeping` (the
 receiver's: indexing the letters just stored for search, in one batch).
+
+stop() commits what is queued, within its timeout. A group still being worked on when the
+timeout passes is rolled back rather than committed (its jobs are reported Stopped), since
+whoever waited for it is about to give up: committed with no one told, a letter would be sent
+again and stored twice. Only a COMMIT already under way then can still land unreported.
 """
 
 from __future__ import annotations
@@ -63,25 +68,33 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._abandon = False  # stop() timed out: the group in hand is rolled back, not committed
         self.commits = 0
         self.jobs = 0
 
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._stopping = False
+        self._stopping = self._abandon = False
         self._thread = threading.Thread(target=self._run, name="misfin-commit", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 1.5) -> None:
-        """Finish the jobs already queued (they are quick), then end the thread."""
-        if self._thread is None:
+        """Finish the jobs already queued (they are quick), then end the thread. Jobs still
+        queued after `timeout` (a commit stuck on the disk) are reported Stopped, never run;
+        only the group being committed then may still land after its callers gave up."""
+        thread = self._thread
+        if thread is None:
             return
         self._stopping = True
         self._queue.put(None)
-        self._thread.join(timeout=timeout)
+        thread.join(timeout=timeout)
         self._thread = None
+        if thread.is_alive():
+            self._abandon = True
         self._fail_queued()
+        if thread.is_alive():  # _fail_queued may have taken the end marker: the writer's own
+            self._queue.put(None)
 
     def submit(self, job: Job[Any]) -> None:
         if self._stopping or self._thread is None:
@@ -146,6 +159,13 @@ class GroupCommitter:
                     else:
                         conn.execute("RELEASE job")
                         results.append((value, None))
+                if self._abandon:  # too late: its callers are giving up, so nothing is stored
+                    raise Stopped("the receiver stopped before this commit")
+        except Stopped as exc:
+            log.warning(
+                "a commit of %d letters was rolled back: the receiver is stopping", len(batch)
+            )
+            results = [(None, exc)] * len(batch)
         except Exception as exc:  # the commit failed: nothing of this batch is stored
             log.error("a commit of %d letters failed: %s", len(batch), exc)
             results = [(None, exc)] * len(batch)

@@ -8,6 +8,12 @@ little and cannot lock a sender out. Letters are committed by one writer thread 
 (core/commit.py) and answered 20 only after the commit that holds them (WAL, synchronous=FULL).
 Sender verification runs afterwards on the Verifier's own threads, so no sender waits for it;
 with `unverified = "reject"` it runs before the answer, with a deadline and a bounded queue.
+
+Stopping (SIGTERM under a flood) keeps the promise both ways, within STOP_GRACE: no new
+request is read (what is not yet a whole request is answered 41 or cut), letters still
+waiting for a reject-mode check are answered 41, the letters handed to the writer are
+committed and answered 20 while the loop still runs, and only then are connections cut. A
+letter committed but cut before its 20 would come back as a retry and be stored twice.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from misfin_tui.core.ratelimit import RateLimiter
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.store import LetterTrust, MailStore
 from misfin_tui.core.tls_server import (
+    STOP_GRACE,
+    STOPPING,
     Answer,
     ServerLimits,
     ServingThread,
@@ -150,6 +158,8 @@ class Receiver:
         self._cert_infos: _Lru[bytes, CertInfo] = _Lru(4096)
         self._verdicts: _Lru[tuple[str, str], tuple[float, int, Outcome]] = _Lru(4096)
         self._identities_watch = FolderWatch(profile.identities_dir)
+        # Reject mode: letters waiting for a look-up or a check, not yet with the writer (loop).
+        self._waiting: set[asyncio.Future[Answer]] = set()
         self._blank_limiter = RateLimiter(self.limits.blank_per_window, self.limits.blank_window)
         self._sender_limiter = RateLimiter(
             self.limits.letters_per_sender, self.limits.letter_window
@@ -199,6 +209,7 @@ class Receiver:
             _response,
             on_done=_log_session,
             on_accept=self._identities_changed,  # a rotation shows from the next handshake
+            on_stop=self._refuse_waiting,
         )
         self._serving = ServingThread(server, "misfin-receive")
         try:
@@ -210,13 +221,17 @@ class Receiver:
         log.debug("receiving on %s:%s for %s", bound[0], bound[1], ", ".join(self.addresses))
         return bound[0], bound[1]
 
-    def stop(self) -> None:
-        """Stop accepting, end open connections now, stop the writer and the verifier."""
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop accepting; commit and answer (20) the letters already with the writer, answer
+        41 to those still waiting for a check, within `grace` seconds; then end every
+        connection left and stop the writer and the verifier."""
         if self._serving is None:
             return
-        self._serving.stop()
-        if self._committer is not None:
-            self._committer.stop(timeout=0.5)
+        deadline = time.monotonic() + grace
+        self._serving.begin_stop()  # no new letter from here on
+        if self._committer is not None:  # the queued letters commit; their 20s go out on the loop
+            self._committer.stop(timeout=max(0.05, deadline - time.monotonic()))
+        self._serving.stop(grace=max(0.05, deadline - time.monotonic()))
         if self._checks is not None:
             self._checks.stop()
         self._serving = None
@@ -376,6 +391,8 @@ class Receiver:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
         if self._unverified == "reject":
+            self._waiting.add(future)
+            future.add_done_callback(self._waiting.discard)
             # A sender verified before is looked up first, off the loop and not behind the
             # checks: strangers whose servers hang must not make a known sender wait or get 44.
             key = f"{info.mailbox}@{info.host}".lower()
@@ -426,7 +443,15 @@ class Receiver:
         else:
             self._commit(replace(letter, trust=outcome.trust, reason=outcome.reason), future)
 
+    def _refuse_waiting(self) -> None:
+        """Stopping (on the loop): a letter still waiting for its check will not be stored."""
+        for future in list(self._waiting):
+            _resolve(future, STOPPING)
+        self._waiting.clear()
+
     def _commit(self, letter: _Letter, future: asyncio.Future[Answer]) -> None:
+        """Hand the letter to the writer; answered once the commit holding it is durable."""
+        self._waiting.discard(future)  # with the writer now: answered 20 or 4x, never cut
         loop = future.get_loop()
 
         def done(value: _Stored | Answer | None, error: BaseException | None) -> None:
@@ -455,7 +480,7 @@ class Receiver:
     def _failure(self, letter: _Letter, error: BaseException | None) -> Answer:
         """A letter the store could not take: 42 when the store is damaged, else 40. Never 20."""
         if isinstance(error, Stopped):
-            return 41, "the server is stopping; try again later"
+            return STOPPING
         if isinstance(error, sqlite3.DatabaseError) and not isinstance(
             error, sqlite3.OperationalError
         ):

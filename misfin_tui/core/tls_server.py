@@ -13,6 +13,12 @@ part of a request), longest in that state and past a short grace.
 The server knows nothing of Misfin or GMAP: a parser factory turns bytes into a request and a
 handler answers it, at once or later through a future (for work done on other threads).
 ServingThread runs one on a thread and loop of its own: the receiver's and GMAP's listeners.
+
+Stopping has two steps, so that no request whose work was done leaves without its answer (a
+letter committed but never acknowledged is a letter its sender sends again): begin_stop()
+stops accepting, ends what is not yet a request (41 where TLS is up) and tells the owner
+(`on_stop`); requests being answered keep their connections while the loop runs on, until
+their answers have left or the owner's grace runs out, and only then is everything cut.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ log = logging.getLogger("misfin_tui.receiver")
 # (status, meta), status 0 closing without an answer; or a whole response already rendered
 # (a GMAP answer with its body).
 Answer = tuple[int, str] | bytes
+
+
+STOPPING = (41, "the server is stopping; try again later")
+STOP_GRACE = 1.0  # seconds a stopping server gives the requests being answered (< 2 s in all)
 
 
 class Stage(enum.IntEnum):
@@ -180,9 +190,11 @@ class TlsServer:
         response: Callable[[int, str], bytes],
         on_done: Callable[[Session], None] | None = None,
         on_accept: Callable[[], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.context = context
         self.on_accept = on_accept  # before a connection's handshake: e.g. a rotated key
+        self.on_stop = on_stop  # on the loop, when stopping begins: answer what waits (41)
         self.limits = limits
         self.parser = parser
         self.handler = handler
@@ -191,11 +203,43 @@ class TlsServer:
         self.table = Table(limits)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.base_events.Server | None = None
+        self.live = 0  # connections whose transport is not closed yet (answers still leaving)
+        self.stopping = False
+        self.drained = threading.Event()  # stopping, and the last connection is closed
 
     async def serve(self, sock: Any) -> None:
         """Start accepting on an already bound, listening socket."""
         self.loop = asyncio.get_running_loop()
         self.server = await self.loop.create_server(lambda: Session(self), sock=sock, backlog=4096)
+
+    def begin_stop(self) -> None:
+        """On the loop: stop accepting; end every connection that is not yet a request (41
+        where TLS is up, so the sender knows to try again); tell the owner. A request being
+        answered keeps its connection until the answer has left (then `drained` is set)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if self.server is not None:
+            self.server.close()
+        if self.on_stop is not None:
+            try:
+                self.on_stop()
+            except Exception:
+                log.exception("stopping failed")
+        for stage in (Stage.CONNECTED, Stage.HANDSHAKING):
+            for session in list(self.table.by_stage[stage]):
+                session.abort("closed (stopping)")
+        for stage in (Stage.HANDSHAKEN, Stage.READING):
+            for session in list(self.table.by_stage[stage]):
+                session.refuse(STOPPING)
+        if self.live <= 0:
+            self.drained.set()
+
+    def gone(self) -> None:
+        """A connection's transport closed."""
+        self.live -= 1
+        if self.stopping and self.live <= 0:
+            self.drained.set()
 
     def close(self) -> None:
         """Stop accepting and end every connection now."""
@@ -212,6 +256,7 @@ class Session(asyncio.Protocol):
     __slots__ = (
         "accepted_at",
         "closed",
+        "counted",
         "parser",
         "peer",
         "peer_host",
@@ -234,17 +279,20 @@ class Session(asyncio.Protocol):
         self.peer: Any = None
         self.peer_host = ""
         self.closed = False
+        self.counted = False  # in server.live
         self.record: dict[str, Any] | None = None  # filled by the handler, for the log line
 
     # -- asyncio callbacks ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.server.live += 1
+        self.counted = True
         self.peer = self.transport.get_extra_info("peername")
         self.peer_host = str(self.peer[0]) if isinstance(self.peer, tuple) else str(self.peer)
         now = time.monotonic()
         self.accepted_at = now
-        refused = self.server.table.admit(self, now)
+        refused = "stopping" if self.server.stopping else self.server.table.admit(self, now)
         if refused:
             self.server.table.refused += 1
             self.closed = True
@@ -297,6 +345,9 @@ class Session(asyncio.Protocol):
             self.closed = True
             self._log("closed (connection lost)")
         self._forget()
+        if self.counted:
+            self.counted = False
+            self.server.gone()
 
     # -- the request --------------------------------------------------------------------------
 
@@ -334,6 +385,13 @@ class Session(asyncio.Protocol):
                 self._begin_answer()
                 self._dispatch(request)
                 return
+
+    def refuse(self, answer: Answer) -> None:
+        """Answer now, whatever has arrived of the request (the server is stopping)."""
+        if self.closed or self.stage >= Stage.ANSWERING:
+            return
+        self._begin_answer()
+        self._answer(answer)
 
     def _begin_answer(self) -> None:
         self.server.table.move(self, Stage.ANSWERING)
@@ -531,8 +589,28 @@ class ServingThread:
         if loop is not None:
             call_soon(loop, fn, *args)
 
-    def stop(self, timeout: float = 1.0) -> None:
-        """Stop accepting and end every open connection now."""
+    def begin_stop(self) -> None:
+        """TlsServer.begin_stop on the loop; returns once it ran (or the loop is gone)."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        ran = threading.Event()
+
+        def begin() -> None:
+            try:
+                self.server.begin_stop()
+            finally:
+                ran.set()
+
+        call_soon(loop, begin)
+        ran.wait(1.0)
+
+    def stop(self, timeout: float = 1.0, *, grace: float = 0.0) -> None:
+        """Stop accepting; give the requests being answered up to `grace` seconds for their
+        answers to leave (begin_stop, if not begun yet); then end every connection left."""
+        if grace > 0:
+            self.begin_stop()
+            self.server.drained.wait(grace)
         loop, thread = self.loop, self._thread
         if loop is not None and not loop.is_closed():
             call_soon(loop, loop.stop)

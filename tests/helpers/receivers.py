@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,10 +149,12 @@ def stored_subjects(profile_dir: Path) -> list[str]:
 class ReceiverProcess:
     """`misfin-tui receive` in a child process; its log lines are collected on a thread."""
 
-    def __init__(self, profile_dir: Path, listen: str = "127.0.0.1:0") -> None:
+    def __init__(
+        self, profile_dir: Path, listen: str = "127.0.0.1:0", extra: Sequence[str] = ()
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "misfin_tui", "--profile", str(profile_dir), "receive"]
-            + ["--listen", listen],
+            + ["--listen", listen, *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -29,8 +29,8 @@ from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by, loa
 from misfin_tui.core.letter import forward_message
 from misfin_tui.core.profile import FolderWatch
 from misfin_tui.core.store import MailStore
-from misfin_tui.core.tls_server import Answer as TlsAnswer
 from misfin_tui.core.tls_server import (
+    STOP_GRACE,
     ServerLimits,
     ServingThread,
     Session,
@@ -38,6 +38,7 @@ from misfin_tui.core.tls_server import (
     listening_socket,
     mailbox_context,
 )
+from misfin_tui.core.tls_server import Answer as TlsAnswer
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
@@ -402,12 +403,14 @@ class GmapServer:
         bound = sock.getsockname()
         return bound[0], bound[1]
 
-    def stop(self) -> None:
-        """Stop accepting, end open connections now; a request being answered finishes."""
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop accepting and end the connections with no whole request yet (41); a request
+        being answered finishes and its answer leaves (a tag moved or a letter deleted gets
+        its 20) within `grace` seconds; then every connection left is cut."""
         if self._serving is not None:
-            self._serving.stop()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._serving.stop(grace=grace)
+        if self._pool is not None:  # a request still running past the grace is not waited for
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self._serving, self._pool = None, None
 
     def _load(self, store: MailStore) -> None:
