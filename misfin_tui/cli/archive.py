@@ -44,7 +44,8 @@ def register(actions: Any) -> None:
         help="add the letters of a gembox file",
         description="Add the letters of a gembox file (current or old <===== format). The whole"
         " file is checked first: a bad file is reported with its line number and nothing is"
-        " added. Letters whose exact bytes are already stored are skipped.",
+        " added. Letters whose exact bytes are already stored are skipped, counted: a letter"
+        " the file holds twice is added twice, and importing the same file again adds none.",
     )
     imports.add_argument("file", type=Path, metavar="FILE", help="the gembox file to read")
     imports.add_argument(

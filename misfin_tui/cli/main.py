@@ -164,6 +164,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         profile.config.validate()  # a wrong config.toml is one clear line, for every command
         for warning in profile.config.warnings:  # a typo or a newer version's setting: ignored
             _say_warning(warning)
+        if profile.config.keys:  # what the app would leave out of [keys], said here too
+            from misfin_tui.bindings import checked_keys
+
+            for problem in checked_keys(profile.config)[1]:
+                _say_warning(problem)
     if args.command is None:
         from misfin_tui.ui.app import run_app
 

@@ -271,6 +271,16 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT OR IGNORE INTO fts_backlog(id) VALUES (new.id);
     END;
     """,
+    # 9: the address book follows a mailbox that moved for good (a 31 the person followed):
+    # completion offers the new address under the old one's name, and no longer the old one.
+    # An address book entry only: no pin is made, copied or changed by a move.
+    """
+    CREATE TABLE moved_mailboxes (
+        address   TEXT PRIMARY KEY,    -- the old mailbox@host, lower case (a mailboxes key)
+        moved_to  TEXT NOT NULL,       -- where it went, as the 31 named it (mailbox@host[:port])
+        at        TEXT NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

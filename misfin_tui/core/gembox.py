@@ -113,8 +113,8 @@ class ImportResult:
 
     format: GemboxFormat
     added: tuple[int, ...]  # new letter ids, in file order
-    already_stored: int  # letters whose exact raw bytes the store already held
-    repeated: int  # letters that appeared earlier in the same file
+    already_stored: int  # copies of raw bytes the store already held as many times
+    repeated: int  # entries that appeared earlier in the same file under the same id
     folder: str
 
     @property
@@ -503,9 +503,11 @@ def import_gembox(
 ) -> ImportResult:
     """Parse `data` completely, then add every letter not already stored, in one transaction.
 
-    A letter is already stored when some letter in any folder has exactly the same raw bytes
-    (the raw bytes hold the sender and the server's receipt time, so two real letters do not
-    collide); a letter repeated within the file is added once. Imported letters land in
+    Letters are matched by their exact raw bytes, counted: a file holding the same bytes k
+    times (one letter saved twice) adds as many as the store holds fewer than k, in any
+    folder. So two byte-identical letters are two letters, exported and imported back, and
+    importing the same file again adds nothing. An entry repeated under the same id (the
+    same entry pasted twice) is one letter, counted in `repeated`. Imported letters land in
     `folder`, read unless tagged Unread, flagged when tagged Flagged, with trust "unverified"
     (no certificate came with them; "none" in Sent and Drafts). Raises GemboxError (nothing
     stored) when the file does not parse, ValueError for a folder an import may not fill.
@@ -518,18 +520,21 @@ def import_gembox(
     trust = "none" if folder in ("Sent", "Drafts") else "unverified"
     reason = f"imported from {source}" if source else "imported from a gembox file"
     added: list[int] = []
-    seen: set[bytes] = set()
+    entries: set[tuple[str, bytes]] = set()  # (id, raw) of the entries with an id read so far
     already = repeated = 0
     with store.db.transaction():
-        stored = store.ids_with_raw(letter.raw for letter in box.letters)
+        held = store.ids_with_raw(letter.raw for letter in box.letters)
+        copies = {raw: len(ids) for raw, ids in held.items()}
         for letter in box.letters:
-            if letter.raw in stored:
+            if letter.id:
+                if (letter.id, letter.raw) in entries:
+                    repeated += 1
+                    continue
+                entries.add((letter.id, letter.raw))
+            if copies.get(letter.raw, 0) > 0:  # this copy is one the store already holds
+                copies[letter.raw] -= 1
                 already += 1
                 continue
-            if letter.raw in seen:
-                repeated += 1
-                continue
-            seen.add(letter.raw)
             parsed = parse_stored(letter.raw, letter.version)
             sender = parsed.senders[0] if parsed.senders else None
             recipients = parsed.recipients or ((box.mailbox,) if box.mailbox else ())

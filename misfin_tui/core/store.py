@@ -776,15 +776,16 @@ class MailStore:
                     seen[address.lower()] = address
         return list(seen.values())
 
-    def ids_with_raw(self, raws: Iterable[bytes]) -> dict[bytes, int]:
-        """Stored letters whose raw bytes equal one of `raws` exactly: raw -> the lowest id.
+    def ids_with_raw(self, raws: Iterable[bytes]) -> dict[bytes, tuple[int, ...]]:
+        """Stored letters whose raw bytes equal one of `raws` exactly: raw -> their ids, lowest
+        first (a letter saved twice is stored twice, so a raw may have several).
 
         Candidates are narrowed by length first (SQLite reads a blob's length without its
         content), then compared byte for byte, so no hash column or migration is needed.
         """
         wanted = {bytes(raw) for raw in raws}
         lengths = sorted({len(raw) for raw in wanted})
-        found: dict[bytes, int] = {}
+        found: dict[bytes, list[int]] = {}
         conn = self.db.connect()
         for start in range(0, len(lengths), _CHUNK):
             chunk = lengths[start : start + _CHUNK]
@@ -795,9 +796,9 @@ class MailStore:
             )
             for letter_id, raw in rows:
                 raw = bytes(raw)
-                if raw in wanted and raw not in found:
-                    found[raw] = letter_id
-        return found
+                if raw in wanted:
+                    found.setdefault(raw, []).append(letter_id)
+        return {raw: tuple(ids) for raw, ids in found.items()}
 
     def reply_parents(self) -> dict[int, int]:
         """letter id -> the letter it answers (in_reply_to), where that letter still exists."""

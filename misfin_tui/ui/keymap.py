@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import unicodedata
 
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.keys import KEY_ALIASES, KEY_TO_UNICODE_NAME, REPLACED_KEYS, Keys
 
+from misfin_tui import bindings
 from misfin_tui.core.profile import Config
 
-MODIFIERS = ("shift", "ctrl", "alt", "meta", "super", "hyper")
 # Key names without a modifier: Keys' values (their modifiers dropped), the aliases, and the
 # names Textual gives characters ("slash", "dollar_sign"); single characters are keys too.
-_NAMES = (
+# bindings.KEY_NAMES is this set written out for the command line (a test keeps them equal).
+KEY_NAMES = frozenset(
     {str(key.value).rpartition("+")[2] for key in Keys}
     | {alias for aliases in KEY_ALIASES.values() for alias in aliases}
     | set(KEY_ALIASES)
@@ -33,29 +33,7 @@ PACKAGE = "misfin_tui.ui"
 
 def key_problem(keys: str) -> str | None:
     """Why `keys` (one key, or several with commas: "ctrl+n,f2") names no key, or None."""
-    for key in keys.split(","):
-        key = key.strip()
-        if not key:
-            return f"{keys!r} has an empty key"
-        if len(key) == 1:
-            continue
-        *modifiers, name = key.split("+")
-        unknown = [modifier for modifier in modifiers if modifier not in MODIFIERS]
-        if unknown:
-            return f"{key!r} has {unknown[0]!r}, which is no modifier ({', '.join(MODIFIERS)})"
-        if not _is_key_name(name):
-            return f"{key!r} names no key ({name!r})" if modifiers else f"{key!r} is no key"
-    return None
-
-
-def _is_key_name(name: str) -> bool:
-    if len(name) == 1 or name in _NAMES:
-        return True
-    try:  # "dollar_sign", "left_parenthesis": how Textual names a character's key
-        unicodedata.lookup(name.replace("_", " "))
-    except KeyError:
-        return False
-    return True
+    return bindings.key_problem(keys, KEY_NAMES)
 
 
 def binding_ids() -> frozenset[str]:
@@ -82,22 +60,8 @@ def binding_ids() -> frozenset[str]:
 
 
 def checked_keymap(config: Config) -> tuple[dict[str, str], list[str]]:
-    """The [keys] entries that work, and one line ("<path> line N: …") for each one left out."""
-    wanted = config.keys
-    if not wanted:
+    """The [keys] entries that work, and one line ("<path> line N: …") for each one left out:
+    bindings.checked_keys() against the bindings and key names read live here."""
+    if not config.keys:
         return {}, []
-    known = binding_ids()
-    keymap: dict[str, str] = {}
-    problems: list[str] = []
-    for binding_id, keys in wanted.items():
-        where = config.where("keys", binding_id)
-        if binding_id not in known:
-            problems.append(
-                f"{where}: [keys] {binding_id!r} is no binding id (README, Keys, lists them);"
-                " ignored"
-            )
-        elif problem := key_problem(keys):
-            problems.append(f"{where}: [keys] {binding_id}: {problem}; its default key is kept")
-        else:
-            keymap[binding_id] = keys
-    return keymap, problems
+    return bindings.checked_keys(config, binding_ids(), KEY_NAMES)

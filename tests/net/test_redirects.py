@@ -14,7 +14,7 @@ from misfin_tui.core.address import Address
 from misfin_tui.core.engine import Engine
 from misfin_tui.core.outbox.model import OutboxItem, State
 from misfin_tui.core.profile import Profile
-from misfin_tui.core.trust.model import Answer, Choice, Policy, Question
+from misfin_tui.core.trust.model import Answer, Ask, Choice, Policy, Question
 
 
 class Follow:
@@ -109,3 +109,44 @@ def test_a_redirect_to_the_same_mailbox_spelled_otherwise_is_a_loop(
     assert asker.asked == []
     assert item.state is State.FAILED and "loop" in item.reason, item
     assert len(server.requests) == 1
+
+
+class FollowOnly(Follow):
+    """Follows redirects; any other question (a first contact) is left unanswered."""
+
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        self.asked.append(question)
+        return Answer(Choice.FOLLOW) if question.ask is Ask.REDIRECT else None
+
+
+def test_a_followed_31_moves_the_contact_and_leaves_the_new_server_to_be_approved(
+    sender: Profile, receiver_factory: Callable[..., FixtureReceiver]
+) -> None:
+    """Bob (nicknamed) moves for good to another server: completion offers bob@new.test under
+    his name and no longer bob@example.org, even though a Sent letter still names it; the new
+    server's key is not pinned by the move, so the letter waits for the first-contact answer."""
+    old = receiver_factory("example.org")
+    new = receiver_factory("new.test")
+    route(sender, "example.org", old)
+    route(sender, "new.test", new)
+    trust_network(sender)
+    assert deliver_following(sender).state is State.DELIVERED  # bob@example.org is pinned
+    engine = Engine(Profile.open(sender.config_dir))
+    engine.trust.set_nickname("bob@example.org", "Bobby")
+    engine.close()
+    old.answers.append("31 misfin://bob@new.test")
+    engine = Engine(Profile.open(sender.config_dir), probe_timeout=5, deliver_timeout=5)
+    letter = engine.outbox.enqueue("Again\n", [Address.parse("bob@example.org")])
+    ids = [item.id for item in engine.outbox.items(letter)]
+    asker = FollowOnly()
+    [item] = asyncio.run(engine.delivery.run(ids, asker))  # the configured policy: ask
+    assert [q.ask for q in asker.asked] == [Ask.REDIRECT, Ask.FIRST_CONTACT]
+    assert item.state is State.DECISION and item.recipient == "bob@new.test"
+    assert new.requests == []  # nothing went to a server nobody approved
+    assert [pin.hostport for pin in engine.trust.hosts()] == ["example.org:1958"]
+    assert engine.trust.mailbox("bob@new.test") is None
+    assert engine.trust.moved_to("bob@example.org") == "bob@new.test"
+    assert "bob@example.org" in engine.store.correspondents()  # the first letter, in Sent
+    book = engine.trust.contacts(engine.store.correspondents())
+    assert book == [("bob@new.test", "Bobby", "")]
+    engine.close()

@@ -11,11 +11,12 @@ from helpers.pilot import SIZE, record_notes, settle, wait_for, wait_screen
 from helpers.profiles import NETWORK, make_profile
 from textual.widgets import Footer, Static
 
+from misfin_tui import bindings
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import DEFAULT_CONFIG, Profile
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.commands import MailCommands
-from misfin_tui.ui.keymap import binding_ids, key_problem
+from misfin_tui.ui.keymap import KEY_NAMES, binding_ids, key_problem
 from misfin_tui.ui.prompts.common import TextInputScreen
 from misfin_tui.ui.screens.compose import ComposeScreen
 from misfin_tui.ui.screens.help import HelpScreen, merge_rows
@@ -174,6 +175,14 @@ def test_the_readme_lists_every_binding_id_and_no_other() -> None:
     listed = set(re.findall(r"`([a-z_]+\.[a-z_0-9]+)`", table))
     assert listed == binding_ids()
     assert {"app.quit", "mail.compose", "trust.verify", "compose.send", "prompt.trust"} <= listed
+
+
+def test_the_command_lines_lists_of_binding_ids_and_key_names_are_the_apps() -> None:
+    """The CLI checks [keys] without Textual, against sets written out in misfin_tui.bindings:
+    they must be what the app's classes and Textual itself say (a new binding, or a Textual
+    upgrade, fails here until they are written out again)."""
+    assert binding_ids() == bindings.BINDING_IDS
+    assert bindings.KEY_NAMES == KEY_NAMES
 
 
 @pytest.mark.parametrize(

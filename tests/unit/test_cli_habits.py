@@ -106,6 +106,44 @@ def test_an_unknown_setting_is_a_warning_and_the_command_still_runs(alice: Path)
     )
 
 
+def test_a_bad_keys_entry_is_a_warning_from_every_command_and_textual_stays_unloaded(
+    alice: Path,
+) -> None:
+    """[keys] is checked as the app checks it (an unknown binding id, a key no terminal sends),
+    one warning line each, and the command still runs, without importing Textual."""
+    config = alice / "config.toml"
+    text = config.read_text()
+    assert "\n[keys]\n" in text
+    config.write_text(
+        text.replace(
+            "\n[keys]\n",
+            '\n[keys]\n"mail.compse" = "ctrl+n"\n"mail.reply" = "ctrl+nope"\n'
+            '"mail.forward" = "ctrl+f, f2"\n',
+        )
+    )
+    lines = config.read_text().splitlines()
+    probe = (
+        "import sys; from misfin_tui.cli.main import main; code = main(sys.argv[1:]);"
+        " print('textual' in sys.modules); sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "--profile", str(alice), "trust", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False"
+    compse = lines.index('"mail.compse" = "ctrl+n"') + 1
+    reply = lines.index('"mail.reply" = "ctrl+nope"') + 1
+    assert result.stderr == (
+        f"misfin-tui: warning: {config} line {compse}: [keys] 'mail.compse' is no binding id"
+        " (README, Keys, lists them); ignored\n"
+        f"misfin-tui: warning: {config} line {reply}: [keys] mail.reply: 'ctrl+nope' names no"
+        " key ('nope'); its default key is kept\n"
+    )
+
+
 def test_a_missing_body_file_is_a_usage_error(alice: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nope.gmi"
     result = cli("--profile", str(alice), "send", "--to", "b@b.test", "--body-file", str(missing))

@@ -327,16 +327,58 @@ def test_a_failure_while_adding_rolls_the_whole_import_back(
     assert store.count("Inbox") == 0 and calls == 4
 
 
-def test_duplicates_already_stored_or_repeated_are_added_once(store: MailStore) -> None:
+def test_letters_already_stored_or_entries_repeated_are_added_once(store: MailStore) -> None:
     known = C_HEAD + b"# known\n"
     store.add(folder="Archive", raw=known)
-    fresh = stored(C_HEAD + b"# fresh\n", letter_id=2)
+    fresh = stored(C_HEAD + b"# fresh\n", letter_id=2)  # the same entry (same id) twice
     data = file_of([stored(known), fresh, fresh, stored(C_HEAD + b"# known \n", letter_id=3)])
     result = gembox.import_gembox(store, data, folder="Archive")
     assert (len(result.added), result.already_stored, result.repeated, result.read) == (2, 1, 1, 4)
     again = gembox.import_gembox(store, data)
-    assert (again.added, again.already_stored, again.repeated) == ((), 4, 0)
+    assert (again.added, again.already_stored, again.repeated) == ((), 3, 1)
     assert store.count("Archive") == 3 and store.count("Inbox") == 0
+
+
+@pytest.mark.parametrize("old_format", [False, True], ids=["current", "old"])
+def test_a_letter_saved_twice_is_two_letters_and_a_second_import_adds_none(
+    store: MailStore, old_format: bool
+) -> None:
+    """Byte-identical letters in one file (two entries, or two old-format chunks without ids)
+    are two letters; the same file imported again adds nothing."""
+    raw = C_HEAD + b"# Saved twice\nsame bytes\n"
+    other = C_HEAD + b"# Once\n"
+    if old_format:
+        data = raw + b"<=====\n" + other + b"<=====\n" + raw
+    else:
+        data = file_of(
+            [stored(raw, letter_id=1), stored(other, letter_id=2), stored(raw, letter_id=3)]
+        )
+    result = gembox.import_gembox(store, data)
+    assert (len(result.added), result.already_stored, result.repeated) == (3, 0, 0)
+    assert [store.get(i).raw for i in result.added] == [raw, other, raw]  # type: ignore[union-attr]
+    again = gembox.import_gembox(store, data)
+    assert (again.added, again.already_stored, again.repeated) == ((), 3, 0)
+    assert store.count("Inbox") == 3
+
+
+def test_an_export_holding_identical_letters_imports_every_one_of_them(
+    store: MailStore, tmp_path: Path
+) -> None:
+    """Lossless both ways: a store with the same letter twice (and once in the Trash) exports and
+    imports back as the same letters, each one; into the store it came from, none is added."""
+    raw = C_HEAD + b"# Twice\n"
+    for folder in ("Inbox", "Inbox", "Trash"):
+        store.add(folder=folder, raw=raw, received_at="2024-05-01T12:00:00Z")
+    store.add(folder="Inbox", raw=C_HEAD + b"# Else\n", received_at="2024-05-02T12:00:00Z")
+    assert gembox.export_gembox(store, tmp_path / "all.gembox").letters == 4
+    fresh = MailStore(Database(tmp_path / "fresh.db"))
+    imported = gembox.import_file(fresh, tmp_path / "all.gembox")
+    assert len(imported.added) == 4
+    before = sorted(bytes(x.raw) for x in store.letters_oldest_first(None))
+    assert sorted(bytes(x.raw) for x in fresh.letters_oldest_first(None)) == before
+    assert gembox.import_file(fresh, tmp_path / "all.gembox").added == ()
+    back = gembox.import_file(store, tmp_path / "all.gembox")
+    assert (back.added, back.already_stored) == ((), 4)
 
 
 def test_import_folder_choice(store: MailStore) -> None:
@@ -362,9 +404,9 @@ def test_empty_and_header_only_files_hold_no_letters() -> None:
 
 def test_store_ids_with_raw_finds_exact_bytes_only(store: MailStore) -> None:
     first = store.add(folder="Inbox", raw=b"abc")
-    store.add(folder="Trash", raw=b"abc")
+    second = store.add(folder="Trash", raw=b"abc")
     store.add(folder="Inbox", raw=b"abd")
-    assert store.ids_with_raw([b"abc", b"xyz", b"ab"]) == {b"abc": first}
+    assert store.ids_with_raw([b"abc", b"xyz", b"ab"]) == {b"abc": (first, second)}
 
 
 def test_store_letters_oldest_first_pages_through_ties_and_folders(store: MailStore) -> None:

@@ -518,6 +518,48 @@ def test_reject_forget_and_nickname(store: TrustStore) -> None:
     assert events(store, BOB) == ["first-seen", "rejected", "alarm", "forgotten", "first-seen"]
 
 
+def test_a_move_points_the_address_book_at_the_new_address_and_pins_nothing(
+    store: TrustStore,
+) -> None:
+    """A followed 31: completion offers the new address under the old name, never the old one
+    (not even as a past correspondent); no pin is made for the new address."""
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, blurb="Bob B.")
+    store.set_nickname(BOB, "bobby")
+    store.record_move(BOB, "Robert@New.Test:1999")
+    assert store.moved_to("BOB@example.org") == "Robert@new.test:1999"
+    assert store.mailbox("robert@new.test") is None  # nothing pinned
+    assert store.mailbox(BOB).fingerprint == sha("bob 1")  # the old pin is left as it was
+    assert store.contacts([BOB, "carol@example.org"]) == [
+        ("Robert@new.test:1999", "bobby", "Bob B."),
+        ("carol@example.org", "", ""),
+    ]
+    # The new mailbox's first 20 pins it as for anyone new; the name still comes along.
+    assert store.record_mailbox("robert@new.test", sha("r"), Origin.DELIVERY) is MailboxEvent.FIRST
+    assert store.contacts() == [("Robert@new.test:1999", "bobby", "Bob B.")]
+    assert "moved" in events(store, BOB)
+
+
+def test_moves_chain_and_moving_back_restores_the_old_entry(store: TrustStore) -> None:
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY)
+    store.set_nickname(BOB, "bobby")
+    store.record_move(BOB, "bob@new.test")
+    store.record_move("bob@new.test", "bob@newer.test")
+    assert store.moves() == {BOB: "bob@newer.test", "bob@new.test": "bob@newer.test"}
+    assert store.contacts() == [("bob@newer.test", "bobby", "")]
+    store.record_move("bob@newer.test", BOB)  # back home: the old address is itself again
+    assert store.moved_to(BOB) is None
+    assert store.contacts([BOB, "bob@new.test"]) == [(BOB, "bobby", "")]
+    store.record_move(BOB, BOB.upper())  # the same mailbox spelled otherwise: no move
+    assert store.moved_to(BOB) is None
+
+
+def test_a_rejected_mailbox_that_moved_is_not_offered_anywhere(store: TrustStore) -> None:
+    store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY)
+    store.reject_mailbox(BOB)
+    store.record_move(BOB, "bob@new.test")
+    assert store.contacts() == []
+
+
 def test_entries_for_json(store: TrustStore) -> None:
     store.pin_host(HOST, cert(), HOME, Origin.APPROVED)
     store.record_mailbox(BOB, sha("bob 1"), Origin.DELIVERY, CA, "Bob")

@@ -328,12 +328,8 @@ class Outbox:
             self._update(item.id, state=State.FAILED, reason=f"more than {MAX_HOPS} redirects")
             return self.item(item.id)
         old, target = Address.parse(item.recipient), Address.parse(question.target)
-        if question.permanent:
-            self.trust.log("mailbox", old.key, "moved", f"now {target.display}")
-            pin = self.trust.mailbox(old.key)
-            new_pin = self.trust.mailbox(target.key)
-            if pin is not None and pin.nickname and new_pin is not None and not new_pin.nickname:
-                self.trust.set_nickname(target.key, pin.nickname)
+        if question.permanent:  # the address book follows; the new server is asked about anew
+            self.trust.record_move(old.key, target.display)
         # --connect named where the old server was; another host or port is found afresh.
         same_server = (target.host, target.connect_port) == (old.host, old.connect_port)
         connect = item.connect if same_server else ""

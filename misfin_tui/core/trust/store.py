@@ -8,8 +8,10 @@ prompt. This module only keeps records; `policy.TrustPolicy` decides what may be
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 
 from misfin_tui.core import fingerprint
+from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.database import Database
 from misfin_tui.core.network import Network
@@ -727,13 +729,90 @@ class TrustStore:
                 )
             self.log("mailbox", key, "gone", detail)
 
-    def contacts(self) -> list[tuple[str, str, str]]:
-        """(address, nickname, blurb) of every mailbox not rejected, for compose completion."""
-        rows = self.db.connect().execute(
-            "SELECT address, nickname, blurb FROM mailboxes WHERE state != 'rejected'"
-            " ORDER BY address"
-        )
-        return [(row["address"], row["nickname"], row["blurb"]) for row in rows]
+    # ----- the address book ----------------------------------------------------------------
+
+    def record_move(self, old: str, new: str) -> None:
+        """`old` moved for good to `new` (a 31 the person followed): the address book offers
+        `new` under the name `old` had, and no longer `old`. Entries that pointed at `old` now
+        point at `new`; moving back to an old address makes it an entry of its own again.
+
+        Only the address book changes: no pin is made, copied or changed, so the new server's
+        key and the new mailbox's fingerprint are decided about as for anyone new. Logged.
+        """
+        old_key, new_addr = _address_key(old), Address.parse(new)
+        if new_addr.key == old_key:
+            return
+        now = utc_now()
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM moved_mailboxes WHERE address = ?", (new_addr.key,))
+            for address, moved_to in self.moves().items():
+                if Address.parse(moved_to).key == old_key:
+                    conn.execute(
+                        "UPDATE moved_mailboxes SET moved_to = ?, at = ? WHERE address = ?",
+                        (new_addr.display, now, address),
+                    )
+            conn.execute(
+                "INSERT OR REPLACE INTO moved_mailboxes(address, moved_to, at) VALUES (?, ?, ?)",
+                (old_key, new_addr.display, now),
+            )
+            self.log("mailbox", old_key, "moved", f"now {new_addr.display}")
+            pin, new_pin = self.mailbox(old_key), self.mailbox(new_addr.key)
+            if pin is not None and pin.nickname and new_pin is not None and not new_pin.nickname:
+                conn.execute(
+                    "UPDATE mailboxes SET nickname = ? WHERE address = ?",
+                    (pin.nickname, new_addr.key),
+                )
+
+    def moves(self) -> dict[str, str]:
+        """Old address (a mailboxes key) -> the address it moved to for good."""
+        rows = self.db.connect().execute("SELECT address, moved_to FROM moved_mailboxes")
+        return {row["address"]: row["moved_to"] for row in rows}
+
+    def moved_to(self, address: str) -> str | None:
+        """Where `address` moved for good, when a followed 31 said so."""
+        return self.moves().get(_address_key(address))
+
+    def contacts(self, correspondents: Iterable[str] = ()) -> list[tuple[str, str, str]]:
+        """The address book for compose completion: (address, nickname, blurb) of every mailbox
+        not rejected, then each of `correspondents` not already there (no nickname or blurb).
+
+        A mailbox that moved for good is offered at its new address, under its name when the
+        new one has none, and its old address is not offered any more (nor as a correspondent).
+        Each address once, ignoring case.
+        """
+        pins = {pin.address: pin for pin in self.mailboxes()}
+        moves = self.moves()
+        named: dict[str, MailboxPin] = {}  # a new address -> the pin of what moved there
+        for old, new in sorted(moves.items()):
+            pin = pins.get(old)
+            if pin is not None and pin.state is not MailboxState.REJECTED:
+                named.setdefault(Address.parse(new).key, pin)
+        result: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+
+        def add(address: str, pin: MailboxPin | None) -> None:
+            if address.lower() in seen:
+                return
+            seen.add(address.lower())
+            key = Address.parse(address).key if _parses(address) else address
+            own, before = pins.get(key), named.get(key)
+            if own is not None and own.state is MailboxState.REJECTED:
+                return
+            nickname = next((p.nickname for p in (own, before, pin) if p and p.nickname), "")
+            blurb = next((p.blurb for p in (own, before, pin) if p and p.blurb), "")
+            result.append((address, nickname, blurb))
+
+        spelled = {Address.parse(new).key: new for new in moves.values()}  # with its port
+        for address, pin in pins.items():
+            if pin.state is not MailboxState.REJECTED:
+                add(moves.get(address) or spelled.get(address, address), pin)
+        for old, new in sorted(moves.items()):
+            if old not in pins:
+                add(new, None)
+        for address in correspondents:
+            key = Address.parse(address).key if _parses(address) else ""
+            add(moves.get(key, address), None)
+        return result
 
     def _mailbox(self, row: sqlite3.Row) -> MailboxPin:
         return MailboxPin(
@@ -783,6 +862,14 @@ def check_pasted(pasted: str) -> None:
         fingerprint.pasted(pasted)
     except fingerprint.NotAFingerprint as exc:
         raise TrustError(f"{exc}; nothing was changed") from None
+
+
+def _parses(address: str) -> bool:
+    try:
+        Address.parse(address)
+    except AddressError:
+        return False
+    return True
 
 
 def _address_key(address: str) -> str:

@@ -218,21 +218,15 @@ def complete(value: str, contacts: Sequence[Contact]) -> Completion | None:
     return None
 
 
-def merge_contacts(
-    trusted: Sequence[tuple[str, str, str]], correspondents: Sequence[str], ours: Sequence[str]
-) -> list[Contact]:
-    """The trust store's contacts (with nicknames) first, then past correspondents; each
-    address once (ignoring case), never one of our own identities."""
+def merge_contacts(book: Sequence[tuple[str, str, str]], ours: Sequence[str]) -> list[Contact]:
+    """The core's address book (contacts with nicknames first, then past correspondents, moved
+    mailboxes already at their new address) as completions; never one of our own identities."""
     skip = {address.lower() for address in ours}
     result: list[Contact] = []
-    for address, nickname, _blurb in trusted:
+    for address, nickname, _blurb in book:
         if address.lower() not in skip:
             skip.add(address.lower())
             result.append(Contact(address, one_line(nickname or "")))
-    for address in correspondents:
-        if address.lower() not in skip:
-            skip.add(address.lower())
-            result.append(Contact(address))
     return result
 
 
@@ -422,14 +416,14 @@ class ComposeScreen(Screen[str | None]):
     def _load_contacts(self) -> None:
         engine = self.session.engine
         try:
-            trusted = engine.trust.contacts()
-        except Exception:  # no address book yet: completion just stays quiet
-            trusted = []
-        try:
             correspondents = engine.store.correspondents()
         except Exception:
             correspondents = []
-        self.suggester.contacts = merge_contacts(trusted, correspondents, self.session.identities)
+        try:
+            book = engine.trust.contacts(correspondents)
+        except Exception:  # no address book yet: completion just stays quiet
+            book = [(address, "", "") for address in correspondents]
+        self.suggester.contacts = merge_contacts(book, self.session.identities)
 
     # -- reading the form ---------------------------------------------------------------------
 
