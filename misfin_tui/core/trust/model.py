@@ -221,6 +221,45 @@ class Vouch:
 
 
 @dataclass(frozen=True)
+class Sighting:
+    """A key a server presented that is not its pin: evidence of a change, never approval.
+
+    Recorded by TrustPolicy.saw (while sending, syncing, verifying a sender or re-validating)
+    beside the pin, which it never replaces; the person reviews it in Trust (paste the new
+    fingerprint to replace the pin, or keep the pinned key)."""
+
+    presented: PresentedCert
+    at: str  # ISO-8601 UTC, the last time it was seen
+    by: str  # what saw it, in words: "verifying carol@b.test", "sending", "re-validating"
+    network: str  # the network's id
+    network_label: str = ""
+
+    @property
+    def words(self) -> str:
+        on = f" on {self.network_label}" if self.network_label else ""
+        return f"seen {self.at[:16].replace('T', ' ')} UTC{on}, while {self.by}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "presented": self.presented.to_json(),
+            "at": self.at,
+            "by": self.by,
+            "network": self.network,
+            "network_label": self.network_label,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Sighting:
+        return cls(
+            PresentedCert.from_json(data["presented"]),
+            str(data.get("at", "")),
+            str(data.get("by", "")),
+            str(data.get("network", "")),
+            str(data.get("network_label", "")),
+        )
+
+
+@dataclass(frozen=True)
 class HostPin:
     """A server's key in the hosts table, and how it came to be there."""
 
@@ -239,6 +278,7 @@ class HostPin:
     vouch: Vouch | None = None
     note: str = ""
     cert_der: bytes | None = None
+    changed: Sighting | None = None  # another key it presented since: evidence, not the pin
 
     @property
     def approved(self) -> bool:

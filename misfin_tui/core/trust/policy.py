@@ -312,7 +312,34 @@ class TrustPolicy:
         decision = classify(
             pin, presented, network, effective, self.clock(), hostport=hostport, held=held
         )
+        if (
+            pin is not None
+            and pin.spki != presented.spki
+            and decision.verdict is not Verdict.REFUSE
+        ):
+            by = "sending a letter" if held is Held.LETTER else "syncing mail from home"
+            self.saw(hostport, presented, network, by=by)
         return self._with_notice(decision, recipient)
+
+    def saw(self, hostport: str, presented: PresentedCert, network: Network, *, by: str) -> bool:
+        """A server presented a key: when it is not its pin, record it as evidence of a change.
+
+        The one entry point for every sighting — a letter's or a sync's decision (decide), a
+        sender's verification and a re-validation (for_verifying, saw_changed_host) — so the
+        trust manager and `trust list` show "changed" however it was noticed. Never approval,
+        never a new pin: letters to that server still meet the changed-key question, and only a
+        paste (or the person's explicit keep) settles it. `by`: what saw it, in words. True
+        when it was news (logged)."""
+        pin = self.store.host(hostport)
+        if pin is None or pin.spki == presented.spki:  # nothing to compare, or its own key
+            return False
+        return self.store.saw_changed(hostport, presented, network, by)
+
+    def keep(self, hostport: str, network: Network | None = None) -> bool:
+        """The person reviewed a changed key and keeps the pinned one: the sighting is set
+        aside, the pin untouched (letters still meet the question if the server presents the
+        other key again, which is then recorded anew). False when none was recorded."""
+        return self.store.keep_host(hostport, network)
 
     def admit(self, decision: HostDecision, network: Network) -> None:
         """Record a SEND verdict: pin a key the accept-new policy took, or refresh the pin."""
@@ -431,11 +458,15 @@ class TrustPolicy:
 
     # -- verifying senders ---------------------------------------------------------------------
 
-    def for_verifying(self, host: str, presented: PresentedCert) -> VerifyRuling:
+    def for_verifying(
+        self, host: str, presented: PresentedCert, network: Network, *, by: str = ""
+    ) -> VerifyRuling:
         """May the key `host` presented to a verification probe vouch for its senders?
 
         A rejected server cannot; a key other than the pinned one (approved or learned) cannot,
-        until the person reviews it. No pin: usable, and learned once the sender checks out.
+        until the person reviews it: that key is recorded as a sighting (saw), shown changed in
+        Trust. No pin: usable, and learned once the sender checks out. `by`: what probed, in
+        words ("verifying carol@b.test").
         """
         hostport = f"{host}:{PROBE_PORT}"
         pin = self.store.host(hostport)
@@ -446,6 +477,7 @@ class TrustPolicy:
                 False, f"you rejected the server {hostport}, so its senders cannot be verified"
             )
         if pin.spki != presented.spki:
+            self.saw(hostport, presented, network, by=by or "verifying a sender")
             which = "you trust" if pin.origin.approves else "it showed before"
             return VerifyRuling(
                 False,
