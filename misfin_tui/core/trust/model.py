@@ -93,24 +93,28 @@ class Held(StrEnum):
 
     LETTER = "letter"
     SYNC = "sync"
+    REVIEW = "review"  # asked from Trust about a key seen instead of the pin (a Sighting)
 
     @property
     def waits(self) -> str:
         return {
             Held.LETTER: "Nothing was sent; the letter waits in the Outbox.",
             Held.SYNC: "Nothing was fetched or sent home; the sync waits for your decision.",
+            Held.REVIEW: "Nothing was trusted; letters to this server wait until you decide.",
         }[self]
 
     @property
     def noun(self) -> str:
-        return {Held.LETTER: "the letter", Held.SYNC: "the sync"}[self]
+        return {Held.LETTER: "the letter", Held.SYNC: "the sync", Held.REVIEW: "the review"}[self]
 
     @property
     def ask_whom(self) -> str:
         """Who can tell the person the new fingerprint by another channel."""
-        return {Held.LETTER: "the recipient or the operator", Held.SYNC: "the server's operator"}[
-            self
-        ]
+        return {
+            Held.LETTER: "the recipient or the operator",
+            Held.SYNC: "the server's operator",
+            Held.REVIEW: "the server's operator",
+        }[self]
 
 
 class Verdict(StrEnum):
@@ -433,6 +437,8 @@ class Question:
         """A choice as this question offers it (holding a sync is no letter held)."""
         if choice is Choice.HOLD and self.held is Held.SYNC:
             return "Leave it undecided (nothing is fetched until you decide)"
+        if choice is Choice.HOLD and self.held is Held.REVIEW:
+            return "Keep the key you trust (the other one is set aside)"
         return choice.words
 
     @property

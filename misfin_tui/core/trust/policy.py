@@ -335,6 +335,56 @@ class TrustPolicy:
             return False
         return self.store.saw_changed(hostport, presented, network, by)
 
+    def review(self, hostport: str, network: Network, caution: str = "") -> Question | None:
+        """The question a key seen instead of an approved pin raises, asked from Trust as a
+        letter's would be: the same classify on the key that was seen (as an Outbox item
+        answers the question about the key its probe saw), so the same answers — a paste
+        replaces the pin (a likely renewal may be accepted), HOLD keeps the pin (keep). None
+        when nothing was seen, the server is rejected, or its pin was never approved (a
+        first contact: paste its fingerprint in Trust, or wait for a letter's question)."""
+        pin = self.store.host(hostport)
+        if pin is None or pin.changed is None or not pin.approved:
+            return None
+        decision = classify(
+            pin,
+            pin.changed.presented,
+            network,
+            self.policy,
+            self.clock(),
+            hostport=hostport,
+            held=Held.REVIEW,
+        )
+        if decision.event not in (HostEvent.CHANGED, HostEvent.RENEWAL_LIKELY):
+            return None
+        from dataclasses import replace
+
+        decision = replace(
+            decision, reason=f"{decision.reason} The other key was {pin.changed.words}."
+        )
+        return question_for(decision, hostport.removesuffix(":1958"), network, caution)
+
+    def settle(self, hostport: str, answer: Answer, network: Network) -> HostDecision:
+        """The person's answer to `review`'s question: HOLD keeps the pinned key (the sighting
+        is set aside); VERIFY (or TRUST where offered) is answered through `answer`, exactly as
+        a letter's question about that key is. PasteMismatch / TrustError as `answer` raises;
+        TrustError when there is nothing to review. Returns the decision it answered."""
+        pin = self.store.host(hostport)
+        question = self.review(hostport, network)
+        if pin is None or pin.changed is None or question is None:
+            raise TrustError(f"{hostport} has no other key to decide about.")
+        presented = pin.changed.presented
+        decision = classify(pin, presented, network, self.policy, self.clock(), hostport=hostport)
+        if answer.choice is Choice.HOLD:
+            self.keep(hostport, network)
+        elif answer.choice in question.choices:
+            self.answer(decision.event, hostport, presented, network, answer)
+        else:
+            raise TrustError(
+                f"{hostport}'s key changed while the trusted one is still valid; it can only be "
+                "replaced by pasting the new fingerprint"
+            )
+        return decision
+
     def keep(self, hostport: str, network: Network | None = None) -> bool:
         """The person reviewed a changed key and keeps the pinned one: the sighting is set
         aside, the pin untouched (letters still meet the question if the server presents the
