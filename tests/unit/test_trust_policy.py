@@ -278,6 +278,57 @@ def test_keeping_the_pin_or_pasting_the_new_key_settles_a_changed_key(
     assert pin is not None and pin.spki == cert(2).spki and pin.changed is None
 
 
+def test_trust_asks_about_a_key_seen_changed_as_a_letter_would(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    from misfin_tui.core.trust.model import Held
+
+    assert policy.review(HP, HOME) is None  # nothing known
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    assert policy.review(HP, HOME) is None  # nothing seen
+    policy.for_verifying("bank.test", cert(2), CAFE, by="verifying ceo@bank.test")
+    question = policy.review(HP, HOME)
+    assert question is not None and question.ask is Ask.CHANGED and question.held is Held.REVIEW
+    assert question.presented == cert(2) and question.pinned is not None
+    assert question.choices == (Choice.VERIFY, Choice.HOLD)  # no one-key accept
+    assert "while verifying ceo@bank.test" in question.reason
+    with pytest.raises(TrustError):  # a changed key is replaced only by a paste
+        policy.settle(HP, Answer(Choice.TRUST), HOME)
+    with pytest.raises(TrustError):  # a paste naming another key changes nothing
+        policy.settle(HP, Answer(Choice.VERIFY, pasted="ab" * 32), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(1).spki and pin.changed is not None
+    policy.settle(HP, Answer(Choice.VERIFY, pasted=cert(2).fingerprint), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki and pin.changed is None
+    with pytest.raises(TrustError):
+        policy.settle(HP, Answer(Choice.HOLD), HOME)  # nothing left to decide
+
+
+def test_a_key_seen_near_the_pins_expiry_is_reviewed_as_a_renewal(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    store.pin_host(HP, cert(1, days=10), HOME, Origin.APPROVED)
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    question = policy.review(HP, HOME)
+    assert question is not None and question.ask is Ask.RENEWAL
+    policy.settle(HP, Answer(Choice.HOLD), HOME)  # keep the trusted key
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(1).spki and pin.changed is None
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    policy.settle(HP, Answer(Choice.TRUST), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki and pin.origin is Origin.APPROVED
+
+
+def test_a_learned_key_seen_changed_is_not_reviewed_as_a_changed_pin(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    learn(store, cert(1))
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    assert policy.review(HP, HOME) is None  # not approved: a first contact, not an alarm
+
+
 # -- mailboxes --------------------------------------------------------------------------------
 
 
