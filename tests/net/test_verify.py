@@ -491,6 +491,10 @@ def test_a_changed_server_key_seen_while_verifying_shows_in_trust_and_holds_send
     assert host["state"] == "pinned" and host["fingerprint"] == stale.fingerprint
     assert host["changed"]["fingerprint"] == fingerprint(ca_der)
     assert host["changed"]["seen_by"] == "verifying alice@example.net"
+    assert main([*cli, "trust", "show", "example.net"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("host example.net:1958: changed\n")
+    assert "while verifying alice@example.net" in shown and "changed-seen" in shown
 
     # Outgoing mail to that host is held at the changed-key question; nothing reaches it.
     body = tmp_path / "reply.txt"
