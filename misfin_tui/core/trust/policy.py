@@ -325,7 +325,7 @@ class TrustPolicy:
         """A server presented a key: when it is not its pin, record it as evidence of a change.
 
         The one entry point for every sighting — a letter's or a sync's decision (decide), a
-        sender's verification and a re-validation (for_verifying, saw_changed_host) — so the
+        sender's verification (for_verifying) and a re-validation (revalidate.py) — so the
         trust manager and `trust list` show "changed" however it was noticed. Never approval,
         never a new pin: letters to that server still meet the changed-key question, and only a
         paste (or the person's explicit keep) settles it. `by`: what saw it, in words. True
@@ -378,10 +378,15 @@ class TrustPolicy:
             self.keep(hostport, network)
         elif answer.choice in question.choices:
             self.answer(decision.event, hostport, presented, network, answer)
-        else:
+        elif decision.event is HostEvent.CHANGED:
             raise TrustError(
                 f"{hostport}'s key changed while the trusted one is still valid; it can only be "
                 "replaced by pasting the new fingerprint"
+            )
+        else:
+            raise TrustError(
+                f"{answer.choice.value!r} does not decide about {hostport}'s other key; paste "
+                "its fingerprint, accept it, or keep the key you trust"
             )
         return decision
 

@@ -674,7 +674,7 @@ def host_detail(
             grouped("Presented instead, fingerprint", seen.presented.fingerprint, per_row),
             "",
             f"Seen {short_time(seen.at)} while {seen.by}" + (f" on {on}" if on else "") + ".",
-            "Not trusted: the key above stays, and letters to this server wait for your "
+            "Not trusted: the pinned key stays, and letters to this server wait for your "
             "decision. "
             + (
                 "Press enter to review it: paste the new fingerprint you got by another "
