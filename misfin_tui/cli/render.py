@@ -183,7 +183,31 @@ def host_json(pin: HostPin) -> dict[str, Any]:
         "first_network": pin.first_network,
         "last_seen": pin.last_seen,
         "last_network": pin.last_network,
+        "changed": None if pin.changed is None else sighting_json(pin),
     }
+
+
+def sighting_json(pin: HostPin) -> dict[str, Any]:
+    """Another key the server presented than its pin: evidence, never approval."""
+    assert pin.changed is not None
+    seen = pin.changed
+    return {
+        "fingerprint": seen.presented.fingerprint,
+        "spki": seen.presented.spki,
+        "not_after": seen.presented.not_after,
+        "seen_at": seen.at,
+        "seen_by": seen.by,
+        "network": seen.network,
+        "network_label": seen.network_label,
+    }
+
+
+def host_state(entry: dict[str, Any]) -> str:
+    """A server's state as `trust list` and `trust show` print it: "changed" while a key
+    other than the pinned one was seen and the person has not decided (the pin is unchanged)."""
+    if entry.get("changed") and entry["state"] != "rejected":
+        return "changed"
+    return str(entry["state"])
 
 
 def mailbox_json(pin: MailboxPin, blocked: str | None) -> dict[str, Any]:

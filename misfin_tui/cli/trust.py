@@ -1,4 +1,4 @@
-"""`misfin-tui trust list|show|verify|forget|reject`: the servers and mailboxes you trust."""
+"""`misfin-tui trust list|show|verify|keep|forget|reject`: the servers and mailboxes you trust."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def register(subparsers: Any) -> None:
         action.add_argument("name", metavar="NAME", help="host, host:port or mailbox@host")
         action.add_argument("--json", action="store_true", help="print JSON")
         action.set_defaults(func=func or cmd_trust_change, trust_change=name)
+    keep = actions.add_parser(
+        "keep",
+        help="keep the pinned key of a server that was seen with another",
+        description="A server presented another key than the one you trust (a letter, a sync, a"
+        " sender's check or a re-validation saw it; `trust list` says changed). Keep the key"
+        " you trust: the other one is set aside, as the history records, and nothing is"
+        " trusted. Letters to a server that presents it again still wait for your decision.",
+    )
+    keep.add_argument("name", metavar="NAME", help="host or host:port")
+    keep.add_argument("--json", action="store_true", help="print JSON")
+    keep.set_defaults(func=cmd_trust_keep)
     reval = actions.add_parser(
         "revalidate",
         help="check pinned servers and verified senders again, now",
@@ -120,10 +131,29 @@ def cmd_trust_list(args: argparse.Namespace, ctx: Context) -> int:
         print("Nothing trusted yet.")
     for entry in entries:
         origin = f" ({entry['origin']})" if entry.get("origin") == "learned" else ""
-        print(f"{entry['kind']:<8} {entry['state']:<9} {render.safe(entry['name'])}{origin}")
+        state = render.host_state(entry) if entry["kind"] == "host" else entry["state"]
+        print(f"{entry['kind']:<8} {state:<9} {render.safe(entry['name'])}{origin}")
         print(f"         fingerprint (SHA-256) {fingerprint.grouped(entry['fingerprint'])}")
         print(f"         first seen {entry['first_seen']}, last seen {entry['last_seen']}")
+        for line in _changed_lines(entry):
+            print(f"         {line}")
     return EXIT_OK
+
+
+def _changed_lines(entry: dict[str, Any]) -> list[str]:
+    """What a server showed instead of its pin, and how the person decides (nothing changed)."""
+    seen = entry.get("changed") if entry["kind"] == "host" else None
+    if not seen:
+        return []
+    name = render.safe(entry["name"])
+    return [
+        f"presented another key (SHA-256) {fingerprint.grouped(seen['fingerprint'])}",
+        f"seen {seen['seen_at']} while {render.safe(seen['seen_by'])}"
+        + (f" on {render.safe(seen['network_label'])}" if seen.get("network_label") else "")
+        + "; not trusted, the pinned key stays and letters to it wait for your decision",
+        f"review: `trust verify {name} FINGERPRINT` replaces it only when your paste names it;"
+        f" `trust keep {name}` keeps the pinned key",
+    ]
 
 
 def cmd_trust_show(args: argparse.Namespace, ctx: Context) -> int:
@@ -143,8 +173,11 @@ def cmd_trust_show(args: argparse.Namespace, ctx: Context) -> int:
             }
         )
         return EXIT_OK
-    print(f"{entry['kind']} {render.safe(entry['name'])}: {entry['state']}")
+    state = render.host_state(entry) if entry["kind"] == "host" else entry["state"]
+    print(f"{entry['kind']} {render.safe(entry['name'])}: {state}")
     print(f"  fingerprint (SHA-256):      {fingerprint.grouped(entry['fingerprint'])}")
+    for line in _changed_lines(entry):
+        print(f"  {line}")
     if entry.get("spki"):
         print(f"  key pin (SHA-256):          {fingerprint.grouped(entry['spki'])}")
     if entry.get("issuer_spki"):
@@ -216,6 +249,21 @@ def cmd_trust_verify(args: argparse.Namespace, ctx: Context) -> int:
     if check.ok:
         return EXIT_OK
     return EXIT_DEFERRED if check.result is Pasted.UNREACHABLE else EXIT_FAILED
+
+
+def cmd_trust_keep(args: argparse.Namespace, ctx: Context) -> int:
+    kind, key = _trust_name(args.name)
+    if kind != "host":
+        raise UsageError(f"{render.safe(args.name)} is a mailbox; keep is for a server's key")
+    engine = ctx.engine
+    kept = engine.policy.keep(key, engine.networks.current())
+    if args.json:
+        render.print_json({"kind": kind, "name": key, "kept": kept})
+    elif kept:
+        print(f"{key}: kept the key you trust; the other key it presented is not trusted.")
+    else:
+        print(f"{key} has no other key seen to decide about.", file=sys.stderr)
+    return EXIT_OK if kept else EXIT_NOT_FOUND
 
 
 def cmd_trust_change(args: argparse.Namespace, ctx: Context) -> int:

@@ -281,6 +281,12 @@ MIGRATIONS: tuple[str, ...] = (
         at        TEXT NOT NULL
     );
     """,
+    # 10: a key a server presented that is not its pin (while sending, syncing, verifying a
+    # sender or re-validating), as JSON (trust.model.Sighting): evidence of a change shown in
+    # Trust until the person decides; it never replaces the pin.
+    """
+    ALTER TABLE hosts ADD COLUMN changed TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

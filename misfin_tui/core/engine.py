@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # imported where used: pyOpenSSL when mail is received, and a
     from misfin_tui.core.receiver import Limits, Receiver
     from misfin_tui.core.revalidate import Check, PasteCheck
     from misfin_tui.core.rotation import Rotation
+    from misfin_tui.core.trust.model import Answer
     from misfin_tui.core.verify import Verifier
 
 T = TypeVar("T")
@@ -212,6 +213,30 @@ class Engine:
                     f"{hostport} checked again, {back} moved to the Inbox",
                 )
         return check
+
+    def review_server(self, hostport: str, answer: Answer) -> str:
+        """The person's answer, in Trust, to the changed-key question a key seen instead of
+        the pin raises (TrustPolicy.review / settle: the same answers as a letter's question).
+        A kept pin sets the other key aside; an approved one replaces the pin, queues again
+        the letters held on that server and checks its senders' quarantined letters again.
+        Raises PasteMismatch or TrustError (nothing changed). Returns what happened, in words."""
+        from misfin_tui.core.trust.model import Choice
+
+        network = self.networks.current()
+        self.policy.settle(hostport, answer, network)
+        if answer.choice is Choice.HOLD:
+            return f"{hostport}: kept the key you trust; the other key it presented is not trusted"
+        words = f"{hostport}: the key it presented instead now replaces the one you trusted"
+        released = self.outbox.release_host(hostport)
+        if released:
+            words += f"; {released} letter(s) waiting on it in the Outbox are queued again"
+        ids = self.store.quarantined_from(parse_hostport(hostport)[0])
+        if ids:
+            back = sum(1 for letter in self.recheck(ids) if letter.cleared)
+            words += (
+                f"; {len(ids)} letter(s) in Quarantine checked again, {back} moved to the Inbox"
+            )
+        return words
 
     def verify_mailbox(self, address: str, pasted: str) -> PasteCheck:
         """A pasted fingerprint for a mailbox: verified when it names its key, and letters

@@ -3,10 +3,11 @@
 A stolen key shows itself only when someone looks. Every `revalidate_days` (default 30), and
 only on a trusted network (an untrusted one could show us anything), each approved server pin
 is probed again and each verified sender's home server is asked again, by blank request, for
-that sender's fingerprint. Nothing is ever re-pinned here: a changed server key is recorded,
-and the next letter to that host meets the changed-key alarm; a sender whose server now vouches
-for another certificate loses its cached verdict, so its next letter is checked afresh. Every
-check is written to the trust history.
+that sender's fingerprint. Nothing is ever re-pinned here: a changed server key is recorded
+(a sighting, through TrustPolicy.saw, shown changed in Trust), and the next letter to that
+host meets the changed-key alarm; a sender whose server now vouches for another certificate
+loses its cached verdict, so its next letter is checked afresh. Every check is written to the
+trust history.
 """
 
 from __future__ import annotations
@@ -157,6 +158,10 @@ class Revalidator:
             f"you trust ({fingerprint.short(expected)}); nothing was re-pinned, and the "
             "next letter to it waits for your decision"
         )
+        network = await asyncio.to_thread(self.networks.current)
+        await asyncio.to_thread(
+            self.policy.saw, pin.hostport, presented, network, by="re-validating"
+        )
         await asyncio.to_thread(trust.log, "host", pin.hostport, "revalidate-changed", detail)
         return Check("host", pin.hostport, Result.CHANGED, detail, expected, presented.fingerprint)
 
@@ -185,7 +190,10 @@ class Revalidator:
         if response.status == 52:
             await asyncio.to_thread(trust.mark_gone, name, "52 when re-validated")
             return Check("mailbox", name, Result.GONE, f"{address.host} says {name} is gone")
-        ruling = self.policy.for_verifying(address.host, presented)
+        network = await asyncio.to_thread(self.networks.current)
+        ruling = await asyncio.to_thread(
+            self.policy.for_verifying, address.host, presented, network, by=f"re-validating {name}"
+        )
         if not ruling.usable:
             await asyncio.to_thread(trust.record_check, name, "changed")
             return await failed(ruling.problem, Result.CHANGED)
@@ -198,7 +206,6 @@ class Revalidator:
         if vouched == pin.fingerprint:
             # As the verifier does: the server key that vouched is kept (learned when it had
             # expired), so the next check compares against it instead of taking any key.
-            network = await asyncio.to_thread(self.networks.current)
             await asyncio.to_thread(
                 self.policy.vouched, address.host, presented, network, name, ruling
             )

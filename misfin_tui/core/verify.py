@@ -537,7 +537,8 @@ class Verifier:
             vouched = fingerprint.parse(meta)
         except fingerprint.NotAFingerprint:
             return _failed(f"{host} answered without a valid fingerprint for {address}")
-        ruling = self.policy.for_verifying(host, presented)
+        network = self.networks.current()
+        ruling = self.policy.for_verifying(host, presented, network, by=f"verifying {address}")
         if not ruling.usable:
             return _failed(ruling.problem)
         signed = der == presented.der or is_signed_by(der, presented.der)
@@ -585,7 +586,7 @@ class Verifier:
             blurb=info.blurb,
         )
         if event is not MailboxEvent.ALARM:
-            self.policy.vouched(host, presented, self.networks.current(), address, ruling)
+            self.policy.vouched(host, presented, network, address, ruling)
         return self._outcome(address, info, fp, event)
 
     async def _unless_stopped(self, probe: Coroutine[Any, Any, T]) -> T:

@@ -239,8 +239,11 @@ def test_revalidation_notices_a_server_key_changed_behind_a_pin(world: World) ->
     assert (check.name, check.result) == ("b.test:1958", Result.CHANGED)
     assert check.seen != check.expected
     history = [h.event for h in alice.trust.history(subject="b.test:1958")]
-    assert history[:2] == ["revalidate-changed", "revalidated"]
-    assert alice.trust.host("b.test:1958").fingerprint == check.expected  # never re-pinned
+    assert history[:3] == ["revalidate-changed", "changed-seen", "revalidated"]
+    pin = alice.trust.host("b.test:1958")
+    assert pin.fingerprint == check.expected  # never re-pinned
+    assert pin.changed is not None and pin.changed.presented.fingerprint == check.seen
+    assert pin.changed.by == "re-validating"  # evidence for Trust, through the one policy
 
     # The alarm is raised before the next send to that host; nothing is sent.
     asker = Recorder()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -186,7 +186,10 @@ def test_revalidating_a_sender_against_another_server_key_pins_nothing(world: Wo
     bob.profile.save_config()
     checks = asyncio.run(bob.revalidate())
     assert [(c.kind, c.name, c.result) for c in checks] == [("mailbox", ALICE, Result.CHANGED)]
-    assert bob.trust.host("a.test:1958") == host  # not replaced, not refreshed
+    seen = bob.trust.host("a.test:1958")
+    assert replace(seen, changed=None) == host  # not replaced, not refreshed
+    assert seen.changed is not None  # Mallory's key is kept as evidence of a change, no more
+    assert seen.changed.presented.spki != host.spki and not seen.approved
     after = bob.trust.mailbox(ALICE)
     assert after.fingerprint == pin.fingerprint and after.check_result == "changed"
     assert bob.receiver is not None and bob.receiver.verifier is not None

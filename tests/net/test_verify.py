@@ -443,6 +443,85 @@ def test_recheck_after_the_person_fixes_the_pin_moves_the_letter_back(home, tmp_
         assert (letter.id, letter.folder, letter.trust) == (q["id"], "Inbox", "verified")
 
 
+def test_a_changed_server_key_seen_while_verifying_shows_in_trust_and_holds_sends(
+    home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verifier sees example.net present another key than the approved pin: the letter is
+    quarantined, the trust store keeps that key as evidence of a change (the pin unchanged),
+    `trust list` says changed, and a letter to example.net is held, not sent."""
+    import json
+
+    from misfin_tui.cli.main import main
+    from misfin_tui.core.trust.policy import TrustPolicy
+
+    alice = identity_creds(home.profile, "alice@example.net")
+    bob_profile = _bob(tmp_path, home.port)
+    trust = _pin_a_stale_key(bob_profile, tmp_path)
+    stale = trust.host("example.net:1958")
+    assert stale is not None and stale.changed is None
+    ca_der = ssl.PEM_cert_to_DER_cert(home.profile.host_ca("example.net")[0].read_text())
+    with running(bob_profile) as bob:
+        assert status_of(exchange(bob.port, LETTER, alice).response) == 20
+        (q,) = bob.wait_for("quarantined")
+        letter = _letter(bob, q["id"])
+        assert letter.folder == "Quarantine"
+        assert "different key from the one you trust" in letter.trust_reason
+
+    pin = trust.host("example.net:1958")
+    assert pin is not None and pin.changed is not None
+    assert (pin.spki, pin.fingerprint, pin.state, pin.origin, pin.approved) == (
+        stale.spki,
+        stale.fingerprint,
+        stale.state,
+        Origin.APPROVED,
+        True,
+    )  # evidence beside the pin, never a new pin
+    assert pin.changed.presented.fingerprint == fingerprint(ca_der)
+    assert pin.changed.by == "verifying alice@example.net"
+    (seen,) = [h for h in trust.history(subject="example.net:1958") if h.event == "changed-seen"]
+    assert "not approved" in seen.detail
+
+    cli = ["--profile", str(bob_profile.config_dir)]
+    assert main([*cli, "trust", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "host     changed   example.net:1958" in listed
+    assert "presented another key (SHA-256)" in listed
+    assert main([*cli, "trust", "list", "--json"]) == 0
+    (host,) = [e for e in json.loads(capsys.readouterr().out) if e["kind"] == "host"]
+    assert host["state"] == "pinned" and host["fingerprint"] == stale.fingerprint
+    assert host["changed"]["fingerprint"] == fingerprint(ca_der)
+    assert host["changed"]["seen_by"] == "verifying alice@example.net"
+    assert main([*cli, "trust", "show", "example.net"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("host example.net:1958: changed\n")
+    assert "while verifying alice@example.net" in shown and "changed-seen" in shown
+
+    # Outgoing mail to that host is held at the changed-key question; nothing reaches it.
+    body = tmp_path / "reply.txt"
+    body.write_text("Is that you?\n")
+    before = MailStore(home.profile.database()).latest_id()
+    sent = [*cli, "send", "--to", "alice@example.net", "--no-input", "--body-file", str(body)]
+    assert main(sent) == 3
+    capsys.readouterr()
+    assert MailStore(home.profile.database()).latest_id() == before
+    assert main([*cli, "outbox", "list", "--json"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)
+    assert item["question"]["ask"] == "changed"
+    after = trust.host("example.net:1958")
+    assert after is not None and after.spki == stale.spki and after.changed is not None
+
+    # Keeping the pinned key sets the evidence aside; the letter still waits, and the next
+    # try meets the same question (and records the key again).
+    policy = TrustPolicy(trust, "ask")
+    assert main([*cli, "trust", "keep", "example.net"]) == 0
+    assert "kept the key you trust" in capsys.readouterr().out
+    kept = trust.host("example.net:1958")
+    assert kept is not None and kept.changed is None and kept.spki == stale.spki
+    assert main([*cli, "trust", "keep", "example.net"]) == 1
+    capsys.readouterr()
+    assert not policy.keep("example.net:1958")
+
+
 def test_quarantine_is_checked_again_by_mail_recheck_and_after_trust_verify(
     home, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -465,9 +544,16 @@ def test_quarantine_is_checked_again_by_mail_recheck_and_after_trust_verify(
 
     ca_pem = home.profile.host_ca("example.net")[0].read_text()
     new_key = fingerprint(ssl.PEM_cert_to_DER_cert(ca_pem))
+    trust = TrustStore(bob_profile.database())
+    seen = trust.host("example.net:1958")
+    assert seen is not None and seen.changed is not None
+    assert seen.changed.presented.fingerprint == new_key
     assert main([*cli, "trust", "verify", "example.net:1958", new_key]) == 0
     said = capsys.readouterr().out
     assert "1 letter(s) in Quarantine from example.net:1958 checked again, 1 moved" in said
+    replaced = trust.host("example.net:1958")
+    assert replaced is not None and replaced.fingerprint == new_key
+    assert replaced.changed is None  # the paste settled it: no change left to review
     letter = MailStore(bob_profile.database()).get(q["id"])
     assert (letter.folder, letter.trust) == ("Inbox", "verified")
     assert main([*cli, "mail", "recheck", str(q["id"])]) == 0

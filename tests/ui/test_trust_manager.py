@@ -93,6 +93,61 @@ async def test_a_server_whose_key_changed_under_a_waiting_letter_is_flagged(send
         assert "⚠ changed" in [str(cell) for cell in row]
 
 
+async def test_a_key_seen_changed_while_verifying_is_flagged_and_reviewed(sender, peer) -> None:
+    """The verifier saw bob's server present another key (through the one policy): the server
+    shows ⚠ changed with what was seen, enter asks the changed-key alarm, h keeps the trusted
+    key, and a matching paste replaces it, as a letter's alarm would."""
+    from misfin_tui.core.client import presented_cert
+    from misfin_tui.ui.prompts.changed_key import ChangedKeyScreen
+
+    trust_network(sender)
+    app = TrustHost(sender)
+    other = fixed_cert(3, RECIPIENT, blurb="Bob rebuilt")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await delivered_once(app, pilot)
+        engine = app.engine
+        pinned = engine.trust.host(HOSTPORT)
+
+        def seen() -> None:  # what the verifier does when bob's server shows `other`
+            engine.policy.for_verifying(
+                "example.org",
+                presented_cert(other.der),
+                engine.networks.current(),
+                by="verifying bob@example.org",
+            )
+
+        seen()
+        manager = await open_manager(app, pilot)
+        row = manager.query_one("#servers-table", DataTable).get_row(HOSTPORT)
+        assert "⚠ changed" in [str(cell) for cell in row]
+        text = detail(manager)
+        assert "State: ⚠ changed" in text and "Presented instead, fingerprint" in text
+        assert "while verifying bob@example.org on Home." in text
+        assert grouped(other.fingerprint)[:9].upper() in text.upper()
+        await pilot.press("enter")
+        alarm = await wait_screen(pilot, ChangedKeyScreen)
+        assert alarm.reviewing and "verifying bob@example.org" in alarm.question.reason
+        await pilot.press("h")  # keep the trusted key
+        await wait_for(pilot, lambda: engine.trust.host(HOSTPORT).changed is None)
+        kept = engine.trust.host(HOSTPORT)
+        assert (kept.spki, kept.fingerprint) == (pinned.spki, pinned.fingerprint)
+        assert "kept" in [h.event for h in engine.trust.history(subject=HOSTPORT)]
+        await wait_for(pilot, lambda: "Presented instead" not in detail(manager))
+
+        seen()  # seen again: a paste of the new fingerprint replaces the pin
+        manager.refresh_data()
+        await wait_for(pilot, lambda: "Presented instead" in detail(manager))
+        await pilot.press("enter")
+        await wait_screen(pilot, ChangedKeyScreen)
+        await pilot.press("r")
+        await wait_screen(pilot, PasteFingerprintScreen)
+        await type_text(pilot, other.fingerprint)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: engine.trust.host(HOSTPORT).fingerprint == other.fingerprint)
+        replaced = engine.trust.host(HOSTPORT)
+        assert replaced.changed is None and replaced.state is HostState.VERIFIED
+
+
 async def test_forget_and_reject_ask_first(sender, peer) -> None:
     trust_network(sender)
     app = TrustHost(sender)

@@ -105,8 +105,9 @@ def test_a_learned_key_that_differs_is_named_and_approval_replaces_it(
     policy.answer(decision.event, HP, cert(2), HOME, Answer(Choice.TRUST))
     pin = store.host(HP)
     assert pin is not None and pin.spki == cert(2).spki and pin.origin is Origin.APPROVED
+    assert pin.changed is None  # the key seen instead is the one approved now
     history = [h.event for h in store.history(subject=HP)]
-    assert history[:2] == ["accepted", "learned"]
+    assert history[:3] == ["accepted", "changed-seen", "learned"]
 
 
 def test_admit_refuses_anything_but_send(policy: TrustPolicy) -> None:
@@ -162,7 +163,7 @@ def test_an_untrusted_first_contact_offers_to_trust_the_network() -> None:
 def test_verification_may_use_a_new_key_and_records_it_only_as_learned(
     policy: TrustPolicy, store: TrustStore
 ) -> None:
-    ruling = policy.for_verifying("bank.test", cert(1))
+    ruling = policy.for_verifying("bank.test", cert(1), CAFE)
     assert ruling.usable and ruling.learn
     assert store.host(HP) is None  # nothing is stored before the sender checked out
     policy.vouched("bank.test", cert(1), CAFE, "ceo@bank.test", ruling)
@@ -175,22 +176,157 @@ def test_verification_never_replaces_or_overrules_a_pin(
     policy: TrustPolicy, store: TrustStore
 ) -> None:
     store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
-    assert policy.for_verifying("bank.test", cert(1)).usable
-    changed = policy.for_verifying("bank.test", cert(2))
+    assert policy.for_verifying("bank.test", cert(1), CAFE).usable
+    changed = policy.for_verifying("bank.test", cert(2), CAFE)
     assert not changed.usable and "the one you trust" in changed.problem
     store.learn_host(HP, cert(3), CAFE, "x@bank.test")  # ignored: a pin exists
     pin = store.host(HP)
     assert pin is not None and pin.spki == cert(1).spki and pin.origin is Origin.APPROVED
     store.reject_host(HP)
-    assert "rejected" in policy.for_verifying("bank.test", cert(1)).problem
+    assert "rejected" in policy.for_verifying("bank.test", cert(1), CAFE).problem
 
 
 def test_a_learned_key_that_changes_stops_verification(
     policy: TrustPolicy, store: TrustStore
 ) -> None:
     learn(store, cert(1))
-    ruling = policy.for_verifying("bank.test", cert(2))
+    ruling = policy.for_verifying("bank.test", cert(2), CAFE)
     assert not ruling.usable and "it showed before" in ruling.problem
+
+
+# -- a changed key, however it was seen, is evidence beside the pin ----------------------------
+
+
+def test_a_changed_key_seen_while_verifying_is_recorded_beside_the_pin(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    ruling = policy.for_verifying("bank.test", cert(2), CAFE, by="verifying ceo@bank.test")
+    assert not ruling.usable
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(1).spki and pin.approved  # the pin stays
+    assert pin.changed is not None and pin.changed.presented == cert(2)
+    assert (pin.changed.by, pin.changed.network) == ("verifying ceo@bank.test", CAFE.id)
+    # A letter to it still meets the changed-key alarm, whichever way the change was noticed.
+    decision = policy.decide(HP, cert(2), HOME)
+    assert (decision.event, decision.verdict) == (HostEvent.CHANGED, Verdict.ASK)
+    assert Choice.TRUST not in decision.choices
+    again = store.host(HP)
+    assert again is not None and again.changed is not None
+    assert again.changed.by == "sending a letter"  # the same one record, the latest sighting
+    events = [h.event for h in store.history(subject=HP)]
+    assert events.count("changed-seen") == 1  # the same key seen twice is news once
+
+
+def test_a_send_and_a_sync_record_a_changed_key_through_the_same_entry_point(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    from misfin_tui.core.trust.model import Held
+
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    policy.decide(HP, cert(1), HOME)  # its own key: nothing to record
+    assert store.host(HP).changed is None  # type: ignore[union-attr]
+    policy.decide(HP, cert(2), HOME, held=Held.SYNC)
+    assert store.host(HP).changed.by == "syncing mail from home"  # type: ignore[union-attr]
+    policy.decide(HP, cert(3), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.changed is not None and pin.changed.presented == cert(3)
+    assert [h.event for h in store.history(subject=HP)].count("changed-seen") == 2
+
+
+def test_nothing_is_recorded_for_an_unknown_or_rejected_server(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    assert policy.for_verifying("bank.test", cert(2), CAFE).usable
+    assert not policy.saw(HP, cert(2), CAFE, by="verifying x@bank.test")
+    assert store.host(HP) is None
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    store.reject_host(HP)
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    pin = store.host(HP)
+    assert pin is not None and pin.changed is None
+
+
+def test_a_learned_key_seen_changed_is_recorded_and_still_a_first_contact(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    learn(store, cert(1))
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    pin = store.host(HP)
+    assert pin is not None and pin.origin is Origin.LEARNED and pin.changed is not None
+    assert policy.decide(HP, cert(2), HOME).event is HostEvent.FIRST_CONTACT
+
+
+def test_keeping_the_pin_or_pasting_the_new_key_settles_a_changed_key(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    assert policy.keep(HP, HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.changed is None and pin.spki == cert(1).spki
+    assert not policy.keep(HP)  # nothing left to keep
+    (kept,) = [h for h in store.history(subject=HP) if h.event == "kept"]
+    assert cert(2).spki in kept.detail and "not trusted" in kept.detail
+    # Seen again, then replaced by a matching paste: the pin moves on, the evidence is gone.
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    with pytest.raises(TrustError):
+        policy.answer(HostEvent.CHANGED, HP, cert(2), HOME, Answer(Choice.TRUST))
+    assert store.host(HP).changed is not None  # type: ignore[union-attr]
+    policy.verify_presented(HP, cert(2).fingerprint, cert(2), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki and pin.changed is None
+
+
+def test_trust_asks_about_a_key_seen_changed_as_a_letter_would(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    from misfin_tui.core.trust.model import Held
+
+    assert policy.review(HP, HOME) is None  # nothing known
+    store.pin_host(HP, cert(1), HOME, Origin.APPROVED)
+    assert policy.review(HP, HOME) is None  # nothing seen
+    policy.for_verifying("bank.test", cert(2), CAFE, by="verifying ceo@bank.test")
+    question = policy.review(HP, HOME)
+    assert question is not None and question.ask is Ask.CHANGED and question.held is Held.REVIEW
+    assert question.presented == cert(2) and question.pinned is not None
+    assert question.choices == (Choice.VERIFY, Choice.HOLD)  # no one-key accept
+    assert "while verifying ceo@bank.test" in question.reason
+    with pytest.raises(TrustError):  # a changed key is replaced only by a paste
+        policy.settle(HP, Answer(Choice.TRUST), HOME)
+    with pytest.raises(TrustError):  # a paste naming another key changes nothing
+        policy.settle(HP, Answer(Choice.VERIFY, pasted="ab" * 32), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(1).spki and pin.changed is not None
+    policy.settle(HP, Answer(Choice.VERIFY, pasted=cert(2).fingerprint), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki and pin.changed is None
+    with pytest.raises(TrustError):
+        policy.settle(HP, Answer(Choice.HOLD), HOME)  # nothing left to decide
+
+
+def test_a_key_seen_near_the_pins_expiry_is_reviewed_as_a_renewal(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    store.pin_host(HP, cert(1, days=10), HOME, Origin.APPROVED)
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    question = policy.review(HP, HOME)
+    assert question is not None and question.ask is Ask.RENEWAL
+    policy.settle(HP, Answer(Choice.HOLD), HOME)  # keep the trusted key
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(1).spki and pin.changed is None
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    policy.settle(HP, Answer(Choice.TRUST), HOME)
+    pin = store.host(HP)
+    assert pin is not None and pin.spki == cert(2).spki and pin.origin is Origin.APPROVED
+
+
+def test_a_learned_key_seen_changed_is_not_reviewed_as_a_changed_pin(
+    policy: TrustPolicy, store: TrustStore
+) -> None:
+    learn(store, cert(1))
+    policy.for_verifying("bank.test", cert(2), CAFE)
+    assert policy.review(HP, HOME) is None  # not approved: a first contact, not an alarm
 
 
 # -- mailboxes --------------------------------------------------------------------------------

@@ -93,24 +93,28 @@ class Held(StrEnum):
 
     LETTER = "letter"
     SYNC = "sync"
+    REVIEW = "review"  # asked from Trust about a key seen instead of the pin (a Sighting)
 
     @property
     def waits(self) -> str:
         return {
             Held.LETTER: "Nothing was sent; the letter waits in the Outbox.",
             Held.SYNC: "Nothing was fetched or sent home; the sync waits for your decision.",
+            Held.REVIEW: "Nothing was trusted; letters to this server wait until you decide.",
         }[self]
 
     @property
     def noun(self) -> str:
-        return {Held.LETTER: "the letter", Held.SYNC: "the sync"}[self]
+        return {Held.LETTER: "the letter", Held.SYNC: "the sync", Held.REVIEW: "the review"}[self]
 
     @property
     def ask_whom(self) -> str:
         """Who can tell the person the new fingerprint by another channel."""
-        return {Held.LETTER: "the recipient or the operator", Held.SYNC: "the server's operator"}[
-            self
-        ]
+        return {
+            Held.LETTER: "the recipient or the operator",
+            Held.SYNC: "the server's operator",
+            Held.REVIEW: "the server's operator",
+        }[self]
 
 
 class Verdict(StrEnum):
@@ -221,6 +225,45 @@ class Vouch:
 
 
 @dataclass(frozen=True)
+class Sighting:
+    """A key a server presented that is not its pin: evidence of a change, never approval.
+
+    Recorded by TrustPolicy.saw (while sending, syncing, verifying a sender or re-validating)
+    beside the pin, which it never replaces; the person reviews it in Trust (paste the new
+    fingerprint to replace the pin, or keep the pinned key)."""
+
+    presented: PresentedCert
+    at: str  # ISO-8601 UTC, the last time it was seen
+    by: str  # what saw it, in words: "verifying carol@b.test", "sending", "re-validating"
+    network: str  # the network's id
+    network_label: str = ""
+
+    @property
+    def words(self) -> str:
+        on = f" on {self.network_label}" if self.network_label else ""
+        return f"seen {self.at[:16].replace('T', ' ')} UTC{on}, while {self.by}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "presented": self.presented.to_json(),
+            "at": self.at,
+            "by": self.by,
+            "network": self.network,
+            "network_label": self.network_label,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Sighting:
+        return cls(
+            PresentedCert.from_json(data["presented"]),
+            str(data.get("at", "")),
+            str(data.get("by", "")),
+            str(data.get("network", "")),
+            str(data.get("network_label", "")),
+        )
+
+
+@dataclass(frozen=True)
 class HostPin:
     """A server's key in the hosts table, and how it came to be there."""
 
@@ -239,6 +282,7 @@ class HostPin:
     vouch: Vouch | None = None
     note: str = ""
     cert_der: bytes | None = None
+    changed: Sighting | None = None  # another key it presented since: evidence, not the pin
 
     @property
     def approved(self) -> bool:
@@ -393,6 +437,8 @@ class Question:
         """A choice as this question offers it (holding a sync is no letter held)."""
         if choice is Choice.HOLD and self.held is Held.SYNC:
             return "Leave it undecided (nothing is fetched until you decide)"
+        if choice is Choice.HOLD and self.held is Held.REVIEW:
+            return "Keep the key you trust (the other one is set aside)"
         return choice.words
 
     @property

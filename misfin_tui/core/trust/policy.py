@@ -312,7 +312,89 @@ class TrustPolicy:
         decision = classify(
             pin, presented, network, effective, self.clock(), hostport=hostport, held=held
         )
+        if (
+            pin is not None
+            and pin.spki != presented.spki
+            and decision.verdict is not Verdict.REFUSE
+        ):
+            by = "sending a letter" if held is Held.LETTER else "syncing mail from home"
+            self.saw(hostport, presented, network, by=by)
         return self._with_notice(decision, recipient)
+
+    def saw(self, hostport: str, presented: PresentedCert, network: Network, *, by: str) -> bool:
+        """A server presented a key: when it is not its pin, record it as evidence of a change.
+
+        The one entry point for every sighting — a letter's or a sync's decision (decide), a
+        sender's verification (for_verifying) and a re-validation (revalidate.py) — so the
+        trust manager and `trust list` show "changed" however it was noticed. Never approval,
+        never a new pin: letters to that server still meet the changed-key question, and only a
+        paste (or the person's explicit keep) settles it. `by`: what saw it, in words. True
+        when it was news (logged)."""
+        pin = self.store.host(hostport)
+        if pin is None or pin.spki == presented.spki:  # nothing to compare, or its own key
+            return False
+        return self.store.saw_changed(hostport, presented, network, by)
+
+    def review(self, hostport: str, network: Network, caution: str = "") -> Question | None:
+        """The question a key seen instead of an approved pin raises, asked from Trust as a
+        letter's would be: the same classify on the key that was seen (as an Outbox item
+        answers the question about the key its probe saw), so the same answers — a paste
+        replaces the pin (a likely renewal may be accepted), HOLD keeps the pin (keep). None
+        when nothing was seen, the server is rejected, or its pin was never approved (a
+        first contact: paste its fingerprint in Trust, or wait for a letter's question)."""
+        pin = self.store.host(hostport)
+        if pin is None or pin.changed is None or not pin.approved:
+            return None
+        decision = classify(
+            pin,
+            pin.changed.presented,
+            network,
+            self.policy,
+            self.clock(),
+            hostport=hostport,
+            held=Held.REVIEW,
+        )
+        if decision.event not in (HostEvent.CHANGED, HostEvent.RENEWAL_LIKELY):
+            return None
+        from dataclasses import replace
+
+        decision = replace(
+            decision, reason=f"{decision.reason} The other key was {pin.changed.words}."
+        )
+        return question_for(decision, hostport.removesuffix(":1958"), network, caution)
+
+    def settle(self, hostport: str, answer: Answer, network: Network) -> HostDecision:
+        """The person's answer to `review`'s question: HOLD keeps the pinned key (the sighting
+        is set aside); VERIFY (or TRUST where offered) is answered through `answer`, exactly as
+        a letter's question about that key is. PasteMismatch / TrustError as `answer` raises;
+        TrustError when there is nothing to review. Returns the decision it answered."""
+        pin = self.store.host(hostport)
+        question = self.review(hostport, network)
+        if pin is None or pin.changed is None or question is None:
+            raise TrustError(f"{hostport} has no other key to decide about.")
+        presented = pin.changed.presented
+        decision = classify(pin, presented, network, self.policy, self.clock(), hostport=hostport)
+        if answer.choice is Choice.HOLD:
+            self.keep(hostport, network)
+        elif answer.choice in question.choices:
+            self.answer(decision.event, hostport, presented, network, answer)
+        elif decision.event is HostEvent.CHANGED:
+            raise TrustError(
+                f"{hostport}'s key changed while the trusted one is still valid; it can only be "
+                "replaced by pasting the new fingerprint"
+            )
+        else:
+            raise TrustError(
+                f"{answer.choice.value!r} does not decide about {hostport}'s other key; paste "
+                "its fingerprint, accept it, or keep the key you trust"
+            )
+        return decision
+
+    def keep(self, hostport: str, network: Network | None = None) -> bool:
+        """The person reviewed a changed key and keeps the pinned one: the sighting is set
+        aside, the pin untouched (letters still meet the question if the server presents the
+        other key again, which is then recorded anew). False when none was recorded."""
+        return self.store.keep_host(hostport, network)
 
     def admit(self, decision: HostDecision, network: Network) -> None:
         """Record a SEND verdict: pin a key the accept-new policy took, or refresh the pin."""
@@ -431,11 +513,15 @@ class TrustPolicy:
 
     # -- verifying senders ---------------------------------------------------------------------
 
-    def for_verifying(self, host: str, presented: PresentedCert) -> VerifyRuling:
+    def for_verifying(
+        self, host: str, presented: PresentedCert, network: Network, *, by: str = ""
+    ) -> VerifyRuling:
         """May the key `host` presented to a verification probe vouch for its senders?
 
         A rejected server cannot; a key other than the pinned one (approved or learned) cannot,
-        until the person reviews it. No pin: usable, and learned once the sender checks out.
+        until the person reviews it: that key is recorded as a sighting (saw), shown changed in
+        Trust. No pin: usable, and learned once the sender checks out. `by`: what probed, in
+        words ("verifying carol@b.test").
         """
         hostport = f"{host}:{PROBE_PORT}"
         pin = self.store.host(hostport)
@@ -446,6 +532,7 @@ class TrustPolicy:
                 False, f"you rejected the server {hostport}, so its senders cannot be verified"
             )
         if pin.spki != presented.spki:
+            self.saw(hostport, presented, network, by=by or "verifying a sender")
             which = "you trust" if pin.origin.approves else "it showed before"
             return VerifyRuling(
                 False,

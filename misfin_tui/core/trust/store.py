@@ -7,6 +7,7 @@ prompt. This module only keeps records; `policy.TrustPolicy` decides what may be
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 
@@ -25,6 +26,7 @@ from misfin_tui.core.trust.model import (
     Origin,
     PresentedCert,
     Revocation,
+    Sighting,
     TrustError,
     Vouch,
 )
@@ -189,6 +191,54 @@ class TrustStore:
             " WHERE hostport = ? AND spki = ?",
             (now, network.id, sender, now, network.label, hostport, presented.spki),
         )
+
+    def saw_changed(
+        self, hostport: str, presented: PresentedCert, network: Network, by: str
+    ) -> bool:
+        """Keep a key `hostport` presented that is not its pin beside the pin, which stays:
+        evidence of a change for the person to review, never approval. True when it is news
+        (not the key recorded last time), which the history logs.
+
+        Only TrustPolicy.saw calls it. Nothing is kept for a server that is not pinned, is
+        rejected, or presented its pinned key."""
+        with self.db.transaction() as conn:
+            pin = self.host(hostport)
+            if pin is None or pin.state is HostState.REJECTED or pin.spki == presented.spki:
+                return False
+            news = pin.changed is None or pin.changed.presented.spki != presented.spki
+            sighting = Sighting(presented, utc_now(), by, network.id, network.label)
+            conn.execute(
+                "UPDATE hosts SET changed = ? WHERE hostport = ?",
+                (json.dumps(sighting.to_json()), hostport),
+            )
+            if news:
+                self.log(
+                    "host",
+                    hostport,
+                    "changed-seen",
+                    f"presented key {presented.spki} instead of the pinned {pin.spki} while "
+                    f"{by}; not approved, the pinned key stays",
+                    network.id,
+                )
+        return news
+
+    def keep_host(self, hostport: str, network: Network | None = None) -> bool:
+        """The person reviewed a changed key and keeps the pinned one: the sighting is set
+        aside (the history keeps which key it was). False when none was recorded."""
+        with self.db.transaction() as conn:
+            pin = self.host(hostport)
+            if pin is None or pin.changed is None:
+                return False
+            conn.execute("UPDATE hosts SET changed = '' WHERE hostport = ?", (hostport,))
+            self.log(
+                "host",
+                hostport,
+                "kept",
+                f"kept the pinned key {pin.spki}; the key {pin.changed.presented.spki} it "
+                f"presented instead ({pin.changed.words}) is not trusted",
+                network.id if network else "",
+            )
+        return True
 
     def accept_once(self, hostport: str, presented: PresentedCert, network: Network) -> None:
         """Record that one letter was allowed to this key without pinning it ("Send once")."""
@@ -881,6 +931,12 @@ def _host(row: sqlite3.Row) -> HostPin:
     vouch = None
     if row["vouched_for"]:
         vouch = Vouch(row["vouched_for"], row["vouched_at"], row["vouched_network"])
+    changed = None
+    if row["changed"]:
+        try:
+            changed = Sighting.from_json(json.loads(row["changed"]))
+        except (ValueError, KeyError, TypeError):  # unreadable evidence is no pin change
+            changed = None
     return HostPin(
         hostport=row["hostport"],
         spki=row["spki"],
@@ -897,4 +953,5 @@ def _host(row: sqlite3.Row) -> HostPin:
         vouch=vouch,
         note=row["note"],
         cert_der=row["cert_der"],
+        changed=changed,
     )

@@ -50,6 +50,8 @@ esc  keep waiting - the letter stays in the Outbox
 d  details - both fingerprints in full
 r  replace the trusted key - paste the new fingerprint, obtained by another channel;
    only a matching fingerprint replaces the key
+h  keep the trusted key - asked from Trust about a key seen while verifying a sender or
+   re-validating: the other key is set aside, nothing is trusted
 """
 
     DEFAULT_CSS = """
@@ -81,6 +83,7 @@ r  replace the trusted key - paste the new fingerprint, obtained by another chan
         Binding("escape", "keep", "Keep waiting", id="prompt.keep"),
         Binding("d", "details", "Details", id="prompt.details"),
         Binding("r", "replace", "Replace trusted key…", id="prompt.replace"),
+        Binding("h", "hold", "Keep trusted key", id="prompt.hold"),
         Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
 
@@ -89,14 +92,25 @@ r  replace the trusted key - paste the new fingerprint, obtained by another chan
         self.question = question
         self.now = now
 
+    @property
+    def reviewing(self) -> bool:
+        """Asked from Trust about a key seen instead of the pin: no letter is in question."""
+        return self.question.held is Held.REVIEW
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hold":
+            return self.reviewing
+        return True
+
     def compose(self) -> ComposeResult:
         q = self.question
         left = days_left(pinned_until(q), self.now)
         valid = f" (still valid for {left} days)" if left is not None and left >= 0 else ""
         with VerticalScroll(id="alarm"):
             yield para(f"✖ {q.host} is presenting a different identity", "title")
+            whose = q.host if self.reviewing else f"The server for {q.recipient}"
             yield para(
-                f"The server for {q.recipient} sent a key that does NOT match the one you "
+                f"{whose} sent a key that does NOT match the one you "
                 f"trusted on {day(pinned_since(q))}{valid}."
             )
             yield para(
@@ -109,8 +123,10 @@ r  replace the trusted key - paste the new fingerprint, obtained by another chan
                 yield FingerprintView("Received fingerprint", presented_fp(q))
                 yield para(f"Received certificate valid until {day(presented_until(q))}", "para")
             yield para(
-                "This can happen if the operator rebuilt the server without keeping its key "
-                "— but it is also exactly what an interception attack looks like."
+                q.reason  # the core's words: when and while doing what the key was seen
+                if self.reviewing
+                else "This can happen if the operator rebuilt the server without keeping its "
+                "key — but it is also exactly what an interception attack looks like."
             )
             yield para(
                 "Your letter has NOT been sent; it is waiting in the Outbox."
@@ -119,13 +135,21 @@ r  replace the trusted key - paste the new fingerprint, obtained by another chan
                 "state",
             )
             yield para(f"[{network_line(q)}]")
+            whom = (
+                f"the {q.host} operator"
+                if self.reviewing
+                else f"{q.recipient} or the {q.host} operator"
+            )
             yield para(
-                f"Ask {q.recipient} or the {q.host} operator, by some other channel, for the "
+                f"Ask {whom}, by some other channel, for the "
                 f"new fingerprint. Press {key_display(self, 'replace')} and paste it: only a "
                 "matching fingerprint replaces the trusted key."
             )
             with Horizontal(classes="buttons"):
-                yield button(self, "keep", "Keep waiting", id="keep", variant="primary")
+                later = "Decide later" if self.reviewing else "Keep waiting"
+                yield button(self, "keep", later, id="keep", variant="primary")
+                if self.reviewing:
+                    yield button(self, "hold", "Keep trusted key", id="hold")
                 yield button(self, "details", "Details", id="details-button")
                 yield button(self, "replace", "Replace trusted key…", id="replace", variant="error")
         yield Footer()
@@ -137,12 +161,22 @@ r  replace the trusted key - paste the new fingerprint, obtained by another chan
     @on(Button.Pressed)
     async def _button(self, event: Button.Pressed) -> None:
         event.stop()
-        action = {"keep": "keep", "details-button": "details", "replace": "replace"}
+        action = {
+            "keep": "keep",
+            "hold": "hold",
+            "details-button": "details",
+            "replace": "replace",
+        }
         await self.run_action(action[event.button.id or "keep"])
 
     def action_keep(self) -> None:
         """Leave the letter waiting; nothing is sent."""
         self.dismiss(None)
+
+    def action_hold(self) -> None:
+        """Keep the trusted key (asked from Trust): the other key is set aside, not trusted."""
+        if self.reviewing:
+            self.dismiss(Answer(Choice.HOLD))
 
     def action_details(self) -> None:
         """Show or hide both fingerprints in full."""

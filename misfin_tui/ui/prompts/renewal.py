@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer
 
-from misfin_tui.core.trust.model import Choice
+from misfin_tui.core.trust.model import Choice, Held
 from misfin_tui.ui.prompts.common import (
     QuestionScreen,
     button,
@@ -35,6 +35,8 @@ a  accept the new key and send
 v  verify - paste the new fingerprint you were given
 d  details - show both fingerprints in full
 esc  hold the letter in the Outbox
+h  keep the trusted key - asked from Trust about a key seen while verifying a sender or
+   re-validating: the other key is set aside, nothing is trusted
 """
 
     BINDINGS = [
@@ -42,9 +44,20 @@ esc  hold the letter in the Outbox
         Binding("v", "verify", "Verify…", id="prompt.verify"),
         Binding("d", "details", "Details", id="prompt.details"),
         Binding("escape", "keep", "Hold letter", id="prompt.keep"),
+        Binding("h", "hold", "Keep trusted key", id="prompt.hold"),
         Binding("question_mark", "app.help", "Help", id="prompt.help"),
     ]
     DEFAULT_BUTTON = "#do-keep"
+
+    def allowed(self, action: str) -> bool:
+        if action == "hold":  # only asked from Trust, where no letter waits on the answer
+            return self.question.held is Held.REVIEW
+        return super().allowed(action)
+
+    def action_hold(self) -> None:
+        """Keep the trusted key (asked from Trust): the other key is set aside, not trusted."""
+        if self.allowed("hold"):
+            self.answer(Choice.HOLD)
 
     def compose(self) -> ComposeResult:
         q = self.question
@@ -83,7 +96,10 @@ esc  hold the letter in the Outbox
                 yield button(self, "accept", "Accept new key", id="do-accept")
                 yield button(self, "verify", "Verify…", id="do-verify")
                 yield button(self, "details", "Details", id="do-details")
-                yield button(self, "keep", "Hold letter", id="do-keep", variant="primary")
+                if q.held is Held.REVIEW:
+                    yield button(self, "hold", "Keep trusted key", id="do-hold")
+                later = "Decide later" if q.held is Held.REVIEW else "Hold letter"
+                yield button(self, "keep", later, id="do-keep", variant="primary")
         yield Footer()
 
     def action_accept(self) -> None:

@@ -26,9 +26,9 @@ from textual.worker import get_current_worker
 
 from misfin_tui.core.fingerprint import grouped as group_fingerprint
 from misfin_tui.core.text import one_line, visible
-from misfin_tui.core.trust.model import Ask, HostState, MailboxState
+from misfin_tui.core.trust.model import Answer, Ask, HostState, MailboxState
 from misfin_tui.ui.dates import local_time
-from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.prompts import ConfirmScreen, prompt_for
 from misfin_tui.ui.prompts.common import (
     PasteFingerprintScreen,
     TextInputScreen,
@@ -66,8 +66,10 @@ def state_mark(state: str) -> str:
 
 def host_mark(h: HostPin, changed: Iterable[str] = ()) -> str:
     """A server's state as its row shows it: a key only seen (while verifying a sender, or
-    for one "Send once") is not approved, and a letter waiting on a changed key says so."""
-    if h.hostport in changed:
+    for one "Send once") is not approved, and a server seen presenting another key (by a
+    letter, a sync, a sender's check or a re-validation: its Sighting), or a letter waiting
+    on a changed key, says so."""
+    if h.state is not HostState.REJECTED and (h.changed is not None or h.hostport in changed):
         return "⚠ changed"
     if h.state is HostState.PINNED and not h.origin.approves:
         return "◦ seen"
@@ -351,6 +353,7 @@ class TrustManagerScreen(Screen[None]):
     @on(DataTable.RowHighlighted)
     @on(TabbedContent.TabActivated)
     def show_detail(self) -> None:
+        self.refresh_bindings()  # enter reviews a changed server: only where there is one
         key = self.row_key()
         text = "Nothing selected."
         snap, tab = self.snapshot, self.current_tab
@@ -383,8 +386,18 @@ class TrustManagerScreen(Screen[None]):
         if action == "copy":
             return tab in ("servers", "mailboxes")
         if action == "decide":
-            return tab == "pending"
+            return tab == "pending" or (tab == "servers" and self._reviewable() is not None)
         return True
+
+    def _reviewable(self) -> HostPin | None:
+        """The selected server when a key seen instead of its approved pin awaits review."""
+        if not self.is_mounted:
+            return None
+        key = self.row_key("servers")
+        host = next((h for h in self.snapshot.hosts if h.hostport == key), None)
+        if host is None or host.changed is None or not host.approved:
+            return None
+        return host
 
     def on_tabbed_content_tab_activated(self) -> None:
         self.refresh_bindings()
@@ -527,12 +540,49 @@ class TrustManagerScreen(Screen[None]):
         self.set_timer(0.5, self.refresh_data)
 
     def action_decide(self) -> None:
-        """Open the prompt for the selected letter waiting for a decision."""
+        """Open the prompt for the selected letter waiting for a decision, or, on Servers, the
+        changed-key alarm for a key the server was seen presenting instead of its pin."""
+        if self.current_tab == "servers":
+            host = self._reviewable()
+            if host is not None:
+                self.ask_review(host.hostport)
+            return
         key = self.row_key("pending")
         if key is not None:
             self.session.sending.decide(int(key))
 
+    @work(thread=True, group="trust-manager-action")
+    def ask_review(self, hostport: str) -> None:
+        """The core builds the question (TrustPolicy.review); the alarm asks it."""
+        engine = self.session.engine
+        network = engine.networks.current()
+        caution = "" if network.trusted else engine.networks.caution(network)
+        question = engine.policy.review(hostport, network, caution)
+        if question is None:
+            self.app.call_from_thread(self.refresh_data)
+            return
+
+        def answered(answer: Answer | None) -> None:
+            if answer is not None:
+                self.settle_review(hostport, answer)
+
+        self.app.call_from_thread(
+            self.app.push_screen, prompt_for(question, now=self.now), answered
+        )
+
+    @work(thread=True, group="trust-manager-action")
+    def settle_review(self, hostport: str, answer: Answer) -> None:
+        """The answer goes to the core, as a letter's answer would; say what happened."""
+        try:
+            message = self.session.engine.review_server(hostport, answer) + "."
+            severity = "information"
+        except Exception as exc:  # the core's errors are plain words meant for the person
+            message, severity = str(exc), "error"
+        self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
+        self.app.call_from_thread(self.refresh_data)
+
     @on(DataTable.RowSelected, "#pending-table")
+    @on(DataTable.RowSelected, "#servers-table")
     def _pending_selected(self) -> None:
         self.action_decide()
 
@@ -616,6 +666,24 @@ def host_detail(
     ]
     if h.note:
         parts += ["", f"Note: {h.note}"]
+    seen = h.changed
+    if seen is not None and h.state is not HostState.REJECTED:
+        on = names.get(seen.network, seen.network_label or seen.network[:12])
+        parts += [
+            "",
+            grouped("Presented instead, fingerprint", seen.presented.fingerprint, per_row),
+            "",
+            f"Seen {short_time(seen.at)} while {seen.by}" + (f" on {on}" if on else "") + ".",
+            "Not trusted: the pinned key stays, and letters to this server wait for your "
+            "decision. "
+            + (
+                "Press enter to review it: paste the new fingerprint you got by another "
+                "channel (only a match replaces the key), or keep the key you trust."
+                if h.approved
+                else "Press v to paste the fingerprint you got by another channel, or x to "
+                "forget this server."
+            ),
+        ]
     return "\n".join(parts)
 
 
