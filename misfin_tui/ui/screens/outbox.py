@@ -102,7 +102,9 @@ Esc or q  close
         Binding("escape,q", "close", "Close", id="outbox.close"),
         Binding("r", "retry", "Retry", id="outbox.retry"),
         Binding("d", "drop", "Drop…", id="outbox.drop"),
-        Binding("enter", "decide", "Decide", id="outbox.decide"),
+        # priority: the key is ours, not the table's "select" (which only led here through
+        # RowSelected, and hid Decide from the footer and help)
+        Binding("enter", "decide", "Decide", id="outbox.decide", priority=True),
         Binding("question_mark", "app.help", "Help", id="outbox.help"),
     ]
 
