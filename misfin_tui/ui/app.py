@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.theme import Theme
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.engine import Engine
@@ -41,6 +41,7 @@ from misfin_tui.ui.messages import (
     MailStored,
     NetworkChanged,
     NewMail,
+    OutboxChanged,
 )
 from misfin_tui.ui.notify import Notifier
 from misfin_tui.ui.sending import Sending
@@ -347,6 +348,8 @@ class MisfinApp(App[int]):
         store = self.engine.store
         latest = store.latest_id()
         counts = store.counts()
+        if get_current_worker().is_cancelled:  # a newer poll started (a change): its read wins
+            return
         previous = self._latest_id
         if previous is None:
             self._latest_id = latest
@@ -363,6 +366,14 @@ class MisfinApp(App[int]):
     @on(MailStored)
     def _mail_stored(self) -> None:
         self.poll_mail()
+
+    @on(OutboxChanged)
+    def _outbox_changed(self) -> None:
+        """A letter was queued, delivered, held, retried or dropped: the folder counts (the
+        sidebar's Outbox) are read again now, and the Outbox view shows it."""
+        self._poll()
+        for screen in self.screen_stack:
+            screen.post_message(OutboxChanged())
 
     @on(NewMail)
     def _toast_new_mail(self, message: NewMail) -> None:

@@ -38,3 +38,8 @@ class MailStored(Message):
 
 class NetworkChanged(Message):
     """The network was marked (un)trusted: the status line looks again."""
+
+
+class OutboxChanged(Message, bubble=False):
+    """A letter was queued, delivered, held, deferred, failed, retried or dropped: the folder
+    counts (the Outbox's) are read again now, and the Outbox view re-reads its items."""
