@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.theme import Theme
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.database import DatabaseError
@@ -44,6 +44,8 @@ from misfin_tui.ui.messages import (
     MailStored,
     NetworkChanged,
     NewMail,
+    OutboxChanged,
+    SenderChecked,
 )
 from misfin_tui.ui.notify import Notifier
 from misfin_tui.ui.sending import Sending
@@ -51,6 +53,8 @@ from misfin_tui.ui.session import Session
 from misfin_tui.ui.syncing import HomeSync
 
 POLL_SECONDS = 2.0
+# Verdicts on senders kept for a letter whose "checking the sender" toast comes after them.
+RECENT_VERDICTS = 200
 # Folders whose new letters deserve a toast (our own drafts and sends do not).
 INCOMING = ("Inbox", "Quarantine")
 
@@ -124,6 +128,9 @@ class MisfinApp(App[int]):
         self.receiver_text = ("receiver off", "receiver off")
         self._latest_id: int | None = None
         self._counts: dict[str, tuple[int, int]] = {}
+        # Letters whose toast said "checking the sender": each gets a word on the verdict.
+        self._checking: set[int] = set()
+        self._verdicts: dict[int, SenderChecked] = {}  # the latest, oldest first
         self._theme_wanted = config.theme
         self.notifier = Notifier(config.notify, write=self._write_terminal, bell=self.bell)
 
@@ -249,6 +256,8 @@ class MisfinApp(App[int]):
         """Called on the engine's threads: hand over to the UI thread as a message."""
         if isinstance(event, LetterVerified | LetterQuarantined):
             self.post_message(LetterChanged(event.letter_id))
+            verified = isinstance(event, LetterVerified)
+            self.post_message(SenderChecked(event.letter_id, event.sender, verified, event.reason))
         elif isinstance(event, LetterStored):
             self.post_message(MailStored())
         elif isinstance(event, NetworkTrusted):
@@ -354,6 +363,8 @@ class MisfinApp(App[int]):
         store = self.engine.store
         latest = store.latest_id()
         counts = store.counts()
+        if get_current_worker().is_cancelled:  # a newer poll started (a change): its read wins
+            return
         previous = self._latest_id
         if previous is None:
             self._latest_id = latest
@@ -370,6 +381,14 @@ class MisfinApp(App[int]):
     @on(MailStored)
     def _mail_stored(self) -> None:
         self.poll_mail()
+
+    @on(OutboxChanged)
+    def _outbox_changed(self) -> None:
+        """A letter was queued, delivered, held, retried or dropped: the folder counts (the
+        sidebar's Outbox) are read again now, and the Outbox view shows it."""
+        self._poll()
+        for screen in self.screen_stack:
+            screen.post_message(OutboxChanged())
 
     @on(NewMail)
     def _toast_new_mail(self, message: NewMail) -> None:
@@ -388,11 +407,46 @@ class MisfinApp(App[int]):
                 markup=False,
             )
             self._announce("New letter", f"{letter.sender}: {letter.subject}{where}")
+            if letter.trust == "pending":  # the verdict gets a word of its own
+                self._checking.add(letter.id)
+                verdict = self._verdicts.get(letter.id)
+                if verdict is not None:  # it came while this letter was being read
+                    self._sender_checked(verdict)
         elif incoming:
             self.notify(f"{len(incoming)} new letters", title="New mail", markup=False)
             self._announce("New mail", f"{len(incoming)} new letters")
         for screen in self.screen_stack:  # the main screen refreshes its lists
             screen.post_message(NewMail(message.letters, message.counts))
+
+    @on(SenderChecked)
+    def _sender_checked(self, message: SenderChecked) -> None:
+        """A letter announced as "checking the sender" was judged: say where it went."""
+        self._verdicts.pop(message.letter_id, None)
+        self._verdicts[message.letter_id] = message
+        while len(self._verdicts) > RECENT_VERDICTS:
+            del self._verdicts[next(iter(self._verdicts))]
+        if message.letter_id in self._checking:
+            self._checking.discard(message.letter_id)
+            self._tell_verdict(message)
+
+    @work(thread=True, exit_on_error=False, group="verdict")
+    def _tell_verdict(self, message: SenderChecked) -> None:
+        """The follow-up toast, naming the folder the letter is in now (the person may have
+        moved it while it was checked)."""
+        summary = self.engine.store.summary(message.letter_id)
+        if summary is None:  # deleted for good meanwhile: nothing to point at
+            return
+        sender, reason = one_line(message.sender), one_line(message.reason)
+        if not message.verified:
+            text, severity = f"Letter from {sender} moved to Quarantine: {reason}", "warning"
+        elif summary.folder == "Inbox":
+            text, severity = f"Letter from {sender} moved to the Inbox: {reason}", "information"
+        else:  # moved by the person while it was checked: it stays where they put it
+            text, severity = f"Letter from {sender} is in {summary.folder}: {reason}", "information"
+        # Sender and reason come from the network: plain text, never markup.
+        self.call_from_thread(
+            self.notify, text, title="Sender checked", severity=severity, markup=False
+        )
 
     @on(CountsChanged)
     @on(LetterChanged)

@@ -38,3 +38,20 @@ class MailStored(Message):
 
 class NetworkChanged(Message):
     """The network was marked (un)trusted: the status line looks again."""
+
+
+class OutboxChanged(Message, bubble=False):
+    """A letter was queued, delivered, held, deferred, failed, retried or dropped: the folder
+    counts (the Outbox's) are read again now, and the Outbox view re-reads its items."""
+
+
+class SenderChecked(Message, bubble=False):
+    """The verifier's verdict on a letter's sender (the engine's LetterVerified or
+    LetterQuarantined): `verified`, with the reason in the core's words."""
+
+    def __init__(self, letter_id: int, sender: str, verified: bool, reason: str) -> None:
+        super().__init__()
+        self.letter_id = letter_id
+        self.sender = sender
+        self.verified = verified
+        self.reason = reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
@@ -32,12 +33,19 @@ from misfin_tui.core.trust.model import (
     Question,
 )
 from misfin_tui.core.trust.policy import network_facts
+from misfin_tui.ui.messages import OutboxChanged
 from misfin_tui.ui.prompts import prompt_for
 
 log = logging.getLogger("misfin_tui.ui.sending")
 
 RETRY_SECONDS = 30.0  # how often deferred letters whose time has come are tried again
 Severity = Literal["information", "warning", "error"]
+
+
+def outbox_changed(app: App[Any]) -> None:
+    """Say the outbox changed (from any thread): the app reads the folder counts again."""
+    with contextlib.suppress(RuntimeError):  # the app's loop closed meanwhile: nobody to tell
+        app.post_message(OutboxChanged())
 
 
 class ModalAsker:
@@ -58,6 +66,7 @@ class ModalAsker:
         return answer
 
     async def tell(self, item: OutboxItem) -> None:
+        outbox_changed(self.app)  # delivered, held, deferred, failed, dropped: counts now
         who = item.recipient
         if item.state is State.DELIVERED:
             if item.evidence.mailbox_event is MailboxEvent.ALARM:
@@ -186,6 +195,7 @@ class Sending:
         future.add_done_callback(self._failed)
 
     def _failed(self, future: concurrent.futures.Future[object]) -> None:
+        outbox_changed(self.app)  # whatever the run did to the outbox, however it ended
         exc = None if future.cancelled() else future.exception()
         if exc is not None:  # the outbox keeps every letter; say what broke
             log.error("sending stopped", exc_info=exc)
@@ -218,6 +228,7 @@ class Sending:
             kept = " The draft is kept in Drafts." if draft_id is not None else ""
             await self.asker.say(f"Not queued: {exc}.{kept}", "error")
             return
+        outbox_changed(self.app)  # in the Outbox now, before any connection starts
         await self.engine.delivery.run(ids, self.asker)
 
     async def _retry(self, item_id: int) -> None:
@@ -226,6 +237,7 @@ class Sending:
         except OutboxError as exc:
             await self.asker.say(str(exc), "warning")
             return
+        outbox_changed(self.app)
         await self.engine.delivery.run([item_id], self.asker)
 
     async def _rotate(self, address: str, reason: Reason) -> None:
@@ -234,6 +246,7 @@ class Sending:
         except (IdentityError, OSError, ValueError) as exc:  # e.g. a self-signed mailbox
             await self.asker.say(f"Not rotated: {exc}", "error")
             return
+        outbox_changed(self.app)  # the notices wait in the Outbox
         told = len(rotation.recipients)
         await self.asker.say(
             f"{address} has a new certificate; the old one is retired. Telling {told} "

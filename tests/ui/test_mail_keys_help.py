@@ -12,6 +12,7 @@ from helpers.profiles import NETWORK, make_profile
 from textual.widgets import Footer, Static
 
 from misfin_tui import bindings
+from misfin_tui.core.address import Address
 from misfin_tui.core.network import Networks
 from misfin_tui.core.profile import DEFAULT_CONFIG, Profile
 from misfin_tui.ui.app import MisfinApp, make_app
@@ -21,6 +22,7 @@ from misfin_tui.ui.prompts.common import TextInputScreen
 from misfin_tui.ui.screens.compose import ComposeScreen
 from misfin_tui.ui.screens.help import HelpScreen, merge_rows
 from misfin_tui.ui.screens.main import MainScreen
+from misfin_tui.ui.screens.outbox import OutboxScreen
 from misfin_tui.ui.screens.trust_manager import TrustManagerScreen
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import LetterList
@@ -230,6 +232,12 @@ def help_rows(app: MisfinApp) -> list[tuple[str, str]]:
     return merge_rows(HelpScreen(app.screen)._rows())
 
 
+def help_rows_of(app: MisfinApp) -> list[tuple[str, str]]:
+    """The rows the help screen on top shows (for the screen under it)."""
+    assert isinstance(app.screen, HelpScreen)
+    return merge_rows(app.screen._rows())
+
+
 def assert_each_once(rows: list[tuple[str, str]]) -> None:
     """No action twice ("pgup  Page Up" and "b  Page up"), no key on two rows."""
     descriptions = [description.casefold() for _key, description in rows]
@@ -259,6 +267,111 @@ async def test_help_shows_each_action_and_key_once_on_every_screen(profile: Prof
             assert_each_once(help_rows(app))
             app.pop_screen()
             await wait_screen(pilot, MainScreen)
+
+
+async def test_the_outbox_help_lists_the_outbox_keys_and_none_of_the_tables(
+    profile: Profile,
+) -> None:
+    """The table has the focus, but its own keys (cursor moves, "⏎ Select") are Textual's:
+    help lists the Outbox's keys, Enter as Decide, in the order they are declared, and the
+    footer shows Decide too (the table's Enter no longer hides it)."""
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.engine.outbox.enqueue(
+            "Hello\n", [Address.parse("bob@example.org")], identity="alice@example.org"
+        )
+        app.action_outbox()
+        screen = await wait_screen(pilot, OutboxScreen)
+        await wait_for(pilot, lambda: len(screen.items) == 1)
+        assert type(screen.focused).__name__ == "DataTable"
+        footer = {
+            app.get_key_display(a.binding): a.binding.description
+            for a in screen.active_bindings.values()
+            if a.binding.show
+        }
+        assert footer["⏎"] == "Decide"
+        await open_help(app, pilot)
+        assert help_rows_of(app) == [
+            ("esc, q", "Close"),
+            ("r", "Retry"),
+            ("d", "Drop…"),
+            ("⏎", "Decide"),
+            ("?, f1", "Help"),
+            ("^q", "Quit"),
+        ]
+
+
+TEXTUALS_OWN = (
+    "Select",  # DataTable, OptionList
+    "Cursor up",
+    "Cursor down",
+    "Cursor left",
+    "Submit",  # Input
+    "Move cursor left",
+    "Delete character left",
+    "Paste text from the clipboard",
+    "Copy",  # TextArea
+    "Redo",  # TextArea
+    "Press button",
+    "Toggle",
+    "Show menu",
+    "Previous tab",
+    "First",  # OptionList (ours: "First letter")
+    "Page Up",  # Textual's capital; ours say "Page up"
+)
+
+
+async def test_no_screen_lists_the_keys_textuals_widgets_bring(profile: Profile) -> None:
+    """Search, the folder list, compose (its fields and the body), the archive form and the
+    trust manager's tabs: help lists our keys only."""
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        main = app.screen
+
+        def assert_ours(where: str) -> None:
+            descriptions = {description for _keys, description in help_rows(app)}
+            assert not descriptions & set(TEXTUALS_OWN), (where, help_rows(app))
+
+        main.query_one("#folders").focus()
+        await pilot.pause()
+        assert_ours("folders")
+        assert ("1-7", "Go to Inbox, Sent, Drafts, Outbox, Quarantine, Archive, Trash") in (
+            help_rows(app)
+        )
+        await pilot.press("slash")
+        await pilot.pause()
+        assert type(main.focused).__name__ == "Input"
+        assert_ours("search")
+        await pilot.press("escape")
+        app.action_compose()
+        compose = await wait_screen(pilot, ComposeScreen)
+        for widget in ("#to", "#subject", "#body"):
+            compose.query_one(widget).focus()
+            await pilot.pause()
+            assert_ours(widget)
+            assert {"Send", "$EDITOR", "Discard"} <= {d for _k, d in help_rows(app)}
+        await pilot.press("escape")
+        await wait_screen(pilot, MainScreen)
+        app.action_archive()
+        await pilot.pause()
+        await settle(pilot)
+        for widget in app.screen.query("*"):
+            if widget.can_focus:
+                widget.focus()
+                await pilot.pause()
+                assert_ours(type(widget).__name__)
+        app.pop_screen()
+        await wait_screen(pilot, MainScreen)
+        app.action_trust_manager()
+        await wait_screen(pilot, TrustManagerScreen)
+        await settle(pilot)
+        for widget in app.screen.query("*"):
+            if widget.can_focus and widget.display:
+                widget.focus()
+                await pilot.pause()
+                assert_ours(type(widget).__name__)
 
 
 async def test_q_and_escape_close_the_outbox_and_the_trust_manager(profile: Profile) -> None:

@@ -333,9 +333,11 @@ async def test_help_lists_every_key_of_every_tab_and_its_words_wrap(sender) -> N
             assert re.search(rf"(^|  ){re.escape(key)}  ", keys, re.MULTILINE), key
         assert "Go to Servers, Mailboxes, Networks, Pending, History" in keys
         half = (min(80, int(80 * 0.95)) - HelpScreen.FRAME - 1) // 2
-        # Every key fits a column of two at 80x24; only 1-5 (and the app's ^q) runs across.
+        # Every key fits a column of two at 80x24; only 1-5 runs across. (This host app's
+        # ctrl+q is Textual's own App binding, not one of ours, so help leaves it out; the real
+        # app declares its ^q and lists it.)
         across = [line for line in keys.splitlines() if line[half - 2 : half].strip()]
-        assert [line.split()[0] for line in across] == ["^q", "1-5"]
+        assert [line.split()[0] for line in across] == ["1-5"]
         assert "\n" not in manager.HELP  # one paragraph: the help screen wraps it
 
 

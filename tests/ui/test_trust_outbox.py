@@ -1,17 +1,22 @@
-"""Pilot tests of the Outbox view: states and reasons, retry, drop, decide."""
+"""Pilot tests of the Outbox view: states and reasons, retry, drop, decide; and the count
+beside Outbox in the mail screen's sidebar, which follows every change at once."""
 
 from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from helpers.pilot import TrustHost, wait_for, wait_screen
 from helpers.profiles import RECIPIENT, SENDER, trust_network
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, OptionList, Static
 
 from misfin_tui.core.address import Address
+from misfin_tui.ui import app as app_module
+from misfin_tui.ui.app import make_app
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.prompts.first_contact import FirstContactScreen
+from misfin_tui.ui.screens.main import MainScreen
 from misfin_tui.ui.screens.outbox import OutboxScreen
 
 BOB = Address.parse(RECIPIENT)
@@ -144,3 +149,66 @@ async def test_a_silent_server_never_blocks_the_ui(sender, peer) -> None:
             assert peer.received() == 0
     finally:
         silent.close()
+
+
+def sidebar(screen: MainScreen) -> dict[str, str]:
+    """Folder -> the count shown beside it ("" when none)."""
+    folders = screen.query_one("#folders", OptionList)
+    shown = {}
+    for index in range(folders.option_count):
+        name, _, count = str(folders.get_option_at_index(index).prompt).partition(" ")
+        shown[name] = count.strip()
+    return shown
+
+
+@pytest.fixture
+def no_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's poll for new mail and counts never comes: only the outbox's changes count."""
+    monkeypatch.setattr(app_module, "POLL_SECONDS", 3600.0)
+
+
+async def test_the_sidebars_outbox_count_follows_queue_delivery_and_retry(
+    sender, peer, no_polling
+) -> None:
+    trust_network(sender)
+    peer.stop()  # the first try fails: the letter waits in the Outbox
+    app = make_app(sender, start_receiver=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        main = await wait_screen(pilot, MainScreen)
+        assert sidebar(main)["Outbox"] == ""
+        app.sending.submit(identity=SENDER, recipients=[BOB], subject="Lunch?", body="x\n")
+        await wait_for(pilot, lambda: [i.state for i in app.engine.outbox.items()] == ["deferred"])
+        await wait_for(pilot, lambda: sidebar(main)["Outbox"] == "1", timeout=5)
+
+        peer.start()
+        app.sending.retry(app.engine.outbox.items()[0].id)
+        await wait_screen(pilot, FirstContactScreen)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: peer.received() == 1)
+        # Sent shows no count (nothing there is unread); the screen's counts say it is there.
+        await wait_for(pilot, lambda: sidebar(main)["Outbox"] == "", timeout=5)
+        assert main.counts["Sent"] == (1, 0)
+
+
+async def test_the_sidebars_outbox_count_follows_a_drop_from_the_outbox(
+    sender, peer, no_polling
+) -> None:
+    trust_network(sender)
+    peer.stop()
+    app = make_app(sender, start_receiver=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        main = await wait_screen(pilot, MainScreen)
+        app.sending.submit(identity=SENDER, recipients=[BOB], subject="Drop me", body="x\n")
+        await wait_for(pilot, lambda: sidebar(main)["Outbox"] == "1", timeout=5)
+        await pilot.press("o")
+        screen = await wait_screen(pilot, OutboxScreen)
+        await wait_for(pilot, lambda: len(cells(screen)) == 1)
+        await pilot.press("d")
+        await wait_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: cells(screen) == [], timeout=5)
+        await wait_for(
+            pilot,
+            lambda: (sidebar(main)["Outbox"], sidebar(main)["Drafts"]) == ("", "1"),
+            timeout=5,
+        )

@@ -24,6 +24,25 @@ GENERAL = (
 _PLUMBING = ("scroll_", "page_left", "page_right", "focus_", "copy_text", "command_palette")
 
 
+def _our_actions(kind: type) -> frozenset[str]:
+    """The actions bound in BINDINGS that misfin_tui wrote for this kind of node (its own class
+    or one of our classes it derives from); what Textual's widgets bring (DataTable's "Select",
+    Input's and TextArea's editing keys, OptionList's cursor) is not ours to list. A binding
+    of ours keeps its row with the extra keys Textual gives the same action ("pgup" beside our
+    "b" for Page up)."""
+    actions: set[str] = set()
+    for cls in kind.__mro__:
+        if cls.__module__.split(".")[0] != "misfin_tui":
+            continue
+        for item in cls.__dict__.get("BINDINGS", ()):
+            actions.add(item.action if isinstance(item, Binding) else item[1])
+    return frozenset(actions)
+
+
+def _ours(node: object, binding: Binding) -> bool:
+    return binding.action in _our_actions(type(node))
+
+
 def _bare(action: str) -> str:
     """'app.focus_next' / 'screen.copy_text' -> 'focus_next' / 'copy_text'."""
     for prefix in ("app.", "screen."):
@@ -154,24 +173,41 @@ class HelpScreen(ModalScreen[None]):
 
     def _listed(self) -> list[tuple[object, Binding]]:
         """(node, binding): the screen's own keys first, then the app's, then those of the
-        focused widget. A screen whose keys depend on where you are (HELP_EVERY_KEY: the trust
-        manager's tabs) has all of its own listed, not only those that work right now."""
+        focused widget; only bindings of ours (see _our_actions): a key a Textual widget
+        takes from us (Input's "delete") is not listed as ours either. A screen whose keys
+        depend on where you are (HELP_EVERY_KEY: the trust manager's tabs) has all of its own
+        listed, not only those that work right now."""
+        chain = self.target._modal_binding_chain
+        # Each node's keys in the order it declares them (a priority key of the screen's that
+        # displaced a widget's would otherwise take the widget's place, first).
+        place = {
+            (id(node), key): index
+            for node, bindings in chain
+            for index, (key, _) in enumerate(bindings)
+        }
         ordered = sorted(
-            self.target.active_bindings.values(),
-            key=lambda active: (
-                0 if active.node is self.target else 1 if active.node is self.app else 2
+            self.target.active_bindings.items(),
+            key=lambda item: (
+                0 if item[1].node is self.target else 1 if item[1].node is self.app else 2,
+                place.get((id(item[1].node), item[0]), 0),
             ),
         )
+        ordered_bindings = [active for _, active in ordered]
         if not getattr(self.target, "HELP_EVERY_KEY", False):
-            return [(active.node, active.binding) for active in ordered]
+            return [(a.node, a.binding) for a in ordered_bindings if _ours(a.node, a.binding)]
         own: list[tuple[object, Binding]] = [
             (node, binding)
-            for node, bindings in self.target._modal_binding_chain
+            for node, bindings in chain
             if node is self.target
             for _, binding in bindings
+            if _ours(node, binding)
         ]
         taken = {binding.key for _, binding in own}  # a widget's key the screen's own shadows
-        rest = [(a.node, a.binding) for a in ordered if a.node is not self.target]
+        rest = [
+            (a.node, a.binding)
+            for a in ordered_bindings
+            if a.node is not self.target and _ours(a.node, a.binding)
+        ]
         return own + [(node, binding) for node, binding in rest if binding.key not in taken]
 
     def _rows(self) -> list[tuple[str, str]]:

@@ -21,7 +21,9 @@ from textual.worker import get_current_worker
 from misfin_tui.core.clock import parse_time
 from misfin_tui.core.outbox.model import OutboxItem, State
 from misfin_tui.core.text import one_line, visible
+from misfin_tui.ui.messages import OutboxChanged
 from misfin_tui.ui.prompts import ConfirmScreen
+from misfin_tui.ui.sending import outbox_changed
 from misfin_tui.ui.session import Session
 
 REFRESH_SECONDS = 2.0
@@ -102,7 +104,9 @@ Esc or q  close
         Binding("escape,q", "close", "Close", id="outbox.close"),
         Binding("r", "retry", "Retry", id="outbox.retry"),
         Binding("d", "drop", "Drop…", id="outbox.drop"),
-        Binding("enter", "decide", "Decide", id="outbox.decide"),
+        # priority: the key is ours, not the table's "select" (which only led here through
+        # RowSelected, and hid Decide from the footer and help)
+        Binding("enter", "decide", "Decide", id="outbox.decide", priority=True),
         Binding("question_mark", "app.help", "Help", id="outbox.help"),
     ]
 
@@ -178,6 +182,12 @@ Esc or q  close
         )
         self.show_reason()
 
+    @on(OutboxChanged)
+    def _outbox_changed(self) -> None:
+        """The app says the outbox changed: show it now, not at the next refresh."""
+        if self.query_one(DataTable).columns:
+            self.reload()
+
     def on_screen_resume(self) -> None:
         """Back from a prompt: show the new states at once."""
         if self.query_one(DataTable).columns:
@@ -237,6 +247,7 @@ Esc or q  close
             message, severity = str(exc), "error"
         self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
         self.app.call_from_thread(self.reload)
+        outbox_changed(self.app)  # the folder counts are read again
 
     def action_decide(self) -> None:
         """Open the question for a letter that waits for you."""
