@@ -1,7 +1,8 @@
 """`misfin-tui receive`: the embedded receiver in the foreground, one line per transaction.
 
 It runs until SIGINT or SIGTERM. Senders are verified after each letter is stored; verdicts
-come as the engine's events and are printed with their text made safe for a terminal.
+come as the engine's events and are printed with their text made safe for a terminal. What
+waits in the Outbox is sent meanwhile, as the app sends it (nothing that needs a person).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from misfin_tui.core.profile import Profile
 
 if TYPE_CHECKING:  # pyOpenSSL only when GMAP is served
     from misfin_tui.core.gmap.server import GmapServer
+    from misfin_tui.core.outbox.model import OutboxItem
+    from misfin_tui.core.trust.model import Answer, Question
 from misfin_tui.core.events import Event, LetterQuarantined, LetterVerified
 
 
@@ -31,7 +34,9 @@ def register(subparsers: Any) -> None:
         help="run the receiver in the foreground (Ctrl-C stops it)",
         description="Receive letters for this profile's identities until SIGINT or SIGTERM. One"
         " line per transaction: time, peer, sender, mailbox, status. Senders are verified after"
-        " each letter is stored; letters that fail go to Quarantine with the reason.",
+        " each letter is stored; letters that fail go to Quarantine with the reason. Letters"
+        " waiting in the Outbox are sent meanwhile, one line each (outbox=ID to=... state=...);"
+        " one that needs your decision stays held for the app or `outbox retry`.",
     )
     receive.add_argument(
         "--listen",
@@ -89,6 +94,7 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
         except OSError as exc:  # another receiver has the port, or a wrong address
             return _cannot_listen(listen or ctx.profile.config.receiver_listen, exc, "--listen")
         engine.revalidate_in_background()  # pins checked again when due, trusted networks only
+        engine.deliver_in_background(_OutboxLines(out))  # what waits in the Outbox leaves too
         addresses = engine.receiver.addresses if engine.receiver else []
         out.write(f"receiving on {host}:{port} for {', '.join(addresses)}\n")
         if gmap is not None:
@@ -120,6 +126,23 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
             lg.setLevel(level)
             lg.propagate = propagate
     return EXIT_OK
+
+
+class _OutboxLines:
+    """The Outbox's deliveries while receiving: one line each; no question is answered (a
+    letter that needs a person stays held for `outbox retry` or the app)."""
+
+    def __init__(self, out: _LineWriter) -> None:
+        self.out = out
+
+    async def ask(self, question: Question, problem: str) -> Answer | None:
+        return None
+
+    async def tell(self, item: OutboxItem) -> None:
+        self.out.write(
+            f"{utc_now()} outbox={item.id} to={safe(item.recipient)} state={item.state.value}"
+            f" reason={safe(item.reason)}\n"
+        )
 
 
 def _gmap_server(args: argparse.Namespace, profile: Profile) -> GmapServer | None:

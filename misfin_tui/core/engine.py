@@ -22,7 +22,7 @@ from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import Clock, system_clock
 from misfin_tui.core.events import Events
 from misfin_tui.core.network import Networks
-from misfin_tui.core.outbox.delivery import Conversation
+from misfin_tui.core.outbox.delivery import Asker, Conversation
 from misfin_tui.core.outbox.outbox import Outbox
 from misfin_tui.core.profile import Profile
 from misfin_tui.core.store import MailStore, StoredLetter
@@ -255,6 +255,29 @@ class Engine:
                     await self.revalidate(due_only=True)
                 except Exception:  # one failed round must not end the next ones
                     logging.getLogger("misfin_tui.revalidate").exception("re-validation failed")
+                await asyncio.sleep(every)
+
+        return self.submit(rounds())
+
+    def deliver_in_background(
+        self, asker: Asker, every: float = 30.0
+    ) -> concurrent.futures.Future[None]:
+        """On the engine's loop: what waited for a trusted network and what is due now, then
+        what falls due every `every` seconds, as the app does while it is open. `receive`
+        runs it, so a host with no app open still sends its Outbox (rotation notices, letters
+        `send` left deferred). Questions go to `asker`; its silence leaves them held."""
+
+        async def rounds() -> None:
+            first = True
+            while True:
+                try:
+                    if first:
+                        await self.delivery.pending(asker)
+                    else:
+                        await self.delivery.run(None, asker)
+                    first = False
+                except Exception:  # one failed round must not end the next ones
+                    logging.getLogger("misfin_tui.outbox").exception("sending the Outbox failed")
                 await asyncio.sleep(every)
 
         return self.submit(rounds())

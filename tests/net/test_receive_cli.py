@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -307,3 +310,68 @@ def test_end_to_end_with_our_own_commands(tmp_path: Path) -> None:
     shown = _cli("--profile", str(bobs), "mail", "show", str(entry["id"]))
     assert "From:     alice@example.net (Alice)" in shown.stdout
     assert "Are you free on Friday?" in shown.stdout
+
+
+def test_receive_sends_what_waits_in_the_outbox_and_holds_what_needs_a_person(
+    tmp_path: Path,
+) -> None:
+    """A host with no app open still sends its Outbox while it receives: a letter to a server
+    the person approved leaves; one to a server nobody approved stays held for them."""
+    from misfin_tui.core.address import Address
+    from misfin_tui.core.client import presented_cert
+    from misfin_tui.core.engine import Engine
+    from misfin_tui.core.trust.model import Answer, Choice, HostEvent
+
+    bobs = make_profile(tmp_path / "bob", "bob@example.org", hosts=UNREACHABLE)
+    bob_rx, bob_port = _start(bobs.config_dir)
+    alice_rx = None
+    try:
+        alice = make_profile(
+            tmp_path / "alice",
+            "alice@example.net",
+            hosts={"example.org": ("127.0.0.1", bob_port), "other.test": ("127.0.0.1", bob_port)},
+            trusted=True,
+        )
+        engine = Engine(alice)
+        network = engine.networks.current()
+        engine.policy.answer(  # approved on an earlier send
+            HostEvent.FIRST_CONTACT,
+            "example.org:1958",
+            presented_cert(bobs.identity().cert_der()),
+            network,
+            Answer(Choice.TRUST),
+        )
+        to_bob = engine.outbox.enqueue("Lunch?\n", [Address.parse("bob@example.org")])
+        engine.outbox.enqueue("Hello\n", [Address.parse("carol@other.test")])
+        engine.close()
+
+        alice_rx, _ = _start_receive(alice.config_dir, "alice@example.net")
+        output: queue.Queue[str] = queue.Queue()
+        threading.Thread(
+            target=lambda: [output.put(x) for x in alice_rx.stdout], daemon=True
+        ).start()
+        lines: dict[str, str] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(lines) < 2:
+            with contextlib.suppress(queue.Empty):
+                line = output.get(timeout=0.2)
+                match = re.search(r" outbox=\d+ to=(\S+) state=(\S+)", line)
+                if match:
+                    lines[match.group(1)] = match.group(2)
+        assert lines == {"bob@example.org": "delivered", "carol@other.test": "decision"}
+        started = time.monotonic()
+        alice_rx.send_signal(signal.SIGTERM)
+        alice_rx.communicate(timeout=15)
+        assert time.monotonic() - started < 2 and alice_rx.returncode == 0
+    finally:
+        for proc in (alice_rx, bob_rx):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=15)
+    received = MailStore(Profile.open(bobs.config_dir).database())
+    (summary,) = received.summaries("Inbox") + received.summaries("Quarantine")
+    assert summary.sender == "alice@example.net" and summary.subject == ""
+    outbox = Engine(Profile.open(alice.config_dir)).outbox
+    states = {item.recipient: item.state.value for item in outbox.items()}
+    assert states["carol@other.test"] == "decision"
+    assert MailStore(alice.database()).get(to_bob) is not None
