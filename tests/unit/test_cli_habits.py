@@ -264,3 +264,47 @@ def test_mail_show_names_a_sent_letters_fingerprint_as_the_recipients(alice: Pat
     assert "Sender" not in shown.stdout
     came = cli("--profile", str(alice), "mail", "show", str(received)).stdout
     assert f"Sender's fingerprint (SHA-256): {'cd' * 32}" in came
+
+
+def test_mail_show_raw_never_writes_a_letters_bytes_to_a_terminal(alice: Path) -> None:
+    """--raw is for files and pipes: on a terminal the sender's escape sequences (a clipboard
+    write, a new window title) would run, so it is refused there and nothing is written."""
+    import os
+    import pty
+
+    raw = b"carol@c.test\n\n\n# \x1b]0;owned\x07Hi\n\x1b]52;c;aGk=\x07\x1b[2J\n"
+    engine = Engine(Profile.open(alice))
+    letter = engine.store.add(
+        folder="Inbox", raw=raw, sender="carol@c.test", mailbox="alice@alice.test"
+    )
+    engine.close()
+    args = ("--profile", str(alice), "mail", "show", str(letter), "--raw")
+    piped = subprocess.run(
+        [sys.executable, "-m", "misfin_tui", *args], capture_output=True, timeout=60
+    )
+    assert piped.returncode == 0 and piped.stdout == raw  # a pipe gets the bytes exactly
+    leader, follower = pty.openpty()
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-m", "misfin_tui", *args],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+        os.close(follower)
+        written = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            written += chunk
+    finally:
+        os.close(leader)
+    assert shown.returncode == 2, shown.stderr
+    assert "not to a terminal" in shown.stderr and "> letter.gmi" in shown.stderr
+    assert shown.stderr.count("\n") == 1
+    assert written == b""  # not one byte of the letter reached the terminal
