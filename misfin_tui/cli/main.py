@@ -181,11 +181,14 @@ def _say_warning(message: str) -> None:
 
 def _user_error(exc: Exception) -> str | None:
     """One line for the error families a person can cause and fix; None for a bug."""
+    from misfin_tui.cli.common import command
     from misfin_tui.core.database import DatabaseError
-    from misfin_tui.core.identity import IdentityError
+    from misfin_tui.core.identity import IdentityError, NoIdentity
     from misfin_tui.core.profile import ConfigError
     from misfin_tui.core.status import ProtocolError
 
+    if isinstance(exc, NoIdentity):  # the hint names this run's profile, as every hint does
+        return f"{exc.what}: make one with `{command('identity new ADDRESS')}`"
     if isinstance(exc, ConfigError | IdentityError | DatabaseError | ProtocolError):
         return str(exc) or type(exc).__name__
     if isinstance(exc, sqlite3.OperationalError):  # could not write now: not damage

@@ -57,6 +57,16 @@ class IdentityError(Exception):
     """Something is wrong with an identity or certificate; str() is one line for a person."""
 
 
+class NoIdentity(IdentityError):
+    """The profile holds no identity yet. `what` says what could not be done without one; str()
+    adds how to make one. A front end that knows how it was started (the command line's
+    --profile) says that itself, with `what`."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}: make one with `misfin-tui identity new ADDRESS`")
+        self.what = what
+
+
 class PassphraseRequired(IdentityError):
     """The private key is encrypted and no passphrase was given (a terminal can ask for one)."""
 

@@ -23,6 +23,7 @@ from misfin_tui.core.identity import (
     Created,
     Identity,
     IdentityError,
+    NoIdentity,
     create_identity,
     host_ca_paths,
     import_identity,
@@ -658,7 +659,7 @@ class Profile:
         """The identity for `address`; None -> the configured default, else the first one."""
         identities = self.identities()
         if not identities:
-            raise IdentityError("no identity yet: make one with `misfin-tui identity new ADDRESS`")
+            raise NoIdentity("no identity yet")
         source = ""
         if address is None:
             address = self.config.default_identity

@@ -308,3 +308,27 @@ def test_mail_show_raw_never_writes_a_letters_bytes_to_a_terminal(alice: Path) -
     assert "not to a terminal" in shown.stderr and "> letter.gmi" in shown.stderr
     assert shown.stderr.count("\n") == 1
     assert written == b""  # not one byte of the letter reached the terminal
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("identity", "show"),
+        ("identity", "list"),
+        ("send", "--to", "bob@b.test", "--no-input"),
+        ("sync", "--no-input"),
+        ("receive", "--listen", "127.0.0.1:0"),
+    ],
+)
+def test_without_an_identity_the_hint_names_the_profile(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Typed as printed, `identity new` makes the identity in the profile this run was given,
+    not in the usual per-user folders (the hint used to leave --profile out)."""
+    folder = tmp_path / "empty"
+    folder.mkdir()  # a profile folder with nothing in it yet (a first run left it so)
+    result = cli("--profile", str(folder), *args, body="Hi\n")
+    said = result.stderr or result.stdout
+    assert f"misfin-tui --profile {folder} identity new " in said, said
+    assert result.returncode == (0 if args == ("identity", "list") else 1), said
+    assert "Traceback" not in result.stderr
