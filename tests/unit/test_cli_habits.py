@@ -332,3 +332,31 @@ def test_without_an_identity_the_hint_names_the_profile(
     assert f"misfin-tui --profile {folder} identity new " in said, said
     assert result.returncode == (0 if args == ("identity", "list") else 1), said
     assert "Traceback" not in result.stderr
+
+
+def test_every_command_that_can_hold_or_defer_lists_its_exit_codes() -> None:
+    """`sync` and `outbox retry` exit 3, 4 or 5 as `send` does: their --help says so too (it
+    said nothing), and sync's table names every code its outcomes map to."""
+    import argparse
+    import re
+
+    from misfin_tui.cli.main import build_parser
+    from misfin_tui.cli.sync import _exit_code
+    from misfin_tui.core.gmap.sync import SyncStatus
+
+    def find(parser: argparse.ArgumentParser, *words: str) -> argparse.ArgumentParser:
+        for word in words:
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            parser = sub.choices[word]
+        return parser
+
+    parser = build_parser()
+    for words in [("send",), ("sync",), ("outbox", "retry"), ("identity", "rotate")]:
+        text = find(parser, *words).format_help()
+        assert "exit codes:" in text, words
+        listed = {int(code) for code in re.findall(r"^  (\d)  ", text, re.MULTILINE)}
+        assert {0, 2, 3, 4, 5} <= listed, (words, listed)
+    sync_help = find(parser, "sync").format_help()
+    for status in SyncStatus:
+        assert f"  {_exit_code(status)}  " in sync_help, status
+    assert "ID                    the item's id" in find(parser, "outbox", "retry").format_help()
