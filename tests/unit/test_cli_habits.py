@@ -360,3 +360,23 @@ def test_every_command_that_can_hold_or_defer_lists_its_exit_codes() -> None:
     for status in SyncStatus:
         assert f"  {_exit_code(status)}  " in sync_help, status
     assert "ID                    the item's id" in find(parser, "outbox", "retry").format_help()
+
+
+def test_an_endless_body_is_refused_without_reading_it_all(alice: Path) -> None:
+    """`--body-file /dev/zero` (or `yes |`) is a usage error as soon as more than any letter
+    could hold has been read: it used to read until memory ran out."""
+    from misfin_tui.cli.send import BODY_READ_MAX
+
+    endless = cli(
+        "--profile", str(alice), "send", "--to", "b@b.test", "--no-input",
+        "--body-file", "/dev/zero",
+    )  # fmt: skip
+    assert endless.returncode == 2, endless.stderr
+    assert f"/dev/zero holds more than {BODY_READ_MAX} bytes" in endless.stderr
+    assert "Split the body" in endless.stderr and endless.stderr.count("\n") == 1
+    piped = cli(
+        "--profile", str(alice), "send", "--to", "b@b.test", "--no-input",
+        body="y\n" * BODY_READ_MAX,
+    )  # fmt: skip
+    assert piped.returncode == 2 and "standard input holds more than" in piped.stderr
+    assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
