@@ -10,6 +10,7 @@ traceback. Textual is imported only when the TUI opens, so headless commands sta
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import importlib
 import os
@@ -198,6 +199,8 @@ def _user_error(exc: Exception) -> str | None:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         hint = " (a folder was expected there)" if isinstance(exc, NotADirectoryError) else ""
+        if exc.errno == errno.ENOSPC:
+            hint = " (the disk is full: free some space)"
         if isinstance(exc, FileExistsError) and exc.filename and not os.path.isdir(exc.filename):
             hint = " (a folder was expected there)"
         return f"{where}{exc.strerror or exc}{hint}"

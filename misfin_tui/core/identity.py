@@ -374,8 +374,12 @@ def key_pem(key: Any) -> bytes:
 def write_private(path: Path, data: bytes) -> None:
     """Create a secret file with mode 0600 from the first byte (no window where others can read)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except OSError as exc:  # a write on a descriptor names no file: say which one (a full disk)
+        exc.filename = exc.filename or str(path)
+        raise
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:

@@ -608,8 +608,13 @@ class Profile:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:  # a write on a descriptor names no file: say which (a full disk)
+            temporary.unlink(missing_ok=True)
+            exc.filename = exc.filename or str(self.config_path)
+            raise
         os.replace(temporary, self.config_path)
         self.config._text = text
 
