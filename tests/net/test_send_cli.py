@@ -362,3 +362,47 @@ def test_terminal_verify_by_pasting(sender: Profile, bob: FixtureReceiver, tmp_p
     assert code == 0, output
     assert "does not match" in output
     assert len(bob.requests) == 1
+
+
+def test_ctrl_c_at_the_prompt_ends_the_command_at_once(
+    sender: Profile, bob: FixtureReceiver, tmp_path: Path
+) -> None:
+    """Ctrl-C while the terminal asks about a first contact exits 130 at once, the letter kept
+    in the outbox for that decision: the command used to hang, even through a second Ctrl-C,
+    until Enter was pressed."""
+    import contextlib
+    import os
+    import pty
+    import select
+    import time
+
+    trust_network(sender)
+    body = tmp_path / "body.gmi"
+    body.write_text("Hello Bob\n")
+    args = ["send", "--to", BOB, "--body-file", str(body)]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is now its /dev/tty
+        os.execve(sys.executable, [sys.executable, "-m", "misfin_tui", *args], env_for(sender))
+    output, interrupted_at, status = b"", 0.0, None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and status is None:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            with contextlib.suppress(OSError):  # the child exited and closed the terminal
+                output += os.read(fd, 4096)
+        if not interrupted_at and output.rstrip().endswith(b"Your choice:"):
+            os.write(fd, b"\x03")  # the terminal's Ctrl-C: SIGINT to the command
+            interrupted_at = time.monotonic()
+        done, code = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = code
+        elif interrupted_at and time.monotonic() - interrupted_at > 10:
+            os.kill(pid, 9)  # still waiting for a line after Ctrl-C: the defect
+            status = os.waitpid(pid, 0)[1]
+    os.close(fd)
+    assert interrupted_at, output.decode(errors="replace")
+    assert status is not None and os.waitstatus_to_exitcode(status) == 130, output
+    assert time.monotonic() - interrupted_at < 10
+    [item] = outbox_json(sender)
+    assert item["state"] == "decision" and item["recipient"] == BOB, item
+    assert bob.requests == []
