@@ -214,8 +214,10 @@ def _passphrase_from_env(args: argparse.Namespace) -> bytes | None:
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
     profile = ctx.profile
-    from misfin_tui.core.bundle import export_bundle
+    from misfin_tui.core.bundle import check_export, export_bundle
 
+    # What would stop the export is said before the passphrase is typed twice for nothing.
+    check_export(profile, args.address, args.file, with_ca=args.with_ca)
     passphrase = _passphrase_from_env(args)
     if passphrase is None:
         if not sys.stdin.isatty():

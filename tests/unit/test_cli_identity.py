@@ -281,3 +281,25 @@ def test_no_command_opens_the_app_on_the_chosen_profile(
     monkeypatch.setattr(misfin_tui.ui.app, "run_app", lambda profile: opened.append(profile) or 7)
     assert main(["--profile", str(tmp_path)]) == 7
     assert [p.config_dir for p in opened] == [tmp_path]
+
+
+def test_export_says_what_stops_it_before_asking_for_a_passphrase(tmp_path: Path) -> None:
+    """No such identity, no host CA for --with-ca, or a FILE already there: said at once,
+    not after the passphrase was typed twice (nor as "a passphrase is needed" without one)."""
+    profile = tmp_path / "p"
+    assert run(profile, "identity", "new", "alice@example.org").returncode == 0
+    existing = tmp_path / "there.bundle"
+    existing.write_text("keep me")
+    fresh = tmp_path / "new.bundle"
+    cases = [
+        (("nobody@example.org", str(fresh)), "no identity nobody@example.org"),
+        (("alice@example.org", str(existing)), f"{existing} already exists"),
+        (("alice@example.org", str(fresh), "--with-ca"), "has no host CA in this profile"),
+    ]
+    for args, said in cases:
+        result = run(profile, "identity", "export", *args)
+        assert result.returncode == 1, result.stderr
+        assert said in one_error_line(result) and "passphrase" not in result.stderr, args
+    assert existing.read_text() == "keep me" and not fresh.exists()
+    asks = run(profile, "identity", "export", "alice@example.org", str(fresh))
+    assert "a passphrase is needed" in one_error_line(asks)  # the one thing left to give
