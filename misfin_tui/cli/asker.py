@@ -100,7 +100,11 @@ class TerminalAsker:
             if line is None:
                 return None
             picked = keys.get((line.strip().lower() or question.default.key)[:1])
-            if picked is None:
+            if picked is None:  # say what is understood, rather than ask again in silence
+                print(
+                    f"  Type one of {', '.join(keys)} (Enter: {question.default.key}).",
+                    file=out,
+                )
                 continue
             if picked is Choice.VERIFY:
                 return Answer(picked, pasted=self._read("  Paste the fingerprint: ") or "")

@@ -406,3 +406,18 @@ def test_ctrl_c_at_the_prompt_ends_the_command_at_once(
     [item] = outbox_json(sender)
     assert item["state"] == "decision" and item["recipient"] == BOB, item
     assert bob.requests == []
+
+
+def test_terminal_names_the_choices_after_an_answer_it_does_not_know(
+    sender: Profile, bob: FixtureReceiver, tmp_path: Path
+) -> None:
+    """An unknown answer is told which keys are understood (it was asked again in silence)."""
+    trust_network(sender)
+    body = tmp_path / "body.gmi"
+    body.write_text("Hello Bob\n")
+    code, output = run_on_terminal(
+        sender, ["send", "--to", BOB, "--body-file", str(body)], ["yes please", "t"]
+    )
+    assert code == 0, output
+    assert "Type one of t, o, v, h, d (Enter: t)." in output
+    assert len(bob.requests) == 1
