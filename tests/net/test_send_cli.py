@@ -421,3 +421,42 @@ def test_terminal_names_the_choices_after_an_answer_it_does_not_know(
     assert code == 0, output
     assert "Type one of t, o, v, h, d (Enter: t)." in output
     assert len(bob.requests) == 1
+
+
+def test_ctrl_c_while_sending_leaves_the_letter_deferred_for_a_retry(sender: Profile) -> None:
+    """Ctrl-C while the server has not answered yet: the item is deferred, its outcome told as
+    unknown, and `outbox retry` takes it at once. It was left "sending", which `outbox retry`
+    refuses ("nothing to retry") until it is recovered as stale, 5 minutes later."""
+    import signal
+    import time
+
+    from helpers.raw_tls import BlackHole
+
+    silent = BlackHole()  # connects, never answers: the send waits out its 10 s
+    route(sender, "example.org", silent)
+    assert outbox_json(sender) == []  # the database made before two processes share it
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "misfin_tui", "send", "--to", BOB, "--no-input"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env_for(sender, "test-net"),
+        )
+        assert process.stdin is not None
+        process.stdin.write(b"Hello Bob\n")
+        process.stdin.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and [i["state"] for i in outbox_json(sender)] != [
+            "sending"
+        ]:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 130
+    finally:
+        silent.close()
+    [item] = outbox_json(sender)
+    assert item["state"] == "deferred", item
+    assert item["reason"].startswith("the sending was interrupted; the letter may or may not")
+    retried = run(sender, "outbox", "retry", str(item["id"]), "--no-input")
+    assert b"nothing to retry" not in retried.stderr and retried.returncode == 4, retried

@@ -393,6 +393,10 @@ class Outbox:
     async def _attempt(self, item: OutboxItem, network: Network, policy: Policy | None) -> None:
         try:
             outcome = await self._deliver_item(item, network, policy)
+        except asyncio.CancelledError:  # the run was stopped (Ctrl-C): not "sending" for minutes
+            why = "the sending was interrupted; the letter may or may not have arrived"
+            self._store_outcome(item, self._deferred(item.attempts + 1, why))
+            raise
         except Exception as exc:  # one broken item must not stop the others or stay "sending"
             outcome = self._deferred(item.attempts + 1, f"unexpected error ({type(exc).__name__})")
         self._store_outcome(item, outcome)
