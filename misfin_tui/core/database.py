@@ -369,6 +369,9 @@ class Database:
                 )
             for number in range(version, SCHEMA_VERSION):
                 conn.execute("BEGIN IMMEDIATE")
+                if conn.execute("PRAGMA user_version").fetchone()[0] > number:
+                    conn.execute("COMMIT")  # another process did this step while we waited
+                    continue
                 for statement in _split_sql(MIGRATIONS[number]):
                     conn.execute(statement)
                 if number == 0:
