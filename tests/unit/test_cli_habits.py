@@ -380,3 +380,20 @@ def test_an_endless_body_is_refused_without_reading_it_all(alice: Path) -> None:
     )  # fmt: skip
     assert piped.returncode == 2 and "standard input holds more than" in piped.stderr
     assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
+
+
+def test_retrying_an_item_being_sent_says_when_it_is_queued_again(alice: Path) -> None:
+    """An item left "sending" (by a process killed mid-send, or one still sending) is not
+    retried; it was told "item 1 is sending; there is nothing to retry", as if lost for good."""
+    engine = Engine(Profile.open(alice))
+    engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Hi")
+    [item] = engine.outbox.items()
+    assert engine.outbox._claim(item.id)  # what a send does just before it connects
+    since = engine.outbox.item(item.id).updated_at
+    engine.close()
+    result = cli("--profile", str(alice), "outbox", "retry", str(item.id), "--no-input")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"misfin-tui: error: item {item.id} is being sent, by this or another misfin-tui since"
+        f" {since}; if that one was stopped, the item is queued again 5 minutes after that time\n"
+    )
