@@ -147,6 +147,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_demo()
     from misfin_tui.core.profile import Profile
 
+    if args.profile is not None and not args.profile.strip():  # `--profile "$UNSET"`
+        raise UsageError(
+            "--profile was given an empty folder name (is a variable unset?): name a folder;"
+            " nothing was created"
+        )
     chosen = args.profile or os.environ.get("MISFIN_TUI_PROFILE")
     creates = args.command is None or getattr(args, "creates_profile", False)
     if chosen and not creates and not Path(chosen).expanduser().is_dir():

@@ -397,3 +397,25 @@ def test_retrying_an_item_being_sent_says_when_it_is_queued_again(alice: Path) -
         f"misfin-tui: error: item {item.id} is being sent, by this or another misfin-tui since"
         f" {since}; if that one was stopped, the item is queued again 5 minutes after that time\n"
     )
+
+
+@pytest.mark.parametrize("args", [("identity", "new", "x@x.test"), ("mail", "list")])
+def test_an_empty_profile_name_is_refused_and_the_current_folder_left_alone(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """`--profile "$UNSET"` used to make the current folder the profile: config.toml and a
+    private key written there, and the folder itself made 0700."""
+    here = tmp_path / "work"
+    here.mkdir(mode=0o755)
+    here.chmod(0o755)
+    result = subprocess.run(
+        [sys.executable, "-m", "misfin_tui", "--profile", "", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=here,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--profile was given an empty folder name" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert list(here.iterdir()) == [] and here.stat().st_mode & 0o777 == 0o755
