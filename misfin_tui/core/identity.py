@@ -391,7 +391,16 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as exc:
-        raise IdentityError(f"{path}: unreadable certificate ({exc})") from None
+        raise IdentityError(f"{path}: unreadable certificate ({_damage(exc)})") from None
+
+
+def _damage(exc: Exception) -> str:
+    """What cryptography found wrong with a PEM block, in words: its own text is a pointer to
+    its FAQ, or a Rust parser's debug dump ("ParseError { kind: UnexpectedTag { … } }")."""
+    text = str(exc)
+    if "Unable to load PEM" in text or "ParseError" in text or "asn1" in text.lower():
+        return "the PEM block is damaged: cut short, or edited"
+    return text
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None) -> Any:
@@ -416,7 +425,7 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> Any:
     except ValueError as exc:
         if passphrase is not None or b"ENCRYPTED" in block:
             raise IdentityError(f"{path}: wrong passphrase for the private key") from None
-        raise IdentityError(f"{path}: unreadable private key ({exc})") from None
+        raise IdentityError(f"{path}: unreadable private key ({_damage(exc)})") from None
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic encryptions
         raise IdentityError(f"{path}: unreadable private key ({exc})") from None
     if not isinstance(

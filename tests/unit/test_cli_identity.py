@@ -303,3 +303,24 @@ def test_export_says_what_stops_it_before_asking_for_a_passphrase(tmp_path: Path
     assert existing.read_text() == "keep me" and not fresh.exists()
     asks = run(profile, "identity", "export", "alice@example.org", str(fresh))
     assert "a passphrase is needed" in one_error_line(asks)  # the one thing left to give
+
+
+def test_a_damaged_certificate_is_told_in_words(tmp_path: Path) -> None:
+    """A PEM file cut short or edited: said plainly, not as cryptography's pointer to its FAQ
+    or its parser's debug dump ("ParseError { kind: UnexpectedTag { … } }")."""
+    made = tmp_path / "made"
+    assert run(made, "identity", "new", "alice@example.org").returncode == 0
+    folder = made / "identities" / "alice@example.org"
+    pem = (folder / "cert.pem").read_text()
+    cut, edited = tmp_path / "cut.pem", tmp_path / "edited.pem"
+    cut.write_text(pem[: len(pem) // 2])
+    body = pem.splitlines()
+    edited.write_text("\n".join([body[0], "A" * 8 + body[1][8:], *body[2:]]) + "\n")
+    for damaged in (cut, edited):
+        result = run(tmp_path / "p", "identity", "import", str(damaged), "--key",
+                     str(folder / "key.pem"))  # fmt: skip
+        line = one_error_line(result)
+        assert line == (
+            f"misfin-tui: error: {damaged}: unreadable certificate (the PEM block is damaged:"
+            " cut short, or edited)"
+        ), line
