@@ -204,7 +204,7 @@ def _user_error(exc: Exception) -> str | None:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         hint = " (a folder was expected there)" if isinstance(exc, NotADirectoryError) else ""
-        if exc.errno == errno.ENOSPC:
+        if exc.errno == errno.ENOSPC and exc.filename:  # not the output's device (/dev/full)
             hint = " (the disk is full: free some space)"
         if isinstance(exc, FileExistsError) and exc.filename and not os.path.isdir(exc.filename):
             hint = " (a folder was expected there)"

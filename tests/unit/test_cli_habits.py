@@ -419,3 +419,17 @@ def test_an_empty_profile_name_is_refused_and_the_current_folder_left_alone(
     assert "--profile was given an empty folder name" in result.stderr
     assert result.stderr.count("\n") == 1
     assert list(here.iterdir()) == [] and here.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_to_a_full_device_is_not_told_as_a_full_disk(alice: Path) -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "misfin_tui", "--profile", str(alice), "identity", "list"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr == "misfin-tui: error: No space left on device\n"
