@@ -8,7 +8,9 @@ in the outbox, held for a decision, and the exit code says so (3).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
 from typing import TextIO
 
 from misfin_tui.cli import render
@@ -47,7 +49,31 @@ class TerminalAsker:
         self.out = out
 
     async def ask(self, question: Question, problem: str) -> Answer | None:
-        return await asyncio.to_thread(self.ask_now, question, problem)
+        """ask_now on a daemon thread: Ctrl-C at the prompt ends the command at once. On the
+        loop's executor (asyncio.to_thread) the interrupted run waited, while shutting down,
+        for that thread's read of the terminal: the command hung until Enter was pressed."""
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[Answer | None] = loop.create_future()
+
+        def settle(result: Answer | None, error: BaseException | None) -> None:
+            if answered.done():  # the run was cancelled meanwhile
+                return
+            if error is not None:
+                answered.set_exception(error)
+            else:
+                answered.set_result(result)
+
+        def work() -> None:
+            result, error = None, None
+            try:
+                result = self.ask_now(question, problem)
+            except BaseException as exc:  # handed to the awaiting task, raised there
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=work, name="terminal-asker", daemon=True).start()
+        return await answered
 
     async def tell(self, item: OutboxItem) -> None:
         return None  # the command reports every item when the conversation ends
@@ -74,7 +100,11 @@ class TerminalAsker:
             if line is None:
                 return None
             picked = keys.get((line.strip().lower() or question.default.key)[:1])
-            if picked is None:
+            if picked is None:  # say what is understood, rather than ask again in silence
+                print(
+                    f"  Type one of {', '.join(keys)} (Enter: {question.default.key}).",
+                    file=out,
+                )
                 continue
             if picked is Choice.VERIFY:
                 return Answer(picked, pasted=self._read("  Paste the fingerprint: ") or "")

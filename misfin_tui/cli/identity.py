@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from misfin_tui.cli.common import EXIT_OK, SEND_EPILOG, Context, EpilogFormatter, UsageError
+from misfin_tui.cli.common import (
+    EXIT_OK,
+    SEND_EPILOG,
+    Context,
+    EpilogFormatter,
+    UsageError,
+    command,
+)
 from misfin_tui.core.address import Address, AddressError
 from misfin_tui.core.clock import iso_utc
 from misfin_tui.core.identity import (
@@ -207,8 +214,10 @@ def _passphrase_from_env(args: argparse.Namespace) -> bytes | None:
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
     profile = ctx.profile
-    from misfin_tui.core.bundle import export_bundle
+    from misfin_tui.core.bundle import check_export, export_bundle
 
+    # What would stop the export is said before the passphrase is typed twice for nothing.
+    check_export(profile, args.address, args.file, with_ca=args.with_ca)
     passphrase = _passphrase_from_env(args)
     if passphrase is None:
         if not sys.stdin.isatty():
@@ -257,7 +266,7 @@ def cmd_import_bundle(args: argparse.Namespace, profile: Profile) -> int:
     if imported.with_ca:
         print(f"  with the host CA for {imported.identity.address.host} (it can sign mailboxes)")
     if imported.home:
-        print(f"  mail from home: GMAP at {imported.home} (misfin-tui sync)")
+        print(f"  mail from home: GMAP at {imported.home} ({command('sync')})")
     _print_details(imported.identity, profile)
     return EXIT_OK
 
@@ -290,7 +299,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         print(json.dumps([as_json(i, profile) for i in identities], indent=2))
         return EXIT_OK
     if not identities:
-        print("No identities yet. Make one with: misfin-tui identity new mailbox@host")
+        print(f"No identities yet. Make one with: {command('identity new mailbox@host')}")
         return EXIT_OK
     default = _default_address(profile)
     width = max(len(str(i.address)) for i in identities)

@@ -1,7 +1,8 @@
 """`misfin-tui mail list|show`: read what arrived, from a shell or a script.
 
 Text from the network is printed with its control characters made visible (core.text), so a
-letter cannot drive the terminal; `show --raw` writes the stored bytes exactly, for scripts.
+letter cannot drive the terminal; `show --raw` writes the stored bytes exactly, for scripts,
+and so never to a terminal (as curl will not write binary output there).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from misfin_tui.cli import archive, render
-from misfin_tui.cli.common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, Context, UsageError, row_id
+from misfin_tui.cli.common import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    Context,
+    UsageError,
+    command,
+    row_id,
+)
 from misfin_tui.core.database import FOLDERS
 
 if TYPE_CHECKING:
@@ -44,7 +53,12 @@ def register(subparsers: Any) -> None:
         metavar="ID",
         help="the letter's id (from mail list)",
     )
-    show.add_argument("--raw", action="store_true", help="write the stored bytes exactly")
+    show.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the stored bytes exactly, to a file or a pipe (never to a terminal: they"
+        " may hold escape sequences)",
+    )
     show.set_defaults(func=cmd_mail_show)
     recheck = actions.add_parser(
         "recheck",
@@ -142,6 +156,12 @@ def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
         print(f"misfin-tui: error: {NO_LETTER.format(args.id)}", file=sys.stderr)
         return EXIT_ERROR
     if args.raw:
+        if sys.stdout.isatty():  # the sender's escape sequences would reach the terminal
+            raise UsageError(
+                "--raw writes the letter's bytes exactly, escape sequences included, so not to"
+                f" a terminal: redirect it (`{command(f'mail show {args.id} --raw')} > letter.gmi`,"
+                " or pipe it) or leave out --raw to read it here"
+            )
         sys.stdout.flush()
         sys.stdout.buffer.write(letter.raw)
         sys.stdout.buffer.flush()

@@ -10,6 +10,7 @@ traceback. Textual is imported only when the TUI opens, so headless commands sta
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import importlib
 import os
@@ -146,6 +147,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_demo()
     from misfin_tui.core.profile import Profile
 
+    if args.profile is not None and not args.profile.strip():  # `--profile "$UNSET"`
+        raise UsageError(
+            "--profile was given an empty folder name (is a variable unset?): name a folder;"
+            " nothing was created"
+        )
     chosen = args.profile or os.environ.get("MISFIN_TUI_PROFILE")
     creates = args.command is None or getattr(args, "creates_profile", False)
     if chosen and not creates and not Path(chosen).expanduser().is_dir():
@@ -186,11 +192,14 @@ def _say_warning(message: str) -> None:
 
 def _user_error(exc: Exception) -> str | None:
     """One line for the error families a person can cause and fix; None for a bug."""
+    from misfin_tui.cli.common import command
     from misfin_tui.core.database import DatabaseError
-    from misfin_tui.core.identity import IdentityError
+    from misfin_tui.core.identity import IdentityError, NoIdentity
     from misfin_tui.core.profile import ConfigError
     from misfin_tui.core.status import ProtocolError
 
+    if isinstance(exc, NoIdentity):  # the hint names this run's profile, as every hint does
+        return f"{exc.what}: make one with `{command('identity new ADDRESS')}`"
     if isinstance(exc, ConfigError | IdentityError | DatabaseError | ProtocolError):
         return str(exc) or type(exc).__name__
     if isinstance(exc, sqlite3.OperationalError):  # could not write now: not damage
@@ -200,6 +209,8 @@ def _user_error(exc: Exception) -> str | None:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         hint = " (a folder was expected there)" if isinstance(exc, NotADirectoryError) else ""
+        if exc.errno == errno.ENOSPC and exc.filename:  # not the output's device (/dev/full)
+            hint = " (the disk is full: free some space)"
         if isinstance(exc, FileExistsError) and exc.filename and not os.path.isdir(exc.filename):
             hint = " (a folder was expected there)"
         return f"{where}{exc.strerror or exc}{hint}"

@@ -9,7 +9,15 @@ from typing import Any
 
 from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
-from misfin_tui.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Context, UsageError, row_id
+from misfin_tui.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+    EpilogFormatter,
+    UsageError,
+    row_id,
+)
 from misfin_tui.core.outbox.model import OutboxError, OutboxItem, PasteRefused, State, summarise
 from misfin_tui.core.trust.model import Answer, Choice
 
@@ -29,8 +37,15 @@ def register(subparsers: Any) -> None:
     lst.add_argument("--all", action="store_true", help="include delivered items")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(func=cmd_outbox_list)
-    retry = actions.add_parser("retry", help="try an item again now")
-    retry.add_argument("id", type=ITEM_ID, metavar="ID")
+    retry = actions.add_parser(
+        "retry",
+        help="try an item again now",
+        description="Try an outbox item again now: its server is asked afresh, and a decision"
+        " it needs is asked on the terminal (held again with --no-input, or without a terminal).",
+        epilog=RETRY_EPILOG,
+        formatter_class=EpilogFormatter,
+    )
+    retry.add_argument("id", type=ITEM_ID, metavar="ID", help="the item's id (from outbox list)")
     retry.add_argument("--no-input", action="store_true", help="never ask")
     retry.add_argument(
         "--verify",
@@ -41,9 +56,20 @@ def register(subparsers: Any) -> None:
     retry.add_argument("--json", action="store_true", help="print JSON")
     retry.set_defaults(func=cmd_outbox_retry)
     drop = actions.add_parser("drop", help="give up on an item")
-    drop.add_argument("id", type=ITEM_ID, metavar="ID")
+    drop.add_argument("id", type=ITEM_ID, metavar="ID", help="the item's id (from outbox list)")
     drop.add_argument("--json", action="store_true", help="print JSON")
     drop.set_defaults(func=cmd_outbox_drop)
+
+
+RETRY_EPILOG = """\
+exit codes:
+  0  delivered
+  3  held for your decision or for a trusted network
+  4  deferred: a temporary failure; tried again later
+  5  failed: the server refused it for good, or --verify named another key
+  2  usage error (no such item, one already delivered or dropped, bad option)
+  1  could not run (configuration, identity, database)
+"""
 
 
 def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:

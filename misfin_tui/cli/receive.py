@@ -93,19 +93,20 @@ def cmd_receive(args: argparse.Namespace, ctx: Context) -> int:
             host, port = engine.start_receiver(listen)
         except OSError as exc:  # another receiver has the port, or a wrong address
             return _cannot_listen(listen or ctx.profile.config.receiver_listen, exc, "--listen")
-        engine.revalidate_in_background()  # pins checked again when due, trusted networks only
-        engine.deliver_in_background(_OutboxLines(out))  # what waits in the Outbox leaves too
-        addresses = engine.receiver.addresses if engine.receiver else []
-        out.write(f"receiving on {host}:{port} for {', '.join(addresses)}\n")
-        if gmap is not None:
-            gmap_log.addHandler(handler)
+        serving_gmap = ""
+        if gmap is not None:  # both listening before either is announced: a script that waits
+            gmap_log.addHandler(handler)  # for "receiving on" is never told of one that stops
             gmap_log.setLevel(logging.INFO)
             gmap_log.propagate = False
             try:
                 ghost, gport = gmap.start()
             except OSError as exc:
                 return _cannot_listen(gmap.listen, exc, "--gmap-listen")
-            out.write(f"serving GMAP on {ghost}:{gport} for {', '.join(gmap.addresses)}\n")
+            serving_gmap = f"serving GMAP on {ghost}:{gport} for {', '.join(gmap.addresses)}\n"
+        engine.revalidate_in_background()  # pins checked again when due, trusted networks only
+        addresses = engine.receiver.addresses if engine.receiver else []
+        out.write(f"receiving on {host}:{port} for {', '.join(addresses)}\n{serving_gmap}")
+        engine.deliver_in_background(_OutboxLines(out))  # what waits in the Outbox leaves too
         while not stop.wait(0.5):
             pass
         out.write(f"{utc_now()} stopping\n")

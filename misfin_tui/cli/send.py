@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from misfin_tui.cli import render
 from misfin_tui.cli.asker import asker_for
@@ -32,6 +32,7 @@ from misfin_tui.core.address import Address, AddressError, parse_hostport
 from misfin_tui.core.compose import check_subject
 from misfin_tui.core.status import ProtocolError
 from misfin_tui.core.trust.model import Policy
+from misfin_tui.core.wire import C_BODY_MAX
 
 
 def register(subparsers: Any) -> None:
@@ -88,22 +89,36 @@ def _recipients(values: Sequence[str]) -> list[Address]:
     return addresses
 
 
+# Far more than any letter holds (C_BODY_MAX): a body beyond it is refused when this much has
+# been read, so `--body-file /dev/zero` or a multi-gigabyte log piped in by mistake is a usage
+# error at once, not read into memory until the machine runs out of it.
+BODY_READ_MAX = 64 * C_BODY_MAX
+
+
+def _read_bounded(stream: BinaryIO, what: str) -> str:
+    data = stream.read(BODY_READ_MAX + 1)
+    if len(data) > BODY_READ_MAX:
+        raise UsageError(
+            f"the letter cannot be sent: {what} holds more than {BODY_READ_MAX} bytes; Misfin(C)"
+            f" allows {C_BODY_MAX} a letter. Split the body into several files and send each"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} is not UTF-8 text") from None
+
+
 def _read_body(args: argparse.Namespace) -> str:
     if args.body_file is not None:
         path: Path = args.body_file
         try:
-            return path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.body_file} is not UTF-8 text") from None
+            with path.open("rb") as body:
+                return _read_bounded(body, str(path))
         except OSError as exc:
             raise UsageError(f"--body-file {path}: {exc.strerror or 'cannot be read'}") from None
     if sys.stdin.isatty():
         print("Type the letter; end it with Ctrl-D on a line of its own.", file=sys.stderr)
-    data = sys.stdin.buffer.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError("the body on standard input is not UTF-8 text") from None
+    return _read_bounded(sys.stdin.buffer, "the body on standard input")
 
 
 def _subject(text: str) -> str:

@@ -21,6 +21,7 @@ from misfin_tui.cli.common import (
     EXIT_OK,
     EXIT_WAITING,
     Context,
+    EpilogFormatter,
     UsageError,
     command,
 )
@@ -36,6 +37,8 @@ def register(subparsers: Any) -> None:
         description="Sync an identity's mailbox with its home server over GMAP (port 1960"
         " unless [gmap] in config.toml says otherwise). Letters are stored byte for byte;"
         " reading, archiving, trashing and emptying the Trash here are sent home.",
+        epilog=SYNC_EPILOG,
+        formatter_class=EpilogFormatter,
     )
     sync.add_argument("--from", dest="address", metavar="ADDRESS", help="which identity")
     sync.add_argument(
@@ -56,6 +59,17 @@ def register(subparsers: Any) -> None:
     )
     sync.add_argument("--json", action="store_true", help="print the result as JSON")
     sync.set_defaults(func=cmd_sync)
+
+
+SYNC_EPILOG = """\
+exit codes:
+  0  done: mail from home fetched, changes here sent home
+  3  held: home's key needs your decision (a first contact, or a changed key)
+  4  home could not be reached, or the sync was cut short: the next sync resumes
+  5  failed: home refused (or you rejected it), or its answer is not GMAP
+  2  usage error (bad option, bad --connect)
+  1  could not run (configuration, identity, database)
+"""
 
 
 def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:

@@ -12,6 +12,7 @@ same address; the old one is then kept retired, as rotation keeps it.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from misfin_tui.core.identity import (
     CA_DIR,
     CA_KEY_FILE,
     CertInfo,
+    Identity,
     IdentityError,
     PassphraseRequired,
     cert_info,
@@ -75,6 +77,20 @@ def _encrypted(key: Any, passphrase: bytes) -> bytes:
     return data
 
 
+def check_export(profile: Profile, address: str, path: Path, *, with_ca: bool = False) -> Identity:
+    """The identity export_bundle would write, or the reason it cannot (no such identity, no
+    host CA for --with-ca, `path` already there): before a passphrase is asked for."""
+    identity = profile.identity(address)
+    if with_ca and (
+        len(load_certificates(identity.chain_path)) < 2
+        or profile.host_ca(identity.address.host) is None
+    ):
+        raise BundleError(f"{identity.address} has no host CA in this profile to export")
+    if os.path.lexists(path):
+        raise BundleError(f"{path} already exists; it is never overwritten")
+    return identity
+
+
 def export_bundle(
     profile: Profile, address: str, path: Path, passphrase: bytes, *, with_ca: bool = False
 ) -> Path:
@@ -82,14 +98,12 @@ def export_bundle(
 
     if len(passphrase) < PASSPHRASE_MIN:
         raise BundleError(f"the passphrase must have at least {PASSPHRASE_MIN} characters")
-    identity = profile.identity(address)
+    identity = check_export(profile, address, path, with_ca=with_ca)
     leaf = load_certificates(identity.cert_path)[0]
     key = load_private_key(identity.key_path)
     chain = load_certificates(identity.chain_path)
     ca_cert = chain[1] if len(chain) > 1 else None
     ca_paths = profile.host_ca(identity.address.host)
-    if with_ca and (ca_cert is None or ca_paths is None):
-        raise BundleError(f"{identity.address} has no host CA in this profile to export")
     home = home_for(profile, identity).hostport
     parts = [
         f"{MAGIC}\nAddress: {identity.address}\nHome-GMAP: {home}\n".encode(),

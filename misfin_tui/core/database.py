@@ -320,9 +320,11 @@ class Database:
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.execute("PRAGMA busy_timeout=30000")
             except sqlite3.DatabaseError as exc:
-                why = (
-                    "the disk holding it is full (free some space)" if _no_room(self.path) else exc
-                )
+                why: object = exc
+                if _no_room(self.path):
+                    why = "the disk holding it is full (free some space)"
+                elif (where := _read_only(self.path)) is not None:
+                    why = f"{where} is read-only (the database and its journal are written there)"
                 raise DatabaseError(f"cannot open the database {self.path}: {why}") from exc
             self._local.conn = conn
             with self._migrate_lock:
@@ -383,6 +385,9 @@ class Database:
                 )
             for number in range(version, SCHEMA_VERSION):
                 conn.execute("BEGIN IMMEDIATE")
+                if conn.execute("PRAGMA user_version").fetchone()[0] > number:
+                    conn.execute("COMMIT")  # another process did this step while we waited
+                    continue
                 for statement in _split_sql(MIGRATIONS[number]):
                     conn.execute(statement)
                 if number == 0:
@@ -405,6 +410,22 @@ def _no_room(path: Path) -> bool:
         return os.statvfs(path.parent).f_bavail == 0
     except OSError:
         return False
+
+
+def _read_only(path: Path) -> Path | None:
+    """The folder or file that keeps the database at `path` from being written (a read-only
+    mount, or no write permission), if one does: SQLite says only "unable to open database
+    file" when it cannot make its WAL index there, or "attempt to write a readonly database"."""
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return path.parent
+        if not os.access(path.parent, os.W_OK):
+            return path.parent
+        if path.exists() and not os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    return None
 
 
 def make_private(path: Path) -> None:

@@ -57,6 +57,16 @@ class IdentityError(Exception):
     """Something is wrong with an identity or certificate; str() is one line for a person."""
 
 
+class NoIdentity(IdentityError):
+    """The profile holds no identity yet. `what` says what could not be done without one; str()
+    adds how to make one. A front end that knows how it was started (the command line's
+    --profile) says that itself, with `what`."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}: make one with `misfin-tui identity new ADDRESS`")
+        self.what = what
+
+
 class PassphraseRequired(IdentityError):
     """The private key is encrypted and no passphrase was given (a terminal can ask for one)."""
 
@@ -364,8 +374,12 @@ def key_pem(key: Any) -> bytes:
 def write_private(path: Path, data: bytes) -> None:
     """Create a secret file with mode 0600 from the first byte (no window where others can read)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except OSError as exc:  # a write on a descriptor names no file: say which one (a full disk)
+        exc.filename = exc.filename or str(path)
+        raise
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:
@@ -377,7 +391,16 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as exc:
-        raise IdentityError(f"{path}: unreadable certificate ({exc})") from None
+        raise IdentityError(f"{path}: unreadable certificate ({_damage(exc)})") from None
+
+
+def _damage(exc: Exception) -> str:
+    """What cryptography found wrong with a PEM block, in words: its own text is a pointer to
+    its FAQ, or a Rust parser's debug dump ("ParseError { kind: UnexpectedTag { … } }")."""
+    text = str(exc)
+    if "Unable to load PEM" in text or "ParseError" in text or "asn1" in text.lower():
+        return "the PEM block is damaged: cut short, or edited"
+    return text
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None) -> Any:
@@ -402,7 +425,7 @@ def load_private_key(path: Path, passphrase: bytes | None = None) -> Any:
     except ValueError as exc:
         if passphrase is not None or b"ENCRYPTED" in block:
             raise IdentityError(f"{path}: wrong passphrase for the private key") from None
-        raise IdentityError(f"{path}: unreadable private key ({exc})") from None
+        raise IdentityError(f"{path}: unreadable private key ({_damage(exc)})") from None
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic encryptions
         raise IdentityError(f"{path}: unreadable private key ({exc})") from None
     if not isinstance(

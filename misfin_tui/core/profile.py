@@ -23,6 +23,7 @@ from misfin_tui.core.identity import (
     Created,
     Identity,
     IdentityError,
+    NoIdentity,
     create_identity,
     host_ca_paths,
     import_identity,
@@ -607,8 +608,13 @@ class Profile:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:  # a write on a descriptor names no file: say which (a full disk)
+            temporary.unlink(missing_ok=True)
+            exc.filename = exc.filename or str(self.config_path)
+            raise
         os.replace(temporary, self.config_path)
         self.config._text = text
 
@@ -658,7 +664,7 @@ class Profile:
         """The identity for `address`; None -> the configured default, else the first one."""
         identities = self.identities()
         if not identities:
-            raise IdentityError("no identity yet: make one with `misfin-tui identity new ADDRESS`")
+            raise NoIdentity("no identity yet")
         source = ""
         if address is None:
             address = self.config.default_identity

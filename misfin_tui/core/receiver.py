@@ -35,7 +35,7 @@ from misfin_tui.core.clock import utc_now
 from misfin_tui.core.commit import GroupCommitter, Job, Stopped
 from misfin_tui.core.database import Folder
 from misfin_tui.core.events import Event, LetterStored, LetterVerified
-from misfin_tui.core.identity import CertInfo, Identity, IdentityError, cert_info
+from misfin_tui.core.identity import CertInfo, Identity, IdentityError, NoIdentity, cert_info
 from misfin_tui.core.letter import Sender, parse_stored, stamp_received
 from misfin_tui.core.notice import mentions as mentions_notice
 from misfin_tui.core.profile import Config, FolderWatch, Profile
@@ -282,9 +282,7 @@ class Receiver:
         stamp = self._identities_watch.stamp()
         identities = self.profile.identities()
         if not identities:
-            raise IdentityError(
-                "no identity to receive for: make one with `misfin-tui identity new`"
-            )
+            raise NoIdentity("no identity to receive for")
         self._mailboxes = {}
         for ident in identities:
             host = ident.address.host.lower()

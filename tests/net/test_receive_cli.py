@@ -375,3 +375,29 @@ def test_receive_sends_what_waits_in_the_outbox_and_holds_what_needs_a_person(
     states = {item.recipient: item.state.value for item in outbox.items()}
     assert states["carol@other.test"] == "decision"
     assert MailStore(alice.database()).get(to_bob) is not None
+
+
+def test_a_gmap_port_in_use_stops_receive_before_it_says_it_is_receiving(
+    tmp_path: Path,
+) -> None:
+    """`receiving on …` is printed only once both listeners are up: it used to be printed,
+    then GMAP's port was found taken and the command stopped (a script waiting for that line
+    took the receiver for running)."""
+    profile = make_profile(tmp_path / "p", "bob@example.org")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "misfin_tui", "--profile", str(profile.config_dir)]
+            + ["receive", "--listen", "127.0.0.1:0", "--gmap-listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"misfin-tui: error: cannot listen on 127.0.0.1:{port}: Address already in use (is "
+        "another receiver running? --gmap-listen picks another)\n"
+    )

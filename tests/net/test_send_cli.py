@@ -362,3 +362,101 @@ def test_terminal_verify_by_pasting(sender: Profile, bob: FixtureReceiver, tmp_p
     assert code == 0, output
     assert "does not match" in output
     assert len(bob.requests) == 1
+
+
+def test_ctrl_c_at_the_prompt_ends_the_command_at_once(
+    sender: Profile, bob: FixtureReceiver, tmp_path: Path
+) -> None:
+    """Ctrl-C while the terminal asks about a first contact exits 130 at once, the letter kept
+    in the outbox for that decision: the command used to hang, even through a second Ctrl-C,
+    until Enter was pressed."""
+    import contextlib
+    import os
+    import pty
+    import select
+    import time
+
+    trust_network(sender)
+    body = tmp_path / "body.gmi"
+    body.write_text("Hello Bob\n")
+    args = ["send", "--to", BOB, "--body-file", str(body)]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is now its /dev/tty
+        os.execve(sys.executable, [sys.executable, "-m", "misfin_tui", *args], env_for(sender))
+    output, interrupted_at, status = b"", 0.0, None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and status is None:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            with contextlib.suppress(OSError):  # the child exited and closed the terminal
+                output += os.read(fd, 4096)
+        if not interrupted_at and output.rstrip().endswith(b"Your choice:"):
+            os.write(fd, b"\x03")  # the terminal's Ctrl-C: SIGINT to the command
+            interrupted_at = time.monotonic()
+        done, code = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = code
+        elif interrupted_at and time.monotonic() - interrupted_at > 10:
+            os.kill(pid, 9)  # still waiting for a line after Ctrl-C: the defect
+            status = os.waitpid(pid, 0)[1]
+    os.close(fd)
+    assert interrupted_at, output.decode(errors="replace")
+    assert status is not None and os.waitstatus_to_exitcode(status) == 130, output
+    assert time.monotonic() - interrupted_at < 10
+    [item] = outbox_json(sender)
+    assert item["state"] == "decision" and item["recipient"] == BOB, item
+    assert bob.requests == []
+
+
+def test_terminal_names_the_choices_after_an_answer_it_does_not_know(
+    sender: Profile, bob: FixtureReceiver, tmp_path: Path
+) -> None:
+    """An unknown answer is told which keys are understood (it was asked again in silence)."""
+    trust_network(sender)
+    body = tmp_path / "body.gmi"
+    body.write_text("Hello Bob\n")
+    code, output = run_on_terminal(
+        sender, ["send", "--to", BOB, "--body-file", str(body)], ["yes please", "t"]
+    )
+    assert code == 0, output
+    assert "Type one of t, o, v, h, d (Enter: t)." in output
+    assert len(bob.requests) == 1
+
+
+def test_ctrl_c_while_sending_leaves_the_letter_deferred_for_a_retry(sender: Profile) -> None:
+    """Ctrl-C while the server has not answered yet: the item is deferred, its outcome told as
+    unknown, and `outbox retry` takes it at once. It was left "sending", which `outbox retry`
+    refuses ("nothing to retry") until it is recovered as stale, 5 minutes later."""
+    import signal
+    import time
+
+    from helpers.raw_tls import BlackHole
+
+    silent = BlackHole()  # connects, never answers: the send waits out its 10 s
+    route(sender, "example.org", silent)
+    assert outbox_json(sender) == []  # the database made before two processes share it
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "misfin_tui", "send", "--to", BOB, "--no-input"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env_for(sender, "test-net"),
+        )
+        assert process.stdin is not None
+        process.stdin.write(b"Hello Bob\n")
+        process.stdin.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and [i["state"] for i in outbox_json(sender)] != [
+            "sending"
+        ]:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 130
+    finally:
+        silent.close()
+    [item] = outbox_json(sender)
+    assert item["state"] == "deferred", item
+    assert item["reason"].startswith("the sending was interrupted; the letter may or may not")
+    retried = run(sender, "outbox", "retry", str(item["id"]), "--no-input")
+    assert b"nothing to retry" not in retried.stderr and retried.returncode == 4, retried

@@ -256,3 +256,23 @@ def test_send_whose_disk_fills_during_delivery_keeps_the_letter(
     assert listed.returncode == 0, listed.stderr
     [item] = json.loads(listed.stdout)
     assert item["recipient"] == RECIPIENT and item["state"] != "delivered", item
+
+
+@pytest.mark.timeout(60)
+def test_identity_new_onto_a_full_tmpfs_names_the_file_and_the_full_disk(
+    tiny_disk: TinyDisk,
+) -> None:
+    """It said only "No space left on device": which file, and that the disk is full, are
+    named now; nothing is left half made, and it works once there is room."""
+    profile_dir = tiny_disk.path / "carol"
+    made = run_cli(profile_dir, "identity", "new", "carol@carol.test")
+    assert made.returncode == 0, made.stderr
+    tiny_disk.fill(leave=0)
+    error = one_line_error(run_cli(profile_dir, "identity", "new", "dave@carol.test"), tiny_disk)
+    assert error.startswith("misfin-tui: error: DISK/carol/identities/dave@carol.test/"), error
+    assert error.endswith(": No space left on device (the disk is full: free some space)"), error
+    assert not (profile_dir / "identities" / "dave@carol.test").exists()
+
+    tiny_disk.free()
+    again = run_cli(profile_dir, "identity", "new", "dave@carol.test")
+    assert again.returncode == 0, again.stderr

@@ -302,3 +302,172 @@ def test_mail_show_names_a_sent_letters_fingerprint_as_the_recipients(alice: Pat
     assert "Sender" not in shown.stdout
     came = cli("--profile", str(alice), "mail", "show", str(received)).stdout
     assert f"Sender's fingerprint (SHA-256): {'cd' * 32}" in came
+
+
+def test_mail_show_raw_never_writes_a_letters_bytes_to_a_terminal(alice: Path) -> None:
+    """--raw is for files and pipes: on a terminal the sender's escape sequences (a clipboard
+    write, a new window title) would run, so it is refused there and nothing is written."""
+    import os
+    import pty
+
+    raw = b"carol@c.test\n\n\n# \x1b]0;owned\x07Hi\n\x1b]52;c;aGk=\x07\x1b[2J\n"
+    engine = Engine(Profile.open(alice))
+    letter = engine.store.add(
+        folder="Inbox", raw=raw, sender="carol@c.test", mailbox="alice@alice.test"
+    )
+    engine.close()
+    args = ("--profile", str(alice), "mail", "show", str(letter), "--raw")
+    piped = subprocess.run(
+        [sys.executable, "-m", "misfin_tui", *args], capture_output=True, timeout=60
+    )
+    assert piped.returncode == 0 and piped.stdout == raw  # a pipe gets the bytes exactly
+    leader, follower = pty.openpty()
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-m", "misfin_tui", *args],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+        os.close(follower)
+        written = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            written += chunk
+    finally:
+        os.close(leader)
+    assert shown.returncode == 2, shown.stderr
+    assert "not to a terminal" in shown.stderr and "> letter.gmi" in shown.stderr
+    assert shown.stderr.count("\n") == 1
+    assert written == b""  # not one byte of the letter reached the terminal
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("identity", "show"),
+        ("identity", "list"),
+        ("send", "--to", "bob@b.test", "--no-input"),
+        ("sync", "--no-input"),
+        ("receive", "--listen", "127.0.0.1:0"),
+    ],
+)
+def test_without_an_identity_the_hint_names_the_profile(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Typed as printed, `identity new` makes the identity in the profile this run was given,
+    not in the usual per-user folders (the hint used to leave --profile out)."""
+    folder = tmp_path / "empty"
+    folder.mkdir()  # a profile folder with nothing in it yet (a first run left it so)
+    result = cli("--profile", str(folder), *args, body="Hi\n")
+    said = result.stderr or result.stdout
+    assert f"misfin-tui --profile {folder} identity new " in said, said
+    assert result.returncode == (0 if args == ("identity", "list") else 1), said
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_that_can_hold_or_defer_lists_its_exit_codes() -> None:
+    """`sync` and `outbox retry` exit 3, 4 or 5 as `send` does: their --help says so too (it
+    said nothing), and sync's table names every code its outcomes map to."""
+    import argparse
+    import re
+
+    from misfin_tui.cli.main import build_parser
+    from misfin_tui.cli.sync import _exit_code
+    from misfin_tui.core.gmap.sync import SyncStatus
+
+    def find(parser: argparse.ArgumentParser, *words: str) -> argparse.ArgumentParser:
+        for word in words:
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            parser = sub.choices[word]
+        return parser
+
+    parser = build_parser()
+    for words in [("send",), ("sync",), ("outbox", "retry"), ("identity", "rotate")]:
+        text = find(parser, *words).format_help()
+        assert "exit codes:" in text, words
+        listed = {int(code) for code in re.findall(r"^  (\d)  ", text, re.MULTILINE)}
+        assert {0, 2, 3, 4, 5} <= listed, (words, listed)
+    sync_help = find(parser, "sync").format_help()
+    for status in SyncStatus:
+        assert f"  {_exit_code(status)}  " in sync_help, status
+    assert "ID                    the item's id" in find(parser, "outbox", "retry").format_help()
+
+
+def test_an_endless_body_is_refused_without_reading_it_all(alice: Path) -> None:
+    """`--body-file /dev/zero` (or `yes |`) is a usage error as soon as more than any letter
+    could hold has been read: it used to read until memory ran out."""
+    from misfin_tui.cli.send import BODY_READ_MAX
+
+    endless = cli(
+        "--profile", str(alice), "send", "--to", "b@b.test", "--no-input",
+        "--body-file", "/dev/zero",
+    )  # fmt: skip
+    assert endless.returncode == 2, endless.stderr
+    assert f"/dev/zero holds more than {BODY_READ_MAX} bytes" in endless.stderr
+    assert "Split the body" in endless.stderr and endless.stderr.count("\n") == 1
+    piped = cli(
+        "--profile", str(alice), "send", "--to", "b@b.test", "--no-input",
+        body="y\n" * BODY_READ_MAX,
+    )  # fmt: skip
+    assert piped.returncode == 2 and "standard input holds more than" in piped.stderr
+    assert "outbox is empty" in cli("--profile", str(alice), "outbox", "list").stdout.lower()
+
+
+def test_retrying_an_item_being_sent_says_when_it_is_queued_again(alice: Path) -> None:
+    """An item left "sending" (by a process killed mid-send, or one still sending) is not
+    retried; it was told "item 1 is sending; there is nothing to retry", as if lost for good."""
+    engine = Engine(Profile.open(alice))
+    engine.outbox.enqueue("Hello\n", [Address.parse("bob@b.test")], subject="Hi")
+    [item] = engine.outbox.items()
+    assert engine.outbox._claim(item.id)  # what a send does just before it connects
+    since = engine.outbox.item(item.id).updated_at
+    engine.close()
+    result = cli("--profile", str(alice), "outbox", "retry", str(item.id), "--no-input")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"misfin-tui: error: item {item.id} is being sent, by this or another misfin-tui since"
+        f" {since}; if that one was stopped, the item is queued again 5 minutes after that time\n"
+    )
+
+
+@pytest.mark.parametrize("args", [("identity", "new", "x@x.test"), ("mail", "list")])
+def test_an_empty_profile_name_is_refused_and_the_current_folder_left_alone(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """`--profile "$UNSET"` used to make the current folder the profile: config.toml and a
+    private key written there, and the folder itself made 0700."""
+    here = tmp_path / "work"
+    here.mkdir(mode=0o755)
+    here.chmod(0o755)
+    result = subprocess.run(
+        [sys.executable, "-m", "misfin_tui", "--profile", "", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=here,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--profile was given an empty folder name" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert list(here.iterdir()) == [] and here.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_to_a_full_device_is_not_told_as_a_full_disk(alice: Path) -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "misfin_tui", "--profile", str(alice), "identity", "list"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr == "misfin-tui: error: No space left on device\n"

@@ -281,3 +281,46 @@ def test_no_command_opens_the_app_on_the_chosen_profile(
     monkeypatch.setattr(misfin_tui.ui.app, "run_app", lambda profile: opened.append(profile) or 7)
     assert main(["--profile", str(tmp_path)]) == 7
     assert [p.config_dir for p in opened] == [tmp_path]
+
+
+def test_export_says_what_stops_it_before_asking_for_a_passphrase(tmp_path: Path) -> None:
+    """No such identity, no host CA for --with-ca, or a FILE already there: said at once,
+    not after the passphrase was typed twice (nor as "a passphrase is needed" without one)."""
+    profile = tmp_path / "p"
+    assert run(profile, "identity", "new", "alice@example.org").returncode == 0
+    existing = tmp_path / "there.bundle"
+    existing.write_text("keep me")
+    fresh = tmp_path / "new.bundle"
+    cases = [
+        (("nobody@example.org", str(fresh)), "no identity nobody@example.org"),
+        (("alice@example.org", str(existing)), f"{existing} already exists"),
+        (("alice@example.org", str(fresh), "--with-ca"), "has no host CA in this profile"),
+    ]
+    for args, said in cases:
+        result = run(profile, "identity", "export", *args)
+        assert result.returncode == 1, result.stderr
+        assert said in one_error_line(result) and "passphrase" not in result.stderr, args
+    assert existing.read_text() == "keep me" and not fresh.exists()
+    asks = run(profile, "identity", "export", "alice@example.org", str(fresh))
+    assert "a passphrase is needed" in one_error_line(asks)  # the one thing left to give
+
+
+def test_a_damaged_certificate_is_told_in_words(tmp_path: Path) -> None:
+    """A PEM file cut short or edited: said plainly, not as cryptography's pointer to its FAQ
+    or its parser's debug dump ("ParseError { kind: UnexpectedTag { … } }")."""
+    made = tmp_path / "made"
+    assert run(made, "identity", "new", "alice@example.org").returncode == 0
+    folder = made / "identities" / "alice@example.org"
+    pem = (folder / "cert.pem").read_text()
+    cut, edited = tmp_path / "cut.pem", tmp_path / "edited.pem"
+    cut.write_text(pem[: len(pem) // 2])
+    body = pem.splitlines()
+    edited.write_text("\n".join([body[0], "A" * 8 + body[1][8:], *body[2:]]) + "\n")
+    for damaged in (cut, edited):
+        result = run(tmp_path / "p", "identity", "import", str(damaged), "--key",
+                     str(folder / "key.pem"))  # fmt: skip
+        line = one_error_line(result)
+        assert line == (
+            f"misfin-tui: error: {damaged}: unreadable certificate (the PEM block is damaged:"
+            " cut short, or edited)"
+        ), line

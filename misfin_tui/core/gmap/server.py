@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING
 
 from misfin_tui.core.fingerprint import fingerprint
 from misfin_tui.core.gmap.protocol import REQUEST_MAX, Answer, valid_tag
-from misfin_tui.core.identity import IdentityError, cert_info, is_signed_by, load_certificates
+from misfin_tui.core.identity import (
+    IdentityError,
+    NoIdentity,
+    cert_info,
+    is_signed_by,
+    load_certificates,
+)
 from misfin_tui.core.letter import forward_message
 from misfin_tui.core.profile import FolderWatch
 from misfin_tui.core.store import MailStore
@@ -418,7 +424,7 @@ class GmapServer:
         stamp = self._watch.stamp()
         boxes = served_mailboxes(self.profile)
         if not boxes:
-            raise IdentityError("no identity to serve GMAP for: make one with `identity new`")
+            raise NoIdentity("no identity to serve GMAP for")
         by_host: dict[str, list[ServedMailbox]] = {}
         for box in boxes:
             by_host.setdefault(box.identity.address.host.lower(), []).append(box)

@@ -217,8 +217,15 @@ class Outbox:
     def retry(self, item_id: int) -> OutboxItem:
         """Try again now: a deferred, failed, held or waiting item goes back to the queue."""
         item = self.item(item_id)
-        if item.state in (State.DELIVERED, State.SENDING):
-            raise OutboxError(f"item {item_id} is {item.state.value}; there is nothing to retry")
+        if item.state is State.SENDING:  # by another process, or one killed while sending
+            minutes = int(STALE_SENDING.total_seconds() // 60)
+            raise OutboxError(
+                f"item {item_id} is being sent, by this or another misfin-tui since"
+                f" {item.updated_at}; if that one was stopped, the item is queued again"
+                f" {minutes} minutes after that time"
+            )
+        if item.state is State.DELIVERED:
+            raise OutboxError(f"item {item_id} is delivered; there is nothing to retry")
         self._update(item_id, state=State.QUEUED, next_attempt_at=None)
         return self.item(item_id)
 
@@ -389,6 +396,10 @@ class Outbox:
     async def _attempt(self, item: OutboxItem, network: Network, policy: Policy | None) -> None:
         try:
             outcome = await self._deliver_item(item, network, policy)
+        except asyncio.CancelledError:  # the run was stopped (Ctrl-C): not "sending" for minutes
+            why = "the sending was interrupted; the letter may or may not have arrived"
+            self._store_outcome(item, self._deferred(item.attempts + 1, why))
+            raise
         except Exception as exc:  # one broken item must not stop the others or stay "sending"
             outcome = self._deferred(item.attempts + 1, f"unexpected error ({type(exc).__name__})")
         self._store_outcome(item, outcome)
