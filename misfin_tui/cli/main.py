@@ -14,6 +14,7 @@ import errno
 import gc
 import importlib
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -101,11 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NoSuchId as exc:  # an id beyond SQLite's integers: as an unknown id is told
         _say_error(exc.message)
         return exc.code
+    if argv is None and args.command is not None:  # the app and `receive` keep their own
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return _run(parser, args)
     except UsageError as exc:
         _say_error(str(exc))
         return EXIT_USAGE
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -118,6 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _say_error(message)
         return EXIT_ERROR
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a kill, a closed session) ends a command as Ctrl-C does, through the same
+    clean-up: a letter being sent is left deferred ("may or may not have arrived"), not
+    "sending" for the five minutes before stale items are recovered. Exit 143, as killed."""
+
+
+def _terminated(signum: int, frame: object) -> NoReturn:
+    raise Terminated
 
 
 def _load(words: list[str], *, own_process: bool) -> argparse.ArgumentParser:

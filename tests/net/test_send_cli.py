@@ -423,10 +423,14 @@ def test_terminal_names_the_choices_after_an_answer_it_does_not_know(
     assert len(bob.requests) == 1
 
 
-def test_ctrl_c_while_sending_leaves_the_letter_deferred_for_a_retry(sender: Profile) -> None:
-    """Ctrl-C while the server has not answered yet: the item is deferred, its outcome told as
-    unknown, and `outbox retry` takes it at once. It was left "sending", which `outbox retry`
-    refuses ("nothing to retry") until it is recovered as stale, 5 minutes later."""
+@pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_while_sending_leaves_the_letter_deferred_for_a_retry(
+    sender: Profile, signame: str, code: int
+) -> None:
+    """Ctrl-C (or a kill) while the server has not answered yet: the item is deferred, its
+    outcome told as unknown, and `outbox retry` takes it at once. It was left "sending", which
+    `outbox retry` refuses ("nothing to retry") until it is recovered as stale, 5 minutes
+    later."""
     import signal
     import time
 
@@ -451,8 +455,8 @@ def test_ctrl_c_while_sending_leaves_the_letter_deferred_for_a_retry(sender: Pro
             "sending"
         ]:
             time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=5) == 130
+        process.send_signal(getattr(signal, signame))
+        assert process.wait(timeout=5) == code
     finally:
         silent.close()
     [item] = outbox_json(sender)
