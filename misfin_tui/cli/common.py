@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import sqlite3
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +25,15 @@ def run_on_profile(folder: str | None) -> None:
     """Hints from now on suggest commands with `--profile folder` (the one this run was given,
     made absolute), so what is printed, typed as printed anywhere, reaches the same profile."""
     _RUN[1:] = ["--profile", shlex.quote(os.path.abspath(folder))] if folder else []
+
+
+def say_error(message: str) -> None:
+    """One line on stderr, as every command reports what stopped it."""
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def say_warning(message: str) -> None:
+    print(f"{PROG}: warning: {' '.join(message.split())}", file=sys.stderr)
 
 
 def command(words: str) -> str:

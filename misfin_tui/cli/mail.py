@@ -20,6 +20,7 @@ from misfin_tui.cli.common import (
     UsageError,
     command,
     row_id,
+    say_error,
 )
 from misfin_tui.core.database import FOLDERS
 
@@ -153,7 +154,7 @@ def cmd_mail_show(args: argparse.Namespace, ctx: Context) -> int:
     store = ctx.engine.store
     letter = store.get(args.id)
     if letter is None:
-        print(f"misfin-tui: error: {NO_LETTER.format(args.id)}", file=sys.stderr)
+        say_error(NO_LETTER.format(args.id))
         return EXIT_ERROR
     if args.raw:
         if sys.stdout.isatty():  # the sender's escape sequences would reach the terminal
@@ -205,7 +206,7 @@ def cmd_mail_recheck(args: argparse.Namespace, ctx: Context) -> int:
             else ""
         )
         if problem:
-            print(f"misfin-tui: error: {problem}", file=sys.stderr)
+            say_error(problem)
             return EXIT_ERROR
     passed = True
     for letter in ctx.engine.recheck(args.ids):

@@ -17,6 +17,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -31,6 +32,8 @@ from misfin_tui.cli.common import (
     NoSuchId,
     UsageError,
     run_on_profile,
+    say_error,
+    say_warning,
     write_failure,
 )
 
@@ -52,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the usage block would bury the message in a script's log."""
 
     def error(self, message: str) -> NoReturn:
-        _say_error(f"{message} (see: {self.prog} --help)")
+        say_error(f"{message} (see: {self.prog} --help)")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -100,19 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(words)
     except NoSuchId as exc:  # an id beyond SQLite's integers: as an unknown id is told
-        _say_error(exc.message)
+        say_error(exc.message)
         return exc.code
     if argv is None and args.command is not None:  # the app and `receive` keep their own
         signal.signal(signal.SIGTERM, _terminated)
     try:
         return _run(parser, args)
     except UsageError as exc:
-        _say_error(str(exc))
+        say_error(str(exc))
         return EXIT_USAGE
-    except Terminated:
-        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGTERM if _TERMINATED.is_set() else 130
     except BrokenPipeError:
         # Output piped into `head` and the like: not an error worth a word.
         sys.stderr.close()
@@ -121,18 +122,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _user_error(exc)
         if message is None:
             raise
-        _say_error(message)
+        say_error(message)
         return EXIT_ERROR
 
 
-class Terminated(KeyboardInterrupt):
+_TERMINATED = threading.Event()
+
+
+def _terminated(signum: int, frame: object) -> None:
     """SIGTERM (a kill, a closed session) ends a command as Ctrl-C does, through the same
     clean-up: a letter being sent is left deferred ("may or may not have arrived"), not
-    "sending" for the five minutes before stale items are recovered. Exit 143, as killed."""
-
-
-def _terminated(signum: int, frame: object) -> NoReturn:
-    raise Terminated
+    "sending" for the five minutes before stale items are recovered. It is passed on as
+    SIGINT, whose handler (asyncio's, while a delivery runs) cancels the work where it waits;
+    an exception raised here could land mid-step instead. Exit 143, as killed."""
+    _TERMINATED.set()
+    signal.raise_signal(signal.SIGINT)
 
 
 def _load(words: list[str], *, own_process: bool) -> argparse.ArgumentParser:
@@ -184,25 +188,17 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command is not None:
         profile.config.validate()  # a wrong config.toml is one clear line, for every command
         for warning in profile.config.warnings:  # a typo or a newer version's setting: ignored
-            _say_warning(warning)
+            say_warning(warning)
         if profile.config.keys:  # what the app would leave out of [keys], said here too
             from misfin_tui.bindings import checked_keys
 
             for problem in checked_keys(profile.config)[1]:
-                _say_warning(problem)
+                say_warning(problem)
     if args.command is None:
         from misfin_tui.ui.app import run_app
 
         return run_app(profile)
     return int(args.func(args, Context(profile)))
-
-
-def _say_error(message: str) -> None:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
-
-
-def _say_warning(message: str) -> None:
-    print(f"{PROG}: warning: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _user_error(exc: Exception) -> str | None:

@@ -89,9 +89,12 @@ def cmd_network_trust(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_network_untrust(args: argparse.Namespace, ctx: Context) -> int:
+    was_trusted = ctx.engine.networks.current().trusted
     network = ctx.engine.networks.untrust(None)
     if args.json:
         render.print_json(render.network_json(network, network.id))
-    else:
+    elif was_trusted:
         print(f"{render.safe(network.label)} is no longer trusted.")
+    else:
+        print(f"{render.safe(network.label)} was not trusted; nothing changed.")
     return EXIT_OK

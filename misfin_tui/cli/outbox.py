@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
 from misfin_tui.cli import render
@@ -17,6 +16,7 @@ from misfin_tui.cli.common import (
     EpilogFormatter,
     UsageError,
     row_id,
+    say_error,
 )
 from misfin_tui.core.outbox.model import OutboxError, OutboxItem, PasteRefused, State, summarise
 from misfin_tui.core.trust.model import Answer, Choice
@@ -103,7 +103,7 @@ def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
         else:
             engine.outbox.retry(args.id)
     except PasteRefused as exc:  # as `trust verify` answers a paste naming another key
-        print(f"misfin-tui: error: {render.safe(str(exc))}", file=sys.stderr)
+        say_error(render.safe(str(exc)))
         return EXIT_FAILED
     except OutboxError as exc:
         raise UsageError(str(exc)) from None

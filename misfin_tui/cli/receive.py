@@ -15,7 +15,13 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from misfin_tui.cli.common import EXIT_ERROR, EXIT_OK, Context, UsageError
+from misfin_tui.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Context,
+    UsageError,
+    say_error,
+)
 from misfin_tui.cli.render import safe
 from misfin_tui.core.address import parse_hostport
 from misfin_tui.core.clock import utc_now
@@ -164,14 +170,10 @@ def _gmap_server(args: argparse.Namespace, profile: Profile) -> GmapServer | Non
 
 
 def _cannot_listen(where: tuple[str, int], exc: OSError, option: str) -> int:
-    print(
-        f"misfin-tui: error: cannot listen on {where[0]}:{where[1]}: {exc.strerror or exc}"
-        + (
-            f" (is another receiver running? {option} picks another)"
-            if exc.errno == errno.EADDRINUSE
-            else ""
-        ),
-        file=sys.stderr,
+    hint = f" (is another receiver running? {option} picks another)"
+    say_error(
+        f"cannot listen on {where[0]}:{where[1]}: {exc.strerror or exc}"
+        + (hint if exc.errno == errno.EADDRINUSE else "")
     )
     return EXIT_ERROR
 

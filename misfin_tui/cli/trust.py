@@ -16,6 +16,7 @@ from misfin_tui.cli.common import (
     Context,
     EpilogFormatter,
     UsageError,
+    say_error,
 )
 from misfin_tui.core import fingerprint
 from misfin_tui.core.address import DEFAULT_PORT, Address, AddressError, parse_hostport
@@ -160,7 +161,7 @@ def cmd_trust_show(args: argparse.Namespace, ctx: Context) -> int:
     trust = ctx.engine.trust
     entry = _entry(trust, args.name)
     if entry is None:
-        print(f"{render.safe(args.name)} is not in the trust store.", file=sys.stderr)
+        say_error(f"{render.safe(args.name)} is not in the trust store")
         return EXIT_NOT_FOUND
     history = trust.history(subject=entry["name"])
     retired = trust.revocations(entry["name"]) if entry["kind"] == "mailbox" else []
@@ -287,5 +288,5 @@ def cmd_trust_change(args: argparse.Namespace, ctx: Context) -> int:
     elif done:
         print(f"{key}: {word}.")
     else:
-        print(f"{key} is not in the trust store.", file=sys.stderr)
+        say_error(f"{render.safe(key)} is not in the trust store")
     return EXIT_OK if done else EXIT_NOT_FOUND

@@ -133,6 +133,8 @@ class Address:
         mailbox, _, host = text.partition("@")
         _check_mailbox(mailbox)
         port: int | None = None
+        if host.startswith("["):  # no certificate names a host by an IPv6 literal
+            raise AddressError("a Misfin address names its host, not an IP address in [ ]")
         if ":" in host:
             host, _, port_text = host.rpartition(":")
             if not _PORT_RE.fullmatch(port_text) or not 0 < int(port_text) < 65536:

@@ -464,3 +464,18 @@ def test_ctrl_c_while_sending_leaves_the_letter_deferred_for_a_retry(
     assert item["reason"].startswith("the sending was interrupted; the letter may or may not")
     retried = run(sender, "outbox", "retry", str(item["id"]), "--no-input")
     assert b"nothing to retry" not in retried.stderr and retried.returncode == 4, retried
+
+
+def test_network_untrust_says_when_nothing_changed(sender: Profile) -> None:
+    assert run(sender, "network", "trust", "Home").returncode == 0
+    first = run(sender, "network", "untrust")
+    again = run(sender, "network", "untrust")
+    assert first.returncode == again.returncode == 0
+    assert first.stdout.decode().strip() == "Home is no longer trusted."
+    assert again.stdout.decode().strip() == "Home was not trusted; nothing changed."
+
+
+def test_trust_show_of_an_unknown_name_is_one_error_line(sender: Profile) -> None:
+    shown = run(sender, "trust", "show", "nowhere.example")
+    assert shown.returncode == 1 and shown.stdout == b""
+    assert shown.stderr == b"misfin-tui: error: nowhere.example is not in the trust store\n"

@@ -125,6 +125,8 @@ def test_a_look_alike_separator_is_named_in_the_error() -> None:
         "bob@xn--zz.de",
         "bob@" + "a" * 64 + ".org",
         "misfin://",
+        "bob@[::1]",
+        "bob@[::1]:1958",
     ],
 )
 def test_rejects(text: str) -> None:
@@ -133,6 +135,11 @@ def test_rejects(text: str) -> None:
     assert caught.value.status == Status.BAD_REQUEST
     assert isinstance(caught.value, ProtocolError)
     assert caught.value.message
+
+
+def test_an_ipv6_literal_is_told_as_such_not_as_a_bad_port() -> None:
+    with pytest.raises(AddressError, match="not an IP address in"):
+        Address.parse("bob@[::1]:1958")
 
 
 mailboxes = st.text(

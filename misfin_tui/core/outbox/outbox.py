@@ -255,7 +255,9 @@ class Outbox:
         if choice is Choice.DROP:
             return self.drop(item_id)
         if not item.state.waiting or item.evidence.question is None:
-            raise OutboxError(f"item {item_id} is {item.state.value}, not waiting for a decision")
+            raise OutboxError(
+                f"item {item_id} is not waiting for a decision (it is {item.state.value})"
+            )
         question = item.evidence.question
         if choice is Choice.HOLD:
             self._update(item_id, state=State.HELD, reason=item.reason or "held by you")
