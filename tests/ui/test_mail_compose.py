@@ -578,3 +578,40 @@ async def test_discarding_asks_and_moves_the_draft_to_the_trash(profile: Profile
         await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
         assert drafts(app) == []
         assert app.engine.store.get(draft.id).folder == "Trash"
+
+
+async def test_a_reply_or_a_draft_closed_untouched_leaves_nothing_new_in_drafts(
+    profile: Profile,
+) -> None:
+    """r then Esc (a change of mind) saved the bare quote as a draft, and reopening a draft
+    rewrote it (a new date, so it jumped to the top) though nothing was typed."""
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    add_letter(app.engine.store, subject="Question", body="# Question\nTea or coffee?\n")
+    draft = app.engine.store.save_draft(
+        None, identity=ME, recipients=["carol@example.net"], subject="Later", body="Half"
+    )
+    before = app.engine.store.summary(draft)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key in ("r", "f"):
+            await pilot.press(key)
+            await settle(pilot)
+            await pilot.pause(compose_module.AUTOSAVE_SECONDS + 0.5)  # the autosave too
+            await press_to_leave(pilot, "escape")
+            assert [d.id for d in drafts(app)] == [draft]
+        assert "Draft kept in Drafts." not in notes
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert compose_screen(app).draft_id == draft
+        await pilot.pause(compose_module.AUTOSAVE_SECONDS + 0.5)
+        await press_to_leave(pilot, "escape")
+        assert drafts(app) == [before]  # not rewritten
+        assert notes[-1] == "Draft kept in Drafts."
+        await pilot.press("enter")
+        await settle(pilot)
+        compose_screen(app).query_one("#body", TextArea).insert(" more")
+        await press_to_leave(pilot, "escape")
+        assert app.engine.store.get(draft).body == "Half more"

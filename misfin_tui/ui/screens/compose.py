@@ -367,6 +367,9 @@ class ComposeScreen(Screen[str | None]):
         self._save_lock = threading.Lock()
         self._version = 0  # bumped on every change; a save only writes newer text
         self._saved_version = 0 if draft_id is not None else -1
+        # The letter as it opened, then as last saved: nothing to write while it is unchanged
+        # (a reply opened and closed untouched left a draft of the bare quote behind).
+        self._kept: tuple[str, list[str], str, str] | None = None
         self._leaving = False
         self._sent = False  # handed to Sending: the draft is no longer ours to write
 
@@ -415,6 +418,7 @@ class ComposeScreen(Screen[str | None]):
             area.focus()
             if body:
                 area.move_cursor(area.document.end)
+        self._kept = self._snapshot()
         self._update_meter()
         self._load_contacts()
 
@@ -505,7 +509,7 @@ class ComposeScreen(Screen[str | None]):
         """Write the draft (blocking; call from a thread). Older snapshots never overwrite newer."""
         identity, recipients, subject, body = snapshot
         with self._save_lock:
-            if self._sent or version <= self._saved_version:
+            if self._sent or version <= self._saved_version or snapshot == self._kept:
                 return self.draft_id
             if self.draft_id is None and not (recipients or subject.strip() or body.strip()):
                 return None  # nothing typed yet: no empty draft
@@ -518,6 +522,7 @@ class ComposeScreen(Screen[str | None]):
                 in_reply_to=self.in_reply_to,
             )
             self._saved_version = version
+            self._kept = snapshot
             return self.draft_id
 
     # -- closing ------------------------------------------------------------------------------
