@@ -615,3 +615,30 @@ async def test_a_reply_or_a_draft_closed_untouched_leaves_nothing_new_in_drafts(
         compose_screen(app).query_one("#body", TextArea).insert(" more")
         await press_to_leave(pilot, "escape")
         assert app.engine.store.get(draft).body == "Half more"
+
+
+async def test_discarding_right_after_typing_puts_the_words_in_the_trash_as_it_says(
+    profile: Profile,
+) -> None:
+    """Discarded before the autosave ran, the letter was gone, while the toast said its draft
+    was in the Trash."""
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", body="Second thoughts, fast")
+        await pilot.press("ctrl+t")  # within the second: no draft yet
+        await settle(pilot)
+        await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
+        (trashed,) = app.engine.store.summaries("Trash")
+        assert app.engine.store.get(trashed.id).body == "Second thoughts, fast"
+        assert notes[-1] == "Letter discarded (the draft is in the Trash)."
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("ctrl+t")  # nothing typed: nothing goes anywhere
+        await settle(pilot)
+        await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
+        assert len(app.engine.store.summaries("Trash")) == 1
+        assert notes[-1] == "Letter discarded."

@@ -566,12 +566,16 @@ class ComposeScreen(Screen[str | None]):
         self._leaving = True
         if self._save_timer is not None:
             self._save_timer.stop()
+        # What was typed since the last autosave goes to the Trash too, as the question says
+        # (discarded within a second of typing, the letter was gone with no draft anywhere).
+        draft_id = await asyncio.to_thread(self.save_draft, self._version, self._snapshot())
         with self._save_lock:
             self._sent = True  # no autosave after this point
-            draft_id = self.draft_id
-        if draft_id is not None:
+        if draft_id is None:  # nothing was written: nothing to keep
+            self.app.notify("Letter discarded.", markup=False)
+        else:
             await asyncio.to_thread(self.session.engine.store.move, [draft_id], "Trash")
-        self.app.notify("Letter discarded (the draft is in the Trash).", markup=False)
+            self.app.notify("Letter discarded (the draft is in the Trash).", markup=False)
         self.post_message(self.Done(None))
 
     class Done(Message):
