@@ -212,6 +212,29 @@ async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: 
         assert archived not in {s.id for s in rows.letters}
 
 
+async def test_undo_in_search_results_brings_the_letter_back_among_them(profile: Profile) -> None:
+    """Archived from the results and undone, the letter was back in its folder but missing
+    from the results until the search was typed again."""
+    app = make_app(profile, start_receiver=False)
+    first = add_letter(app.engine.store, subject="Lunch one", when="2026-01-05T10:00:00Z")
+    second = add_letter(app.engine.store, subject="Lunch two", when="2026-01-04T10:00:00Z")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"lunch", "enter")
+        await settle(pilot)
+        rows = letter_list(app)
+        await pilot.press("j")  # the second result
+        await pilot.press("a")
+        await settle(pilot)
+        assert [s.id for s in rows.letters] == [first]
+        await pilot.press("u")
+        await settle(pilot)
+        assert app.engine.store.get(second).folder == "Inbox"
+        assert [s.id for s in rows.letters] == [first, second]
+        assert rows.current is not None and rows.current.id == second
+        assert rows.show_folder  # still the search results
+
+
 async def test_a_toast_announces_a_letter_stored_while_running(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
     add_letter(app.engine.store, subject="Before")

@@ -552,10 +552,12 @@ class MainScreen(Screen[None]):
 
     def _undone(self, undo: Undo) -> None:
         self.notify(f"Undone: {undo.label}", markup=False)  # the same words as the move
+        keep = next(iter(undo.previous), None)
         if self.searching is None:
-            self.load_folder(self.folder, keep=next(iter(undo.previous), None))
-        else:
+            self.load_folder(self.folder, keep=keep)
+        else:  # the letters come back among the results, where they were moved from
             self._refresh_counts()
+            self._search(self.searching, keep)
 
     @work(exit_on_error=False, group="dialog")
     async def _delete_for_good(self, letters: list[Summary]) -> None:
@@ -607,22 +609,22 @@ class MainScreen(Screen[None]):
                 self.load_folder(self.folder)
             return
         self.searching = query
-        self._search(query)
+        self._search(query, None)
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
         self.letters.focus()
 
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
-    def _search(self, query: str) -> None:
+    def _search(self, query: str, keep: int | None) -> None:
         results = self.session.engine.store.search(query, limit=SEARCH_LIMIT)
-        self._from_worker(self._found, query, results)
+        self._from_worker(self._found, query, results, keep)
 
-    def _found(self, query: str, results: list[Summary]) -> None:
+    def _found(self, query: str, results: list[Summary], keep: int | None) -> None:
         if self.searching != query:
             return
         self.letters.empty_text = "Nothing found"
-        self.letters.set_letters(results, show_folder=True)
+        self.letters.set_letters(results, keep=keep, show_folder=True)
         self._set_title()
 
     # -- writing ------------------------------------------------------------------------------
