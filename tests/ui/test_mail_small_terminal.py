@@ -246,3 +246,24 @@ async def test_the_short_header_of_our_own_letters_says_whom_they_go_to(profile:
         assert letters(app).current is not None
         shown = str(head.render())
         assert shown.startswith("To: bob@example.net, carol@example.com"), shown
+
+
+@pytest.mark.parametrize("width", [80, 60, 50])
+async def test_a_row_names_the_sender_and_subject_at_any_width_and_marks_a_cut(
+    profile: Profile, width: int
+) -> None:
+    """In a terminal under ~55 columns the date took the row: the subject was cut to nothing,
+    then the sender. And an address cut to its column's width read as a whole one."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(
+        app.engine.store,
+        sender="bob@example.net.evil.example",
+        subject="Lunch",
+        when="2026-01-05T12:00:00Z",
+    )
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot)
+        row = letters(app).render_line(0).text
+        assert "Lunch" in row
+        assert "bob@exa" in row and "…" in row.split("Lunch")[0]
+        assert ("2026-01-05" in row) == (width >= 80)  # the date makes way first
