@@ -27,7 +27,9 @@ class ThreadRows(Rows):
 
     def __init__(self, threads: Sequence[Thread], expanded: Iterable[int] = ()) -> None:
         self.threads = list(threads)
-        known = {thread.id for thread in self.threads}
+        # Only a thread of several letters opens (a single letter under its own row was shown
+        # twice, when the rest of its thread had been moved away).
+        known = {thread.id for thread in self.threads if thread.count > 1}
         self.expanded = {thread_id for thread_id in expanded if thread_id in known}
         self._lines: dict[int, ThreadLine] = {}  # thread index -> its row's look, as drawn
         self._emptied = 0  # threads whose every letter was removed
@@ -95,7 +97,12 @@ class ThreadRows(Rows):
             thread = self.threads[number]
             members = tuple(member for member in thread.members if member.id not in ids)
             row = self._thread_row(number)
-            if thread.id in self.expanded:  # its member rows are (number, 0..count-1)
+            opened = thread.id in self.expanded
+            if opened and len(members) < 2:  # one letter left: its thread's row alone
+                del self._rows[row + 1 : row + 1 + thread.count]
+                self.expanded.discard(thread.id)
+                opened = False
+            elif opened:  # its member rows are (number, 0..count-1)
                 del self._rows[row + 1 + len(members) : row + 1 + thread.count]
             for member in thread.members:
                 if member.id in ids:
@@ -107,7 +114,7 @@ class ThreadRows(Rows):
                 continue
             for position, member in enumerate(members):
                 self._where[member.id] = (number, position)
-            if thread.id in self.expanded:  # the oldest left starts it now: a new id
+            if opened:  # the oldest left starts it now: a new id
                 self.expanded.add(members[-1].id)
             self.threads[number] = replace(thread, root=members[-1], members=members)
             self._lines.pop(number, None)
