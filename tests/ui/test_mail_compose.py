@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from helpers.letters import add_letter
-from helpers.pilot import SIZE, press_to_leave, record_notes, settle
+from helpers.pilot import SIZE, press_to_leave, record_notes, settle, wait_for
 from helpers.profiles import ME, make_profile
 from textual import events
 from textual.widgets import Input, Select, Static, TextArea
@@ -642,3 +642,26 @@ async def test_discarding_right_after_typing_puts_the_words_in_the_trash_as_it_s
         await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
         assert len(app.engine.store.summaries("Trash")) == 1
         assert notes[-1] == "Letter discarded."
+
+
+async def test_an_untouched_reply_the_outbox_refuses_is_kept_in_drafts(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent as it opened, a reply is still saved as a draft first: compose has closed when
+    the outbox refuses a letter, and the draft is what is left of it."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.engine.store, subject="Question", body="# Question\nTea or coffee?\n")
+
+    def refuse(*_args: Any, **_kwargs: Any) -> int:
+        raise ValueError("the outbox is full")
+
+    monkeypatch.setattr(app.engine.outbox, "enqueue", refuse)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        await press_to_leave(pilot, "ctrl+s")
+        await wait_for(pilot, lambda: any(note.startswith("Not queued") for note in notes))
+        assert [d.subject for d in drafts(app)] == ["Re: Question"]
+        assert "The draft is kept in Drafts." in notes[-1]

@@ -505,11 +505,17 @@ class ComposeScreen(Screen[str | None]):
     def _save_in_thread(self, version: int, snapshot: tuple[str, list[str], str, str]) -> None:
         self.save_draft(version, snapshot)
 
-    def save_draft(self, version: int, snapshot: tuple[str, list[str], str, str]) -> int | None:
-        """Write the draft (blocking; call from a thread). Older snapshots never overwrite newer."""
+    def save_draft(
+        self, version: int, snapshot: tuple[str, list[str], str, str], *, unchanged: bool = False
+    ) -> int | None:
+        """Write the draft (blocking; call from a thread). Older snapshots never overwrite newer;
+        one unchanged since it opened or was saved is written only with `unchanged` (sending:
+        the draft is what is kept should the outbox refuse the letter)."""
         identity, recipients, subject, body = snapshot
         with self._save_lock:
-            if self._sent or version <= self._saved_version or snapshot == self._kept:
+            if self._sent or version <= self._saved_version:
+                return self.draft_id
+            if snapshot == self._kept and not unchanged:
                 return self.draft_id
             if self.draft_id is None and not (recipients or subject.strip() or body.strip()):
                 return None  # nothing typed yet: no empty draft
@@ -671,7 +677,9 @@ class ComposeScreen(Screen[str | None]):
                 return
         if self._save_timer is not None:
             self._save_timer.stop()
-        draft_id = await asyncio.to_thread(self.save_draft, self._version, self._snapshot())
+        draft_id = await asyncio.to_thread(
+            self.save_draft, self._version, self._snapshot(), unchanged=True
+        )
         with self._save_lock:
             self._sent = True
         try:
