@@ -267,3 +267,24 @@ async def test_a_row_names_the_sender_and_subject_at_any_width_and_marks_a_cut(
         assert "Lunch" in row
         assert "bob@exa" in row and "…" in row.split("Lunch")[0]
         assert ("2026-01-05" in row) == (width >= 80)  # the date makes way first
+
+
+async def test_the_cursor_row_stays_in_sight_when_the_terminal_gets_smaller(
+    profile: Profile,
+) -> None:
+    """Made smaller, the list kept its scroll: the cursor's row was left below the rows shown,
+    and the reader showed a letter no row was lit for."""
+    app = make_app(profile, start_receiver=False)
+    for day in range(1, 31):
+        add_letter(app.engine.store, subject=f"Letter {day}", when=f"2026-01-{day:02d}T10:00:00Z")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        rows = letters(app)
+        for _ in range(12):
+            await pilot.press("j")
+        await settle(pilot)
+        assert rows.scroll_offset.y == 0
+        await pilot.resize_terminal(*SMALL)
+        await settle(pilot)
+        shown = range(rows.scroll_offset.y, rows.scroll_offset.y + rows.size.height)
+        assert rows.cursor == 12 and rows.cursor in shown

@@ -424,9 +424,12 @@ class LetterList(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         self.refresh_line(old)
         self.refresh_line(new)
-        self.scroll_to_region(Region(0, new, 1, 1), animate=False, force=True)
+        self._show_cursor()
         current = self.current
         self.post_message(self.Highlighted(current.id if current else None))
+
+    def _show_cursor(self) -> None:
+        self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, force=True)
 
     def action_cursor_up(self) -> None:
         self.cursor -= 1
@@ -494,6 +497,9 @@ class LetterList(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, len(self.letters))
         self._cache.clear()
+        # A shorter list (the terminal made smaller) keeps the cursor's row in sight: it was
+        # left below the rows shown, the reader showing a letter no row was lit for.
+        self.call_after_refresh(self._show_cursor)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
