@@ -184,6 +184,35 @@ async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
         assert list(letter_list(app).letters) == []
 
 
+async def test_a_letter_deleted_for_good_leaves_no_undo_behind(profile: Profile) -> None:
+    """Moved to the Trash and deleted for good there, u still said "Undone: Moved to Trash"
+    of a letter that no longer existed."""
+    app = make_app(profile, start_receiver=False)
+    kept = add_letter(app.engine.store, subject="Kept", when="2026-01-04T10:00:00Z")
+    gone = add_letter(app.engine.store, subject="Gone", when="2026-01-05T10:00:00Z")
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a")  # "Gone" to the Archive, then to the Trash
+        await settle(pilot)
+        await pilot.press("6", "d")
+        await settle(pilot)
+        await pilot.press("1", "d")  # "Kept" to the Trash too
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        letter_list(app).select_id(gone)
+        await pilot.press("d", "y")  # deleted for good
+        await settle(pilot)
+        assert app.engine.store.get(gone) is None
+        await pilot.press("u")  # the move of "Kept" is still there to undo
+        await settle(pilot)
+        assert app.engine.store.get(kept).folder == "Inbox"
+        await pilot.press("u")
+        await settle(pilot)
+        assert notes[-1] == "Nothing to undo."
+
+
 async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
     add_letter(app.engine.store, subject="Lunch on Friday?", body=EVERY_KIND)

@@ -575,6 +575,14 @@ class MainScreen(Screen[None]):
 
     async def _delete_ids(self, ids: list[int]) -> None:
         await asyncio.to_thread(self.session.engine.store.delete, ids)
+        # Moves of these letters cannot be undone any more ("Undone: Moved to Trash" was said
+        # of a letter deleted for good since).
+        gone = set(ids)
+        self.undo_stack = [
+            replace(undo, previous=kept)
+            for undo in self.undo_stack
+            if (kept := {i: f for i, f in undo.previous.items() if i not in gone})
+        ]
         self.letters.remove_letters(ids)
         if not self.letters.letters:
             self.reader.show(None)
