@@ -20,6 +20,7 @@ from misfin_tui.core.trust import Ask, Choice, NetworkFacts, PresentedCert, Ques
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.prompts import ConfirmScreen, prompt_for
 from misfin_tui.ui.screens.main import MainScreen
+from misfin_tui.ui.widgets.fingerprint import FingerprintView
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import LetterList
 from misfin_tui.ui.widgets.reader import Reader
@@ -193,6 +194,27 @@ async def test_first_contact_buttons_fit_and_toasts_leave_them_free(
             assert inside.contains_region(b.region), (b.id, b.region, inside)
             for toast in toasts:
                 assert not b.region.overlaps(toast), (b.id, toast)
+
+
+@pytest.mark.parametrize("width", [80, 64, 44])
+async def test_the_first_contact_fingerprint_shows_every_group_at_any_width(
+    profile: Profile, width: int
+) -> None:
+    """Under ~70 columns the dialog cut the fingerprint's last groups off, and what was left
+    still looked like a whole fingerprint."""
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(prompt_for(FIRST_CONTACT))
+        await pilot.pause()
+        await pilot.pause()
+        view = app.screen.query_one(FingerprintView)
+        lines = str(view.render()).splitlines()
+        assert " ".join(lines).split().count("ABAB") == 16
+        assert all(len(line) <= view.content_size.width for line in lines), lines
+        dialog = app.screen.query_one("#dialog").scrollable_content_region
+        assert dialog.contains_region(view.region), (view.region, dialog)
+        assert len(lines) == (2 if width == 80 else 4 if width == 64 else 5)
 
 
 async def test_a_new_mail_toast_leaves_the_newest_letters_and_the_footer_free(
