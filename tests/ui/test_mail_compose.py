@@ -634,7 +634,7 @@ async def test_discarding_right_after_typing_puts_the_words_in_the_trash_as_it_s
         await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
         (trashed,) = app.engine.store.summaries("Trash")
         assert app.engine.store.get(trashed.id).body == "Second thoughts, fast"
-        assert notes[-1] == "Letter discarded (the draft is in the Trash)."
+        assert notes[-1] == "Letter discarded (the draft is in the Trash) — u to undo"
         await pilot.press("c")
         await settle(pilot)
         await pilot.press("ctrl+t")  # nothing typed: nothing goes anywhere
@@ -665,3 +665,29 @@ async def test_an_untouched_reply_the_outbox_refuses_is_kept_in_drafts(
         await wait_for(pilot, lambda: any(note.startswith("Not queued") for note in notes))
         assert [d.subject for d in drafts(app)] == ["Re: Question"]
         assert "The draft is kept in Drafts." in notes[-1]
+
+
+async def test_u_takes_a_discarded_letter_back_to_drafts(profile: Profile) -> None:
+    """The Trash kept a discarded letter's text, but no key made it a draft again (i sent it
+    to the Inbox); u now undoes the discard as it undoes a delete."""
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", body="Oops, I meant to keep this")
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await press_to_leave(pilot, "enter", until=lambda app: isinstance(app.screen, MainScreen))
+        assert notes[-1] == "Letter discarded (the draft is in the Trash) — u to undo"
+        assert drafts(app) == []
+        await pilot.press("3", "u")  # in Drafts
+        await settle(pilot)
+        (draft,) = drafts(app)
+        assert notes[-1] == "Undone: Letter discarded"
+        rows = app.screen.query_one("#letters", LetterList)
+        assert [s.id for s in rows.letters] == [draft.id]
+        await pilot.press("enter")  # a draft again: it opens in compose
+        await settle(pilot)
+        assert compose_screen(app).body == "Oops, I meant to keep this"

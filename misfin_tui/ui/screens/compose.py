@@ -322,7 +322,8 @@ class RecipientsInput(FieldInput):
 
 
 class ComposeScreen(Screen[str | None]):
-    """Write a letter. Dismisses with "queued", "draft" or None."""
+    """Write a letter. Dismisses with "queued", "draft", "discarded" (its draft moved to the
+    Trash: `draft_id`) or None."""
 
     HELP_TITLE = "Compose"
     HELP = (
@@ -372,6 +373,7 @@ class ComposeScreen(Screen[str | None]):
         self._kept: tuple[str, list[str], str, str] | None = None
         self._leaving = False
         self._sent = False  # handed to Sending: the draft is no longer ours to write
+        self.undoable = False  # the screen underneath undoes a discard (u): the toast says so
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -579,10 +581,12 @@ class ComposeScreen(Screen[str | None]):
             self._sent = True  # no autosave after this point
         if draft_id is None:  # nothing was written: nothing to keep
             self.app.notify("Letter discarded.", markup=False)
-        else:
-            await asyncio.to_thread(self.session.engine.store.move, [draft_id], "Trash")
-            self.app.notify("Letter discarded (the draft is in the Trash).", markup=False)
-        self.post_message(self.Done(None))
+            self.post_message(self.Done(None))
+            return
+        await asyncio.to_thread(self.session.engine.store.move, [draft_id], "Trash")
+        undo = " — u to undo" if self.undoable else "."
+        self.app.notify(f"Letter discarded (the draft is in the Trash){undo}", markup=False)
+        self.post_message(self.Done("discarded"))
 
     class Done(Message):
         """A worker finished closing: dismiss from the screen's own handler, not the worker."""

@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -31,6 +31,9 @@ from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList
 from misfin_tui.ui.widgets.reader import Reader
 from misfin_tui.ui.widgets.thread_rows import ThreadRows
+
+if TYPE_CHECKING:
+    from misfin_tui.ui.screens.compose import ComposeScreen
 
 # A letter shown this long in the reader counts as read.
 READ_AFTER_SECONDS = 1.5
@@ -682,10 +685,15 @@ class MainScreen(Screen[None]):
 
         self.app.call_from_thread(self._open_response, draft_fields(letter))
 
-    def _push_compose(self, screen: Screen[Any]) -> None:
-        self.app.push_screen(screen, callback=self._compose_closed)
+    def _push_compose(self, screen: ComposeScreen) -> None:
+        screen.undoable = True
+        self.app.push_screen(screen, callback=lambda result: self._compose_closed(screen, result))
 
-    def _compose_closed(self, _result: object) -> None:
+    def _compose_closed(self, screen: ComposeScreen, result: str | None) -> None:
+        if result == "discarded" and screen.draft_id is not None:
+            # u takes the draft out of the Trash, as it does a letter deleted by mistake (the
+            # Trash kept its text, but no key made it a draft again).
+            self.undo_stack.append(Undo("Letter discarded", {screen.draft_id: "Drafts"}))
         if self.searching is None:
             current = self.letters.current
             self.load_folder(self.folder, keep=current.id if current else None)
