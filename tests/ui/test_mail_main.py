@@ -346,6 +346,27 @@ async def test_quarantine_banner_and_trust_marks(profile: Profile) -> None:
         )  # the reason ends as a sentence, whatever its source wrote
 
 
+async def test_a_verified_banner_says_how_once_and_fits_two_lines_at_80_columns(
+    profile: Profile,
+) -> None:
+    """ "their server vouches for this certificate — bobs.demo confirms this certificate is
+    bob@bobs.demo's": the same thing twice, three lines above nearly every letter at 80x24."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(
+        app.engine.store,
+        sender="bob@bobs.demo",
+        subject="Checked",
+        trust="verified",
+        reason="bobs.demo confirms this certificate is bob@bobs.demo's",
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one("#reader-banner", Static)
+        text = str(banner.render())
+        assert text == "✓ Sender verified — bobs.demo confirms this certificate is bob@bobs.demo's."
+        assert banner.size.height == 2
+
+
 async def test_help_lists_the_screen_keys_and_the_palette_offers_actions(
     profile: Profile,
 ) -> None:
