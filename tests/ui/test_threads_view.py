@@ -456,3 +456,18 @@ def test_a_thread_of_one_is_never_opened_when_the_rows_are_built() -> None:
     alone = build_threads(letters[:1], me=[ME])
     assert ThreadRows(alone, expanded=[thread.id]).expanded == set()
     assert len(ThreadRows(alone, expanded=[thread.id])) == 1
+
+
+async def test_a_conversation_in_sent_or_drafts_says_whom_it_goes_to(app: MisfinApp) -> None:
+    """In Sent, a conversation's row named its recipient alone, "carol@…  Plans", as if Carol
+    had written it; its letters' rows (and the letter view) say "To carol@…"."""
+    add_letter(app.engine.store, sender=ME, subject="Plans", folder="Sent", recipients=(CAROL, BOB))
+    async with app.run_test(size=SIZE) as pilot:
+        await conversations(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        (row,) = row_texts(app)
+        assert f"To {CAROL}, b…" in row
+        await pilot.press("1")  # the Inbox's rows name who wrote
+        await settle(pilot)
+        assert "To " not in "".join(row_texts(app))

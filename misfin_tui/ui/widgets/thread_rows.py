@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from misfin_tui.core.store import Summary
 from misfin_tui.core.threads import Thread, address_key
-from misfin_tui.ui.widgets.letter_list import MEMBER, Rows, ThreadLine, who_of
+from misfin_tui.ui.widgets.letter_list import MEMBER, OUTGOING, Rows, ThreadLine, who_of
 
 # A row: (thread index, member index), the thread's own row with member -1. Rows are in that
 # tuple order, so bisection finds a thread's row.
@@ -155,7 +155,9 @@ class ThreadRows(Rows):
 
 
 def _correspondents(thread: Thread) -> str:
-    """Everyone in the conversation but us, the most recent writer first."""
+    """Everyone in the conversation but us, the most recent writer first; "To …" in the
+    folders of letters we wrote, as their letters' rows say (in Sent, "ada@…  Hello" read as
+    a letter from Ada)."""
     if not thread.correspondents:
         return who_of(thread.members[0])
     seen: dict[str, None] = {}
@@ -166,4 +168,5 @@ def _correspondents(thread: Thread) -> str:
                 seen.setdefault(key, None)
         if len(seen) == len(thread.correspondents):
             break
-    return ", ".join(seen)
+    who = ", ".join(seen)
+    return f"To {who}" if thread.members[0].folder in OUTGOING else who
