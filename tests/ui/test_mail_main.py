@@ -264,6 +264,24 @@ async def test_undo_in_search_results_brings_the_letter_back_among_them(profile:
         assert rows.show_folder  # still the search results
 
 
+async def test_a_long_search_keeps_its_count_and_the_way_out_in_the_title(
+    profile: Profile,
+) -> None:
+    """At 80 columns a query of some thirty characters pushed "N found · Esc closes" out of
+    the one-line title."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.engine.store, subject="Lunch", body="# Lunch\nnoodles at the corner place\n")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"noodles at the corner place")
+        await settle(pilot)
+        title = app.screen.query_one("#list-title", Static)
+        text = str(title.render())
+        assert text.startswith(" Search “noodles at") and "…" in text
+        assert text.endswith("”: 1 found · Esc closes")
+        assert len(text) <= title.size.width
+
+
 async def test_a_toast_announces_a_letter_stored_while_running(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
     add_letter(app.engine.store, subject="Before")

@@ -28,7 +28,7 @@ from misfin_tui.ui.messages import CountsChanged, LetterChanged, NetworkChanged,
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.session import Session
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
-from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList
+from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList, fit
 from misfin_tui.ui.widgets.reader import Reader
 from misfin_tui.ui.widgets.thread_rows import ThreadRows
 
@@ -308,7 +308,11 @@ class MainScreen(Screen[None]):
         if self.searching is not None:
             count = len(self.letters.letters)
             found = f"the newest {count:,}" if count >= SEARCH_LIMIT else f"{count:,} found"
-            title.update(Content(f" Search “{one_line(self.searching)}”: {found} · Esc closes"))
+            rest = f"”: {found} · Esc closes"
+            # A long query is cut, not what follows it: the count and the way out stay in sight.
+            room = max(title.size.width - len(" Search “") - len(rest), 2)
+            query = fit(one_line(self.searching), room).rstrip()
+            title.update(Content(f" Search “{query}{rest}"))
             return
         total, unread = self.counts.get(self.folder, (0, 0))
         text = f" {self.folder} · {total:,} letter{'' if total == 1 else 's'}"
