@@ -93,9 +93,25 @@ async def test_the_meter_counts_the_whole_message_and_says_when_b_still_fits(
         compose_screen(app).query_one("#body", TextArea).insert("y\n" * 7000)
         await settle(pilot)
         words = str(meter(app).render())
-        assert words.startswith("17,014 / 16,384 bytes · 630 bytes too long")
-        assert "split it into 2 numbered letters" in words
+        assert words == "17,014 / 16,384 bytes · 630 bytes over: Ctrl+S splits it into 2 letters"
         assert meter(app).has_class("-over")
+
+
+async def test_the_meter_of_a_letter_too_long_fits_its_one_line_at_80_columns(
+    profile: Profile,
+) -> None:
+    """ "… Ctrl+S offers to split it into 2 numbered letters" was longer than the meter's one
+    row at 80 columns: its end was cut off."""
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", subject="Hi", body="y\n" * 9000)
+        await settle(pilot)
+        words = str(meter(app).render())
+        assert words.endswith(": Ctrl+S splits it into 2 letters")
+        assert len(words) <= meter(app).content_size.width
 
 
 async def test_a_letter_too_long_is_split_into_numbered_parts_only_when_asked(

@@ -486,9 +486,11 @@ class ComposeScreen(Screen[str | None]):
         words = f"{size.message_bytes:,} / {size.limit:,} bytes"
         if not size.fits_c:
             parts = len(split_body(text, size.body_limit)) if size.body_limit > 200 else 0
-            words += f" · {size.message_bytes - size.limit:,} bytes too long"
+            # One line at 80 columns: "… Ctrl+S offers to split it into 2 numbered letters"
+            # lost its end (the meter is one row); the split question says the rest.
+            words += f" · {size.message_bytes - size.limit:,} bytes over"
             if parts:
-                words += f": Ctrl+S offers to split it into {parts} numbered letters"
+                words += f": Ctrl+S splits it into {parts} letters"
         elif size.fits_b is not None:
             words += (
                 f" · also fits Misfin(B)'s {B_LIMIT:,}"
