@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from helpers.letters import add_letter
-from helpers.pilot import SIZE, press_to_leave, record_notes, settle
+from helpers.pilot import SIZE, press_to_leave, record_notes, settle, wait_for
 from helpers.profiles import ME, make_profile
 from textual import events
 from textual.widgets import Input, Select, Static, TextArea
@@ -93,9 +93,25 @@ async def test_the_meter_counts_the_whole_message_and_says_when_b_still_fits(
         compose_screen(app).query_one("#body", TextArea).insert("y\n" * 7000)
         await settle(pilot)
         words = str(meter(app).render())
-        assert words.startswith("17,014 / 16,384 bytes · 630 bytes too long")
-        assert "split it into 2 numbered letters" in words
+        assert words == "17,014 / 16,384 bytes · 630 bytes over: Ctrl+S splits it into 2 letters"
         assert meter(app).has_class("-over")
+
+
+async def test_the_meter_of_a_letter_too_long_fits_its_one_line_at_80_columns(
+    profile: Profile,
+) -> None:
+    """ "… Ctrl+S offers to split it into 2 numbered letters" was longer than the meter's one
+    row at 80 columns: its end was cut off."""
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", subject="Hi", body="y\n" * 9000)
+        await settle(pilot)
+        words = str(meter(app).render())
+        assert words.endswith(": Ctrl+S splits it into 2 letters")
+        assert len(words) <= meter(app).content_size.width
 
 
 async def test_a_letter_too_long_is_split_into_numbered_parts_only_when_asked(
@@ -578,3 +594,116 @@ async def test_discarding_asks_and_moves_the_draft_to_the_trash(profile: Profile
         await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
         assert drafts(app) == []
         assert app.engine.store.get(draft.id).folder == "Trash"
+
+
+async def test_a_reply_or_a_draft_closed_untouched_leaves_nothing_new_in_drafts(
+    profile: Profile,
+) -> None:
+    """r then Esc (a change of mind) saved the bare quote as a draft, and reopening a draft
+    rewrote it (a new date, so it jumped to the top) though nothing was typed."""
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    add_letter(app.engine.store, subject="Question", body="# Question\nTea or coffee?\n")
+    draft = app.engine.store.save_draft(
+        None, identity=ME, recipients=["carol@example.net"], subject="Later", body="Half"
+    )
+    before = app.engine.store.summary(draft)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key in ("r", "f"):
+            await pilot.press(key)
+            await settle(pilot)
+            await pilot.pause(compose_module.AUTOSAVE_SECONDS + 0.5)  # the autosave too
+            await press_to_leave(pilot, "escape")
+            assert [d.id for d in drafts(app)] == [draft]
+        assert "Draft kept in Drafts." not in notes
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert compose_screen(app).draft_id == draft
+        await pilot.pause(compose_module.AUTOSAVE_SECONDS + 0.5)
+        await press_to_leave(pilot, "escape")
+        assert drafts(app) == [before]  # not rewritten
+        assert notes[-1] == "Draft kept in Drafts."
+        await pilot.press("enter")
+        await settle(pilot)
+        compose_screen(app).query_one("#body", TextArea).insert(" more")
+        await press_to_leave(pilot, "escape")
+        assert app.engine.store.get(draft).body == "Half more"
+
+
+async def test_discarding_right_after_typing_puts_the_words_in_the_trash_as_it_says(
+    profile: Profile,
+) -> None:
+    """Discarded before the autosave ran, the letter was gone, while the toast said its draft
+    was in the Trash."""
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", body="Second thoughts, fast")
+        await pilot.press("ctrl+t")  # within the second: no draft yet
+        await settle(pilot)
+        await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
+        (trashed,) = app.engine.store.summaries("Trash")
+        assert app.engine.store.get(trashed.id).body == "Second thoughts, fast"
+        assert notes[-1] == "Letter discarded (the draft is in the Trash) — u to undo"
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("ctrl+t")  # nothing typed: nothing goes anywhere
+        await settle(pilot)
+        await press_to_leave(pilot, "y", until=lambda app: isinstance(app.screen, MainScreen))
+        assert len(app.engine.store.summaries("Trash")) == 1
+        assert notes[-1] == "Letter discarded."
+
+
+async def test_an_untouched_reply_the_outbox_refuses_is_kept_in_drafts(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent as it opened, a reply is still saved as a draft first: compose has closed when
+    the outbox refuses a letter, and the draft is what is left of it."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.engine.store, subject="Question", body="# Question\nTea or coffee?\n")
+
+    def refuse(*_args: Any, **_kwargs: Any) -> int:
+        raise ValueError("the outbox is full")
+
+    monkeypatch.setattr(app.engine.outbox, "enqueue", refuse)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        await press_to_leave(pilot, "ctrl+s")
+        await wait_for(pilot, lambda: any(note.startswith("Not queued") for note in notes))
+        assert [d.subject for d in drafts(app)] == ["Re: Question"]
+        assert "The draft is kept in Drafts." in notes[-1]
+
+
+async def test_u_takes_a_discarded_letter_back_to_drafts(profile: Profile) -> None:
+    """The Trash kept a discarded letter's text, but no key made it a draft again (i sent it
+    to the Inbox); u now undoes the discard as it undoes a delete."""
+    app = make_app(profile, start_receiver=False)
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(app, to="bob@example.net", body="Oops, I meant to keep this")
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await press_to_leave(pilot, "enter", until=lambda app: isinstance(app.screen, MainScreen))
+        assert notes[-1] == "Letter discarded (the draft is in the Trash) — u to undo"
+        assert drafts(app) == []
+        await pilot.press("3", "u")  # in Drafts
+        await settle(pilot)
+        (draft,) = drafts(app)
+        assert notes[-1] == "Undone: Letter discarded"
+        rows = app.screen.query_one("#letters", LetterList)
+        assert [s.id for s in rows.letters] == [draft.id]
+        await pilot.press("enter")  # a draft again: it opens in compose
+        await settle(pilot)
+        assert compose_screen(app).body == "Oops, I meant to keep this"

@@ -184,6 +184,35 @@ async def test_deleting_from_the_trash_asks_first(profile: Profile) -> None:
         assert list(letter_list(app).letters) == []
 
 
+async def test_a_letter_deleted_for_good_leaves_no_undo_behind(profile: Profile) -> None:
+    """Moved to the Trash and deleted for good there, u still said "Undone: Moved to Trash"
+    of a letter that no longer existed."""
+    app = make_app(profile, start_receiver=False)
+    kept = add_letter(app.engine.store, subject="Kept", when="2026-01-04T10:00:00Z")
+    gone = add_letter(app.engine.store, subject="Gone", when="2026-01-05T10:00:00Z")
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a")  # "Gone" to the Archive, then to the Trash
+        await settle(pilot)
+        await pilot.press("6", "d")
+        await settle(pilot)
+        await pilot.press("1", "d")  # "Kept" to the Trash too
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        letter_list(app).select_id(gone)
+        await pilot.press("d", "y")  # deleted for good
+        await settle(pilot)
+        assert app.engine.store.get(gone) is None
+        await pilot.press("u")  # the move of "Kept" is still there to undo
+        await settle(pilot)
+        assert app.engine.store.get(kept).folder == "Inbox"
+        await pilot.press("u")
+        await settle(pilot)
+        assert notes[-1] == "Nothing to undo."
+
+
 async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: Profile) -> None:
     app = make_app(profile, start_receiver=False)
     add_letter(app.engine.store, subject="Lunch on Friday?", body=EVERY_KIND)
@@ -210,6 +239,47 @@ async def test_search_finds_letters_in_every_folder_and_escape_returns(profile: 
         await settle(pilot)
         assert len(rows.letters) == 2 and not rows.show_folder
         assert archived not in {s.id for s in rows.letters}
+
+
+async def test_undo_in_search_results_brings_the_letter_back_among_them(profile: Profile) -> None:
+    """Archived from the results and undone, the letter was back in its folder but missing
+    from the results until the search was typed again."""
+    app = make_app(profile, start_receiver=False)
+    first = add_letter(app.engine.store, subject="Lunch one", when="2026-01-05T10:00:00Z")
+    second = add_letter(app.engine.store, subject="Lunch two", when="2026-01-04T10:00:00Z")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"lunch", "enter")
+        await settle(pilot)
+        rows = letter_list(app)
+        await pilot.press("j")  # the second result
+        await pilot.press("a")
+        await settle(pilot)
+        assert [s.id for s in rows.letters] == [first]
+        await pilot.press("u")
+        await settle(pilot)
+        assert app.engine.store.get(second).folder == "Inbox"
+        assert [s.id for s in rows.letters] == [first, second]
+        assert rows.current is not None and rows.current.id == second
+        assert rows.show_folder  # still the search results
+
+
+async def test_a_long_search_keeps_its_count_and_the_way_out_in_the_title(
+    profile: Profile,
+) -> None:
+    """At 80 columns a query of some thirty characters pushed "N found · Esc closes" out of
+    the one-line title."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(app.engine.store, subject="Lunch", body="# Lunch\nnoodles at the corner place\n")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"noodles at the corner place")
+        await settle(pilot)
+        title = app.screen.query_one("#list-title", Static)
+        text = str(title.render())
+        assert text.startswith(" Search “noodles at") and "…" in text
+        assert text.endswith("”: 1 found · Esc closes")
+        assert len(text) <= title.size.width
 
 
 async def test_a_toast_announces_a_letter_stored_while_running(profile: Profile) -> None:
@@ -292,6 +362,27 @@ async def test_quarantine_banner_and_trust_marks(profile: Profile) -> None:
         assert str(banner.render()).endswith(
             "could not be verified — their server does not vouch for this certificate."
         )  # the reason ends as a sentence, whatever its source wrote
+
+
+async def test_a_verified_banner_says_how_once_and_fits_two_lines_at_80_columns(
+    profile: Profile,
+) -> None:
+    """ "their server vouches for this certificate — bobs.demo confirms this certificate is
+    bob@bobs.demo's": the same thing twice, three lines above nearly every letter at 80x24."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(
+        app.engine.store,
+        sender="bob@bobs.demo",
+        subject="Checked",
+        trust="verified",
+        reason="bobs.demo confirms this certificate is bob@bobs.demo's",
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one("#reader-banner", Static)
+        text = str(banner.render())
+        assert text == "✓ Sender verified — bobs.demo confirms this certificate is bob@bobs.demo's."
+        assert banner.size.height == 2
 
 
 async def test_help_lists_the_screen_keys_and_the_palette_offers_actions(

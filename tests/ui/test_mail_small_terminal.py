@@ -20,6 +20,7 @@ from misfin_tui.core.trust import Ask, Choice, NetworkFacts, PresentedCert, Ques
 from misfin_tui.ui.app import MisfinApp, make_app
 from misfin_tui.ui.prompts import ConfirmScreen, prompt_for
 from misfin_tui.ui.screens.main import MainScreen
+from misfin_tui.ui.widgets.fingerprint import FingerprintView
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
 from misfin_tui.ui.widgets.letter_list import LetterList
 from misfin_tui.ui.widgets.reader import Reader
@@ -195,6 +196,27 @@ async def test_first_contact_buttons_fit_and_toasts_leave_them_free(
                 assert not b.region.overlaps(toast), (b.id, toast)
 
 
+@pytest.mark.parametrize("width", [80, 64, 44])
+async def test_the_first_contact_fingerprint_shows_every_group_at_any_width(
+    profile: Profile, width: int
+) -> None:
+    """Under ~70 columns the dialog cut the fingerprint's last groups off, and what was left
+    still looked like a whole fingerprint."""
+    app = make_app(profile, start_receiver=False)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(prompt_for(FIRST_CONTACT))
+        await pilot.pause()
+        await pilot.pause()
+        view = app.screen.query_one(FingerprintView)
+        lines = str(view.render()).splitlines()
+        assert " ".join(lines).split().count("ABAB") == 16
+        assert all(len(line) <= view.content_size.width for line in lines), lines
+        dialog = app.screen.query_one("#dialog").scrollable_content_region
+        assert dialog.contains_region(view.region), (view.region, dialog)
+        assert len(lines) == (2 if width == 80 else 4 if width == 64 else 5)
+
+
 async def test_a_new_mail_toast_leaves_the_newest_letters_and_the_footer_free(
     profile: Profile,
 ) -> None:
@@ -246,3 +268,45 @@ async def test_the_short_header_of_our_own_letters_says_whom_they_go_to(profile:
         assert letters(app).current is not None
         shown = str(head.render())
         assert shown.startswith("To: bob@example.net, carol@example.com"), shown
+
+
+@pytest.mark.parametrize("width", [80, 60, 50])
+async def test_a_row_names_the_sender_and_subject_at_any_width_and_marks_a_cut(
+    profile: Profile, width: int
+) -> None:
+    """In a terminal under ~55 columns the date took the row: the subject was cut to nothing,
+    then the sender. And an address cut to its column's width read as a whole one."""
+    app = make_app(profile, start_receiver=False)
+    add_letter(
+        app.engine.store,
+        sender="bob@example.net.evil.example",
+        subject="Lunch",
+        when="2026-01-05T12:00:00Z",
+    )
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot)
+        row = letters(app).render_line(0).text
+        assert "Lunch" in row
+        assert "bob@exa" in row and "…" in row.split("Lunch")[0]
+        assert ("2026-01-05" in row) == (width >= 80)  # the date makes way first
+
+
+async def test_the_cursor_row_stays_in_sight_when_the_terminal_gets_smaller(
+    profile: Profile,
+) -> None:
+    """Made smaller, the list kept its scroll: the cursor's row was left below the rows shown,
+    and the reader showed a letter no row was lit for."""
+    app = make_app(profile, start_receiver=False)
+    for day in range(1, 31):
+        add_letter(app.engine.store, subject=f"Letter {day}", when=f"2026-01-{day:02d}T10:00:00Z")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        rows = letters(app)
+        for _ in range(12):
+            await pilot.press("j")
+        await settle(pilot)
+        assert rows.scroll_offset.y == 0
+        await pilot.resize_terminal(*SMALL)
+        await settle(pilot)
+        shown = range(rows.scroll_offset.y, rows.scroll_offset.y + rows.size.height)
+        assert rows.cursor == 12 and rows.cursor in shown

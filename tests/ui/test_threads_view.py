@@ -428,3 +428,46 @@ async def test_the_key_can_be_changed_in_config(tmp_path: Path, monkeypatch) -> 
         await pilot.press("v")
         await settle(pilot)
         assert threads(app).thread_count == 2
+
+
+async def test_a_conversation_left_with_one_letter_shows_it_once(app: MisfinApp) -> None:
+    """Opened, and all but one of its letters moved away, a thread showed its last letter
+    twice: its own row, and the same letter indented under it (also after a reload)."""
+    first = add_letter(app.engine.store, subject="Tea?", when=day(1))
+    second = add_letter(app.engine.store, subject="Re: Tea?", when=day(2))
+    async with app.run_test(size=SIZE) as pilot:
+        await conversations(pilot)
+        await pilot.press("space", "j")  # opened; the cursor on its newest letter
+        await settle(pilot)
+        assert [s.id for s in threads(app)] == [second, second, first]
+        await pilot.press("d")
+        await settle(pilot)
+        assert [s.id for s in threads(app)] == [first]
+        assert not threads(app).expanded
+        await pilot.press("u")  # back, and read again from the store
+        await settle(pilot)
+        assert [s.id for s in threads(app)] == [second]  # closed: one row for the two
+        assert letter_list(app).current.id == second
+
+
+def test_a_thread_of_one_is_never_opened_when_the_rows_are_built() -> None:
+    letters = [summary(1, "Tea?", BOB, 1), summary(2, "Re: Tea?", BOB, 2)]
+    (thread,) = build_threads(letters, me=[ME])
+    alone = build_threads(letters[:1], me=[ME])
+    assert ThreadRows(alone, expanded=[thread.id]).expanded == set()
+    assert len(ThreadRows(alone, expanded=[thread.id])) == 1
+
+
+async def test_a_conversation_in_sent_or_drafts_says_whom_it_goes_to(app: MisfinApp) -> None:
+    """In Sent, a conversation's row named its recipient alone, "carol@…  Plans", as if Carol
+    had written it; its letters' rows (and the letter view) say "To carol@…"."""
+    add_letter(app.engine.store, sender=ME, subject="Plans", folder="Sent", recipients=(CAROL, BOB))
+    async with app.run_test(size=SIZE) as pilot:
+        await conversations(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        (row,) = row_texts(app)
+        assert f"To {CAROL}, b…" in row
+        await pilot.press("1")  # the Inbox's rows name who wrote
+        await settle(pilot)
+        assert "To " not in "".join(row_texts(app))

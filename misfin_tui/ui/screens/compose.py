@@ -316,7 +316,8 @@ class RecipientsInput(FieldInput):
 
 
 class ComposeScreen(Screen[str | None]):
-    """Write a letter. Dismisses with "queued", "draft" or None."""
+    """Write a letter. Dismisses with "queued", "draft", "discarded" (its draft moved to the
+    Trash: `draft_id`) or None."""
 
     HELP_TITLE = "Compose"
     HELP = (
@@ -361,8 +362,12 @@ class ComposeScreen(Screen[str | None]):
         self._save_lock = threading.Lock()
         self._version = 0  # bumped on every change; a save only writes newer text
         self._saved_version = 0 if draft_id is not None else -1
+        # The letter as it opened, then as last saved: nothing to write while it is unchanged
+        # (a reply opened and closed untouched left a draft of the bare quote behind).
+        self._kept: tuple[str, list[str], str, str] | None = None
         self._leaving = False
         self._sent = False  # handed to Sending: the draft is no longer ours to write
+        self.undoable = False  # the screen underneath undoes a discard (u): the toast says so
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -409,6 +414,7 @@ class ComposeScreen(Screen[str | None]):
             area.focus()
             if body:
                 area.move_cursor(area.document.end)
+        self._kept = self._snapshot()
         self._update_meter()
         self._load_contacts()
 
@@ -474,9 +480,11 @@ class ComposeScreen(Screen[str | None]):
         words = f"{size.message_bytes:,} / {size.limit:,} bytes"
         if not size.fits_c:
             parts = len(split_body(text, size.body_limit)) if size.body_limit > 200 else 0
-            words += f" · {size.message_bytes - size.limit:,} bytes too long"
+            # One line at 80 columns: "… Ctrl+S offers to split it into 2 numbered letters"
+            # lost its end (the meter is one row); the split question says the rest.
+            words += f" · {size.message_bytes - size.limit:,} bytes over"
             if parts:
-                words += f": Ctrl+S offers to split it into {parts} numbered letters"
+                words += f": Ctrl+S splits it into {parts} letters"
         elif size.fits_b is not None:
             words += (
                 f" · also fits Misfin(B)'s {B_LIMIT:,}"
@@ -495,11 +503,17 @@ class ComposeScreen(Screen[str | None]):
     def _save_in_thread(self, version: int, snapshot: tuple[str, list[str], str, str]) -> None:
         self.save_draft(version, snapshot)
 
-    def save_draft(self, version: int, snapshot: tuple[str, list[str], str, str]) -> int | None:
-        """Write the draft (blocking; call from a thread). Older snapshots never overwrite newer."""
+    def save_draft(
+        self, version: int, snapshot: tuple[str, list[str], str, str], *, unchanged: bool = False
+    ) -> int | None:
+        """Write the draft (blocking; call from a thread). Older snapshots never overwrite newer;
+        one unchanged since it opened or was saved is written only with `unchanged` (sending:
+        the draft is what is kept should the outbox refuse the letter)."""
         identity, recipients, subject, body = snapshot
         with self._save_lock:
             if self._sent or version <= self._saved_version:
+                return self.draft_id
+            if snapshot == self._kept and not unchanged:
                 return self.draft_id
             if self.draft_id is None and not (recipients or subject.strip() or body.strip()):
                 return None  # nothing typed yet: no empty draft
@@ -512,6 +526,7 @@ class ComposeScreen(Screen[str | None]):
                 in_reply_to=self.in_reply_to,
             )
             self._saved_version = version
+            self._kept = snapshot
             return self.draft_id
 
     # -- closing ------------------------------------------------------------------------------
@@ -555,13 +570,19 @@ class ComposeScreen(Screen[str | None]):
         self._leaving = True
         if self._save_timer is not None:
             self._save_timer.stop()
+        # What was typed since the last autosave goes to the Trash too, as the question says
+        # (discarded within a second of typing, the letter was gone with no draft anywhere).
+        draft_id = await asyncio.to_thread(self.save_draft, self._version, self._snapshot())
         with self._save_lock:
             self._sent = True  # no autosave after this point
-            draft_id = self.draft_id
-        if draft_id is not None:
-            await asyncio.to_thread(self.session.engine.store.move, [draft_id], "Trash")
-        self.app.notify("Letter discarded (the draft is in the Trash).", markup=False)
-        self.post_message(self.Done(None))
+        if draft_id is None:  # nothing was written: nothing to keep
+            self.app.notify("Letter discarded.", markup=False)
+            self.post_message(self.Done(None))
+            return
+        await asyncio.to_thread(self.session.engine.store.move, [draft_id], "Trash")
+        undo = " — u to undo" if self.undoable else "."
+        self.app.notify(f"Letter discarded (the draft is in the Trash){undo}", markup=False)
+        self.post_message(self.Done("discarded"))
 
     class Done(Message):
         """A worker finished closing: dismiss from the screen's own handler, not the worker."""
@@ -656,7 +677,9 @@ class ComposeScreen(Screen[str | None]):
                 return
         if self._save_timer is not None:
             self._save_timer.stop()
-        draft_id = await asyncio.to_thread(self.save_draft, self._version, self._snapshot())
+        draft_id = await asyncio.to_thread(
+            self.save_draft, self._version, self._snapshot(), unchanged=True
+        )
         with self._save_lock:
             self._sent = True
         try:

@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,9 +28,12 @@ from misfin_tui.ui.messages import CountsChanged, LetterChanged, NetworkChanged,
 from misfin_tui.ui.prompts import ConfirmScreen
 from misfin_tui.ui.session import Session
 from misfin_tui.ui.widgets.gemtext_view import GemtextView
-from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList
+from misfin_tui.ui.widgets.letter_list import FolderRows, LetterList, fit
 from misfin_tui.ui.widgets.reader import Reader
 from misfin_tui.ui.widgets.thread_rows import ThreadRows
+
+if TYPE_CHECKING:
+    from misfin_tui.ui.screens.compose import ComposeScreen
 
 # A letter shown this long in the reader counts as read.
 READ_AFTER_SECONDS = 1.5
@@ -305,7 +308,11 @@ class MainScreen(Screen[None]):
         if self.searching is not None:
             count = len(self.letters.letters)
             found = f"the newest {count:,}" if count >= SEARCH_LIMIT else f"{count:,} found"
-            title.update(Content(f" Search “{one_line(self.searching)}”: {found} · Esc closes"))
+            rest = f"”: {found} · Esc closes"
+            # A long query is cut, not what follows it: the count and the way out stay in sight.
+            room = max(title.size.width - len(" Search “") - len(rest), 2)
+            query = fit(one_line(self.searching), room).rstrip()
+            title.update(Content(f" Search “{query}{rest}"))
             return
         total, unread = self.counts.get(self.folder, (0, 0))
         text = f" {self.folder} · {total:,} letter{'' if total == 1 else 's'}"
@@ -552,10 +559,12 @@ class MainScreen(Screen[None]):
 
     def _undone(self, undo: Undo) -> None:
         self.notify(f"Undone: {undo.label}", markup=False)  # the same words as the move
+        keep = next(iter(undo.previous), None)
         if self.searching is None:
-            self.load_folder(self.folder, keep=next(iter(undo.previous), None))
-        else:
+            self.load_folder(self.folder, keep=keep)
+        else:  # the letters come back among the results, where they were moved from
             self._refresh_counts()
+            self._search(self.searching, keep)
 
     @work(exit_on_error=False, group="dialog")
     async def _delete_for_good(self, letters: list[Summary]) -> None:
@@ -573,6 +582,14 @@ class MainScreen(Screen[None]):
 
     async def _delete_ids(self, ids: list[int]) -> None:
         await asyncio.to_thread(self.session.engine.store.delete, ids)
+        # Moves of these letters cannot be undone any more ("Undone: Moved to Trash" was said
+        # of a letter deleted for good since).
+        gone = set(ids)
+        self.undo_stack = [
+            replace(undo, previous=kept)
+            for undo in self.undo_stack
+            if (kept := {i: f for i, f in undo.previous.items() if i not in gone})
+        ]
         self.letters.remove_letters(ids)
         if not self.letters.letters:
             self.reader.show(None)
@@ -607,22 +624,22 @@ class MainScreen(Screen[None]):
                 self.load_folder(self.folder)
             return
         self.searching = query
-        self._search(query)
+        self._search(query, None)
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
         self.letters.focus()
 
     @work(thread=True, exclusive=True, group="letters", exit_on_error=False)
-    def _search(self, query: str) -> None:
+    def _search(self, query: str, keep: int | None) -> None:
         results = self.session.engine.store.search(query, limit=SEARCH_LIMIT)
-        self._from_worker(self._found, query, results)
+        self._from_worker(self._found, query, results, keep)
 
-    def _found(self, query: str, results: list[Summary]) -> None:
+    def _found(self, query: str, results: list[Summary], keep: int | None) -> None:
         if self.searching != query:
             return
         self.letters.empty_text = "Nothing found"
-        self.letters.set_letters(results, show_folder=True)
+        self.letters.set_letters(results, keep=keep, show_folder=True)
         self._set_title()
 
     # -- writing ------------------------------------------------------------------------------
@@ -672,10 +689,15 @@ class MainScreen(Screen[None]):
 
         self.app.call_from_thread(self._open_response, draft_fields(letter))
 
-    def _push_compose(self, screen: Screen[Any]) -> None:
-        self.app.push_screen(screen, callback=self._compose_closed)
+    def _push_compose(self, screen: ComposeScreen) -> None:
+        screen.undoable = True
+        self.app.push_screen(screen, callback=lambda result: self._compose_closed(screen, result))
 
-    def _compose_closed(self, _result: object) -> None:
+    def _compose_closed(self, screen: ComposeScreen, result: str | None) -> None:
+        if result == "discarded" and screen.draft_id is not None:
+            # u takes the draft out of the Trash, as it does a letter deleted by mistake (the
+            # Trash kept its text, but no key made it a draft again).
+            self.undo_stack.append(Undo("Letter discarded", {screen.draft_id: "Drafts"}))
         if self.searching is None:
             current = self.letters.current
             self.load_folder(self.folder, keep=current.id if current else None)

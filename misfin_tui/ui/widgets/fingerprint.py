@@ -39,10 +39,19 @@ def short_fingerprint(hex64: str, groups: int = 4) -> str:
     return " ".join(parts[:groups]) + (" …" if len(parts) > groups else "")
 
 
-def fingerprint_text(label: str, hex64: str) -> str:
-    """'<label> (SHA-256):  AAAA BBBB …' with continuation rows aligned under the first."""
+def fingerprint_text(label: str, hex64: str, width: int | None = None) -> str:
+    """'<label> (SHA-256):  AAAA BBBB …' with continuation rows aligned under the first.
+
+    In fewer than `width` cells the rows get four groups each, and the label a line of its
+    own if need be: every group stays in sight (a dialog cut the last ones off, under ~70
+    columns, the fingerprint looking whole).
+    """
     head = f"{label} ({ALGORITHM}):  "
     rows = fingerprint_rows(hex64) or ["(none)"]
+    if width is not None and len(head) + max(map(len, rows)) > width:
+        rows = fingerprint_rows(hex64, per_row=4) or rows
+        if len(head) + max(map(len, rows)) > width:
+            return "\n".join([head.rstrip(), *rows])
     pad = " " * len(head)
     return "\n".join([head + rows[0], *(pad + row for row in rows[1:])])
 
@@ -52,7 +61,6 @@ class FingerprintView(Static):
 
     DEFAULT_CSS = """
     FingerprintView {
-        width: auto;
         height: auto;
         padding: 0 0 0 1;
         text-style: bold;
@@ -67,4 +75,11 @@ class FingerprintView(Static):
     def show(self, label: str, hex64: str) -> None:
         """Switch to another fingerprint (the trust manager's detail pane)."""
         self.label, self.hex64 = label, hex64
-        self.update(Content(fingerprint_text(label, hex64)))
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        width = self.content_size.width or None
+        self.update(Content(fingerprint_text(self.label, self.hex64, width)))

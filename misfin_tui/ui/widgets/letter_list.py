@@ -55,6 +55,8 @@ def short_date(iso: str) -> str:
 # Rows read from the store at a time, and summaries kept (a few screens' worth, at any size).
 PAGE = 100
 CACHED = 2048
+# The fewest cells a subject gets before the date makes way for it (a terminal under ~62 columns).
+MIN_SUBJECT = 8
 
 
 def _gone(letter_id: int, folder: str) -> Summary:
@@ -422,9 +424,12 @@ class LetterList(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         self.refresh_line(old)
         self.refresh_line(new)
-        self.scroll_to_region(Region(0, new, 1, 1), animate=False, force=True)
+        self._show_cursor()
         current = self.current
         self.post_message(self.Highlighted(current.id if current else None))
+
+    def _show_cursor(self) -> None:
+        self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, force=True)
 
     def action_cursor_up(self) -> None:
         self.cursor -= 1
@@ -492,6 +497,9 @@ class LetterList(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(event.size.width, len(self.letters))
         self._cache.clear()
+        # A shorter list (the terminal made smaller) keeps the cursor's row in sight: it was
+        # left below the rows shown, the reader showing a letter no row was lit for.
+        self.call_after_refresh(self._show_cursor)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -545,24 +553,33 @@ class LetterList(ScrollView, can_focus=True):
         date = short_date(summary.received_at)
         folder = f"{summary.folder:<11}" if key.show_folder else ""
         sender_width = max(10, min(28, width // 4))
-        fixed = 2 + 1 + 1 + sender_width + 1 + len(folder) + 1 + cell_len(date) + 1
-        subject_width = max(width - fixed, 0)
+        fixed = 2 + 1 + 1 + sender_width + 1 + len(folder) + 1
+        if width - fixed - cell_len(date) - 1 < MIN_SUBJECT:
+            date = ""  # a narrow list: who and what before when (the reader has the date)
+        date_width = cell_len(date) + 1 if date else 0
+        subject_width = max(width - fixed - date_width, 0)
         if thread is not None:
             subject = one_line(thread.subject) or "(no subject)"
             if thread.count > 1:  # the count stays in sight: the subject is cut for it
                 count = f" ({thread.count})"
                 if cell_len(subject) + len(count) > subject_width:
-                    subject = set_cell_size(subject, max(subject_width - len(count), 0))
+                    subject = fit(subject, max(subject_width - len(count), 0))
                 subject += count
         else:
             subject = one_line(summary.subject) or "(no subject)"
-        left = (
-            f" {mark}{trust} {folder}"
-            f"{set_cell_size(who, sender_width)} {set_cell_size(subject, subject_width)} "
-        )
-        segments = [Segment(set_cell_size(left, max(width - cell_len(date) - 1, 0)), style)]
-        segments.append(Segment(f"{date} ", date_style))
+        left = f" {mark}{trust} {folder}{fit(who, sender_width)} {fit(subject, subject_width)} "
+        segments = [Segment(set_cell_size(left, max(width - date_width, 0)), style)]
+        if date:
+            segments.append(Segment(f"{date} ", date_style))
         return Strip(segments).crop_extend(0, width, base)
+
+
+def fit(text: str, width: int) -> str:
+    """`text` in exactly `width` cells; cut with "…", so a cut address never passes for a
+    whole one ("bob@example.net.evil.example" read "bob@example.net" in 15 cells)."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
 
 
 def who_of(summary: Summary) -> str:

@@ -26,6 +26,9 @@ TRUST_WORDS = {
     "rotated": "The sender's certificate changed; their server vouches for the new one.",
     "unverified": "Sender not verified.",
 }
+# With a reason, which says how the server vouched, the stock words would say it a second time
+# (three lines at 80 columns, on nearly every letter): the state alone goes before it.
+SHORT_WORDS = {"verified": "Sender verified."}
 
 
 def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
@@ -38,7 +41,8 @@ def trust_banner(letter: StoredLetter) -> tuple[str, str] | None:
     reason = one_line(letter.trust_reason).strip()
     if reason:  # a fragment as the store keeps it: after a dash, ended as a sentence
         end = "" if reason.endswith((".", "!", "?", "…")) else "."
-        text = f"{text.rstrip('.')} — {reason}{end}"
+        words = SHORT_WORDS.get(letter.trust, words)
+        text = f"{mark} {words.rstrip('.')} — {reason}{end}"
     return text, f"trust-{letter.trust}"
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from misfin_tui.core.store import Summary
 from misfin_tui.core.threads import Thread, address_key
-from misfin_tui.ui.widgets.letter_list import MEMBER, Rows, ThreadLine, who_of
+from misfin_tui.ui.widgets.letter_list import MEMBER, OUTGOING, Rows, ThreadLine, who_of
 
 # A row: (thread index, member index), the thread's own row with member -1. Rows are in that
 # tuple order, so bisection finds a thread's row.
@@ -27,7 +27,9 @@ class ThreadRows(Rows):
 
     def __init__(self, threads: Sequence[Thread], expanded: Iterable[int] = ()) -> None:
         self.threads = list(threads)
-        known = {thread.id for thread in self.threads}
+        # Only a thread of several letters opens (a single letter under its own row was shown
+        # twice, when the rest of its thread had been moved away).
+        known = {thread.id for thread in self.threads if thread.count > 1}
         self.expanded = {thread_id for thread_id in expanded if thread_id in known}
         self._lines: dict[int, ThreadLine] = {}  # thread index -> its row's look, as drawn
         self._emptied = 0  # threads whose every letter was removed
@@ -95,7 +97,12 @@ class ThreadRows(Rows):
             thread = self.threads[number]
             members = tuple(member for member in thread.members if member.id not in ids)
             row = self._thread_row(number)
-            if thread.id in self.expanded:  # its member rows are (number, 0..count-1)
+            opened = thread.id in self.expanded
+            if opened and len(members) < 2:  # one letter left: its thread's row alone
+                del self._rows[row + 1 : row + 1 + thread.count]
+                self.expanded.discard(thread.id)
+                opened = False
+            elif opened:  # its member rows are (number, 0..count-1)
                 del self._rows[row + 1 + len(members) : row + 1 + thread.count]
             for member in thread.members:
                 if member.id in ids:
@@ -107,7 +114,7 @@ class ThreadRows(Rows):
                 continue
             for position, member in enumerate(members):
                 self._where[member.id] = (number, position)
-            if thread.id in self.expanded:  # the oldest left starts it now: a new id
+            if opened:  # the oldest left starts it now: a new id
                 self.expanded.add(members[-1].id)
             self.threads[number] = replace(thread, root=members[-1], members=members)
             self._lines.pop(number, None)
@@ -148,7 +155,9 @@ class ThreadRows(Rows):
 
 
 def _correspondents(thread: Thread) -> str:
-    """Everyone in the conversation but us, the most recent writer first."""
+    """Everyone in the conversation but us, the most recent writer first; "To …" in the
+    folders of letters we wrote, as their letters' rows say (in Sent, "ada@…  Hello" read as
+    a letter from Ada)."""
     if not thread.correspondents:
         return who_of(thread.members[0])
     seen: dict[str, None] = {}
@@ -159,4 +168,5 @@ def _correspondents(thread: Thread) -> str:
                 seen.setdefault(key, None)
         if len(seen) == len(thread.correspondents):
             break
-    return ", ".join(seen)
+    who = ", ".join(seen)
+    return f"To {who}" if thread.members[0].folder in OUTGOING else who
