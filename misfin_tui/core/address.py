@@ -122,10 +122,13 @@ class Address:
 
     @classmethod
     def parse(cls, text: str) -> Address:
-        """Accepts `mailbox@host[:port]`, optionally behind misfin:// or misfin:."""
+        """Accepts `mailbox@host[:port]`, optionally behind misfin:// or misfin: (a URL may
+        end in the empty path "/", as gemtext links often do)."""
         lowered = text[:9].lower()
         if lowered.startswith("misfin://"):
             text = text[9:]
+            if text.endswith("/"):
+                text = text[:-1]
         elif lowered.startswith("misfin:"):
             text = text[7:]
         if text.count("@") != 1:

@@ -24,6 +24,12 @@ def test_prefixes_are_accepted(prefix: str) -> None:
     assert Address.parse(prefix + "bob@example.org") == Address("bob", "example.org")
 
 
+@pytest.mark.parametrize("url", ["misfin://bob@example.org/", "misfin://bob@example.org:1958/"])
+def test_a_url_may_end_in_the_empty_path(url: str) -> None:
+    """Gemtext links often end in "/": still the address, not "invalid host"."""
+    assert Address.parse(url).key == "bob@example.org"
+
+
 def test_port_is_for_connecting_only() -> None:
     address = Address.parse("bob@example.org:1959")
     assert address.port == 1959 and address.connect_port == 1959
@@ -125,6 +131,8 @@ def test_a_look_alike_separator_is_named_in_the_error() -> None:
         "bob@xn--zz.de",
         "bob@" + "a" * 64 + ".org",
         "misfin://",
+        "bob@example.org/",  # not a URL: a slash is no part of a host
+        "misfin://bob@example.org//",
         "bob@[::1]",
         "bob@[::1]:1958",
     ],
