@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers.letters import add_letter
-from helpers.pilot import settle
+from helpers.pilot import record_notes, settle
 from helpers.profiles import make_profile
 from textual.geometry import Region
 from textual.widgets import Button, Footer
@@ -111,6 +111,11 @@ async def test_enter_q_esc_j_k_space_n_p_g_in_list_and_reader(profile: Profile) 
         await pilot.press("p")
         await settle(pilot)
         assert lst.current.id == newest_first[0]
+        notes = record_notes(app)
+        await pilot.press("p")  # at the top: said, not silently nothing
+        await settle(pilot)
+        assert lst.current.id == newest_first[0]
+        assert any("first letter" in note for note in notes), notes
         await pilot.press("q")
         assert app.focused is lst and isinstance(app.screen, MainScreen)
         await pilot.press("enter")

@@ -412,11 +412,17 @@ class MainScreen(Screen[None]):
         self.letters.focus()
 
     def action_next_letter(self) -> None:
-        """The next letter (down the list), in the list or the reader."""
+        """The next letter (down the list), in the list or the reader; at the end, says so."""
+        if self.letters.cursor >= len(self.letters.letters) - 1:
+            self.notify("This is the last letter here.", markup=False)
+            return
         self.letters.action_cursor_down()
 
     def action_previous_letter(self) -> None:
-        """The previous letter (up the list), in the list or the reader."""
+        """The previous letter (up the list), in the list or the reader; at the top, says so."""
+        if self.letters.cursor <= 0:
+            self.notify("This is the first letter here.", markup=False)
+            return
         self.letters.action_cursor_up()
 
     @work(thread=True, exclusive=True, group="reader", exit_on_error=False)
