@@ -148,6 +148,15 @@ class Address:
                 raise AddressError(f"the host may not contain {char!r}")
         return cls(mailbox, _ascii_host(host), port)
 
+    @classmethod
+    def is_valid(cls, text: str) -> bool:
+        """Whether `text` parses as an address (for lists that skip what does not)."""
+        try:
+            cls.parse(text)
+        except AddressError:
+            return False
+        return True
+
     def __str__(self) -> str:
         return f"{self.mailbox}@{self.host}"
 

@@ -139,14 +139,6 @@ def _letter(row: sqlite3.Row) -> StoredLetter:
     )
 
 
-def _parses(address: str) -> bool:
-    try:
-        Address.parse(address)
-    except AddressError:
-        return False
-    return True
-
-
 def _split_recipients(text: str) -> tuple[str, ...]:
     return tuple(text.split(",")) if text else ()
 
@@ -772,7 +764,7 @@ class MailStore:
             ours = folder in ("Sent", "Outbox")
             for address in _split_recipients(recipients) if ours else (sender,):
                 address = address.strip()
-                if address.lower() not in seen and _parses(address):
+                if address.lower() not in seen and Address.is_valid(address):
                     seen[address.lower()] = address
         return list(seen.values())
 

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from misfin_tui.core import fingerprint
-from misfin_tui.core.address import Address, AddressError
+from misfin_tui.core.address import Address
 from misfin_tui.core.clock import utc_now
 from misfin_tui.core.database import Database
 from misfin_tui.core.network import Network
@@ -844,7 +844,7 @@ class TrustStore:
             if address.lower() in seen:
                 return
             seen.add(address.lower())
-            key = Address.parse(address).key if _parses(address) else address
+            key = Address.parse(address).key if Address.is_valid(address) else address
             own, before = pins.get(key), named.get(key)
             if own is not None and own.state is MailboxState.REJECTED:
                 return
@@ -860,7 +860,7 @@ class TrustStore:
             if old not in pins:
                 add(new, None)
         for address in correspondents:
-            key = Address.parse(address).key if _parses(address) else ""
+            key = Address.parse(address).key if Address.is_valid(address) else ""
             add(moves.get(key, address), None)
         return result
 
@@ -912,14 +912,6 @@ def check_pasted(pasted: str) -> None:
         fingerprint.pasted(pasted)
     except fingerprint.NotAFingerprint as exc:
         raise TrustError(f"{exc}; nothing was changed") from None
-
-
-def _parses(address: str) -> bool:
-    try:
-        Address.parse(address)
-    except AddressError:
-        return False
-    return True
 
 
 def _address_key(address: str) -> str:
