@@ -17,14 +17,14 @@ import ssl
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from helpers.certs import Creds, forged
 from helpers.crowd import Crowd
+from helpers.ledger import Ledger
 from helpers.profiles import RECIPIENT, make_profile, pin_verified
-from helpers.raw_tls import BlackHole, client_context, exchange, letter, status_of
+from helpers.raw_tls import BlackHole, client_context, letter
 from helpers.receivers import ReceiverProcess, wait_until
 
 from misfin_tui.core.profile import Profile
@@ -34,28 +34,6 @@ KNOWN = 4  # senders the receiver verified a moment ago, writing back to back
 HALFWAY = 6  # connections from known senders stopped in the middle of their request
 STRANGERS = 24  # unknown senders from a host whose server never answers (> verify_queue 16)
 EXIT_WITHIN = 2.0  # what the issue asks of a shutdown, in every mode
-
-
-@dataclass
-class Letters:
-    """Every letter sent, by token, with the status it was answered (None: no answer)."""
-
-    answers: dict[str, int | None] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def send(self, port: int, token: str, creds: Creds, source: str) -> int | None:
-        try:
-            response = exchange(port, letter(token), creds, source=source, timeout=20).response
-        except OSError:
-            response = b""
-        status = status_of(response)
-        with self.lock:
-            self.answers[token] = status
-        return status
-
-    def with_status(self, status: int, prefix: str = "") -> set[str]:
-        with self.lock:
-            return {t for t, s in self.answers.items() if s == status and t.startswith(prefix)}
 
 
 def halfway(port: int, creds: Creds, source: str) -> ssl.SSLSocket:
@@ -92,7 +70,7 @@ def test_sigterm_under_load_exits_within_2s_and_loses_nothing(
     pin_verified(profile, known)
     profile.database().close()
     receiver: ReceiverProcess = receiver_process(profile_dir)
-    letters = Letters()
+    letters = Ledger()
     stop = threading.Event()
     held: list[ssl.SSLSocket] = []
 
@@ -120,7 +98,7 @@ def test_sigterm_under_load_exits_within_2s_and_loses_nothing(
             for thread in writers:
                 thread.start()
             assert wait_until(lambda: len(letters.with_status(20, "known-")) >= 20, 20), (
-                letters.answers
+                letters.status
             )
             for n in range(HALFWAY):
                 held.append(halfway(receiver.port, known[n % KNOWN], f"127.0.8.{n + 1}"))
@@ -130,7 +108,7 @@ def test_sigterm_under_load_exits_within_2s_and_loses_nothing(
                 busy = lambda: len(letters.with_status(44, "stranger-")) >= 1  # noqa: E731
             else:  # every stranger's letter is stored, their probes hang on the verifier
                 busy = lambda: len(letters.with_status(20, "stranger-")) == STRANGERS  # noqa: E731
-            assert wait_until(busy, 10), letters.answers
+            assert wait_until(busy, 10), letters.status
             assert receiver.alive()
 
             began = time.monotonic()

@@ -27,14 +27,14 @@ import collections
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers.certs import Creds, forged, identity_creds
+from helpers.certs import forged, identity_creds
 from helpers.gmap import gmap_raw
+from helpers.ledger import Ledger
 from helpers.profiles import RECIPIENT, make_profile, pin_verified
-from helpers.raw_tls import BlackHole, exchange, free_port, letter, status_of
+from helpers.raw_tls import BlackHole, free_port
 from helpers.receivers import ReceiverProcess, wait_until
 
 from misfin_tui.core.profile import Profile
@@ -43,34 +43,6 @@ SENDERS = 48  # concurrent senders, one certificate and one source address each
 STRANGERS = 8  # reject mode: unknown senders whose verification hangs at the signal
 FLOOD_FOR = 20  # letters answered 20 before the signal, at least
 EXIT_WITHIN = 2.0
-
-
-@dataclass
-class Outcomes:
-    """Every letter sent, by token: its status (None: closed with no answer; -1: refused)."""
-
-    status: dict[str, int | None] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def send(self, port: int, token: str, creds: Creds, source: str) -> int | None:
-        try:
-            response = exchange(port, letter(token), creds, source=source, timeout=15).response
-        except ConnectionRefusedError:  # the receiver is gone: this letter never left
-            with self.lock:
-                self.status[token] = -1
-            return -1
-        except OSError:
-            response = b""
-        status = status_of(response)
-        if status is None and response:
-            status = 0  # something that is not one status line: counted as a failure
-        with self.lock:
-            self.status[token] = status
-        return status
-
-    def tokens(self, test: object) -> set[str]:
-        with self.lock:
-            return {t for t, s in self.status.items() if test(s)}  # type: ignore[operator]
 
 
 def subjects(profile_dir: Path) -> collections.Counter[str]:
@@ -111,7 +83,7 @@ def test_sigterm_mid_flood_acks_only_what_is_stored_once(
     extra = ["--gmap-listen", f"127.0.0.1:{gmap_port}"] if mode == "gmap" else []
     receiver: ReceiverProcess = receiver_process(profile_dir, extra=extra)
     port = receiver.port
-    first = Outcomes()
+    first = Ledger()
     gone = threading.Event()
     gmap_answers: list[bytes] = []
 
@@ -197,7 +169,7 @@ def test_sigterm_mid_flood_acks_only_what_is_stored_once(
 
     # The senders try again: every letter without a 20 goes once more, to a new receiver.
     again = receiver_process(profile_dir, listen=f"127.0.0.1:{port}")
-    retry = Outcomes()
+    retry = Ledger()
     pending = sorted(t for t in unacked if t.startswith("f-"))
     by_sender: dict[int, list[str]] = collections.defaultdict(list)
     for token in pending:
